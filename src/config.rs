@@ -1,0 +1,988 @@
+//! Configuration: one TOML file (plus the files and directories it `include`s) parsed with
+//! unknown keys rejected, then *compiled*: every item validated, every reference resolved, the
+//! whole set checked together, and only then turned into a [`Directory`] and settings. A broken
+//! set is reported in full (every problem, with its file and item) and never half-applied.
+//! `wif-gateway check-config` runs exactly this code.
+//!
+//! Relative paths in a file are resolved against that file's directory, so a config means the
+//! same thing whatever the working directory.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use serde::Deserialize;
+
+use crate::directory::{
+    Directory, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
+};
+use crate::exchange::Policy;
+use crate::keys::KeySet;
+use crate::signing::{MAX_TOKEN_LIFETIME, Minter, SigningAlgorithm, SigningKey};
+
+/// Every problem found in a configuration set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration ({} problem", self.problems.len())?;
+        if self.problems.len() != 1 {
+            f.write_str("s")?;
+        }
+        f.write_str("):")?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+const fn default_true() -> bool {
+    true
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `serve --listen` overrides it.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The gateway's public URL: `iss` of minted tokens and base of the discovery document.
+    /// Default: `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Longest a whole request may take (including a slow body), in seconds.
+    #[serde(default = "ServerConfig::default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    /// Longest a client may take to send its request headers, in seconds (slowloris guard).
+    #[serde(default = "ServerConfig::default_header_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// On shutdown, how long in-flight requests may take to finish, in seconds.
+    #[serde(default = "ServerConfig::default_shutdown_timeout")]
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl ServerConfig {
+    const fn default_request_timeout() -> u64 {
+        15
+    }
+    const fn default_header_timeout() -> u64 {
+        5
+    }
+    const fn default_shutdown_timeout() -> u64 {
+        20
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_url: None,
+            request_timeout_seconds: Self::default_request_timeout(),
+            header_read_timeout_seconds: Self::default_header_timeout(),
+            shutdown_timeout_seconds: Self::default_shutdown_timeout(),
+        }
+    }
+}
+
+/// `[tokens]`: the access tokens the gateway mints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    /// Lifetime of minted tokens in seconds (60 to 43200).
+    #[serde(default = "TokensConfig::default_lifetime")]
+    pub lifetime_seconds: i64,
+    /// `aud` of minted tokens. Default: the public URL.
+    pub audience: Option<String>,
+}
+
+impl TokensConfig {
+    const fn default_lifetime() -> i64 {
+        3600
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            lifetime_seconds: Self::default_lifetime(),
+            audience: None,
+        }
+    }
+}
+
+/// `[signing]`: the gateway's own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PKCS#8 PEM of the active signing key.
+    pub key_file: PathBuf,
+    /// Keys published in the JWKS but not used to sign (next and retiring keys).
+    #[serde(default)]
+    pub published_key_files: Vec<PathBuf>,
+    /// Create `key_file` if it does not exist (development only).
+    #[serde(default)]
+    pub generate_if_missing: bool,
+    /// Algorithm of a generated key: `ES256` (default), `EdDSA` or `RS256`.
+    #[serde(default)]
+    pub generate_algorithm: Option<String>,
+}
+
+/// `[exchange]`: claim checks common to all federations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Clock skew allowed on `exp`, `nbf`, `iat`, in seconds (0 to 300).
+    #[serde(default = "ExchangeConfig::default_leeway")]
+    pub leeway_seconds: i64,
+    /// Default longest accepted caller-token lifetime (`exp − iat`), in seconds.
+    #[serde(default = "ExchangeConfig::default_max_lifetime")]
+    pub max_token_lifetime_seconds: i64,
+}
+
+impl ExchangeConfig {
+    const fn default_leeway() -> i64 {
+        60
+    }
+    const fn default_max_lifetime() -> i64 {
+        86_400
+    }
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        ExchangeConfig {
+            leeway_seconds: Self::default_leeway(),
+            max_token_lifetime_seconds: Self::default_max_lifetime(),
+        }
+    }
+}
+
+/// `[jwks]`: fetching and caching issuers' keys.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwksConfig {
+    /// Freshness when the response has no `Cache-Control: max-age`.
+    #[serde(default = "JwksConfig::d_default_ttl")]
+    pub default_ttl_seconds: u64,
+    /// `max-age` is clamped to [min, max].
+    #[serde(default = "JwksConfig::d_min_ttl")]
+    pub min_ttl_seconds: u64,
+    #[serde(default = "JwksConfig::d_max_ttl")]
+    pub max_ttl_seconds: u64,
+    /// A token with an unknown `kid` triggers a refetch at most once per this many seconds per
+    /// source, so that forged `kid`s cannot turn the gateway into a fetch amplifier.
+    #[serde(default = "JwksConfig::d_cooldown")]
+    pub refetch_cooldown_seconds: u64,
+    /// How long the last good keys are still used while the issuer cannot be reached.
+    #[serde(default = "JwksConfig::d_max_stale")]
+    pub max_stale_seconds: u64,
+    /// TCP connect timeout for key fetches.
+    #[serde(default = "JwksConfig::d_connect")]
+    pub connect_timeout_seconds: u64,
+    /// Whole-fetch timeout (connect, headers, body).
+    #[serde(default = "JwksConfig::d_timeout")]
+    pub timeout_seconds: u64,
+    /// After a failed fetch, the first retry waits this long; each further failure doubles it up
+    /// to `max_failure_backoff_seconds`.
+    #[serde(default = "JwksConfig::d_backoff")]
+    pub failure_backoff_seconds: u64,
+    #[serde(default = "JwksConfig::d_max_backoff")]
+    pub max_failure_backoff_seconds: u64,
+}
+
+impl JwksConfig {
+    const fn d_default_ttl() -> u64 {
+        600
+    }
+    const fn d_min_ttl() -> u64 {
+        60
+    }
+    const fn d_max_ttl() -> u64 {
+        3600
+    }
+    const fn d_cooldown() -> u64 {
+        30
+    }
+    const fn d_max_stale() -> u64 {
+        86_400
+    }
+    const fn d_connect() -> u64 {
+        2
+    }
+    const fn d_timeout() -> u64 {
+        5
+    }
+    const fn d_backoff() -> u64 {
+        1
+    }
+    const fn d_max_backoff() -> u64 {
+        60
+    }
+}
+
+impl Default for JwksConfig {
+    fn default() -> Self {
+        JwksConfig {
+            default_ttl_seconds: Self::d_default_ttl(),
+            min_ttl_seconds: Self::d_min_ttl(),
+            max_ttl_seconds: Self::d_max_ttl(),
+            refetch_cooldown_seconds: Self::d_cooldown(),
+            max_stale_seconds: Self::d_max_stale(),
+            connect_timeout_seconds: Self::d_connect(),
+            timeout_seconds: Self::d_timeout(),
+            failure_backoff_seconds: Self::d_backoff(),
+            max_failure_backoff_seconds: Self::d_max_backoff(),
+        }
+    }
+}
+
+/// `[dev_issuer]`: a built-in OIDC issuer at `/dev/issuer`, for local round trips only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevIssuerConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where its RSA key is kept (generated if absent). Default: beside the signing key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[[federations]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub folder_id: String,
+    #[serde(default)]
+    pub description: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    /// Key source: `jwks_url`, or an inline `jwks` (table or JSON string), or `jwks_file`; with
+    /// none of them, OIDC discovery from `issuer`.
+    pub jwks_url: Option<String>,
+    pub jwks: Option<toml::Value>,
+    pub jwks_file: Option<PathBuf>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Allow `http://` key URLs. Only for loopback tests and the dev issuer.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// PEM bundle of extra CAs trusted for this federation's key fetches.
+    pub ca_bundle: Option<PathBuf>,
+    /// Overrides `[exchange] max_token_lifetime_seconds` for this federation.
+    pub max_token_lifetime_seconds: Option<i64>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[[service_accounts]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountConfig {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub folder_id: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[[federated_credentials]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Optional; derived from the binding when absent.
+    pub id: Option<String>,
+    pub federation_id: String,
+    pub service_account_id: String,
+    pub external_subject_id: String,
+}
+
+/// The main configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub tokens: TokensConfig,
+    pub signing: SigningConfig,
+    #[serde(default)]
+    pub exchange: ExchangeConfig,
+    #[serde(default)]
+    pub jwks: JwksConfig,
+    #[serde(default)]
+    pub dev_issuer: DevIssuerConfig,
+    /// Files or directories (every `*.toml` inside, sorted) holding more directory items.
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    #[serde(default)]
+    pub federations: Vec<FederationConfig>,
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccountConfig>,
+    #[serde(default)]
+    pub federated_credentials: Vec<CredentialConfig>,
+}
+
+/// An included file: directory items only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryFile {
+    #[serde(default)]
+    pub federations: Vec<FederationConfig>,
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccountConfig>,
+    #[serde(default)]
+    pub federated_credentials: Vec<CredentialConfig>,
+}
+
+/// Compiled settings of the server and the signing keys: what is not the directory.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Without trailing slash.
+    pub public_url: String,
+    pub request_timeout_seconds: u64,
+    pub header_read_timeout_seconds: u64,
+    pub shutdown_timeout_seconds: u64,
+    pub token_lifetime: i64,
+    pub token_audience: String,
+    pub signing_key_file: PathBuf,
+    pub published_key_files: Vec<PathBuf>,
+    pub generate_signing_key: Option<SigningAlgorithm>,
+    pub policy: Policy,
+    pub jwks: JwksConfig,
+    pub dev_issuer: Option<DevIssuerSettings>,
+}
+
+/// The dev issuer, when enabled.
+#[derive(Debug, Clone)]
+pub struct DevIssuerSettings {
+    pub key_file: PathBuf,
+}
+
+/// A compiled configuration set.
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub settings: Settings,
+    pub directory: Directory,
+}
+
+/// Collects problems with their location.
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, place: &str, message: impl fmt::Display) {
+        self.0.push(format!("{place}: {message}"));
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Items of one file, with the file they came from.
+struct Sourced<T> {
+    file: Arc<Path>,
+    index: usize,
+    item: T,
+}
+
+impl<T> Sourced<T> {
+    fn place(&self, list: &str, id: &str) -> String {
+        format!(
+            "{}: {list}[{}] (id {id:?})",
+            self.file.display(),
+            self.index
+        )
+    }
+}
+
+#[derive(Default)]
+struct Items {
+    federations: Vec<Sourced<FederationConfig>>,
+    service_accounts: Vec<Sourced<ServiceAccountConfig>>,
+    credentials: Vec<Sourced<CredentialConfig>>,
+}
+
+impl Items {
+    fn add(&mut self, file: &Path, f: DirectoryFile) {
+        let file: Arc<Path> = Arc::from(file);
+        self.federations.extend(sourced(&file, f.federations));
+        self.service_accounts
+            .extend(sourced(&file, f.service_accounts));
+        self.credentials
+            .extend(sourced(&file, f.federated_credentials));
+    }
+}
+
+fn sourced<T>(file: &Arc<Path>, items: Vec<T>) -> Vec<Sourced<T>> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| Sourced {
+            file: file.clone(),
+            index,
+            item,
+        })
+        .collect()
+}
+
+/// Loads and compiles the configuration set rooted at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let fail = |m: String| ConfigError { problems: vec![m] };
+    let file: ConfigFile = parse_toml(path).map_err(fail)?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut items = Items::default();
+    let mut problems = Problems(Vec::new());
+    items.add(
+        path,
+        DirectoryFile {
+            federations: file.federations.clone(),
+            service_accounts: file.service_accounts.clone(),
+            federated_credentials: file.federated_credentials.clone(),
+        },
+    );
+    for include in &file.include {
+        let target = resolve(&base, include);
+        let files = if target.is_dir() {
+            match std::fs::read_dir(&target) {
+                Ok(entries) => {
+                    let mut files: Vec<PathBuf> = entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                        .collect();
+                    files.sort();
+                    files
+                }
+                Err(e) => {
+                    problems.add(
+                        &format!("{}: include", path.display()),
+                        format!("{}: {e}", target.display()),
+                    );
+                    continue;
+                }
+            }
+        } else {
+            vec![target]
+        };
+        for f in files {
+            match parse_toml::<DirectoryFile>(&f) {
+                Ok(d) => items.add(&f, d),
+                Err(e) => problems.0.push(e),
+            }
+        }
+    }
+    let settings = compile_settings(&file, path, &base, &mut problems);
+    let directory = compile_directory(items, &file.exchange, &mut problems);
+    if problems.0.is_empty() {
+        Ok(Config {
+            path: path.to_path_buf(),
+            settings,
+            directory,
+        })
+    } else {
+        Err(ConfigError {
+            problems: problems.0,
+        })
+    }
+}
+
+fn check_url(value: &str, allow_http: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(format!(
+                "{value:?} uses plain http; set allow_insecure_http = true only for loopback tests"
+            ));
+        }
+        other => return Err(format!("{value:?}: scheme {other:?} is not http(s)")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{value:?} has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{value:?} must not carry credentials"));
+    }
+    Ok(url)
+}
+
+fn compile_settings(
+    file: &ConfigFile,
+    path: &Path,
+    base: &Path,
+    problems: &mut Problems,
+) -> Settings {
+    let place = |section: &str| format!("{}: [{section}]", path.display());
+    let s = &file.server;
+    let public_url = match &s.public_url {
+        Some(u) => match check_url(u, true) {
+            Ok(_) => u.trim_end_matches('/').to_owned(),
+            Err(e) => {
+                problems.add(&place("server"), format!("public_url {e}"));
+                String::new()
+            }
+        },
+        None => format!("http://{}", s.listen),
+    };
+    for (name, v) in [
+        ("request_timeout_seconds", s.request_timeout_seconds),
+        ("header_read_timeout_seconds", s.header_read_timeout_seconds),
+        ("shutdown_timeout_seconds", s.shutdown_timeout_seconds),
+    ] {
+        if !(1..=3600).contains(&v) {
+            problems.add(
+                &place("server"),
+                format!("{name} = {v} is outside 1..=3600"),
+            );
+        }
+    }
+    let t = &file.tokens;
+    if !(60..=MAX_TOKEN_LIFETIME).contains(&t.lifetime_seconds) {
+        problems.add(
+            &place("tokens"),
+            format!(
+                "lifetime_seconds = {} is outside 60..={MAX_TOKEN_LIFETIME} (tokens never live over 12 h)",
+                t.lifetime_seconds
+            ),
+        );
+    }
+    let e = &file.exchange;
+    if !(0..=300).contains(&e.leeway_seconds) {
+        problems.add(
+            &place("exchange"),
+            format!("leeway_seconds = {} is outside 0..=300", e.leeway_seconds),
+        );
+    }
+    if !(60..=MAX_CALLER_LIFETIME).contains(&e.max_token_lifetime_seconds) {
+        problems.add(
+            &place("exchange"),
+            format!(
+                "max_token_lifetime_seconds = {} is outside 60..={MAX_CALLER_LIFETIME}",
+                e.max_token_lifetime_seconds
+            ),
+        );
+    }
+    let j = &file.jwks;
+    if !(j.min_ttl_seconds <= j.default_ttl_seconds && j.default_ttl_seconds <= j.max_ttl_seconds) {
+        problems.add(
+            &place("jwks"),
+            "min_ttl_seconds <= default_ttl_seconds <= max_ttl_seconds does not hold",
+        );
+    }
+    if j.max_stale_seconds < j.max_ttl_seconds {
+        problems.add(
+            &place("jwks"),
+            "max_stale_seconds is shorter than max_ttl_seconds",
+        );
+    }
+    if j.connect_timeout_seconds == 0 || j.timeout_seconds == 0 || j.timeout_seconds > 60 {
+        problems.add(&place("jwks"), "timeouts must be 1..=60 seconds");
+    }
+    if j.failure_backoff_seconds > j.max_failure_backoff_seconds {
+        problems.add(
+            &place("jwks"),
+            "failure_backoff_seconds exceeds max_failure_backoff_seconds",
+        );
+    }
+    let g = &file.signing;
+    let generate = if g.generate_if_missing {
+        match g.generate_algorithm.as_deref().map(SigningAlgorithm::parse) {
+            None => Some(SigningAlgorithm::ES256),
+            Some(Some(alg)) => Some(alg),
+            Some(None) => {
+                problems.add(
+                    &place("signing"),
+                    "generate_algorithm must be ES256, EdDSA or RS256",
+                );
+                None
+            }
+        }
+    } else {
+        if g.generate_algorithm.is_some() {
+            problems.add(
+                &place("signing"),
+                "generate_algorithm is set but generate_if_missing is not",
+            );
+        }
+        None
+    };
+    let signing_key_file = resolve(base, &g.key_file);
+    let dev_issuer = file.dev_issuer.enabled.then(|| DevIssuerSettings {
+        key_file: file.dev_issuer.key_file.as_ref().map_or_else(
+            || signing_key_file.with_file_name("dev-issuer-key.pem"),
+            |p| resolve(base, p),
+        ),
+    });
+    Settings {
+        listen: s.listen,
+        token_audience: t.audience.clone().unwrap_or_else(|| public_url.clone()),
+        public_url,
+        request_timeout_seconds: s.request_timeout_seconds,
+        header_read_timeout_seconds: s.header_read_timeout_seconds,
+        shutdown_timeout_seconds: s.shutdown_timeout_seconds,
+        token_lifetime: t.lifetime_seconds,
+        published_key_files: g
+            .published_key_files
+            .iter()
+            .map(|p| resolve(base, p))
+            .collect(),
+        signing_key_file,
+        generate_signing_key: generate,
+        policy: Policy {
+            leeway: e.leeway_seconds,
+        },
+        jwks: *j,
+        dev_issuer,
+    }
+}
+
+/// Longest caller-token lifetime any federation may accept (Kubernetes tokens can live a year).
+pub const MAX_CALLER_LIFETIME: i64 = 366 * 86_400;
+
+fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 50 {
+        return Err(format!("id {id:?} must be 1 to 50 characters"));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "id {id:?} may contain only letters, digits, '-' and '_'"
+        ));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "name {name:?} must be 3 to 63 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen"
+        ))
+    }
+}
+
+fn compile_directory(
+    items: Items,
+    exchange: &ExchangeConfig,
+    problems: &mut Problems,
+) -> Directory {
+    let mut sources: HashMap<String, Arc<KeySource>> = HashMap::new();
+    let mut federations = Vec::with_capacity(items.federations.len());
+    let mut fed_ids: HashSet<String> = HashSet::new();
+    for s in &items.federations {
+        let f = &s.item;
+        let place = s.place("federations", &f.id);
+        if let Err(e) = check_id(&f.id) {
+            problems.add(&place, e);
+        }
+        if !fed_ids.insert(f.id.clone()) {
+            problems.add(&place, "duplicate federation id");
+        }
+        if let Some(name) = &f.name
+            && let Err(e) = check_name(name)
+        {
+            problems.add(&place, e);
+        }
+        if f.issuer.is_empty() || f.issuer.len() > 8000 {
+            problems.add(&place, "issuer must be 1 to 8000 characters");
+        }
+        if f.issuer != f.issuer.trim() {
+            problems.add(&place, "issuer has surrounding white space");
+        }
+        if f.audiences.is_empty() || f.audiences.len() > 100 {
+            problems.add(
+                &place,
+                "audiences must list 1 to 100 values (an audience is always required)",
+            );
+        }
+        for a in &f.audiences {
+            if a.is_empty() || a.len() > 255 {
+                problems.add(
+                    &place,
+                    format!("audience {a:?} must be 1 to 255 characters"),
+                );
+            }
+        }
+        let max_lifetime = f
+            .max_token_lifetime_seconds
+            .unwrap_or(exchange.max_token_lifetime_seconds);
+        if !(60..=MAX_CALLER_LIFETIME).contains(&max_lifetime) {
+            problems.add(&place, format!("max_token_lifetime_seconds = {max_lifetime} is outside 60..={MAX_CALLER_LIFETIME}"));
+        }
+        let base = s.file.parent().unwrap_or(Path::new("."));
+        let ca_bundle = f.ca_bundle.as_ref().map(|p| resolve(base, p));
+        if let Some(ca) = &ca_bundle {
+            match std::fs::read(ca) {
+                Ok(bytes) => {
+                    let certs = pem::parse_many(&bytes)
+                        .map(|v| v.iter().filter(|b| b.tag() == "CERTIFICATE").count());
+                    if !matches!(certs, Ok(n) if n > 0) {
+                        problems.add(
+                            &place,
+                            format!("ca_bundle {} holds no PEM certificate", ca.display()),
+                        );
+                    }
+                }
+                Err(e) => problems.add(&place, format!("ca_bundle {}: {e}", ca.display())),
+            }
+        }
+        let chosen = [
+            f.jwks_url.is_some(),
+            f.jwks.is_some(),
+            f.jwks_file.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        let kind = if chosen > 1 {
+            problems.add(&place, "set at most one of jwks_url, jwks, jwks_file");
+            None
+        } else if let Some(u) = &f.jwks_url {
+            match check_url(u, f.allow_insecure_http) {
+                Ok(url) => Some(KeySourceKind::JwksUrl(url)),
+                Err(e) => {
+                    problems.add(&place, format!("jwks_url {e}"));
+                    None
+                }
+            }
+        } else if f.jwks.is_some() || f.jwks_file.is_some() {
+            let text = match (&f.jwks, &f.jwks_file) {
+                (Some(toml::Value::String(s)), _) => Ok(s.clone()),
+                (Some(v), _) => serde_json::to_string(v).map_err(|e| e.to_string()),
+                (None, Some(p)) => std::fs::read_to_string(resolve(base, p))
+                    .map_err(|e| format!("jwks_file {}: {e}", resolve(base, p).display())),
+                (None, None) => Err("no JWKS".into()),
+            };
+            match text.and_then(|t| {
+                KeySet::from_jwks_json(t.as_bytes())
+                    .map(|k| (k, t))
+                    .map_err(|e| format!("inline {e}"))
+            }) {
+                Ok((keys, text)) => Some(KeySourceKind::Inline {
+                    keys: Arc::new(keys),
+                    digest: digest::digest(&digest::SHA256, text.as_bytes())
+                        .as_ref()
+                        .iter()
+                        .take(12)
+                        .map(|b| format!("{b:02x}"))
+                        .collect(),
+                }),
+                Err(e) => {
+                    problems.add(&place, e);
+                    None
+                }
+            }
+        } else {
+            match check_url(&f.issuer, f.allow_insecure_http) {
+                Ok(_) => Some(KeySourceKind::Discovery {
+                    issuer: f.issuer.clone(),
+                }),
+                Err(e) => {
+                    problems.add(
+                        &place,
+                        format!("no jwks_url, jwks or jwks_file, so keys come from OIDC discovery, but issuer {e}"),
+                    );
+                    None
+                }
+            }
+        };
+        let Some(kind) = kind else { continue };
+        let source = KeySource::new(kind, f.allow_insecure_http, ca_bundle);
+        let source = sources
+            .entry(source.cache_key.clone())
+            .or_insert_with(|| Arc::new(source))
+            .clone();
+        federations.push(Federation {
+            id: f.id.clone(),
+            name: f.name.clone().unwrap_or_else(|| f.id.clone()),
+            folder_id: f.folder_id.clone(),
+            issuer: f.issuer.clone(),
+            audiences: f.audiences.clone(),
+            enabled: f.enabled,
+            key_source: source,
+            max_token_lifetime: max_lifetime,
+        });
+    }
+
+    let mut accounts = Vec::with_capacity(items.service_accounts.len());
+    let mut sa_ids: HashSet<String> = HashSet::new();
+    for s in &items.service_accounts {
+        let a = &s.item;
+        let place = s.place("service_accounts", &a.id);
+        if let Err(e) = check_id(&a.id) {
+            problems.add(&place, e);
+        }
+        if let Some(name) = &a.name
+            && let Err(e) = check_name(name)
+        {
+            problems.add(&place, e);
+        }
+        if !sa_ids.insert(a.id.clone()) {
+            problems.add(&place, "duplicate service account id");
+        }
+        accounts.push(ServiceAccount {
+            id: a.id.clone(),
+            name: a.name.clone().unwrap_or_else(|| a.id.clone()),
+            folder_id: a.folder_id.clone(),
+        });
+    }
+
+    let mut credentials = Vec::with_capacity(items.credentials.len());
+    let mut cred_ids: HashSet<String> = HashSet::new();
+    let mut bindings: HashSet<(String, String, String)> = HashSet::new();
+    for s in &items.credentials {
+        let c = &s.item;
+        let id = c.id.clone().unwrap_or_else(|| {
+            let d = digest::digest(
+                &digest::SHA256,
+                format!(
+                    "{}\u{1f}{}\u{1f}{}",
+                    c.federation_id, c.service_account_id, c.external_subject_id
+                )
+                .as_bytes(),
+            );
+            let hex: String = d
+                .as_ref()
+                .iter()
+                .take(9)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("fc{hex}")
+        });
+        let place = s.place("federated_credentials", &id);
+        if let Err(e) = check_id(&id) {
+            problems.add(&place, e);
+        }
+        if !cred_ids.insert(id.clone()) {
+            problems.add(&place, "duplicate federated credential id");
+        }
+        if !fed_ids.contains(&c.federation_id) {
+            problems.add(
+                &place,
+                format!("federation_id {:?} names no federation", c.federation_id),
+            );
+        }
+        if !sa_ids.contains(&c.service_account_id) {
+            problems.add(
+                &place,
+                format!(
+                    "service_account_id {:?} names no service account",
+                    c.service_account_id
+                ),
+            );
+        }
+        let subject = &c.external_subject_id;
+        if subject.is_empty() || subject.len() > 1000 {
+            problems.add(&place, "external_subject_id must be 1 to 1000 characters (a binding never matches any subject)");
+        } else if subject.trim() != subject {
+            problems.add(
+                &place,
+                "external_subject_id has surrounding white space; subjects are compared exactly",
+            );
+        }
+        if !bindings.insert((
+            c.federation_id.clone(),
+            c.service_account_id.clone(),
+            subject.clone(),
+        )) {
+            problems.add(
+                &place,
+                "the same federation, service account and subject are bound twice",
+            );
+        }
+        credentials.push(FederatedCredential {
+            id,
+            federation_id: c.federation_id.clone(),
+            service_account_id: c.service_account_id.clone(),
+            external_subject_id: subject.clone(),
+        });
+    }
+    Directory::build(federations, accounts, credentials)
+}
+
+impl Settings {
+    /// Loads the signing keys into a [`Minter`]; generates the active key first if allowed and
+    /// missing (writing it with mode 0600).
+    pub fn load_minter(&self) -> Result<Minter, String> {
+        if !self.signing_key_file.exists()
+            && let Some(alg) = self.generate_signing_key
+        {
+            let (_, pem_text) = SigningKey::generate(alg).map_err(|e| e.to_string())?;
+            write_private(&self.signing_key_file, &pem_text)?;
+            tracing::info!(path = %self.signing_key_file.display(), %alg, "generated a signing key");
+        }
+        let active = SigningKey::from_file(&self.signing_key_file).map_err(|e| e.to_string())?;
+        let published = self
+            .published_key_files
+            .iter()
+            .map(|p| SigningKey::from_file(p).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Minter::new(
+            self.public_url.clone(),
+            self.token_audience.clone(),
+            self.token_lifetime,
+            active,
+            published,
+        ))
+    }
+}
+
+/// Writes a private key file readable by its owner only, atomically (temp file + rename).
+pub fn write_private(path: &Path, contents: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp).map_err(fail)?;
+    f.write_all(contents.as_bytes()).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}

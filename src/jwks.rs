@@ -1,0 +1,480 @@
+//! Fetching and caching issuers' key sets: the [`KeyProvider`] the server uses.
+//!
+//! | situation | behaviour |
+//! |---|---|
+//! | keys fresh (`Cache-Control: max-age` clamped to [min, max] ttl, default ttl otherwise) | served from memory, already parsed |
+//! | keys past their freshness | served at once; one background refresh (stale-while-revalidate) |
+//! | no keys yet | the request waits for the one fetch in flight for that source (single flight) |
+//! | token names an unknown `kid` | one forced refetch per source per `refetch_cooldown` (rotation), then "unknown kid" |
+//! | fetch fails | last good keys served up to `max_stale`; retries back off exponentially; readiness unaffected |
+//!
+//! Fetches are HTTPS only unless the federation allows plain HTTP, with connect and total
+//! timeouts, a 256 KiB body cap, redirects only within the same scheme and host, no proxy
+//! unless the environment names one, and never a URL taken from a token. With OIDC discovery, the
+//! discovery document must name the configured issuer, and its `jwks_uri` must be on the issuer's
+//! host (name another host in `jwks_url` explicitly to trust it).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::config::JwksConfig;
+use crate::directory::{KeySource, KeySourceKind};
+use crate::exchange::{KeyError, KeyLookup, KeyProvider};
+use crate::keys::KeySet;
+
+/// The most bytes read from a discovery or JWKS response (DESIGN §JWKS cache).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+const MAX_REDIRECTS: usize = 3;
+
+/// Keys of one source, as fetched.
+struct Cached {
+    keys: Arc<KeySet>,
+    fetched_at: Instant,
+    fresh_until: Instant,
+}
+
+/// Bookkeeping guarded by the single-flight lock.
+#[derive(Default)]
+struct Book {
+    last_forced: Option<Instant>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<KeyError>,
+}
+
+/// One source's state. `current` is read lock-free; `book` is held across a fetch, which makes
+/// the fetch single-flight.
+struct SourceState {
+    source: Arc<KeySource>,
+    client: Result<reqwest::Client, KeyError>,
+    current: ArcSwapOption<Cached>,
+    book: Mutex<Book>,
+}
+
+/// Counters of outbound fetches, for tests, metrics and the operator.
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    pub fetches: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
+    pub stale_serves: std::sync::atomic::AtomicU64,
+}
+
+/// The server's key provider. Cheap to clone; states survive config reloads (keyed by
+/// [`KeySource::cache_key`]).
+#[derive(Clone)]
+pub struct JwksCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: JwksConfig,
+    states: RwLock<HashMap<String, Arc<SourceState>>>,
+    stats: FetchStats,
+}
+
+impl JwksCache {
+    pub fn new(config: JwksConfig) -> Self {
+        JwksCache {
+            inner: Arc::new(Inner {
+                config,
+                states: RwLock::new(HashMap::new()),
+                stats: FetchStats::default(),
+            }),
+        }
+    }
+
+    pub fn stats(&self) -> &FetchStats {
+        &self.inner.stats
+    }
+
+    fn state(&self, source: &Arc<KeySource>) -> Arc<SourceState> {
+        if let Ok(states) = self.inner.states.read()
+            && let Some(s) = states.get(&source.cache_key)
+        {
+            return s.clone();
+        }
+        let mut states = match self.inner.states.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        states
+            .entry(source.cache_key.clone())
+            .or_insert_with(|| {
+                Arc::new(SourceState {
+                    client: build_client(source, &self.inner.config),
+                    source: source.clone(),
+                    current: ArcSwapOption::empty(),
+                    book: Mutex::new(Book::default()),
+                })
+            })
+            .clone()
+    }
+
+    /// Refreshes `state` if it is still needed once the single-flight lock is held.
+    async fn refresh(&self, state: &Arc<SourceState>, kid: Option<&str>) -> KeyLookup {
+        let config = &self.inner.config;
+        let mut book = state.book.lock().await;
+        let now = Instant::now();
+        let current = state.current.load_full();
+        if let Some(c) = &current {
+            let fresh = now < c.fresh_until;
+            let has_kid = kid.is_none_or(|k| c.keys.knows(k));
+            if fresh && has_kid {
+                // Someone else refreshed while this request waited for the lock.
+                return KeyLookup {
+                    keys: Some(c.keys.clone()),
+                    error: None,
+                };
+            }
+            if fresh {
+                let cooldown = Duration::from_secs(config.refetch_cooldown_seconds);
+                if book.last_forced.is_some_and(|t| now < t + cooldown)
+                    || c.fetched_at + cooldown > now
+                {
+                    return KeyLookup {
+                        keys: Some(c.keys.clone()),
+                        error: book.last_error.clone(),
+                    };
+                }
+                book.last_forced = Some(now);
+            }
+        }
+        if let Some(retry_at) = book.retry_at
+            && now < retry_at
+        {
+            return self.stale_or_error(current.as_deref(), book.last_error.clone(), now);
+        }
+        self.inner
+            .stats
+            .fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match fetch(state, config).await {
+            Ok((keys, ttl)) => {
+                let now = Instant::now();
+                if !keys.skipped.is_empty() {
+                    tracing::warn!(source = %state.source.cache_key, skipped = ?keys.skipped, "issuer JWKS has unusable keys");
+                }
+                tracing::info!(source = %state.source.cache_key, keys = keys.len(), ttl_seconds = ttl.as_secs(), "fetched issuer keys");
+                let keys = Arc::new(keys);
+                state.current.store(Some(Arc::new(Cached {
+                    keys: keys.clone(),
+                    fetched_at: now,
+                    fresh_until: now + ttl,
+                })));
+                *book = Book {
+                    last_forced: book.last_forced,
+                    ..Book::default()
+                };
+                KeyLookup {
+                    keys: Some(keys),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                self.inner
+                    .stats
+                    .failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                book.failures = book.failures.saturating_add(1);
+                let backoff = config
+                    .failure_backoff_seconds
+                    .saturating_mul(1u64 << book.failures.saturating_sub(1).min(16))
+                    .min(config.max_failure_backoff_seconds);
+                book.retry_at = Some(Instant::now() + Duration::from_secs(backoff));
+                book.last_error = Some(e.clone());
+                tracing::warn!(source = %state.source.cache_key, error = %e, retry_in_seconds = backoff, "fetching issuer keys failed");
+                self.stale_or_error(current.as_deref(), Some(e), now)
+            }
+        }
+    }
+
+    fn stale_or_error(
+        &self,
+        current: Option<&Cached>,
+        error: Option<KeyError>,
+        now: Instant,
+    ) -> KeyLookup {
+        let max_stale = Duration::from_secs(self.inner.config.max_stale_seconds);
+        match current {
+            Some(c) if now < c.fetched_at + max_stale => {
+                self.inner
+                    .stats
+                    .stale_serves
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                KeyLookup {
+                    keys: Some(c.keys.clone()),
+                    error,
+                }
+            }
+            _ => KeyLookup {
+                keys: None,
+                error: Some(
+                    error.unwrap_or_else(|| KeyError::Unreachable("keys have expired".into())),
+                ),
+            },
+        }
+    }
+}
+
+impl KeyProvider for JwksCache {
+    async fn keys(&self, source: &Arc<KeySource>, kid: Option<&str>) -> KeyLookup {
+        if let KeySourceKind::Inline { keys, .. } = &source.kind {
+            return KeyLookup {
+                keys: Some(keys.clone()),
+                error: None,
+            };
+        }
+        let state = self.state(source);
+        if let Some(c) = state.current.load_full() {
+            let has_kid = kid.is_none_or(|k| c.keys.knows(k));
+            let now = Instant::now();
+            if has_kid && now < c.fresh_until {
+                return KeyLookup {
+                    keys: Some(c.keys.clone()),
+                    error: None,
+                };
+            }
+            if has_kid
+                && now < c.fetched_at + Duration::from_secs(self.inner.config.max_stale_seconds)
+            {
+                // Stale but usable: answer now, refresh in the background (one at a time).
+                if let Ok(_guard) = state.book.try_lock() {
+                    drop(_guard);
+                    let this = self.clone();
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        this.refresh(&state, None).await;
+                    });
+                }
+                return KeyLookup {
+                    keys: Some(c.keys.clone()),
+                    error: None,
+                };
+            }
+        }
+        self.refresh(&state, kid).await
+    }
+}
+
+fn build_client(source: &KeySource, config: &JwksConfig) -> Result<reqwest::Client, KeyError> {
+    let allow_http = source.allow_http;
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.stop();
+        };
+        let same_origin = attempt.url().scheme() == first.scheme()
+            && attempt.url().host_str() == first.host_str()
+            && attempt.url().port_or_known_default() == first.port_or_known_default();
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else if !same_origin {
+            let to = attempt.url().to_string();
+            attempt.error(format!("redirect to another scheme or host refused ({to})"))
+        } else {
+            attempt.follow()
+        }
+    });
+    let mut builder = reqwest::Client::builder()
+        .redirect(policy)
+        .https_only(!allow_http)
+        .connect_timeout(Duration::from_secs(config.connect_timeout_seconds))
+        .timeout(Duration::from_secs(config.timeout_seconds))
+        .user_agent(concat!("wif-gateway/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(30));
+    if let Some(path) = &source.ca_bundle {
+        let pem = std::fs::read(path)
+            .map_err(|e| KeyError::Invalid(format!("ca_bundle {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| KeyError::Invalid(format!("ca_bundle {}: {e}", path.display())))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| KeyError::Invalid(format!("cannot build an HTTP client: {e}")))
+}
+
+/// Fetches a source's keys and how long they stay fresh.
+async fn fetch(state: &SourceState, config: &JwksConfig) -> Result<(KeySet, Duration), KeyError> {
+    let client = state.client.as_ref().map_err(Clone::clone)?;
+    let jwks_url = match &state.source.kind {
+        KeySourceKind::JwksUrl(url) => url.clone(),
+        KeySourceKind::Discovery { issuer } => {
+            discover(client, issuer, state.source.allow_http).await?
+        }
+        KeySourceKind::Inline { .. } => {
+            return Err(KeyError::Invalid(
+                "inline key sets are never fetched".into(),
+            ));
+        }
+    };
+    let (body, headers) = get_capped(client, jwks_url.as_str()).await?;
+    let keys =
+        KeySet::from_jwks_json(&body).map_err(|e| KeyError::Invalid(format!("{jwks_url}: {e}")))?;
+    Ok((keys, freshness(&headers, config)))
+}
+
+#[derive(serde::Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+async fn discover(
+    client: &reqwest::Client,
+    issuer: &str,
+    allow_http: bool,
+) -> Result<url::Url, KeyError> {
+    let doc_url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let (body, _) = get_capped(client, &doc_url).await?;
+    let doc: Discovery = serde_json::from_slice(&body).map_err(|e| {
+        KeyError::Invalid(format!("{doc_url}: not an OIDC discovery document: {e}"))
+    })?;
+    if doc.issuer != issuer {
+        return Err(KeyError::Invalid(format!(
+            "{doc_url} names the issuer {:?}, not {issuer:?} (OIDC Discovery §4.3)",
+            doc.issuer
+        )));
+    }
+    let jwks = url::Url::parse(&doc.jwks_uri).map_err(|e| {
+        KeyError::Invalid(format!(
+            "{doc_url}: jwks_uri {:?} is not a URL: {e}",
+            doc.jwks_uri
+        ))
+    })?;
+    let issuer_url = url::Url::parse(issuer)
+        .map_err(|e| KeyError::Invalid(format!("issuer {issuer:?} is not a URL: {e}")))?;
+    if jwks.host_str() != issuer_url.host_str() {
+        return Err(KeyError::Invalid(format!(
+            "{doc_url}: jwks_uri {:?} is not on the issuer's host; name it in the federation's jwks_url to trust it",
+            doc.jwks_uri
+        )));
+    }
+    if jwks.scheme() != "https" && !(allow_http && jwks.scheme() == "http") {
+        return Err(KeyError::Invalid(format!(
+            "{doc_url}: jwks_uri {:?} is not https",
+            doc.jwks_uri
+        )));
+    }
+    Ok(jwks)
+}
+
+/// GETs `url`, reading at most [`MAX_BODY_BYTES`].
+async fn get_capped(client: &reqwest::Client, url: &str) -> Result<(Vec<u8>, HeaderMap), KeyError> {
+    let shown = url;
+    let unreachable = |e: reqwest::Error| {
+        if e.is_redirect() || e.is_builder() {
+            KeyError::Invalid(format!("{shown}: {}", error_chain(&e)))
+        } else {
+            KeyError::Unreachable(format!("{shown}: {}", error_chain(&e)))
+        }
+    };
+    let mut response = client
+        .get(url)
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status();
+    if !status.is_success() {
+        let message = format!("{shown}: HTTP {status}");
+        return Err(if status.is_server_error() || status.as_u16() == 429 {
+            KeyError::Unreachable(message)
+        } else {
+            KeyError::Invalid(message)
+        });
+    }
+    let too_large = || {
+        KeyError::Invalid(format!(
+            "{shown}: response is larger than {MAX_BODY_BYTES} bytes"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, headers))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Freshness from `Cache-Control: max-age`, clamped to the configured bounds.
+fn freshness(headers: &HeaderMap, config: &JwksConfig) -> Duration {
+    let max_age = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|d| {
+            d.trim()
+                .strip_prefix("max-age=")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        });
+    let no_cache = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("no-cache") || v.contains("no-store"));
+    let seconds = match (max_age, no_cache) {
+        (_, true) => config.min_ttl_seconds,
+        (Some(age), false) => age.clamp(config.min_ttl_seconds, config.max_ttl_seconds),
+        (None, false) => config.default_ttl_seconds,
+    };
+    Duration::from_secs(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn freshness_follows_cache_control_within_bounds() {
+        let config = JwksConfig::default();
+        let cases = [
+            ("none", None, 600),
+            ("max-age", Some("public, max-age=1200"), 1200),
+            ("too short", Some("max-age=5"), 60),
+            ("too long", Some("max-age=999999"), 3600),
+            ("no-cache", Some("no-cache"), 60),
+            ("garbage", Some("max-age=abc"), 600),
+        ];
+        for (name, header, expected) in cases {
+            let mut headers = HeaderMap::new();
+            if let Some(h) = header {
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static(h));
+            }
+            assert_eq!(freshness(&headers, &config).as_secs(), expected, "{name}");
+        }
+    }
+}

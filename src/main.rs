@@ -1,0 +1,194 @@
+//! The `wif-gateway` binary: a thin command line over the library.
+//!
+//! - `serve --config FILE [--listen ADDR]`: run the gateway.
+//! - `check-config --config FILE`: validate a configuration set exactly as `serve` would.
+//! - `keygen [--alg ES256|EdDSA|RS256] --out FILE`: write a new PKCS#8 signing key.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use wif_gateway::config;
+use wif_gateway::signing::{SigningAlgorithm, SigningKey};
+
+#[derive(Parser)]
+#[command(
+    name = "wif-gateway",
+    version,
+    about = "Workload Identity Federation gateway: exchange an OIDC JWT for a service account's access token"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WIF_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// The configuration file.
+        #[arg(long, env = "WIF_CONFIG")]
+        config: PathBuf,
+        /// Listen on this address instead of the config's `[server] listen`.
+        #[arg(long, env = "WIF_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Validate a configuration set (same code as `serve`); exit 1 if it is invalid.
+    CheckConfig {
+        #[arg(long, env = "WIF_CONFIG")]
+        config: PathBuf,
+    },
+    /// Generate a signing key (PKCS#8 PEM, mode 0600) and print its key id.
+    Keygen {
+        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+        alg: KeyAlg,
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyAlg {
+    #[value(name = "ES256", alias = "es256")]
+    Es256,
+    #[value(name = "EdDSA", alias = "eddsa")]
+    EdDsa,
+    #[value(name = "RS256", alias = "rs256")]
+    Rs256,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve { config, listen } => serve(config, listen),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Keygen { alg, out, force } => keygen(alg, &out, force),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match config::load(path) {
+        Ok(c) => {
+            let d = &c.directory;
+            println!(
+                "{}: ok ({} federations, {} service accounts, {} federated credentials)",
+                path.display(),
+                d.federations().len(),
+                d.service_account_count(),
+                d.credential_count()
+            );
+            let key = &c.settings.signing_key_file;
+            if key.exists() {
+                SigningKey::from_file(key).context("signing key")?;
+            } else if c.settings.generate_signing_key.is_none() {
+                anyhow::bail!("signing key {} does not exist", key.display());
+            }
+            for p in &c.settings.published_key_files {
+                SigningKey::from_file(p).context("published key")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
+    if out.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to overwrite it", out.display());
+    }
+    let alg = match alg {
+        KeyAlg::Es256 => SigningAlgorithm::ES256,
+        KeyAlg::EdDsa => SigningAlgorithm::EdDSA,
+        KeyAlg::Rs256 => SigningAlgorithm::RS256,
+    };
+    let (key, pem_text) = SigningKey::generate(alg)?;
+    config::write_private(out, &pem_text).map_err(anyhow::Error::msg)?;
+    println!("{}", key.kid());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(path: PathBuf, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
+    let mut config = config::load(&path)?;
+    if let Some(addr) = listen {
+        config.settings.listen = addr;
+    }
+    let addr = config.settings.listen;
+    let state = wif_gateway::AppState::from_config(config).map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        wif_gateway::run(listener, state, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

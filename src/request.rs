@@ -1,0 +1,279 @@
+//! The token-exchange request (RFC 8693 §2.1) as sent by Yandex Cloud clients: an
+//! `application/x-www-form-urlencoded` body with `grant_type`, `requested_token_type`,
+//! `audience` (the service account id), `subject_token` and `subject_token_type`.
+//!
+//! Parsing is strict where the RFCs are: a parameter sent twice is an error (RFC 6749 §3.2:
+//! "Request and response parameters MUST NOT be included more than once"), and so is a missing
+//! one. It is lenient where real clients are sloppy: the token is trimmed (token files end with a
+//! newline), unknown parameters such as `client_id` or `scope` are ignored.
+
+use crate::exchange::{ExchangeError, Reason, shown};
+
+/// `grant_type` of RFC 8693 §2.1.
+pub const GRANT_TYPE_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The only `requested_token_type` the gateway issues (RFC 8693 §3).
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// `subject_token_type` for an OpenID Connect ID token (RFC 8693 §3).
+pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+/// `subject_token_type` for a JWT (RFC 8693 §3); Kubernetes tokens are JWTs, not ID tokens.
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// A parsed, syntactically valid token-exchange request. Nothing in it is trusted yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The form `audience`: the id of the service account whose token is requested.
+    pub audience: String,
+    /// The caller's JWT, surrounding whitespace removed. Never log or echo it.
+    pub subject_token: String,
+}
+
+/// The parameters the gateway reads; each may appear at most once.
+const KNOWN: [&str; 6] = [
+    "grant_type",
+    "requested_token_type",
+    "audience",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+];
+
+/// Parses a form body. The content type is checked by the HTTP layer.
+pub fn parse_form(body: &[u8]) -> Result<TokenRequest, ExchangeError> {
+    let mut values: [Option<String>; KNOWN.len()] = Default::default();
+    for (name, value) in form_urlencoded::parse(body) {
+        let Some(slot) = KNOWN.iter().position(|k| *k == name) else {
+            continue;
+        };
+        if values[slot].is_some() {
+            return Err(ExchangeError::new(
+                Reason::RepeatedParameter,
+                format!("parameter {name} is included more than once (RFC 6749 §3.2)"),
+            ));
+        }
+        values[slot] = Some(value.into_owned());
+    }
+    let [
+        grant_type,
+        requested,
+        audience,
+        subject_token,
+        subject_type,
+        actor_token,
+    ] = values;
+
+    let grant_type = required(grant_type, "grant_type")?;
+    if grant_type != GRANT_TYPE_TOKEN_EXCHANGE {
+        return Err(ExchangeError::new(
+            Reason::UnsupportedGrantType,
+            format!(
+                "grant_type {} is not supported; use {GRANT_TYPE_TOKEN_EXCHANGE}",
+                shown(&grant_type)
+            ),
+        ));
+    }
+    // RFC 8693 makes requested_token_type optional; Yandex clients always send it.
+    if let Some(requested) = requested
+        && requested != TOKEN_TYPE_ACCESS_TOKEN
+    {
+        return Err(ExchangeError::new(
+            Reason::UnsupportedTokenType,
+            format!(
+                "requested_token_type {} is not supported; only {TOKEN_TYPE_ACCESS_TOKEN} is issued",
+                shown(&requested)
+            ),
+        ));
+    }
+    if actor_token.is_some() {
+        return Err(ExchangeError::new(
+            Reason::MalformedRequest,
+            "actor_token is not supported: the gateway does impersonation, not delegation".into(),
+        ));
+    }
+    let subject_type = required(subject_type, "subject_token_type")?;
+    if subject_type != TOKEN_TYPE_ID_TOKEN && subject_type != TOKEN_TYPE_JWT {
+        return Err(ExchangeError::new(
+            Reason::UnsupportedTokenType,
+            format!(
+                "subject_token_type {} is not supported; use {TOKEN_TYPE_ID_TOKEN} or {TOKEN_TYPE_JWT}",
+                shown(&subject_type)
+            ),
+        ));
+    }
+    let audience = required(audience, "audience")?;
+    let audience = audience.trim().to_owned();
+    if audience.is_empty() {
+        return Err(ExchangeError::new(
+            Reason::MissingParameter,
+            "parameter audience (the service account id) is empty".into(),
+        ));
+    }
+    let subject_token = required(subject_token, "subject_token")?;
+    let subject_token = subject_token.trim();
+    if subject_token.is_empty() {
+        return Err(ExchangeError::new(
+            Reason::MissingParameter,
+            "parameter subject_token is empty".into(),
+        ));
+    }
+    Ok(TokenRequest {
+        audience,
+        subject_token: subject_token.to_owned(),
+    })
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, ExchangeError> {
+    value.ok_or_else(|| {
+        ExchangeError::new(
+            Reason::MissingParameter,
+            format!("parameter {name} is missing"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::OAuthError;
+
+    const GOOD: &str = "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&requested_token_type=urn:ietf:params:oauth:token-type:access_token&audience=ajeSA&subject_token=a.b.c&subject_token_type=urn:ietf:params:oauth:token-type:id_token";
+
+    #[test]
+    fn parses_the_yandex_tutorial_body() {
+        let req = parse_form(GOOD.as_bytes()).expect("valid");
+        assert_eq!(req.audience, "ajeSA");
+        assert_eq!(req.subject_token, "a.b.c");
+    }
+
+    #[test]
+    fn accepts_variants_real_clients_send() {
+        let cases = [
+            (
+                "trailing newline in token",
+                GOOD.replace("a.b.c", "a.b.c%0A"),
+            ),
+            ("jwt token type", GOOD.replace(":id_token", ":jwt")),
+            (
+                "unknown fields",
+                format!("{GOOD}&client_id=x&scope=openid&resource=r"),
+            ),
+            (
+                "no requested_token_type",
+                GOOD.replace(
+                    "&requested_token_type=urn:ietf:params:oauth:token-type:access_token",
+                    "",
+                ),
+            ),
+            ("percent-encoded", GOOD.replace(":", "%3A")),
+        ];
+        for (name, body) in cases {
+            let req = parse_form(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(req.subject_token, "a.b.c", "{name}");
+        }
+    }
+
+    #[test]
+    fn rejects_each_malformed_request_with_its_own_error() {
+        let cases = [
+            (
+                "repeated",
+                format!("{GOOD}&audience=other"),
+                OAuthError::InvalidRequest,
+                "more than once",
+            ),
+            (
+                "repeated grant",
+                format!("{GOOD}&grant_type=x"),
+                OAuthError::InvalidRequest,
+                "grant_type",
+            ),
+            (
+                "missing token",
+                GOOD.replace("&subject_token=a.b.c", ""),
+                OAuthError::InvalidRequest,
+                "subject_token is missing",
+            ),
+            (
+                "empty token",
+                GOOD.replace("subject_token=a.b.c", "subject_token=%20"),
+                OAuthError::InvalidRequest,
+                "subject_token is empty",
+            ),
+            (
+                "missing audience",
+                GOOD.replace("&audience=ajeSA", ""),
+                OAuthError::InvalidRequest,
+                "audience is missing",
+            ),
+            (
+                "missing grant",
+                GOOD.replace(
+                    "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&",
+                    "",
+                ),
+                OAuthError::InvalidRequest,
+                "grant_type is missing",
+            ),
+            (
+                "wrong grant",
+                GOOD.replace("grant-type:token-exchange", "grant-type:jwt-bearer"),
+                OAuthError::UnsupportedGrantType,
+                "jwt-bearer",
+            ),
+            (
+                "client credentials",
+                GOOD.replace(
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "client_credentials",
+                ),
+                OAuthError::UnsupportedGrantType,
+                "client_credentials",
+            ),
+            (
+                "wrong requested type",
+                GOOD.replace("token-type:access_token", "token-type:refresh_token"),
+                OAuthError::InvalidRequest,
+                "refresh_token",
+            ),
+            (
+                "wrong subject type",
+                GOOD.replace("token-type:id_token", "token-type:saml2"),
+                OAuthError::InvalidRequest,
+                "saml2",
+            ),
+            (
+                "missing subject type",
+                GOOD.replace(
+                    "&subject_token_type=urn:ietf:params:oauth:token-type:id_token",
+                    "",
+                ),
+                OAuthError::InvalidRequest,
+                "subject_token_type is missing",
+            ),
+            (
+                "actor token",
+                format!("{GOOD}&actor_token=x.y.z"),
+                OAuthError::InvalidRequest,
+                "actor_token",
+            ),
+            (
+                "empty body",
+                String::new(),
+                OAuthError::InvalidRequest,
+                "grant_type is missing",
+            ),
+        ];
+        for (name, body, code, needle) in cases {
+            let err = parse_form(body.as_bytes()).expect_err(name);
+            assert_eq!(err.reason.oauth_error(), code, "{name}: {err:?}");
+            assert!(
+                err.description.contains(needle),
+                "{name}: {}",
+                err.description
+            );
+            assert!(
+                !err.description.contains("a.b.c"),
+                "{name} echoes the token"
+            );
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Time: the one module that reads the wall clock, plus RFC 3339 rendering for error messages
+//! and audit. Everything else takes `now` (Unix seconds) as a parameter so that it can be tested
+//! at any instant.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, now.
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Renders Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T10:00:00Z`). Values outside
+/// years 0..=9999 are rendered as the plain number, so that hostile claims cannot produce odd text.
+pub fn rfc3339(unix: i64) -> String {
+    const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+    const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    if !(MIN..=MAX).contains(&unix) {
+        return format!("@{unix}");
+    }
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant), valid for the whole proleptic Gregorian range above.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_known_instants() {
+        let cases = [
+            ("epoch", 0, "1970-01-01T00:00:00Z"),
+            ("leap day", 951_782_400, "2000-02-29T00:00:00Z"),
+            ("recent", 1_795_000_000, "2026-11-18T11:06:40Z"),
+            ("before epoch", -1, "1969-12-31T23:59:59Z"),
+            ("far future", i64::MAX, "@9223372036854775807"),
+        ];
+        for (name, input, expected) in cases {
+            assert_eq!(rfc3339(input), expected, "{name}");
+        }
+    }
+}
