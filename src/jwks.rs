@@ -134,9 +134,7 @@ impl JwksCache {
             }
             if fresh {
                 let cooldown = Duration::from_secs(config.refetch_cooldown_seconds);
-                if book.last_forced.is_some_and(|t| now < t + cooldown)
-                    || c.fetched_at + cooldown > now
-                {
+                if book.last_forced.is_some_and(|t| now < t + cooldown) {
                     return KeyLookup {
                         keys: Some(c.keys.clone()),
                         error: book.last_error.clone(),

@@ -146,8 +146,12 @@ pub fn read(token: &str) -> Result<UnverifiedJwt<'_>, ExchangeError> {
             )));
         }
     }
+    // The header first: `alg: none` with an empty signature is an algorithm problem.
     let header = decode_segment(segments[0], "header")?;
+    let header: RawHeader = parse_object(&header, "header")?;
+    let (alg, kid) = check_header(header)?;
     let payload = decode_segment(segments[1], "payload")?;
+    let claims: Claims = parse_object(&payload, "claims")?;
     if segments[2].is_empty() {
         return Err(ExchangeError::new(
             Reason::BadSignature,
@@ -155,10 +159,6 @@ pub fn read(token: &str) -> Result<UnverifiedJwt<'_>, ExchangeError> {
         ));
     }
     let signature = decode_segment(segments[2], "signature")?;
-
-    let header: RawHeader = parse_object(&header, "header")?;
-    let (alg, kid) = check_header(header)?;
-    let claims: Claims = parse_object(&payload, "claims")?;
     let signing_len = segments[0].len() + 1 + segments[1].len();
     Ok(UnverifiedJwt {
         alg,
@@ -300,7 +300,10 @@ mod tests {
             ("jwe", format!("{good}.x.y"), Reason::MalformedToken),
             (
                 "two segments",
-                good.rsplit_once('.').map(|x| x.0).unwrap_or_default().to_owned(),
+                good.rsplit_once('.')
+                    .map(|x| x.0)
+                    .unwrap_or_default()
+                    .to_owned(),
                 Reason::MalformedToken,
             ),
             ("four segments", format!("{good}.x"), Reason::MalformedToken),

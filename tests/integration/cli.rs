@@ -1,0 +1,246 @@
+//! The binary as users run it: `serve` with the dev config (the README's round trip, then
+//! SIGTERM), `check-config` and `keygen`.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wif-gateway");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The repository's dev config, moved to `port` and to keys under `dir`.
+fn dev_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"))
+        .expect("config/dev.toml")
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+        .replace("../.wif-dev/", "");
+    let path = dir.join("dev.toml");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[tokio::test]
+async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let config = dev_config(dir.path(), port);
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gateway did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 1. A caller token from the dev issuer.
+    let issued: serde_json::Value = client
+        .post(format!("{base}/dev/issuer/token"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("sub=project_path:demo/app:ref_type:branch:ref:main&aud=wif-gateway-dev")
+        .send()
+        .await
+        .expect("dev token")
+        .json()
+        .await
+        .expect("json");
+    let jwt = issued["id_token"].as_str().expect("id_token").to_owned();
+    // 2. The Yandex tutorial request, byte for byte as curl -d sends it.
+    let body = format!(
+        "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&requested_token_type=urn:ietf:params:oauth:token-type:access_token&audience=aje0devserviceacc001&subject_token={jwt}&subject_token_type=urn:ietf:params:oauth:token-type:id_token"
+    );
+    let response = client
+        .post(format!("{base}/oauth/token"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("exchange");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let answer: serde_json::Value = response.json().await.expect("json");
+    let access_token = answer["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["expires_in"], 3600);
+    // 3. The discovery document a verifier starts from.
+    let discovery: serde_json::Value = client
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        discovery["jwks_uri"],
+        format!("{base}/.well-known/jwks.json")
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "gateway did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let mut logs = String::new();
+    std::fs::File::open(&log_path)
+        .and_then(|mut f| f.read_to_string(&mut logs))
+        .expect("logs");
+    assert!(logs.contains("token issued"), "the exchange is logged");
+    assert!(!logs.contains(&jwt), "the caller token is never logged");
+    assert!(
+        !logs.contains(&access_token),
+        "the minted token is never logged"
+    );
+    let signature = jwt.rsplit('.').next().unwrap_or_default();
+    assert!(
+        !logs.contains(signature),
+        "no part of the caller token's signature is logged"
+    );
+}
+
+#[test]
+fn check_config_accepts_the_shipped_configs_and_lists_every_problem() {
+    let ok = Command::new(BIN)
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"),
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("1 federations"));
+
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[signing]
+key_file = "k.pem"
+
+[[federations]]
+id = "fed"
+issuer = "https://gitlab.com"
+audiences = []
+jwks_url = "http://gitlab.com/oauth/discovery/keys"
+
+[[federated_credentials]]
+federation_id = "nope"
+service_account_id = "missing"
+external_subject_id = "x"
+"#,
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "audiences",
+        "plain http",
+        "\"nope\" names no federation",
+        "\"missing\" names no service account",
+        "bad.toml",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+
+    std::fs::write(&bad, "[signing]\nkey_file = \"k.pem\"\nlisten = 1\n").expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field"),
+        "unknown keys are errors"
+    );
+}
+
+#[test]
+fn keygen_writes_private_keys_for_each_algorithm() {
+    let dir = tempfile::tempdir().expect("dir");
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let path = dir.path().join(format!("{alg}.pem"));
+        let out = Command::new(BIN)
+            .args(["keygen", "--alg", alg, "--out"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{alg}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert_eq!(
+            kid.len(),
+            43,
+            "{alg}: kid is a base64url SHA-256 thumbprint"
+        );
+        let key = wif_gateway::signing::SigningKey::from_file(&path).expect("loads");
+        assert_eq!(key.kid(), kid);
+        assert_eq!(key.alg().as_str(), alg);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{alg}: private key readable by its owner only");
+        }
+        let again = Command::new(BIN)
+            .args(["keygen", "--alg", alg, "--out"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        assert!(
+            !again.status.success(),
+            "{alg}: an existing key is not overwritten"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: one test binary (linking is slow on small machines), modules by subject.
+//! Every test starts the real gateway on 127.0.0.1:0 and, where it needs one, a real test OIDC
+//! issuer on loopback, and talks HTTP to both.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod cli;
+mod exchange;
+mod jwks;
+mod rejection;

@@ -1,0 +1,216 @@
+//! Starts the real gateway (library `run` on a 127.0.0.1:0 listener) with a generated config in a
+//! temporary directory, and speaks HTTP to it.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wif_gateway::AppState;
+
+/// The service account, federation, subject and audience of the usual test scenario.
+pub const SA: &str = "ajesa0000000000001";
+pub const FED: &str = "ajefed000000000001";
+pub const SUBJECT: &str = "project_path:demo/app:ref_type:branch:ref:main";
+pub const AUD: &str = "https://gitlab.example.com";
+
+/// Config sections other than the directory, as TOML lines.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Lines of `[jwks]`.
+    pub jwks: String,
+    /// Lines of `[exchange]`.
+    pub exchange: String,
+    /// Algorithm of the generated signing key.
+    pub signing_alg: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            jwks: String::new(),
+            exchange: String::new(),
+            signing_alg: "ES256",
+        }
+    }
+}
+
+pub struct Gateway {
+    pub url: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// TOML of one federation. `extra` holds more lines (key source, enabled, ...).
+pub fn federation(id: &str, issuer: &str, audiences: &[&str], extra: &str) -> String {
+    let audiences: Vec<String> = audiences.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "[[federations]]\nid = {id:?}\nissuer = {issuer:?}\naudiences = [{}]\n{extra}\n",
+        audiences.join(", ")
+    )
+}
+
+pub fn account(id: &str) -> String {
+    format!("[[service_accounts]]\nid = {id:?}\n")
+}
+
+pub fn binding(federation: &str, account: &str, subject: &str) -> String {
+    format!(
+        "[[federated_credentials]]\nfederation_id = {federation:?}\nservice_account_id = {account:?}\nexternal_subject_id = {subject:?}\n"
+    )
+}
+
+/// The usual scenario against `issuer`: federation [`FED`] (jwks_url, http allowed), service
+/// account [`SA`], and a binding of [`SUBJECT`].
+pub fn scenario(issuer: &crate::support::TestIssuer) -> String {
+    format!(
+        "{}{}{}",
+        federation(
+            FED,
+            &issuer.issuer(),
+            &[AUD],
+            &format!(
+                "jwks_url = {:?}\nallow_insecure_http = true",
+                issuer.jwks_url()
+            )
+        ),
+        account(SA),
+        binding(FED, SA, SUBJECT)
+    )
+}
+
+/// A parsed HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+    pub fn code(&self) -> &str {
+        self.body["error_code"].as_str().unwrap_or("")
+    }
+    pub fn description(&self) -> &str {
+        self.body["error_description"].as_str().unwrap_or("")
+    }
+    pub fn access_token(&self) -> &str {
+        self.body["access_token"].as_str().unwrap_or("")
+    }
+    pub async fn from(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+}
+
+/// The Yandex tutorial's form body.
+pub fn form(audience: &str, token: &str) -> String {
+    format!(
+        "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&requested_token_type=urn:ietf:params:oauth:token-type:access_token&audience={audience}&subject_token={token}&subject_token_type=urn:ietf:params:oauth:token-type:id_token"
+    )
+}
+
+impl Gateway {
+    pub async fn start(directory: &str) -> Gateway {
+        Self::start_with(directory, Options::default()).await
+    }
+
+    pub async fn start_with(directory: &str, options: Options) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let toml = format!(
+            "[server]\npublic_url = {url:?}\n\n[signing]\nkey_file = \"signing.pem\"\ngenerate_if_missing = true\ngenerate_algorithm = {:?}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n{directory}",
+            options.signing_alg, options.jwks, options.exchange
+        );
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, toml).expect("write config");
+        let config = wif_gateway::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let state = AppState::from_config(config).expect("state");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(wif_gateway::run(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Gateway {
+            url,
+            state,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// POSTs a raw form body to `/oauth/token`.
+    pub async fn post_form(&self, body: &str) -> Reply {
+        self.post_raw("application/x-www-form-urlencoded", body.to_owned())
+            .await
+    }
+
+    pub async fn post_raw(&self, content_type: &str, body: String) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}/oauth/token", self.url))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("gateway answers");
+        Reply::from(response).await
+    }
+
+    /// Exchanges `token` for service account `audience`, as the tutorial curl does.
+    pub async fn exchange(&self, audience: &str, token: &str) -> Reply {
+        self.post_form(&form(audience, token)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("gateway answers");
+        Reply::from(response).await
+    }
+
+    /// Stops accepting, drains and waits for the server to return.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
