@@ -107,10 +107,21 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
             "exp within leeway",
             SA,
             sign(&with(good.clone(), |c| {
+                c.insert("iat".into(), json!(now - 300));
                 c.insert("exp".into(), json!(now - 30));
             })),
             200,
             "",
+        ),
+        (
+            "exp before iat",
+            SA,
+            sign(&with(good.clone(), |c| {
+                c.insert("iat".into(), json!(now));
+                c.insert("exp".into(), json!(now - 10));
+            })),
+            400,
+            "invalid_claim",
         ),
         (
             "exp missing",
