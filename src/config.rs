@@ -259,6 +259,66 @@ pub struct DevIssuerConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// `[limits]`: overload protection (see [`crate::http::limits`]). A rate of 0 turns a limit off.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Token requests in flight at once; more are answered 503 at once (load shedding).
+    #[serde(default = "LimitsConfig::d_concurrent")]
+    pub max_concurrent_requests: usize,
+    /// Open connections at once; more wait in the kernel's accept backlog.
+    #[serde(default = "LimitsConfig::d_connections")]
+    pub max_connections: usize,
+    /// Sustained token requests per second from one client IP, and the burst allowed above it.
+    #[serde(default = "LimitsConfig::d_ip_rate")]
+    pub per_client_ip_per_second: u32,
+    #[serde(default = "LimitsConfig::d_ip_burst")]
+    pub per_client_ip_burst: u32,
+    /// Sustained exchanges per minute for one verified (issuer, subject), and its burst.
+    #[serde(default = "LimitsConfig::d_subject_rate")]
+    pub per_subject_per_minute: u32,
+    #[serde(default = "LimitsConfig::d_subject_burst")]
+    pub per_subject_burst: u32,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` names the client. Others' is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl LimitsConfig {
+    const fn d_concurrent() -> usize {
+        256
+    }
+    const fn d_connections() -> usize {
+        4096
+    }
+    const fn d_ip_rate() -> u32 {
+        50
+    }
+    const fn d_ip_burst() -> u32 {
+        100
+    }
+    const fn d_subject_rate() -> u32 {
+        60
+    }
+    const fn d_subject_burst() -> u32 {
+        20
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_concurrent_requests: Self::d_concurrent(),
+            max_connections: Self::d_connections(),
+            per_client_ip_per_second: Self::d_ip_rate(),
+            per_client_ip_burst: Self::d_ip_burst(),
+            per_subject_per_minute: Self::d_subject_rate(),
+            per_subject_burst: Self::d_subject_burst(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
 /// `[[federations]]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -327,6 +387,8 @@ pub struct ConfigFile {
     pub jwks: JwksConfig,
     #[serde(default)]
     pub dev_issuer: DevIssuerConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Files or directories (every `*.toml` inside, sorted) holding more directory items.
     #[serde(default)]
     pub include: Vec<PathBuf>,
@@ -366,6 +428,7 @@ pub struct Settings {
     pub generate_signing_key: Option<SigningAlgorithm>,
     pub policy: Policy,
     pub jwks: JwksConfig,
+    pub limits: LimitsConfig,
     pub dev_issuer: Option<DevIssuerSettings>,
 }
 
@@ -454,8 +517,17 @@ fn sourced<T>(file: &Arc<Path>, items: Vec<T>) -> Vec<Sourced<T>> {
 
 /// Loads and compiles the configuration set rooted at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, None)
+}
+
+/// Like [`load`], with `[server] listen` replaced (the `--listen` flag). The default public URL
+/// follows the replaced address.
+pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, ConfigError> {
     let fail = |m: String| ConfigError { problems: vec![m] };
-    let file: ConfigFile = parse_toml(path).map_err(fail)?;
+    let mut file: ConfigFile = parse_toml(path).map_err(fail)?;
+    if let Some(listen) = listen {
+        file.server.listen = listen;
+    }
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut items = Items::default();
     let mut problems = Problems(Vec::new());
@@ -612,6 +684,13 @@ fn compile_settings(
             "failure_backoff_seconds exceeds max_failure_backoff_seconds",
         );
     }
+    let l = &file.limits;
+    if l.max_concurrent_requests == 0 || l.max_connections == 0 {
+        problems.add(
+            &place("limits"),
+            "max_concurrent_requests and max_connections must be at least 1",
+        );
+    }
     let g = &file.signing;
     let generate = if g.generate_if_missing {
         match g.generate_algorithm.as_deref().map(SigningAlgorithm::parse) {
@@ -660,6 +739,7 @@ fn compile_settings(
             leeway: e.leeway_seconds,
         },
         jwks: *j,
+        limits: file.limits.clone(),
         dev_issuer,
     }
 }

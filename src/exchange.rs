@@ -288,7 +288,7 @@ fn check_times(jwt: &UnverifiedJwt<'_>, policy: &Policy, now: i64) -> Result<Tim
     })
 }
 
-/// Runs one exchange. `now` is Unix seconds.
+/// Runs one exchange: [`authorize`], then [`Minter::mint`]. `now` is Unix seconds.
 pub async fn exchange<K: KeyProvider>(
     request: &TokenRequest,
     directory: &Directory,
@@ -297,6 +297,39 @@ pub async fn exchange<K: KeyProvider>(
     policy: &Policy,
     now: i64,
 ) -> Result<Exchanged, ExchangeError> {
+    let grant = authorize(request, directory, keys, policy, now).await?;
+    let token = mint(minter, &grant, now)?;
+    Ok(Exchanged { grant, token })
+}
+
+/// Mints the access token a [`Grant`] allows.
+pub fn mint(minter: &Minter, grant: &Grant, now: i64) -> Result<IssuedToken, ExchangeError> {
+    minter
+        .mint(
+            &MintRequest {
+                service_account_id: &grant.service_account_id,
+                federation_id: &grant.federation_id,
+                external_issuer: &grant.issuer,
+                external_subject: &grant.subject,
+            },
+            now,
+        )
+        .map_err(|e| ExchangeError::new(Reason::IssuerKeysInvalid, format!("minting failed: {e}")))
+}
+
+/// Decides whether the request's subject token may act as the requested service account.
+///
+/// Order matters: only what is needed to find the keys (shape, `iss`, enabled federations) is
+/// looked at before the signature is verified, so every later message (times, audiences,
+/// bindings) describes an authentic token, and the issuers of disabled federations are never
+/// contacted.
+pub async fn authorize<K: KeyProvider>(
+    request: &TokenRequest,
+    directory: &Directory,
+    keys: &K,
+    policy: &Policy,
+    now: i64,
+) -> Result<Grant, ExchangeError> {
     let jwt = jwt::read(&request.subject_token)?;
     let iss = present(jwt.claims.iss.as_deref(), "iss")?;
     let sub = present(jwt.claims.sub.as_deref(), "sub")?;
@@ -313,7 +346,9 @@ pub async fn exchange<K: KeyProvider>(
             "subject_token aud claim is an empty array".into(),
         ));
     }
-    let times = check_times(&jwt, policy, now)?;
+    if jwt.claims.exp.is_none() {
+        return Err(missing("exp"));
+    }
 
     let indices = directory.federations_for_issuer(iss);
     if indices.is_empty() {
@@ -331,9 +366,30 @@ pub async fn exchange<K: KeyProvider>(
             format!("no federation has the issuer {}{hint}", shown(iss)),
         ));
     }
+    let enabled: Vec<FederationIndex> = indices
+        .iter()
+        .copied()
+        .filter(|i| directory.federation(*i).is_some_and(|f| f.enabled))
+        .collect();
+    if enabled.is_empty() {
+        let ids: Vec<String> = indices
+            .iter()
+            .filter_map(|i| directory.federation(*i))
+            .map(|f| shown(&f.id))
+            .collect();
+        return Err(ExchangeError::new(
+            Reason::FederationDisabled,
+            format!(
+                "federation {} for issuer {} is disabled",
+                ids.join(", "),
+                shown(iss)
+            ),
+        ));
+    }
 
-    let candidates = check_federations(directory, indices, &aud, times.lifetime)?;
-    let verified = verify_signature(directory, &candidates, &jwt, keys).await?;
+    let verified = verify_signature(directory, &enabled, &jwt, keys).await?;
+    let times = check_times(&jwt, policy, now)?;
+    let candidates = check_federations(directory, &verified, &aud, times.lifetime)?;
 
     let Some(account) = directory.service_account(&request.audience) else {
         return Err(ExchangeError::new(
@@ -344,12 +400,12 @@ pub async fn exchange<K: KeyProvider>(
             ),
         ));
     };
-    for &index in &verified {
+    for &index in &candidates {
         let Some(federation) = directory.federation(index) else {
             continue;
         };
         if let Some(credential) = directory.credential(index, &account.id, sub) {
-            let grant = Grant {
+            return Ok(Grant {
                 federation_id: federation.id.clone(),
                 service_account_id: account.id.clone(),
                 credential_id: credential.to_owned(),
@@ -358,24 +414,10 @@ pub async fn exchange<K: KeyProvider>(
                 external_jti: jwt.claims.jti.clone(),
                 kid: jwt.kid.clone(),
                 alg: jwt.alg,
-            };
-            let token = minter
-                .mint(
-                    &MintRequest {
-                        service_account_id: &account.id,
-                        federation_id: &federation.id,
-                        external_issuer: iss,
-                        external_subject: sub,
-                    },
-                    now,
-                )
-                .map_err(|e| {
-                    ExchangeError::new(Reason::IssuerKeysInvalid, format!("minting failed: {e}"))
-                })?;
-            return Ok(Exchanged { grant, token });
+            });
         }
     }
-    let federations: Vec<String> = verified
+    let federations: Vec<String> = candidates
         .iter()
         .filter_map(|i| directory.federation(*i))
         .map(|f| shown(&f.id))
@@ -1407,13 +1449,25 @@ mod tests {
                 ),
             ),
             (
-                "no federation fits: the first one's failure is reported",
+                "a disabled federation is skipped; the enabled one's failure is reported",
                 case(es256(&claims())).federations(vec![
                     federation(FED, ISSUER, &["aud-1"], false, issuer_keys()),
                     federation(FED2, ISSUER, &["other-aud"], true, issuer_keys()),
                 ]),
                 (
-                    Reason::FederationDisabled,
+                    Reason::AudienceMismatch,
+                    OAuthError::InvalidGrant,
+                    &["\"fed-second\"", "\"aud-1\""],
+                ),
+            ),
+            (
+                "no enabled federation fits: the first one's failure is reported",
+                case(es256(&claims())).federations(vec![
+                    federation(FED, ISSUER, &["other-aud"], true, issuer_keys()),
+                    federation(FED2, ISSUER, &["other-aud-2"], true, issuer_keys()),
+                ]),
+                (
+                    Reason::AudienceMismatch,
                     OAuthError::InvalidGrant,
                     &["\"fed-main\""],
                 ),

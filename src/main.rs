@@ -110,22 +110,33 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         Ok(c) => {
             let d = &c.directory;
             println!(
-                "{}: ok ({} federations, {} service accounts, {} federated credentials)",
+                "{}: directory ok ({} federations, {} service accounts, {} federated credentials)",
                 path.display(),
                 d.federations().len(),
                 d.service_account_count(),
                 d.credential_count()
             );
             let key = &c.settings.signing_key_file;
+            let mut problems = Vec::new();
             if key.exists() {
-                SigningKey::from_file(key).context("signing key")?;
+                if let Err(e) = SigningKey::from_file(key) {
+                    problems.push(format!("signing key: {e}"));
+                }
             } else if c.settings.generate_signing_key.is_none() {
-                anyhow::bail!("signing key {} does not exist", key.display());
+                problems.push(format!("signing key {} does not exist", key.display()));
             }
             for p in &c.settings.published_key_files {
-                SigningKey::from_file(p).context("published key")?;
+                if let Err(e) = SigningKey::from_file(p) {
+                    problems.push(format!("published key: {e}"));
+                }
             }
-            Ok(ExitCode::SUCCESS)
+            if problems.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            for p in problems {
+                eprintln!("{}: {p}", path.display());
+            }
+            Ok(ExitCode::from(1))
         }
         Err(e) => {
             eprintln!("{}: {e}", path.display());
@@ -150,10 +161,7 @@ fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<Exi
 }
 
 fn serve(path: PathBuf, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
-    let mut config = config::load(&path)?;
-    if let Some(addr) = listen {
-        config.settings.listen = addr;
-    }
+    let config = config::load_with(&path, listen)?;
     let addr = config.settings.listen;
     let state = wif_gateway::AppState::from_config(config).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

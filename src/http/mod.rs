@@ -13,6 +13,7 @@
 
 pub mod dev;
 pub mod error;
+pub mod limits;
 pub mod meta;
 pub mod token;
 
@@ -23,13 +24,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower::ServiceExt as _;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, Settings};
@@ -59,6 +61,7 @@ struct StateInner {
     snapshot: ArcSwap<Snapshot>,
     keys: JwksCache,
     dev_issuer: Option<DevIssuer>,
+    limits: limits::Limits,
     settings: Settings,
 }
 
@@ -81,6 +84,7 @@ impl AppState {
                 }),
                 keys: JwksCache::new(settings.jwks),
                 dev_issuer,
+                limits: limits::Limits::new(&settings.limits),
                 settings,
             }),
         })
@@ -101,17 +105,29 @@ impl AppState {
     pub fn dev_issuer(&self) -> Option<&DevIssuer> {
         self.inner.dev_issuer.as_ref()
     }
+
+    pub fn limits(&self) -> &limits::Limits {
+        &self.inner.limits
+    }
 }
 
 /// The application's routes and layers.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings().request_timeout_seconds);
-    let mut app = Router::new().merge(token::routes()).merge(meta::routes());
+    let mut app = Router::new()
+        .merge(token::routes(
+            state.settings().limits.max_concurrent_requests,
+        ))
+        .merge(meta::routes());
     if state.dev_issuer().is_some() {
         app = app.merge(dev::routes());
     }
     app.fallback(meta::not_found)
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(limits::middleware_error))
+                .timeout(timeout),
+        )
         .layer(
             // Only method and path: a query string could carry a token.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -129,7 +145,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let settings = state.settings().clone();
-    let app = router(state);
+    let app = router(state.clone());
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -137,11 +153,29 @@ pub async fn run(
         .header_read_timeout(Duration::from_secs(settings.header_read_timeout_seconds));
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections));
+    let upkeep = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                state.limits().retain_recent();
+            }
+        })
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, public_url = %settings.public_url, "listening");
     }
     loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -168,8 +202,10 @@ pub async fn run(
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
+            drop(permit);
         });
     }
+    upkeep.abort();
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
     let drain = Duration::from_secs(settings.shutdown_timeout_seconds);

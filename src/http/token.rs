@@ -1,7 +1,7 @@
 //! `POST /oauth/token`: reads the form body (content type checked, 64 KiB cap), runs the
 //! [`crate::exchange`] and answers RFC 8693 §2.2.1 JSON, or an RFC 6749 §5.2 error.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -11,16 +11,26 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::AppState;
 use super::error::{WebError, no_store};
+use super::{AppState, limits};
 use crate::exchange::{self, ExchangeError};
 use crate::request::{self, TOKEN_TYPE_ACCESS_TOKEN};
+use axum::error_handling::HandleErrorLayer;
+use tower::ServiceBuilder;
 
 /// Request bodies over this are refused with 413 (DESIGN §Security).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/oauth/token", post(token).fallback(method_not_allowed))
+/// The token route, with load shedding above `max_concurrent` requests in flight.
+pub fn routes(max_concurrent: usize) -> Router<AppState> {
+    Router::new()
+        .route("/oauth/token", post(token).fallback(method_not_allowed))
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(limits::middleware_error))
+                .load_shed()
+                .concurrency_limit(max_concurrent),
+        )
 }
 
 #[derive(Serialize)]
@@ -90,12 +100,13 @@ pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, WebError>
 
 async fn token(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
-    let client = parts
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_default();
-    match handle(&state, &parts.headers, body).await {
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let client_ip = state.limits().client_ip(peer, &parts.headers);
+    let client = client_ip.to_string();
+    match handle(&state, client_ip, &parts.headers, body).await {
         Ok(response) => response,
         Err(Failure::Web(e)) => {
             tracing::info!(client, error = e.error, error_code = e.code, description = %e.description, "token request refused");
@@ -125,21 +136,31 @@ impl From<ExchangeError> for Failure {
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, Failure> {
+async fn handle(
+    state: &AppState,
+    client_ip: IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Failure> {
+    state.limits().check_ip(client_ip)?;
     check_form_content_type(headers)?;
     let bytes = read_body(body).await?;
     let request = request::parse_form(&bytes)?;
     let snapshot = state.snapshot();
     let now = crate::time::now_unix();
-    let done = exchange::exchange(
+    let grant = exchange::authorize(
         &request,
         &snapshot.directory,
-        &snapshot.minter,
         state.keys(),
         &snapshot.policy,
         now,
     )
     .await?;
+    state
+        .limits()
+        .check_subject(&grant.issuer, &grant.subject)?;
+    let token = exchange::mint(&snapshot.minter, &grant, now)?;
+    let done = exchange::Exchanged { grant, token };
     let g = &done.grant;
     tracing::info!(
         federation = %g.federation_id,

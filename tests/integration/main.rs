@@ -9,4 +9,5 @@ mod support;
 mod cli;
 mod exchange;
 mod jwks;
+mod overload;
 mod rejection;

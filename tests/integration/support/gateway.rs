@@ -25,6 +25,10 @@ pub struct Options {
     pub exchange: String,
     /// Algorithm of the generated signing key.
     pub signing_alg: &'static str,
+    /// Lines of `[server]` besides `public_url`.
+    pub server: String,
+    /// Lines of `[limits]`. By default rate limits are off so that suites can send many requests.
+    pub limits: String,
 }
 
 impl Default for Options {
@@ -33,6 +37,8 @@ impl Default for Options {
             jwks: String::new(),
             exchange: String::new(),
             signing_alg: "ES256",
+            server: String::new(),
+            limits: "per_client_ip_per_second = 0\nper_subject_per_minute = 0".into(),
         }
     }
 }
@@ -139,8 +145,8 @@ impl Gateway {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let toml = format!(
-            "[server]\npublic_url = {url:?}\n\n[signing]\nkey_file = \"signing.pem\"\ngenerate_if_missing = true\ngenerate_algorithm = {:?}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n{directory}",
-            options.signing_alg, options.jwks, options.exchange
+            "[server]\npublic_url = {url:?}\n{}\n\n[signing]\nkey_file = \"signing.pem\"\ngenerate_if_missing = true\ngenerate_algorithm = {:?}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n[limits]\n{}\n\n{directory}",
+            options.server, options.signing_alg, options.jwks, options.exchange, options.limits
         );
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, toml).expect("write config");
