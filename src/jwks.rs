@@ -55,6 +55,8 @@ struct SourceState {
     client: Result<reqwest::Client, KeyError>,
     current: ArcSwapOption<Cached>,
     book: Mutex<Book>,
+    /// A background (stale-while-revalidate) refresh is running: start no second one.
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 /// Counters of outbound fetches, for tests, metrics and the operator.
@@ -111,6 +113,7 @@ impl JwksCache {
                     source: source.clone(),
                     current: ArcSwapOption::empty(),
                     book: Mutex::new(Book::default()),
+                    refreshing: std::sync::atomic::AtomicBool::new(false),
                 })
             })
             .clone()
@@ -242,12 +245,12 @@ impl KeyProvider for JwksCache {
                 && now < c.fetched_at + Duration::from_secs(self.inner.config.max_stale_seconds)
             {
                 // Stale but usable: answer now, refresh in the background (one at a time).
-                if let Ok(_guard) = state.book.try_lock() {
-                    drop(_guard);
+                if !state.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
                     let this = self.clone();
                     let state = state.clone();
                     tokio::spawn(async move {
                         this.refresh(&state, None).await;
+                        state.refreshing.store(false, std::sync::atomic::Ordering::Release);
                     });
                 }
                 return KeyLookup {

@@ -88,19 +88,36 @@ impl<'de> Deserialize<'de> for NumericDate {
 }
 
 /// The JOSE header fields the gateway looks at. Anything that would change how the token is
-/// interpreted or where its key comes from is captured so that it can be refused.
+/// interpreted or where its key comes from is captured so that it can be refused. A field that
+/// is present counts even when its value is `null` (`{"crit": null}` is still a `crit` header),
+/// and a field given twice is an error (serde refuses duplicate fields of a struct).
 #[derive(Deserialize)]
 struct RawHeader {
+    #[serde(default, deserialize_with = "present")]
     alg: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     kid: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     crit: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     jku: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     jwk: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     x5u: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     x5c: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     b64: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     zip: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     enc: Option<Value>,
+}
+
+/// `Some(value)` for any present value, `null` included; absent fields take the default `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 fn malformed(detail: impl Into<String>) -> ExchangeError {
@@ -449,6 +466,26 @@ mod tests {
             (
                 "duplicate alg",
                 token(r#"{"alg":"RS256","alg":"ES256"}"#, CLAIMS),
+                Reason::MalformedToken,
+            ),
+            (
+                "kid null",
+                token(r#"{"alg":"RS256","kid":null}"#, CLAIMS),
+                Reason::MalformedToken,
+            ),
+            (
+                "crit null",
+                token(r#"{"alg":"RS256","crit":null}"#, CLAIMS),
+                Reason::ForbiddenHeader,
+            ),
+            (
+                "jku null",
+                token(r#"{"alg":"RS256","jku":null}"#, CLAIMS),
+                Reason::ForbiddenHeader,
+            ),
+            (
+                "alg null",
+                token(r#"{"alg":null}"#, CLAIMS),
                 Reason::MalformedToken,
             ),
         ];

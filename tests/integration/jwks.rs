@@ -319,3 +319,57 @@ async fn discovery_must_name_the_issuer_and_keep_keys_on_its_host() {
     );
     assert_eq!(foreign_jwks.jwks_fetches(), 0);
 }
+
+#[tokio::test]
+async fn a_healthy_issuer_is_served_while_a_slow_issuer_hangs() {
+    let healthy = TestIssuer::start().await;
+    let slow = TestIssuer::start().await;
+    let key = TestKey::generate(KeyKind::Es256, "k1");
+    healthy.add_key(&key);
+    slow.add_key(&key);
+    slow.set_jwks_behavior(Behavior::Trickle);
+    let source = |i: &TestIssuer| format!("jwks_url = {:?}\nallow_insecure_http = true", i.jwks_url());
+    let directory = federation("fed-healthy", &healthy.issuer(), &[AUD], &source(&healthy))
+        + &federation("fed-slow", &slow.issuer(), &[AUD], &source(&slow))
+        + &account(SA)
+        + &binding("fed-healthy", SA, SUBJECT)
+        + &binding("fed-slow", SA, SUBJECT);
+    let gateway = Gateway::start_with(
+        &directory,
+        Options {
+            jwks: "timeout_seconds = 4".into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    // Ten callers of the slow issuer wait on its one fetch...
+    let mut waiting = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let client = gateway.client.clone();
+        let url = format!("{}/oauth/token", gateway.url);
+        let body = form(SA, &slow.token(&key, SUBJECT, AUD));
+        waiting.spawn(async move {
+            let response = client
+                .post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("answer");
+            response.status().as_u16()
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ...while the healthy issuer's callers are served at once.
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let reply = gateway.exchange(SA, &healthy.token(&key, SUBJECT, AUD)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!(started.elapsed() < Duration::from_secs(1), "healthy exchange took {:?}", started.elapsed());
+    }
+    assert_eq!(waiting.len(), 10, "the slow issuer's callers are still waiting");
+    while let Some(status) = waiting.join_next().await {
+        assert_eq!(status.expect("task"), 503);
+    }
+    assert_eq!(slow.jwks_fetches(), 1, "one fetch for all waiting callers");
+}

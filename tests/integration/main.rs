@@ -8,6 +8,8 @@ mod support;
 
 mod cli;
 mod exchange;
+mod hostile;
 mod jwks;
 mod overload;
 mod rejection;
+mod tls;
