@@ -71,6 +71,13 @@ pub struct ServerConfig {
     /// On shutdown, how long in-flight requests may take to finish, in seconds.
     #[serde(default = "ServerConfig::default_shutdown_timeout")]
     pub shutdown_timeout_seconds: u64,
+    /// Reload when the config file, an included directory or a key file's directory changes
+    /// (SIGHUP always reloads).
+    #[serde(default = "default_true")]
+    pub watch_config: bool,
+    /// Quiet time after the last change before a reload, in milliseconds.
+    #[serde(default = "ServerConfig::default_debounce")]
+    pub reload_debounce_ms: u64,
 }
 
 impl ServerConfig {
@@ -83,6 +90,9 @@ impl ServerConfig {
     const fn default_shutdown_timeout() -> u64 {
         20
     }
+    const fn default_debounce() -> u64 {
+        500
+    }
 }
 
 impl Default for ServerConfig {
@@ -93,6 +103,8 @@ impl Default for ServerConfig {
             request_timeout_seconds: Self::default_request_timeout(),
             header_read_timeout_seconds: Self::default_header_timeout(),
             shutdown_timeout_seconds: Self::default_shutdown_timeout(),
+            watch_config: true,
+            reload_debounce_ms: Self::default_debounce(),
         }
     }
 }
@@ -319,6 +331,29 @@ impl Default for LimitsConfig {
     }
 }
 
+/// `[audit]`: the audit log (see [`crate::audit`]).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// `stdout`, `off`, or the path of a file to append to.
+    #[serde(default = "AuditConfig::default_output")]
+    pub output: String,
+}
+
+impl AuditConfig {
+    fn default_output() -> String {
+        "stdout".into()
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            output: Self::default_output(),
+        }
+    }
+}
+
 /// `[[federations]]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -389,6 +424,8 @@ pub struct ConfigFile {
     pub dev_issuer: DevIssuerConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Files or directories (every `*.toml` inside, sorted) holding more directory items.
     #[serde(default)]
     pub include: Vec<PathBuf>,
@@ -429,6 +466,10 @@ pub struct Settings {
     pub policy: Policy,
     pub jwks: JwksConfig,
     pub limits: LimitsConfig,
+    pub audit: crate::audit::AuditTarget,
+    /// Reload on changes below these directories (see `[server] watch_config`).
+    pub watch: Vec<PathBuf>,
+    pub reload_debounce_ms: u64,
     pub dev_issuer: Option<DevIssuerSettings>,
 }
 
@@ -714,6 +755,27 @@ fn compile_settings(
         None
     };
     let signing_key_file = resolve(base, &g.key_file);
+    // What a reload depends on: the config's directory, included directories (or the
+    // directories of included files) and the directories of the key files (a Kubernetes Secret
+    // update swaps them).
+    let mut watch: Vec<PathBuf> = vec![base.to_path_buf()];
+    for include in &file.include {
+        let target = resolve(base, include);
+        watch.push(if target.is_dir() {
+            target
+        } else {
+            target
+                .parent()
+                .map_or_else(|| base.to_path_buf(), Path::to_path_buf)
+        });
+    }
+    for key in std::iter::once(&g.key_file).chain(&g.published_key_files) {
+        if let Some(dir) = resolve(base, key).parent() {
+            watch.push(dir.to_path_buf());
+        }
+    }
+    watch.sort();
+    watch.dedup();
     let dev_issuer = file.dev_issuer.enabled.then(|| DevIssuerSettings {
         key_file: file.dev_issuer.key_file.as_ref().map_or_else(
             || signing_key_file.with_file_name("dev-issuer-key.pem"),
@@ -740,6 +802,13 @@ fn compile_settings(
         },
         jwks: *j,
         limits: file.limits.clone(),
+        audit: match file.audit.output.as_str() {
+            "stdout" => crate::audit::AuditTarget::Stdout,
+            "off" => crate::audit::AuditTarget::Off,
+            path => crate::audit::AuditTarget::File(resolve(base, Path::new(path))),
+        },
+        watch: if s.watch_config { watch } else { Vec::new() },
+        reload_debounce_ms: s.reload_debounce_ms,
         dev_issuer,
     }
 }

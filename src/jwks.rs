@@ -27,6 +27,7 @@ use crate::config::JwksConfig;
 use crate::directory::{KeySource, KeySourceKind};
 use crate::exchange::{KeyError, KeyLookup, KeyProvider};
 use crate::keys::KeySet;
+use crate::telemetry;
 
 /// The most bytes read from a discovery or JWKS response (DESIGN §JWKS cache).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -95,6 +96,24 @@ impl JwksCache {
         &self.inner.stats
     }
 
+    /// The age of each fetched source's key set, by cache key.
+    pub fn ages(&self) -> Vec<(String, Duration)> {
+        let now = Instant::now();
+        let states = match self.inner.states.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        states
+            .iter()
+            .filter_map(|(key, s)| {
+                s.current
+                    .load()
+                    .as_ref()
+                    .map(|c| (key.clone(), now.saturating_duration_since(c.fetched_at)))
+            })
+            .collect()
+    }
+
     fn state(&self, source: &Arc<KeySource>) -> Arc<SourceState> {
         if let Ok(states) = self.inner.states.read()
             && let Some(s) = states.get(&source.cache_key)
@@ -155,8 +174,11 @@ impl JwksCache {
             .stats
             .fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let source = state.source.cache_key.clone();
         match fetch(state, config).await {
             Ok((keys, ttl)) => {
+                metrics::counter!(telemetry::JWKS_FETCHES, "source" => source, "result" => "ok")
+                    .increment(1);
                 let now = Instant::now();
                 if !keys.skipped.is_empty() {
                     tracing::warn!(source = %state.source.cache_key, skipped = ?keys.skipped, "issuer JWKS has unusable keys");
@@ -178,6 +200,12 @@ impl JwksCache {
                 }
             }
             Err(e) => {
+                let result = match &e {
+                    KeyError::Unreachable(_) => "unreachable",
+                    KeyError::Invalid(_) => "invalid",
+                };
+                metrics::counter!(telemetry::JWKS_FETCHES, "source" => source, "result" => result)
+                    .increment(1);
                 self.inner
                     .stats
                     .failures
@@ -208,6 +236,7 @@ impl JwksCache {
                     .stats
                     .stale_serves
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!(telemetry::JWKS_LOOKUPS, "result" => "stale").increment(1);
                 KeyLookup {
                     keys: Some(c.keys.clone()),
                     error,
@@ -236,6 +265,7 @@ impl KeyProvider for JwksCache {
             let has_kid = kid.is_none_or(|k| c.keys.knows(k));
             let now = Instant::now();
             if has_kid && now < c.fresh_until {
+                metrics::counter!(telemetry::JWKS_LOOKUPS, "result" => "hit").increment(1);
                 return KeyLookup {
                     keys: Some(c.keys.clone()),
                     error: None,
@@ -245,12 +275,18 @@ impl KeyProvider for JwksCache {
                 && now < c.fetched_at + Duration::from_secs(self.inner.config.max_stale_seconds)
             {
                 // Stale but usable: answer now, refresh in the background (one at a time).
-                if !state.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                metrics::counter!(telemetry::JWKS_LOOKUPS, "result" => "stale").increment(1);
+                if !state
+                    .refreshing
+                    .swap(true, std::sync::atomic::Ordering::AcqRel)
+                {
                     let this = self.clone();
                     let state = state.clone();
                     tokio::spawn(async move {
                         this.refresh(&state, None).await;
-                        state.refreshing.store(false, std::sync::atomic::Ordering::Release);
+                        state
+                            .refreshing
+                            .store(false, std::sync::atomic::Ordering::Release);
                     });
                 }
                 return KeyLookup {
@@ -259,6 +295,7 @@ impl KeyProvider for JwksCache {
                 };
             }
         }
+        metrics::counter!(telemetry::JWKS_LOOKUPS, "result" => "miss").increment(1);
         self.refresh(&state, kid).await
     }
 }

@@ -203,7 +203,12 @@ fn parse_object<T: serde::de::DeserializeOwned>(
         } else {
             Reason::MalformedToken
         };
-        ExchangeError::new(reason, format!("subject_token {what} are invalid: {e}"))
+        // serde quotes the offending value whole; keep the message bounded.
+        let detail: String = e.to_string().chars().take(300).collect();
+        ExchangeError::new(
+            reason,
+            format!("subject_token {what} are invalid: {detail}"),
+        )
     })
 }
 
@@ -484,6 +489,11 @@ mod tests {
                 Reason::ForbiddenHeader,
             ),
             (
+                "long wrong-typed claim",
+                token(HEADER, &format!(r#"{{"exp":"{}"}}"#, "A".repeat(4000))),
+                Reason::InvalidClaim,
+            ),
+            (
                 "alg null",
                 token(r#"{"alg":null}"#, CLAIMS),
                 Reason::MalformedToken,
@@ -492,6 +502,11 @@ mod tests {
         for (name, input, expected) in cases {
             let err = read(&input).expect_err(name);
             assert_eq!(err.reason, expected, "{name}: {}", err.description);
+            assert!(
+                err.description.len() < 1024,
+                "{name}: description of {} bytes",
+                err.description.len()
+            );
         }
     }
 }

@@ -376,6 +376,51 @@ impl KeySet {
     }
 }
 
+/// Encodings of the eight small-order points of Curve25519 in Edwards form (orders 1, 2, 4 and
+/// 8; libsodium's `has_small_order` list), compared without the sign bit. A public key among
+/// them accepts signatures such as R = identity, S = 0 for many or all messages, and aws-lc does
+/// not refuse them itself.
+const ED25519_SMALL_ORDER: [[u8; 32]; 7] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    // p − 1, p and p + 1: non-canonical spellings of the points above.
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+fn is_small_order_ed25519(x: &[u8]) -> bool {
+    x.len() == 32
+        && ED25519_SMALL_ORDER
+            .iter()
+            .any(|bad| x[..31] == bad[..31] && (x[31] & 0x7f) == bad[31])
+}
+
 fn b64_field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
     let value = value.ok_or_else(|| format!("missing {name}"))?;
     URL_SAFE_NO_PAD
@@ -467,6 +512,11 @@ fn parse_jwk(jwk: RawJwk) -> Result<VerifyingKey, String> {
         }
         KeyFamily::Ed25519 => {
             let x = b64_field(jwk.x.as_ref(), "x")?;
+            if is_small_order_ed25519(&x) {
+                return Err(
+                    "Ed25519 key is a small-order point (it would verify forged signatures)".into(),
+                );
+            }
             for alg in algorithms {
                 let key = ParsedPublicKey::new(alg.verification(), &x)
                     .map_err(|e| format!("invalid Ed25519 key: {e}"))?;
@@ -583,6 +633,25 @@ mod tests {
         }
         let dup = keys.verify(Some("dup"), Algorithm::ES256, b"m", &[0; 64]);
         assert!(dup.is_err_and(|e| e.description.contains("more than once")));
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_are_refused() {
+        // The identity point verifies R = identity, S = 0 over any message (found by fuzzing).
+        for (name, x) in ED25519_SMALL_ORDER.iter().enumerate() {
+            for sign in [0u8, 0x80] {
+                let mut x = *x;
+                x[31] |= sign;
+                let jwk = serde_json::json!({"kty":"OKP","crv":"Ed25519","kid":"bad","x": URL_SAFE_NO_PAD.encode(x)});
+                let result = set(vec![jwk]);
+                assert!(
+                    matches!(&result, Err(KeySetError::NoUsableKey(why)) if why.contains("small-order")),
+                    "point {name} sign {sign}: {result:?}"
+                );
+            }
+        }
+        let pair = Ed25519KeyPair::generate().expect("gen");
+        assert!(!is_small_order_ed25519(pair.public_key().as_ref()));
     }
 
     #[test]

@@ -20,10 +20,16 @@
 //! | [`dev_issuer`] | an OIDC issuer for local round trips; exists only when the config enables it |
 //! | [`http`] | everything HTTP: routes, RFC 6749 error responses, the accept loop with timeouts |
 //! | [`time`] | the one place that reads the wall clock, and RFC 3339 formatting for messages |
+//! | [`reload`] | live reload: SIGHUP and file watching, validated whole and swapped, or refused |
+//! | [`audit`] | the audit log: one JSON line per exchange, reload and signing-key change |
+//! | [`telemetry`] | Prometheus metric names and the process-wide recorder |
+//! | [`client`] | `wif-gateway exchange`: reads a caller JWT, exchanges it with retries, prints or refreshes the access token |
 //!
 //! The exchange logic ([`exchange`], [`jwt`], [`keys`], [`directory`]) knows nothing of HTTP;
 //! [`http`] translates, and [`jwks`] does its I/O behind the [`exchange::KeyProvider`] trait.
 
+pub mod audit;
+pub mod client;
 pub mod config;
 pub mod dev_issuer;
 pub mod directory;
@@ -32,8 +38,10 @@ pub mod http;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod reload;
 pub mod request;
 pub mod signing;
+pub mod telemetry;
 pub mod time;
 
 pub use http::{AppState, run};

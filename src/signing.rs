@@ -398,6 +398,19 @@ impl Minter {
         &self.active
     }
 
+    /// The active key's id and the ids of the published-only keys.
+    pub fn key_ids(&self) -> (String, Vec<String>) {
+        (
+            self.active.kid.clone(),
+            self.published.iter().map(|k| k.kid.clone()).collect(),
+        )
+    }
+
+    /// The published-only keys (next and retiring).
+    pub fn published_keys(&self) -> &[SigningKey] {
+        &self.published
+    }
+
     /// The public JWKS document of every key (active first).
     pub fn jwks(&self) -> Value {
         let mut keys = vec![self.active.public_jwk.clone()];

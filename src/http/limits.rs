@@ -82,6 +82,8 @@ impl Limits {
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), WebError> {
         match &self.per_ip {
             Some(l) => l.check_key(&ip).map_err(|not_until| {
+                metrics::counter!(crate::telemetry::RATE_LIMITED, "limit" => "client_ip")
+                    .increment(1);
                 slow_down(
                     not_until.wait_time_from(DefaultClock::default().now()),
                     format!("too many requests from {ip}"),
@@ -96,6 +98,8 @@ impl Limits {
             Some(l) => l
                 .check_key(&format!("{issuer}\u{1f}{subject}"))
                 .map_err(|not_until| {
+                    metrics::counter!(crate::telemetry::RATE_LIMITED, "limit" => "subject")
+                        .increment(1);
                     slow_down(
                         not_until.wait_time_from(DefaultClock::default().now()),
                         format!(
@@ -136,6 +140,7 @@ fn slow_down(wait: Duration, description: String) -> WebError {
 /// Turns errors of the tower middleware (timeout, load shedding) into JSON answers.
 pub async fn middleware_error(error: tower::BoxError) -> WebError {
     if error.is::<tower::timeout::error::Elapsed>() {
+        metrics::counter!(crate::telemetry::SHED, "reason" => "timeout").increment(1);
         WebError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -143,6 +148,7 @@ pub async fn middleware_error(error: tower::BoxError) -> WebError {
             "the request took too long",
         )
     } else if error.is::<tower::load_shed::error::Overloaded>() {
+        metrics::counter!(crate::telemetry::SHED, "reason" => "overloaded").increment(1);
         WebError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",

@@ -24,6 +24,31 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(prometheus))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn prometheus(State(state): State<AppState>) -> Response {
+    for (source, age) in state.keys().ages() {
+        metrics::gauge!(crate::telemetry::JWKS_AGE, "source" => source).set(age.as_secs_f64());
+    }
+    match state.render_metrics() {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response(),
+        None => WebError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "not_found",
+            "metrics are exported by another recorder in this process",
+        )
+        .into_response(),
+    }
 }
 
 /// Verifiers may cache the key set for a few minutes; new keys are published before they sign.

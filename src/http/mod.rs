@@ -34,12 +34,14 @@ use tower::ServiceBuilder;
 use tower::ServiceExt as _;
 use tower_http::trace::TraceLayer;
 
+use crate::audit::Audit;
 use crate::config::{Config, Settings};
 use crate::dev_issuer::DevIssuer;
 use crate::directory::Directory;
 use crate::exchange::Policy;
 use crate::jwks::JwksCache;
 use crate::signing::Minter;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use error::WebError;
 
@@ -58,6 +60,10 @@ pub struct AppState {
 }
 
 struct StateInner {
+    /// The configuration file, for reloads.
+    config_path: std::path::PathBuf,
+    audit: Audit,
+    metrics: Option<PrometheusHandle>,
     snapshot: ArcSwap<Snapshot>,
     keys: JwksCache,
     dev_issuer: Option<DevIssuer>,
@@ -75,8 +81,12 @@ impl AppState {
             Some(dev) => Some(DevIssuer::load(dev, &settings.public_url)?),
             None => None,
         };
-        Ok(AppState {
+        let audit = Audit::start(&settings.audit).map_err(|e| format!("audit output: {e}"))?;
+        let state = AppState {
             inner: Arc::new(StateInner {
+                config_path: config.path,
+                audit,
+                metrics: crate::telemetry::install(),
                 snapshot: ArcSwap::from_pointee(Snapshot {
                     directory: config.directory,
                     minter,
@@ -87,7 +97,55 @@ impl AppState {
                 limits: limits::Limits::new(&settings.limits),
                 settings,
             }),
-        })
+        };
+        state.publish_key_metrics(None);
+        let (active, published) = state.snapshot().minter.key_ids();
+        state.audit().record(
+            "signing_keys",
+            serde_json::json!({"active": active, "published": published}),
+        );
+        Ok(state)
+    }
+
+    /// Replaces the snapshot (a reload); exchanges in flight keep the one they started with.
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.inner.snapshot.store(Arc::new(snapshot));
+    }
+
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.inner.config_path.clone()
+    }
+
+    pub fn audit(&self) -> &Audit {
+        &self.inner.audit
+    }
+
+    /// The Prometheus text exposition of all metrics, if this process's recorder is ours.
+    pub fn render_metrics(&self) -> Option<String> {
+        self.inner.metrics.as_ref().map(PrometheusHandle::render)
+    }
+
+    /// Sets `wif_gateway_signing_key_info` for the current keys, zeroing those of `previous`.
+    pub fn publish_key_metrics(&self, previous: Option<&Minter>) {
+        use crate::telemetry::SIGNING_KEYS;
+        if let Some(old) = previous {
+            for key in std::iter::once(old.active_key()).chain(old.published_keys()) {
+                for state in ["active", "published"] {
+                    metrics::gauge!(SIGNING_KEYS, "kid" => key.kid().to_owned(), "alg" => key.alg().as_str(), "state" => state).set(0.0);
+                }
+            }
+        }
+        let snapshot = self.snapshot();
+        let minter = &snapshot.minter;
+        let active = minter.active_key();
+        metrics::gauge!(SIGNING_KEYS, "kid" => active.kid().to_owned(), "alg" => active.alg().as_str(), "state" => "active").set(1.0);
+        for key in minter
+            .published_keys()
+            .iter()
+            .filter(|k| k.kid() != active.kid())
+        {
+            metrics::gauge!(SIGNING_KEYS, "kid" => key.kid().to_owned(), "alg" => key.alg().as_str(), "state" => "published").set(1.0);
+        }
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -129,12 +187,44 @@ pub fn router(state: AppState) -> Router {
                 .timeout(timeout),
         )
         .layer(
-            // Only method and path: a query string could carry a token.
+            // Only method, path and request id: a query string could carry a token.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                let id = req.extensions().get::<RequestId>().map_or("", |r| r.0.as_str());
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// The request's id: the caller's `X-Request-Id` when it is a sane token (1–128 visible ASCII
+/// characters), otherwise a new random one. Returned in `X-Request-Id`, put in logs and audit.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+const REQUEST_ID: &str = "x-request-id";
+
+async fn request_id(
+    mut req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let given = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned);
+    let id = given.unwrap_or_else(|| {
+        let mut raw = [0u8; 16];
+        let _ = aws_lc_rs::rand::fill(&mut raw);
+        raw.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(req).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting and gives
@@ -157,13 +247,22 @@ pub async fn run(
     let upkeep = {
         let state = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut n: u64 = 0;
             loop {
                 tick.tick().await;
-                state.limits().retain_recent();
+                n += 1;
+                // Histograms are drained into their buckets, or they grow without bound.
+                if let Some(handle) = &state.inner.metrics {
+                    handle.run_upkeep();
+                }
+                if n.is_multiple_of(12) {
+                    state.limits().retain_recent();
+                }
             }
         })
     };
+    let reloader = crate::reload::spawn(state.clone());
     let mut shutdown = std::pin::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, public_url = %settings.public_url, "listening");
@@ -206,6 +305,7 @@ pub async fn run(
         });
     }
     upkeep.abort();
+    reloader.abort();
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
     let drain = Duration::from_secs(settings.shutdown_timeout_seconds);

@@ -11,11 +11,15 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use super::RequestId;
 use super::error::{WebError, no_store};
 use super::{AppState, limits};
+use crate::audit::ExchangeEvent;
 use crate::exchange::{self, ExchangeError};
-use crate::request::{self, TOKEN_TYPE_ACCESS_TOKEN};
+use crate::request::{self, TOKEN_TYPE_ACCESS_TOKEN, TokenRequest};
+use crate::telemetry;
 use axum::error_handling::HandleErrorLayer;
+use std::time::Instant;
 use tower::ServiceBuilder;
 
 /// Request bodies over this are refused with 413 (DESIGN §Security).
@@ -99,22 +103,96 @@ pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, WebError>
 }
 
 async fn token(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .map_or_else(String::new, |r| r.0.clone());
     let client_ip = state.limits().client_ip(peer, &parts.headers);
     let client = client_ip.to_string();
-    match handle(&state, client_ip, &parts.headers, body).await {
-        Ok(response) => response,
-        Err(Failure::Web(e)) => {
-            tracing::info!(client, error = e.error, error_code = e.code, description = %e.description, "token request refused");
-            e.into_response()
+    let mut parsed = None;
+    let result = handle(&state, client_ip, &parts.headers, body, &mut parsed).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    match result {
+        Ok((done, response)) => {
+            let g = &done.grant;
+            metrics::counter!(telemetry::EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => g.federation_id.clone()).increment(1);
+            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "issued").record(elapsed);
+            tracing::info!(
+                federation = %g.federation_id,
+                service_account = %g.service_account_id,
+                credential = %g.credential_id,
+                iss = %g.issuer,
+                sub = %g.subject,
+                external_jti = g.external_jti.as_deref().unwrap_or(""),
+                alg = %g.alg,
+                jti = %done.token.jti,
+                "token issued"
+            );
+            let hash = done.token.sha256();
+            state.audit().record(
+                "exchange",
+                ExchangeEvent {
+                    request_id: &request_id,
+                    client: &client,
+                    decision: "allow",
+                    federation_id: Some(&g.federation_id),
+                    credential_id: Some(&g.credential_id),
+                    service_account_id: Some(&g.service_account_id),
+                    iss: Some(&g.issuer),
+                    sub: Some(&g.subject),
+                    jti: g.external_jti.as_deref(),
+                    kid: g.kid.as_deref(),
+                    alg: Some(g.alg.as_str()),
+                    verified: true,
+                    token_sha256: Some(&hash),
+                    token_jti: Some(&done.token.jti),
+                    expires_in: Some(done.token.expires_in),
+                    signing_kid: Some(&done.token.kid),
+                    ..ExchangeEvent::default()
+                },
+            );
+            response
         }
-        Err(Failure::Exchange(e)) => {
-            tracing::info!(client, error = e.reason.oauth_error().as_str(), error_code = e.reason.as_str(), description = %e.description, "exchange refused");
-            WebError::from(e).into_response()
+        Err(failure) => {
+            let error = match failure {
+                Failure::Web(e) => e,
+                Failure::Exchange(e) => WebError::from(e),
+            };
+            metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => error.code, "federation" => "").increment(1);
+            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "refused")
+                .record(elapsed);
+            tracing::info!(client, error = error.error, error_code = error.code, description = %error.description, "token request refused");
+            // What the caller presented, unverified: useful to trace an attack or a misconfiguration.
+            let presented = parsed
+                .as_ref()
+                .and_then(|r: &TokenRequest| crate::jwt::read(&r.subject_token).ok());
+            let claims = presented.as_ref().map(|j| &j.claims);
+            state.audit().record(
+                "exchange",
+                ExchangeEvent {
+                    request_id: &request_id,
+                    client: &client,
+                    decision: "deny",
+                    error: Some(error.error),
+                    error_code: Some(error.code),
+                    reason: Some(&error.description),
+                    service_account_id: parsed.as_ref().map(|r| r.audience.as_str()),
+                    iss: claims.and_then(|c| c.iss.as_deref()),
+                    sub: claims.and_then(|c| c.sub.as_deref()),
+                    jti: claims.and_then(|c| c.jti.as_deref()),
+                    kid: presented.as_ref().and_then(|j| j.kid.as_deref()),
+                    alg: presented.as_ref().map(|j| j.alg.as_str()),
+                    verified: false,
+                    ..ExchangeEvent::default()
+                },
+            );
+            error.into_response()
         }
     }
 }
@@ -141,15 +219,16 @@ async fn handle(
     client_ip: IpAddr,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response, Failure> {
+    parsed: &mut Option<TokenRequest>,
+) -> Result<(exchange::Exchanged, Response), Failure> {
     state.limits().check_ip(client_ip)?;
     check_form_content_type(headers)?;
     let bytes = read_body(body).await?;
-    let request = request::parse_form(&bytes)?;
+    let request = parsed.insert(request::parse_form(&bytes)?);
     let snapshot = state.snapshot();
     let now = crate::time::now_unix();
     let grant = exchange::authorize(
-        &request,
+        request,
         &snapshot.directory,
         state.keys(),
         &snapshot.policy,
@@ -160,26 +239,13 @@ async fn handle(
         .limits()
         .check_subject(&grant.issuer, &grant.subject)?;
     let token = exchange::mint(&snapshot.minter, &grant, now)?;
-    let done = exchange::Exchanged { grant, token };
-    let g = &done.grant;
-    tracing::info!(
-        federation = %g.federation_id,
-        service_account = %g.service_account_id,
-        credential = %g.credential_id,
-        iss = %g.issuer,
-        sub = %g.subject,
-        external_jti = g.external_jti.as_deref().unwrap_or(""),
-        alg = %g.alg,
-        jti = %done.token.jti,
-        "token issued"
-    );
     let mut response = Json(TokenResponse {
-        access_token: &done.token.access_token,
+        access_token: &token.access_token,
         issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
         token_type: "Bearer",
-        expires_in: done.token.expires_in,
+        expires_in: token.expires_in,
     })
     .into_response();
     no_store(&mut response);
-    Ok(response)
+    Ok((exchange::Exchanged { grant, token }, response))
 }

@@ -10,7 +10,7 @@ use crate::support::gateway::{AUD, FED, SA, SUBJECT, form, scenario};
 use crate::support::*;
 
 /// Verifies a minted token as a downstream service would: discovery → jwks_uri → key by kid.
-async fn verify_offline(gateway: &Gateway, token: &str) -> Value {
+pub(crate) async fn verify_offline(gateway: &Gateway, token: &str) -> Value {
     let discovery = gateway.get("/.well-known/openid-configuration").await;
     assert_eq!(discovery.status, 200);
     assert_eq!(discovery.body["issuer"], gateway.url.as_str());

@@ -328,7 +328,8 @@ async fn a_healthy_issuer_is_served_while_a_slow_issuer_hangs() {
     healthy.add_key(&key);
     slow.add_key(&key);
     slow.set_jwks_behavior(Behavior::Trickle);
-    let source = |i: &TestIssuer| format!("jwks_url = {:?}\nallow_insecure_http = true", i.jwks_url());
+    let source =
+        |i: &TestIssuer| format!("jwks_url = {:?}\nallow_insecure_http = true", i.jwks_url());
     let directory = federation("fed-healthy", &healthy.issuer(), &[AUD], &source(&healthy))
         + &federation("fed-slow", &slow.issuer(), &[AUD], &source(&slow))
         + &account(SA)
@@ -363,11 +364,21 @@ async fn a_healthy_issuer_is_served_while_a_slow_issuer_hangs() {
     // ...while the healthy issuer's callers are served at once.
     for _ in 0..5 {
         let started = std::time::Instant::now();
-        let reply = gateway.exchange(SA, &healthy.token(&key, SUBJECT, AUD)).await;
+        let reply = gateway
+            .exchange(SA, &healthy.token(&key, SUBJECT, AUD))
+            .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
-        assert!(started.elapsed() < Duration::from_secs(1), "healthy exchange took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "healthy exchange took {:?}",
+            started.elapsed()
+        );
     }
-    assert_eq!(waiting.len(), 10, "the slow issuer's callers are still waiting");
+    assert_eq!(
+        waiting.len(),
+        10,
+        "the slow issuer's callers are still waiting"
+    );
     while let Some(status) = waiting.join_next().await {
         assert_eq!(status.expect("task"), 503);
     }

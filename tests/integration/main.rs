@@ -7,9 +7,12 @@
 mod support;
 
 mod cli;
+mod client;
+mod deploy;
 mod exchange;
 mod hostile;
 mod jwks;
+mod operate;
 mod overload;
 mod rejection;
 mod tls;

@@ -29,6 +29,12 @@ pub struct Options {
     pub server: String,
     /// Lines of `[limits]`. By default rate limits are off so that suites can send many requests.
     pub limits: String,
+    /// Lines of `[tokens]` (the minted tokens: `lifetime_seconds`, `audience`).
+    pub tokens: String,
+    /// Lines of `[audit]`. Off by default.
+    pub audit: String,
+    /// Lines of `[signing]` replacing the generated key (e.g. several key files).
+    pub signing: Option<String>,
 }
 
 impl Default for Options {
@@ -39,6 +45,9 @@ impl Default for Options {
             signing_alg: "ES256",
             server: String::new(),
             limits: "per_client_ip_per_second = 0\nper_subject_per_minute = 0".into(),
+            tokens: String::new(),
+            audit: "output = \"off\"".into(),
+            signing: None,
         }
     }
 }
@@ -133,7 +142,42 @@ pub fn form(audience: &str, token: &str) -> String {
     )
 }
 
+/// The gateway's config file for `directory` and `options`.
+pub fn render(url: &str, directory: &str, options: &Options) -> String {
+    let signing = options.signing.clone().unwrap_or_else(|| {
+        format!(
+            "key_file = \"signing.pem\"\ngenerate_if_missing = true\ngenerate_algorithm = {:?}",
+            options.signing_alg
+        )
+    });
+    format!(
+        "[server]\npublic_url = {url:?}\nreload_debounce_ms = 100\n{}\n\n[tokens]\n{}\n\n[signing]\n{signing}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n[limits]\n{}\n\n[audit]\n{}\n\n{directory}",
+        options.server,
+        options.tokens,
+        options.jwks,
+        options.exchange,
+        options.limits,
+        options.audit
+    )
+}
+
 impl Gateway {
+    /// The config file's path.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("gateway.toml")
+    }
+
+    /// Rewrites the config file (atomically, as a ConfigMap update would); the watcher reloads.
+    pub fn write_config(&self, directory: &str, options: &Options) {
+        self.write_raw_config(&render(&self.url, directory, options));
+    }
+
+    pub fn write_raw_config(&self, text: &str) {
+        let tmp = self.dir.path().join(".gateway.toml.tmp");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(&tmp, self.config_path()).expect("swap config");
+    }
+
     pub async fn start(directory: &str) -> Gateway {
         Self::start_with(directory, Options::default()).await
     }
@@ -144,10 +188,7 @@ impl Gateway {
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let toml = format!(
-            "[server]\npublic_url = {url:?}\n{}\n\n[signing]\nkey_file = \"signing.pem\"\ngenerate_if_missing = true\ngenerate_algorithm = {:?}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n[limits]\n{}\n\n{directory}",
-            options.server, options.signing_alg, options.jwks, options.exchange, options.limits
-        );
+        let toml = render(&url, directory, &options);
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, toml).expect("write config");
         let config = wif_gateway::config::load(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,165 @@
+//! Live reload. On SIGHUP, or when a watched directory changes (the config's, included ones, the
+//! key files' — Kubernetes ConfigMaps and Secrets swap a `..data` symlink there), the whole
+//! configuration set is loaded and validated again. A valid set replaces the snapshot in one
+//! atomic swap; an invalid one is logged, counted and audited, and the old set keeps serving.
+//! Exchanges in flight finish on the snapshot they started with.
+//!
+//! The directory, the signing keys, token lifetime and audience and the claim policy are
+//! reloaded; listen address, limits, timeouts, JWKS cache settings, audit output and the dev
+//! issuer need a restart.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::http::{AppState, Snapshot};
+use crate::telemetry;
+
+/// What a successful reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    pub federations: usize,
+    pub service_accounts: usize,
+    pub federated_credentials: usize,
+    /// The signing keys changed (active or published).
+    pub signing_keys_changed: bool,
+}
+
+/// Loads the configuration again and swaps it in if it is valid. `trigger` says why (for logs).
+pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, String> {
+    let settings = state.settings();
+    let loaded = crate::config::load_with(&state.config_path(), Some(settings.listen))
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            let minter = config.settings.load_minter()?;
+            Ok((config, minter))
+        });
+    let (config, minter) = match loaded {
+        Ok(ok) => ok,
+        Err(error) => {
+            metrics::counter!(telemetry::RELOADS, "result" => "error").increment(1);
+            tracing::error!(trigger, %error, "configuration reload refused; the previous configuration keeps serving");
+            state.audit().record(
+                "config_reload",
+                json!({"result": "error", "trigger": trigger, "reason": error}),
+            );
+            return Err(error);
+        }
+    };
+    let old = state.snapshot();
+    let signing_keys_changed = old.minter.key_ids() != minter.key_ids();
+    let directory = config.directory;
+    let done = Reloaded {
+        federations: directory.federations().len(),
+        service_accounts: directory.service_account_count(),
+        federated_credentials: directory.credential_count(),
+        signing_keys_changed,
+    };
+    state.swap(Snapshot {
+        directory,
+        minter,
+        policy: config.settings.policy,
+    });
+    metrics::counter!(telemetry::RELOADS, "result" => "ok").increment(1);
+    tracing::info!(
+        trigger,
+        federations = done.federations,
+        federated_credentials = done.federated_credentials,
+        signing_keys_changed,
+        "configuration reloaded"
+    );
+    state.audit().record(
+        "config_reload",
+        json!({
+            "result": "ok",
+            "trigger": trigger,
+            "federations": done.federations,
+            "service_accounts": done.service_accounts,
+            "federated_credentials": done.federated_credentials,
+        }),
+    );
+    if signing_keys_changed {
+        let (active, published) = state.snapshot().minter.key_ids();
+        tracing::info!(%active, ?published, "signing keys changed");
+        state.audit().record(
+            "signing_keys",
+            json!({"active": active, "published": published, "previous_active": old.minter.key_ids().0}),
+        );
+        state.publish_key_metrics(Some(&old.minter));
+    }
+    Ok(done)
+}
+
+/// Reloads on SIGHUP and on changes below the watched directories until the task is aborted.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+        #[cfg(unix)]
+        {
+            let tx = tx.clone();
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(mut hup) => {
+                    tokio::spawn(async move {
+                        while hup.recv().await.is_some() {
+                            if tx.send("sighup").is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+            }
+        }
+        let _watcher = watch(&state.settings().watch, tx);
+        let debounce = Duration::from_millis(state.settings().reload_debounce_ms);
+        while let Some(mut trigger) = rx.recv().await {
+            // Trailing-edge debounce: reload once the burst of events is over.
+            loop {
+                match tokio::time::timeout(debounce, rx.recv()).await {
+                    Ok(Some(next)) => {
+                        if next == "sighup" {
+                            trigger = next;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            let state = state.clone();
+            // Loading a large set is CPU work: keep it off the async workers.
+            let _ = tokio::task::spawn_blocking(move || reload(&state, trigger)).await;
+        }
+    })
+}
+
+fn watch(
+    dirs: &[PathBuf],
+    tx: mpsc::UnboundedSender<&'static str>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher as _};
+    if dirs.is_empty() {
+        return None;
+    }
+    let mut watcher =
+        match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && !event.kind.is_access()
+            {
+                let _ = tx.send("file change");
+            }
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the configuration; reload with SIGHUP");
+                return None;
+            }
+        };
+    for dir in dirs {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory; reload with SIGHUP");
+        }
+    }
+    Some(watcher)
+}

@@ -1,0 +1,91 @@
+//! Prometheus metrics: the metric names, and the process-wide recorder behind `GET /metrics`.
+//!
+//! The recorder is global (the `metrics` facade allows one per process), installed once however
+//! many servers a process starts; its histogram upkeep runs on a timer in [`crate::http::run`] so
+//! that histograms never grow without bound.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Exchanges by `outcome` (`issued`, `refused`), `error_code` and `federation`.
+pub const EXCHANGES: &str = "wif_gateway_exchanges_total";
+/// Exchange latency by `outcome`, in seconds, from request start to response.
+pub const EXCHANGE_SECONDS: &str = "wif_gateway_exchange_duration_seconds";
+/// Outbound key fetches by `source` and `result` (`ok`, `unreachable`, `invalid`).
+pub const JWKS_FETCHES: &str = "wif_gateway_jwks_fetches_total";
+/// Key lookups by `result`: `hit` (fresh), `stale` (served while refreshing or while the issuer
+/// is down), `miss` (had to wait for a fetch).
+pub const JWKS_LOOKUPS: &str = "wif_gateway_jwks_cache_lookups_total";
+/// Age of each source's key set, by `source`, in seconds (set at scrape time).
+pub const JWKS_AGE: &str = "wif_gateway_jwks_key_set_age_seconds";
+/// Configuration reloads by `result` (`ok`, `error`).
+pub const RELOADS: &str = "wif_gateway_config_reloads_total";
+/// 1 for each signing key in use, by `kid`, `alg` and `state` (`active`, `published`).
+pub const SIGNING_KEYS: &str = "wif_gateway_signing_key_info";
+/// Requests refused by a rate limit, by `limit` (`client_ip`, `subject`).
+pub const RATE_LIMITED: &str = "wif_gateway_rate_limited_total";
+/// Requests shed at the concurrency limit or timed out, by `reason`.
+pub const SHED: &str = "wif_gateway_requests_shed_total";
+/// Audit events dropped because the audit writer could not keep up.
+pub const AUDIT_DROPPED: &str = "wif_gateway_audit_events_dropped_total";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once) and returns its handle; `None` if another recorder
+/// was installed first by the embedding program.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                0.5, 1.0, 2.5, 5.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .map(PrometheusBuilder::build_recorder)
+                .ok()?;
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        EXCHANGES,
+        "Token exchanges by outcome, error code and federation."
+    );
+    describe_histogram!(
+        EXCHANGE_SECONDS,
+        metrics::Unit::Seconds,
+        "Token exchange latency."
+    );
+    describe_counter!(
+        JWKS_FETCHES,
+        "Outbound issuer key fetches by source and result."
+    );
+    describe_counter!(
+        JWKS_LOOKUPS,
+        "Issuer key lookups by result (hit, stale, miss)."
+    );
+    describe_gauge!(
+        JWKS_AGE,
+        metrics::Unit::Seconds,
+        "Age of each issuer key set."
+    );
+    describe_counter!(RELOADS, "Configuration reloads by result.");
+    describe_gauge!(
+        SIGNING_KEYS,
+        "Signing keys in use, by kid, algorithm and state."
+    );
+    describe_counter!(RATE_LIMITED, "Requests refused by a rate limit.");
+    describe_counter!(SHED, "Requests shed at the concurrency limit or timed out.");
+    describe_counter!(
+        AUDIT_DROPPED,
+        "Audit events dropped because the writer fell behind."
+    );
+}

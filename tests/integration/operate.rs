@@ -1,0 +1,489 @@
+//! Running it: metrics, the audit log, request ids, live reload under traffic, signing-key
+//! rotation, SIGHUP and draining on shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wif_gateway::signing::{SigningAlgorithm, SigningKey};
+
+use crate::exchange::verify_offline;
+use crate::support::gateway::{AUD, FED, SA, SUBJECT, form, scenario};
+use crate::support::*;
+
+const NEW_SUBJECT: &str = "project_path:demo/new:ref_type:branch:ref:main";
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn audit_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every audit line is JSON"))
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_name_outcomes_latency_keys_and_fetches() {
+    let issuer = TestIssuer::start().await;
+    let key = TestKey::generate(KeyKind::Es256, "k1");
+    issuer.add_key(&key);
+    let gateway = Gateway::start(&scenario(&issuer)).await;
+    assert_eq!(
+        gateway
+            .exchange(SA, &issuer.token(&key, SUBJECT, AUD))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        gateway
+            .exchange("nobody", &issuer.token(&key, SUBJECT, AUD))
+            .await
+            .status,
+        400
+    );
+    let response = gateway
+        .client
+        .get(format!("{}/metrics", gateway.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        &format!(
+            "wif_gateway_exchanges_total{{outcome=\"issued\",error_code=\"\",federation=\"{FED}\"}}"
+        ),
+        "wif_gateway_exchanges_total{outcome=\"refused\",error_code=\"unknown_service_account\"",
+        "wif_gateway_exchange_duration_seconds_bucket{outcome=\"issued\",le=\"0.005\"}",
+        "wif_gateway_jwks_fetches_total{source=\"jwks:",
+        "wif_gateway_jwks_cache_lookups_total{result=\"miss\"}",
+        "wif_gateway_jwks_key_set_age_seconds{source=\"jwks:",
+        "wif_gateway_signing_key_info{kid=",
+        "# TYPE wif_gateway_exchange_duration_seconds histogram",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_records_every_decision_and_never_a_token() {
+    let issuer = TestIssuer::start().await;
+    let key = TestKey::generate(KeyKind::Rs256, "k1");
+    issuer.add_key(&key);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let gateway = Gateway::start_with(
+        &scenario(&issuer),
+        Options {
+            audit: format!("output = {:?}", path.display().to_string()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let token = issuer.token(&key, SUBJECT, AUD);
+    let allowed = gateway
+        .client
+        .post(format!("{}/oauth/token", gateway.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Request-Id", "ci-job-42")
+        .body(form(SA, &token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["x-request-id"],
+        "ci-job-42",
+        "the caller's request id is returned"
+    );
+    let access_token = allowed.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let denied = gateway
+        .exchange(SA, &issuer.token(&key, "project_path:evil/app", AUD))
+        .await;
+    let generated = denied.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(
+        generated.len(),
+        32,
+        "a request id is generated when none is given"
+    );
+
+    wait_for("two exchange lines", async || {
+        audit_lines(&path)
+            .iter()
+            .filter(|l| l["event"] == "exchange")
+            .count()
+            == 2
+    })
+    .await;
+    let lines = audit_lines(&path);
+    let exchanges: Vec<&Value> = lines.iter().filter(|l| l["event"] == "exchange").collect();
+    let allow = exchanges[0];
+    assert_eq!(allow["decision"], "allow");
+    assert_eq!(allow["request_id"], "ci-job-42");
+    assert_eq!(allow["client"], "127.0.0.1");
+    assert_eq!(allow["federation_id"], FED);
+    assert_eq!(allow["service_account_id"], SA);
+    assert_eq!(
+        (allow["iss"].as_str(), allow["sub"].as_str()),
+        (Some(issuer.issuer().as_str()), Some(SUBJECT))
+    );
+    assert_eq!(
+        (allow["kid"].as_str(), allow["alg"].as_str()),
+        (Some("k1"), Some("RS256"))
+    );
+    assert!(
+        allow["jti"].as_str().is_some_and(|j| !j.is_empty()),
+        "the caller token's jti"
+    );
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(allow["token_sha256"], hex.as_str());
+    assert!(allow["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let deny = exchanges[1];
+    assert_eq!(deny["decision"], "deny");
+    assert_eq!(deny["request_id"], generated.as_str());
+    assert_eq!(
+        (deny["error"].as_str(), deny["error_code"].as_str()),
+        (Some("invalid_grant"), Some("no_federated_credential"))
+    );
+    assert_eq!(deny["sub"], "project_path:evil/app");
+    assert_eq!(deny["verified"], false);
+    assert!(
+        lines.iter().any(|l| l["event"] == "signing_keys"),
+        "the signing keys in use at start are recorded"
+    );
+
+    let raw = std::fs::read_to_string(&path).unwrap();
+    for secret in [token.as_str(), access_token.as_str()] {
+        for part in secret.split('.') {
+            assert!(!raw.contains(part), "the audit log holds part of a token");
+        }
+    }
+}
+
+#[tokio::test]
+async fn reloads_valid_or_not_never_fail_an_exchange() {
+    let issuer = TestIssuer::start().await;
+    let key = TestKey::generate(KeyKind::Es256, "k1");
+    issuer.add_key(&key);
+    let directory = scenario(&issuer);
+    let gateway = Gateway::start(&directory).await;
+    assert_eq!(
+        gateway
+            .exchange(SA, &issuer.token(&key, NEW_SUBJECT, AUD))
+            .await
+            .code(),
+        "no_federated_credential"
+    );
+
+    // Exchanges run continuously through every reload below.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let traffic = {
+        let (client, url) = (
+            gateway.client.clone(),
+            format!("{}/oauth/token", gateway.url),
+        );
+        let tokens: Vec<String> = (0..4000)
+            .map(|_| issuer.token(&key, SUBJECT, AUD))
+            .collect();
+        let (stop, done, failed) = (stop.clone(), done.clone(), failed.clone());
+        tokio::spawn(async move {
+            for token in tokens.iter().cycle() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let status = client
+                    .post(&url)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(form(SA, token))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                done.fetch_add(1, Ordering::Relaxed);
+                if status != 200 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    // A valid reload: a new binding appears.
+    let extended = directory.clone() + &binding(FED, SA, NEW_SUBJECT);
+    gateway.write_config(&extended, &Options::default());
+    wait_for("the new binding", async || {
+        gateway
+            .exchange(SA, &issuer.token(&key, NEW_SUBJECT, AUD))
+            .await
+            .status
+            == 200
+    })
+    .await;
+
+    // An invalid reload: refused whole, the previous set keeps serving, still ready.
+    gateway.write_raw_config("[server\nthis is not TOML");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    gateway.write_config(&(extended.clone() + "[[federated_credentials]]\nfederation_id = \"missing\"\nservice_account_id = \"x\"\nexternal_subject_id = \"y\"\n"), &Options::default());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        gateway
+            .exchange(SA, &issuer.token(&key, NEW_SUBJECT, AUD))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(gateway.get("/readyz").await.status, 200);
+    let metrics = gateway
+        .client
+        .get(format!("{}/metrics", gateway.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wif_gateway_config_reloads_total{result=\"error\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wif_gateway_config_reloads_total{result=\"ok\"}"),
+        "{metrics}"
+    );
+
+    // Back to the original set: the binding is gone again.
+    gateway.write_config(&directory, &Options::default());
+    wait_for("the binding to be removed", async || {
+        gateway
+            .exchange(SA, &issuer.token(&key, NEW_SUBJECT, AUD))
+            .await
+            .status
+            == 400
+    })
+    .await;
+
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(done > 50, "only {done} exchanges ran");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {done} exchanges failed during reloads"
+    );
+}
+
+#[tokio::test]
+async fn rotating_the_signing_key_never_breaks_issued_tokens() {
+    let issuer = TestIssuer::start().await;
+    let key = TestKey::generate(KeyKind::Es256, "k1");
+    issuer.add_key(&key);
+    let dir = tempfile::tempdir().unwrap();
+    let write_key = |name: &str, alg| {
+        let (key, pem) = SigningKey::generate(alg).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        (key.kid().to_owned(), path.display().to_string())
+    };
+    let (kid_a, path_a) = write_key("a.pem", SigningAlgorithm::ES256);
+    let (kid_b, path_b) = write_key("b.pem", SigningAlgorithm::EdDSA);
+    let signing = |active: &str, published: &[&str]| Options {
+        signing: Some(format!(
+            "key_file = {active:?}\npublished_key_files = {published:?}"
+        )),
+        ..Options::default()
+    };
+    let directory = scenario(&issuer);
+    // Before: A signs, B is published ahead of its turn.
+    let gateway = Gateway::start_with(&directory, signing(&path_a, &[&path_b])).await;
+    let kids = |jwks: &Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        kids(&gateway.get("/.well-known/jwks.json").await.body),
+        [kid_a.clone(), kid_b.clone()]
+    );
+    let before = gateway
+        .exchange(SA, &issuer.token(&key, SUBJECT, AUD))
+        .await
+        .access_token()
+        .to_owned();
+    assert_eq!(
+        jsonwebtoken::decode_header(&before).unwrap().kid.as_deref(),
+        Some(kid_a.as_str())
+    );
+
+    // Rotate: B signs, A stays published until tokens it signed have expired.
+    gateway.write_config(&directory, &signing(&path_b, &[&path_a]));
+    wait_for("B to sign", async || {
+        let token = gateway
+            .exchange(SA, &issuer.token(&key, SUBJECT, AUD))
+            .await
+            .access_token()
+            .to_owned();
+        jsonwebtoken::decode_header(&token).is_ok_and(|h| h.kid.as_deref() == Some(kid_b.as_str()))
+    })
+    .await;
+    assert_eq!(
+        kids(&gateway.get("/.well-known/jwks.json").await.body),
+        [kid_b.clone(), kid_a.clone()]
+    );
+    verify_offline(&gateway, &before).await;
+    let after = gateway
+        .exchange(SA, &issuer.token(&key, SUBJECT, AUD))
+        .await
+        .access_token()
+        .to_owned();
+    verify_offline(&gateway, &after).await;
+
+    // Retire A.
+    gateway.write_config(&directory, &signing(&path_b, &[]));
+    wait_for("A to be retired", async || {
+        kids(&gateway.get("/.well-known/jwks.json").await.body) == [kid_b.clone()]
+    })
+    .await;
+    let metrics = gateway
+        .client
+        .get(format!("{}/metrics", gateway.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "wif_gateway_signing_key_info{{kid=\"{kid_b}\",alg=\"EdDSA\",state=\"active\"}} 1"
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish() {
+    let issuer = TestIssuer::start().await;
+    let key = TestKey::generate(KeyKind::Es256, "k1");
+    issuer.add_key(&key);
+    issuer.set_jwks_behavior(Behavior::Slow(Duration::from_millis(800)));
+    let gateway = Gateway::start(&scenario(&issuer)).await;
+    let url = gateway.url.clone();
+    let in_flight = {
+        let (client, url) = (gateway.client.clone(), format!("{url}/oauth/token"));
+        let body = form(SA, &issuer.token(&key, SUBJECT, AUD));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gateway.stop().await;
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        200,
+        "the request in flight was answered"
+    );
+    let refused = reqwest::Client::new()
+        .get(format!("{url}/healthz"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "no new connections after shutdown");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+        .replace("../.wif-dev/", "")
+        .replace("[server]\n", "[server]\nwatch_config = false\n");
+    let config = dir.path().join("dev.toml");
+    std::fs::write(&config, &dev).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_for("the gateway", async || {
+        client.get(format!("{base}/readyz")).send().await.is_ok()
+    })
+    .await;
+    let exchange = async |sub: &str| {
+        let jwt: Value = client
+            .post(format!("{base}/dev/issuer/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("sub={sub}&aud=wif-gateway-dev"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        client
+            .post(format!("{base}/oauth/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(
+                "aje0devserviceacc001",
+                jwt["id_token"].as_str().unwrap(),
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(exchange("ci:new").await, 400);
+    std::fs::write(&config, dev + "\n[[federated_credentials]]\nfederation_id = \"aje0devfederation001\"\nservice_account_id = \"aje0devserviceacc001\"\nexternal_subject_id = \"ci:new\"\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        exchange("ci:new").await,
+        400,
+        "file changes are not watched in this config"
+    );
+    std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_for("the reload", async || exchange("ci:new").await == 200).await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
