@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::gateway::{AUD, SA, SUBJECT, form, scenario};
+use crate::support::gateway::{AUD, SA, SUBJECT, scenario};
 use crate::support::*;
 
 #[tokio::test]
@@ -144,22 +144,11 @@ async fn a_hundred_concurrent_first_requests_fetch_once() {
     let gateway = Gateway::start(&directory).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..100 {
-        let client = gateway.client.clone();
-        let url = format!("{}/oauth/token", gateway.url);
-        let token = issuer.token(&key, SUBJECT, AUD);
-        tasks.spawn(async move {
-            client
-                .post(url)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(form(SA, &token))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        });
+        tasks.spawn(gateway.exchange_later(SA, &issuer.token(&key, SUBJECT, AUD)));
     }
     let mut ok = 0;
     while let Some(result) = tasks.join_next().await {
-        if result.expect("task").expect("request") == 200 {
+        if result.expect("task") == 200 {
             ok += 1;
         }
     }
@@ -346,19 +335,7 @@ async fn a_healthy_issuer_is_served_while_a_slow_issuer_hangs() {
     // Ten callers of the slow issuer wait on its one fetch...
     let mut waiting = tokio::task::JoinSet::new();
     for _ in 0..10 {
-        let client = gateway.client.clone();
-        let url = format!("{}/oauth/token", gateway.url);
-        let body = form(SA, &slow.token(&key, SUBJECT, AUD));
-        waiting.spawn(async move {
-            let response = client
-                .post(url)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .expect("answer");
-            response.status().as_u16()
-        });
+        waiting.spawn(gateway.exchange_later(SA, &slow.token(&key, SUBJECT, AUD)));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     // ...while the healthy issuer's callers are served at once.

@@ -389,23 +389,11 @@ async fn shutdown_lets_requests_in_flight_finish() {
     issuer.set_jwks_behavior(Behavior::Slow(Duration::from_millis(800)));
     let gateway = Gateway::start(&scenario(&issuer)).await;
     let url = gateway.url.clone();
-    let in_flight = {
-        let (client, url) = (gateway.client.clone(), format!("{url}/oauth/token"));
-        let body = form(SA, &issuer.token(&key, SUBJECT, AUD));
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        })
-    };
+    let in_flight = tokio::spawn(gateway.exchange_later(SA, &issuer.token(&key, SUBJECT, AUD)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     gateway.stop().await;
     assert_eq!(
-        in_flight.await.unwrap().unwrap(),
+        in_flight.await.unwrap(),
         200,
         "the request in flight was answered"
     );

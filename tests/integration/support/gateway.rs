@@ -228,6 +228,21 @@ impl Gateway {
         Reply::from(response).await
     }
 
+    /// An exchange that owns everything it needs, to be spawned while the test does other
+    /// things. Resolves to the HTTP status (0 if there was no answer).
+    pub fn exchange_later(
+        &self,
+        audience: &str,
+        token: &str,
+    ) -> impl std::future::Future<Output = u16> + Send + 'static {
+        let request = self
+            .client
+            .post(format!("{}/oauth/token", self.url))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(audience, token));
+        async move { request.send().await.map_or(0, |r| r.status().as_u16()) }
+    }
+
     /// Exchanges `token` for service account `audience`, as the tutorial curl does.
     pub async fn exchange(&self, audience: &str, token: &str) -> Reply {
         self.post_form(&form(audience, token)).await
