@@ -827,6 +827,53 @@ fn the_client_pod_exchanges_a_projected_token_the_configmaps_trust() {
     );
 }
 
+/// The options the examples pass to `wif-gateway exchange` are options of the real command.
+#[test]
+fn the_examples_use_options_the_exchange_command_has() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
+        .args(["exchange", "--help"])
+        .output()
+        .expect("running wif-gateway exchange --help");
+    assert!(help.status.success(), "wif-gateway exchange --help failed");
+    let help = String::from_utf8_lossy(&help.stdout);
+
+    let docs = kubernetes("client-pod.yaml");
+    let spec = &only(&docs, "Pod")["spec"];
+    let mut used: Vec<String> = items(&spec["initContainers"])
+        .iter()
+        .chain(items(&spec["containers"]))
+        .flat_map(|c| strings(&c["args"]))
+        .map(str::to_owned)
+        .collect();
+    let ci = read(&repo().join("deploy/gitlab-ci.example.yml"));
+    let mut words = ci.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "wif-gateway" && words.clone().next() == Some("exchange") {
+            used.extend(
+                words
+                    .clone()
+                    .take_while(|w| !w.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    let options: BTreeSet<&str> = used
+        .iter()
+        .map(|w| w.as_str())
+        .filter(|w| w.starts_with("--"))
+        .collect();
+    assert!(
+        options.contains("--refresh") && options.contains("--token-env"),
+        "expected the examples' exchange options, found {options:?}"
+    );
+    for option in options {
+        assert!(
+            help.split_whitespace().any(|w| w == option),
+            "the examples pass {option} to `wif-gateway exchange`, which has no such option"
+        );
+    }
+}
+
 // ---- GitLab CI -------------------------------------------------------------------------------
 
 /// The Yandex Cloud tutorial's exchange (GitLab variant), with its host as the only change.
