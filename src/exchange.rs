@@ -242,11 +242,12 @@ struct Times {
 fn check_times(jwt: &UnverifiedJwt<'_>, policy: &Policy, now: i64) -> Result<Times, ExchangeError> {
     let exp = jwt.claims.exp.ok_or_else(|| missing("exp"))?.0;
     let leeway = policy.leeway;
-    let server = format!("server time {}, leeway {leeway}s", rfc3339(now));
+    // Rendered only on the error paths: this runs on every exchange.
+    let server = || format!("server time {}, leeway {leeway}s", rfc3339(now));
     if now >= exp.saturating_add(leeway) {
         return Err(ExchangeError::new(
             Reason::Expired,
-            format!("subject_token expired at {} ({server})", rfc3339(exp)),
+            format!("subject_token expired at {} ({})", rfc3339(exp), server()),
         ));
     }
     if let Some(nbf) = jwt.claims.nbf
@@ -255,8 +256,9 @@ fn check_times(jwt: &UnverifiedJwt<'_>, policy: &Policy, now: i64) -> Result<Tim
         return Err(ExchangeError::new(
             Reason::NotYetValid,
             format!(
-                "subject_token is not valid before {} ({server})",
-                rfc3339(nbf.0)
+                "subject_token is not valid before {} ({})",
+                rfc3339(nbf.0),
+                server()
             ),
         ));
     }
@@ -265,8 +267,9 @@ fn check_times(jwt: &UnverifiedJwt<'_>, policy: &Policy, now: i64) -> Result<Tim
             return Err(ExchangeError::new(
                 Reason::IssuedInFuture,
                 format!(
-                    "subject_token is issued in the future, at {} ({server})",
-                    rfc3339(iat.0)
+                    "subject_token is issued in the future, at {} ({})",
+                    rfc3339(iat.0),
+                    server()
                 ),
             ));
         }

@@ -112,7 +112,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
             }
         }
-        let _watcher = watch(&state.settings().watch, tx);
+        let _watcher = watch(&state.settings().watch, relevance(&state), tx);
         let debounce = Duration::from_millis(state.settings().reload_debounce_ms);
         while let Some(mut trigger) = rx.recv().await {
             // Trailing-edge debounce: reload once the burst of events is over.
@@ -134,8 +134,34 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Which changed paths can change the configuration: the config file, key files, `*.toml` files
+/// (of included directories), and Kubernetes' `..data` symlink swaps. Everything else in the
+/// watched directories (logs, the audit file, editor droppings) is ignored, so that the gateway
+/// never reloads because of what it writes itself.
+fn relevance(state: &AppState) -> impl Fn(&std::path::Path) -> bool + Send + 'static {
+    let settings = state.settings();
+    let mut files = vec![state.config_path(), settings.signing_key_file.clone()];
+    files.extend(settings.published_key_files.iter().cloned());
+    let audit = match &settings.audit {
+        crate::audit::AuditTarget::File(path) => Some(path.clone()),
+        _ => None,
+    };
+    move |path: &std::path::Path| {
+        if audit.as_deref() == Some(path) {
+            return false;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        files
+            .iter()
+            .any(|f| f == path || f.file_name() == path.file_name())
+            || path.extension().is_some_and(|e| e == "toml")
+            || name.starts_with("..")
+    }
+}
+
 fn watch(
     dirs: &[PathBuf],
+    relevant: impl Fn(&std::path::Path) -> bool + Send + 'static,
     tx: mpsc::UnboundedSender<&'static str>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher as _};
@@ -146,6 +172,7 @@ fn watch(
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event
                 && !event.kind.is_access()
+                && event.paths.iter().any(|p| relevant(p))
             {
                 let _ = tx.send("file change");
             }

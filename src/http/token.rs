@@ -3,13 +3,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
-use serde::Serialize;
 
 use super::RequestId;
 use super::error::{WebError, no_store};
@@ -17,6 +16,7 @@ use super::{AppState, limits};
 use crate::audit::ExchangeEvent;
 use crate::exchange::{self, ExchangeError};
 use crate::request::{self, TOKEN_TYPE_ACCESS_TOKEN, TokenRequest};
+use crate::signing::IssuedToken;
 use crate::telemetry;
 use axum::error_handling::HandleErrorLayer;
 use std::time::Instant;
@@ -37,12 +37,30 @@ pub fn routes(max_concurrent: usize) -> Router<AppState> {
         )
 }
 
-#[derive(Serialize)]
-struct TokenResponse<'a> {
-    access_token: &'a str,
-    issued_token_type: &'static str,
-    token_type: &'static str,
-    expires_in: i64,
+/// The RFC 8693 §2.2.1 response body. Written by hand: the token is base64url and dots only
+/// (minted here), so it needs no JSON escaping, and a general serializer would scan it byte by
+/// byte on every exchange.
+fn token_response(token: &IssuedToken) -> Response {
+    debug_assert!(
+        token
+            .access_token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    );
+    let body = format!(
+        r#"{{"access_token":"{}","issued_token_type":"{TOKEN_TYPE_ACCESS_TOKEN}","token_type":"Bearer","expires_in":{}}}"#,
+        token.access_token, token.expires_in
+    );
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    no_store(&mut response);
+    response
 }
 
 async fn method_not_allowed() -> WebError {
@@ -239,13 +257,6 @@ async fn handle(
         .limits()
         .check_subject(&grant.issuer, &grant.subject)?;
     let token = exchange::mint(&snapshot.minter, &grant, now)?;
-    let mut response = Json(TokenResponse {
-        access_token: &token.access_token,
-        issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-        token_type: "Bearer",
-        expires_in: token.expires_in,
-    })
-    .into_response();
-    no_store(&mut response);
+    let response = token_response(&token);
     Ok((exchange::Exchanged { grant, token }, response))
 }

@@ -475,3 +475,48 @@ async fn sighup_reloads_the_binary() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn only_the_configuration_files_trigger_a_reload() {
+    let issuer = TestIssuer::start().await;
+    let key = TestKey::generate(KeyKind::Es256, "k1");
+    issuer.add_key(&key);
+    let directory = scenario(&issuer);
+    // The audit file lives in the config's own directory and is written on every exchange.
+    let options = Options {
+        audit: "output = \"audit.log\"".into(),
+        ..Options::default()
+    };
+    let gateway = Gateway::start_with(&directory, options.clone()).await;
+    let audit = gateway.dir.path().join("audit.log");
+    let reloads = || {
+        audit_lines(&audit)
+            .iter()
+            .filter(|l| l["event"] == "config_reload")
+            .count()
+    };
+    for i in 0..20 {
+        assert_eq!(
+            gateway
+                .exchange(SA, &issuer.token(&key, SUBJECT, AUD))
+                .await
+                .status,
+            200
+        );
+        std::fs::write(
+            gateway.dir.path().join("gateway.log"),
+            format!("line {i}\n"),
+        )
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        reloads(),
+        0,
+        "logs and the audit file beside the config caused a reload"
+    );
+    gateway.write_config(&directory, &options);
+    wait_for("one reload", async || reloads() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(reloads(), 1, "one change, one reload");
+}

@@ -1,0 +1,543 @@
+//! Benchmarks of the token exchange against the cost of its unavoidable cryptography.
+//!
+//! * `pipeline/{RS256,ES256,EdDSA}`: what `POST /oauth/token` does per request minus the HTTP
+//!   plumbing: `request::parse_form` → `exchange::exchange` (JWT read, key lookup, signature check,
+//!   claim rules, directory lookups, ES256 minting) → `serde_json::to_vec` of the RFC 8693 response.
+//!   Each iteration takes the next body of a pool of distinct, valid caller tokens.
+//! * `floor/{RS256,ES256,EdDSA}`: the two crypto operations no implementation can avoid, on keys
+//!   parsed once: one verification of a caller signature and one ES256 signature over a message of
+//!   the minted token's signing-input size.
+//!
+//! After criterion, an interleaved timing pass prints `pipeline`, `floor` and their ratio.
+//!
+//! Environment knobs (all optional):
+//! * `WIF_BENCH_SUMMARY_ONLY=1`: skip criterion, run only the interleaved pass.
+//! * `WIF_BENCH_ROUNDS` / `WIF_BENCH_ITERS`: rounds and iterations per round of that pass (5 × 2000).
+//! * `WIF_BENCH_POOL`: distinct tokens per algorithm (4096).
+//! * `WIF_BENCH_PROFILE=ALG` (with `WIF_BENCH_ITERS`, `WIF_BENCH_POOL` = 64): set up only `ALG`
+//!   and run its pipeline, then its floor, `WIF_BENCH_ITERS` times each, for profilers. The work
+//!   is inside `pipeline_once` and `floor_once` (each also runs once per pooled token during
+//!   setup), e.g. `valgrind --tool=callgrind --collect-atstart=no
+//!   --toggle-collect='*pipeline_once*' --toggle-collect='*floor_once*'`.
+//!
+//! `cargo test --benches` (criterion's test mode) runs each benchmark once on a small pool and
+//! skips the summary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::Criterion;
+use serde::Serialize;
+use serde_json::json;
+use tokio::runtime::Runtime;
+
+use wif_gateway::directory::{
+    Directory, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
+};
+use wif_gateway::exchange::{self, KeyLookup, KeyProvider, Policy};
+use wif_gateway::keys::KeySet;
+use wif_gateway::request::{self, TOKEN_TYPE_ACCESS_TOKEN};
+use wif_gateway::signing::{MintRequest, Minter, SigningAlgorithm, SigningKey};
+
+/// Unix seconds the whole run pretends it is; every caller token is valid at this instant.
+const NOW: i64 = 1_750_000_000;
+const ISSUER: &str = "https://gitlab.example.com";
+const CALLER_AUDIENCE: &str = "https://wif.example.com";
+const SUBJECT: &str = "project_path:platform/deploy:ref_type:branch:ref:main";
+const FEDERATION: &str = "aje-fed-bench";
+const SERVICE_ACCOUNT: &str = "ajeb3nchs3rv1ceacc0u";
+const DEFAULT_POOL: usize = 4096;
+
+/// The response body of `POST /oauth/token`, as `src/http/token.rs` serializes it.
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    issued_token_type: &'static str,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+/// The key provider for inline key sets: what `JwksCache` answers for them, without a cache.
+struct InlineKeys;
+
+impl KeyProvider for InlineKeys {
+    fn keys(
+        &self,
+        source: &Arc<KeySource>,
+        _kid: Option<&str>,
+    ) -> impl Future<Output = KeyLookup> + Send {
+        let keys = match &source.kind {
+            KeySourceKind::Inline { keys, .. } => Some(keys.clone()),
+            _ => None,
+        };
+        std::future::ready(KeyLookup { keys, error: None })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Alg {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+impl Alg {
+    const ALL: [Alg; 3] = [Alg::Rs256, Alg::Es256, Alg::EdDsa];
+
+    fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+
+    fn kid(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "rsa-1",
+            Alg::Es256 => "ec-1",
+            Alg::EdDsa => "ed-1",
+        }
+    }
+}
+
+/// The issuer's private keys, used only to sign the caller tokens.
+struct CallerKeys {
+    rsa: RsaKeyPair,
+    ec: EcdsaKeyPair,
+    ed: Ed25519KeyPair,
+}
+
+impl CallerKeys {
+    fn generate() -> Self {
+        CallerKeys {
+            rsa: RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key"),
+            ec: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .expect("P-256 key"),
+            ed: Ed25519KeyPair::generate().expect("Ed25519 key"),
+        }
+    }
+
+    fn sign(&self, alg: Alg, rng: &SystemRandom, message: &[u8]) -> Vec<u8> {
+        match alg {
+            Alg::Rs256 => {
+                let mut sig = vec![0; self.rsa.public_modulus_len()];
+                self.rsa
+                    .sign(&signature::RSA_PKCS1_SHA256, rng, message, &mut sig)
+                    .expect("RSA sign");
+                sig
+            }
+            Alg::Es256 => self
+                .ec
+                .sign(rng, message)
+                .expect("ECDSA sign")
+                .as_ref()
+                .to_vec(),
+            Alg::EdDsa => self.ed.sign(message).as_ref().to_vec(),
+        }
+    }
+
+    fn rsa_components(&self) -> (Vec<u8>, Vec<u8>) {
+        let public = self.rsa.public_key();
+        (
+            public.modulus().big_endian_without_leading_zero().to_vec(),
+            public.exponent().big_endian_without_leading_zero().to_vec(),
+        )
+    }
+
+    /// The issuer's JWKS, as an operator would paste it into the config.
+    fn jwks(&self) -> String {
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        let (n, e) = self.rsa_components();
+        let point = self.ec.public_key().as_ref();
+        json!({"keys": [
+            {"kty": "RSA", "kid": Alg::Rs256.kid(), "alg": "RS256", "use": "sig",
+             "n": b64(&n), "e": b64(&e)},
+            {"kty": "EC", "crv": "P-256", "kid": Alg::Es256.kid(), "alg": "ES256", "use": "sig",
+             "x": b64(&point[1..33]), "y": b64(&point[33..65])},
+            {"kty": "OKP", "crv": "Ed25519", "kid": Alg::EdDsa.kid(), "alg": "EdDSA", "use": "sig",
+             "x": b64(self.ed.public_key().as_ref())},
+        ]})
+        .to_string()
+    }
+
+    /// The caller's public keys parsed once, for the floor.
+    fn parsed(&self, alg: Alg) -> ParsedPublicKey {
+        match alg {
+            Alg::Rs256 => {
+                let (n, e) = self.rsa_components();
+                PublicKeyComponents { n, e }
+                    .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+                    .expect("RSA public key")
+            }
+            Alg::Es256 => ParsedPublicKey::new(
+                &signature::ECDSA_P256_SHA256_FIXED,
+                self.ec.public_key().as_ref(),
+            )
+            .expect("P-256 public key"),
+            Alg::EdDsa => ParsedPublicKey::new(&signature::ED25519, self.ed.public_key().as_ref())
+                .expect("Ed25519 public key"),
+        }
+    }
+}
+
+/// A caller token: the form body that carries it, and the parts the floor verifies.
+struct Caller {
+    body: Vec<u8>,
+    signing_input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn caller_token(keys: &CallerKeys, alg: Alg, rng: &SystemRandom, i: usize) -> Caller {
+    let header = json!({"alg": alg.name(), "kid": alg.kid(), "typ": "JWT"});
+    let claims = json!({
+        "iss": ISSUER,
+        "sub": SUBJECT,
+        "aud": CALLER_AUDIENCE,
+        "iat": NOW - 30,
+        "nbf": NOW - 30,
+        "exp": NOW - 30 + 3600,
+        "jti": format!("{}-{i:08}", alg.name().to_lowercase()),
+    });
+    let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
+    signing_input.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims.to_string(), &mut signing_input);
+    let signature = keys.sign(alg, rng, signing_input.as_bytes());
+    let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(&signature));
+    // The body of the Yandex Cloud tutorial's request (a JWT needs no percent-encoding).
+    let body = format!(
+        "grant_type=urn:ietf:params:oauth:grant-type:token-exchange\
+         &requested_token_type=urn:ietf:params:oauth:token-type:access_token\
+         &audience={SERVICE_ACCOUNT}\
+         &subject_token={token}\
+         &subject_token_type=urn:ietf:params:oauth:token-type:id_token"
+    );
+    Caller {
+        body: body.into_bytes(),
+        signing_input: signing_input.into_bytes(),
+        signature,
+    }
+}
+
+struct PerAlg {
+    alg: Alg,
+    pool: Vec<Caller>,
+    /// The caller key, parsed once, for the floor.
+    parsed: ParsedPublicKey,
+}
+
+struct Fixture {
+    directory: Directory,
+    minter: Minter,
+    provider: InlineKeys,
+    policy: Policy,
+    runtime: Runtime,
+    algs: Vec<PerAlg>,
+    /// The floor's ES256 key, standing in for the minter's (same algorithm and curve).
+    floor_signer: EcdsaKeyPair,
+    /// A message as long as a minted token's signing input.
+    floor_message: Vec<u8>,
+    rng: SystemRandom,
+}
+
+impl Fixture {
+    fn new(pool_size: usize, only: Option<Alg>) -> Fixture {
+        let rng = SystemRandom::new();
+        let caller = CallerKeys::generate();
+        let jwks = caller.jwks();
+        let keys = Arc::new(KeySet::from_jwks_json(jwks.as_bytes()).expect("JWKS"));
+        assert_eq!(keys.len(), 3, "skipped: {:?}", keys.skipped);
+        let source = Arc::new(KeySource::new(
+            KeySourceKind::Inline {
+                keys,
+                digest: "bench".into(),
+            },
+            false,
+            None,
+        ));
+        let directory = Directory::build(
+            vec![Federation {
+                id: FEDERATION.into(),
+                name: "gitlab-ci".into(),
+                folder_id: "b1gbenchfolder".into(),
+                issuer: ISSUER.into(),
+                audiences: vec![CALLER_AUDIENCE.into()],
+                enabled: true,
+                key_source: source,
+                max_token_lifetime: 3600,
+            }],
+            vec![ServiceAccount {
+                id: SERVICE_ACCOUNT.into(),
+                name: "deployer".into(),
+                folder_id: "b1gbenchfolder".into(),
+            }],
+            vec![FederatedCredential {
+                id: "aje-cred-bench".into(),
+                federation_id: FEDERATION.into(),
+                service_account_id: SERVICE_ACCOUNT.into(),
+                external_subject_id: SUBJECT.into(),
+            }],
+        );
+        let (signing_key, _pem) = SigningKey::generate(SigningAlgorithm::ES256).expect("key");
+        let minter = Minter::new(
+            "https://wif.example.com".into(),
+            "https://iam.example.com".into(),
+            3600,
+            signing_key,
+            vec![],
+        );
+        let minted = minter
+            .mint(
+                &MintRequest {
+                    service_account_id: SERVICE_ACCOUNT,
+                    federation_id: FEDERATION,
+                    external_issuer: ISSUER,
+                    external_subject: SUBJECT,
+                },
+                NOW,
+            )
+            .expect("mint");
+        let signed_len = minted
+            .access_token
+            .rfind('.')
+            .expect("compact JWS has a signature");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let algs = Alg::ALL
+            .into_iter()
+            .filter(|a| only.is_none_or(|o| o == *a))
+            .map(|alg| PerAlg {
+                alg,
+                pool: (0..pool_size)
+                    .map(|i| caller_token(&caller, alg, &rng, i))
+                    .collect(),
+                parsed: caller.parsed(alg),
+            })
+            .collect();
+        let fixture = Fixture {
+            directory,
+            minter,
+            provider: InlineKeys,
+            policy: Policy::default(),
+            runtime,
+            algs,
+            floor_signer: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .expect("floor key"),
+            floor_message: vec![b'e'; signed_len],
+            rng,
+        };
+        fixture.check();
+        fixture
+    }
+
+    /// Every pooled token goes through the pipeline and the floor once: a benchmark of refusals
+    /// would measure the wrong thing.
+    fn check(&self) {
+        for per in &self.algs {
+            for caller in &per.pool {
+                let out = pipeline_once(self, &caller.body);
+                let response: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+                assert_eq!(response["token_type"], "Bearer");
+                floor_once(self, per, caller);
+            }
+        }
+    }
+}
+
+/// One request: form → exchange → response JSON.
+#[inline(never)]
+fn pipeline_once(f: &Fixture, body: &[u8]) -> Vec<u8> {
+    let request = request::parse_form(body).expect("valid form");
+    let done = f
+        .runtime
+        .block_on(exchange::exchange(
+            &request,
+            &f.directory,
+            &f.minter,
+            &f.provider,
+            &f.policy,
+            NOW,
+        ))
+        .unwrap_or_else(|e| panic!("exchange refused: {e:?}"));
+    serde_json::to_vec(&TokenResponse {
+        access_token: &done.token.access_token,
+        issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+        token_type: "Bearer",
+        expires_in: done.token.expires_in,
+    })
+    .expect("response JSON")
+}
+
+/// The unavoidable crypto of one request: verify the caller, sign the access token.
+#[inline(never)]
+fn floor_once(f: &Fixture, per: &PerAlg, caller: &Caller) -> usize {
+    per.parsed
+        .verify_sig(&caller.signing_input, &caller.signature)
+        .expect("caller signature verifies");
+    let sig = f
+        .floor_signer
+        .sign(&f.rng, &f.floor_message)
+        .expect("ES256 sign");
+    sig.as_ref().len()
+}
+
+fn criterion_groups(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("pipeline");
+    for per in &f.algs {
+        let mut i = 0usize;
+        group.bench_function(per.alg.name(), |b| {
+            b.iter(|| {
+                let caller = &per.pool[i % per.pool.len()];
+                i = i.wrapping_add(1);
+                black_box(pipeline_once(f, black_box(&caller.body)))
+            });
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("floor");
+    for per in &f.algs {
+        let mut i = 0usize;
+        group.bench_function(per.alg.name(), |b| {
+            b.iter(|| {
+                let caller = &per.pool[i % per.pool.len()];
+                i = i.wrapping_add(1);
+                black_box(floor_once(f, per, black_box(caller)))
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Nanoseconds per call of `op` over `iters` calls cycling through the pool from `start`.
+fn time_per_op(per: &PerAlg, iters: usize, start: usize, mut op: impl FnMut(&Caller)) -> f64 {
+    let began = Instant::now();
+    for k in 0..iters {
+        op(&per.pool[(start + k) % per.pool.len()]);
+    }
+    began.elapsed().as_nanos() as f64 / iters.max(1) as f64
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
+fn micros(ns: f64) -> String {
+    format!("{:.1} µs", ns / 1000.0)
+}
+
+/// Pipeline and floor timed in alternation, so that the noise of a shared machine hits both.
+fn summary(f: &Fixture, rounds: usize, iters: usize) {
+    let mut pipeline = vec![Vec::new(); f.algs.len()];
+    let mut floor = vec![Vec::new(); f.algs.len()];
+    for round in 0..rounds {
+        for (a, per) in f.algs.iter().enumerate() {
+            let start = round * iters;
+            pipeline[a].push(time_per_op(per, iters, start, |c| {
+                black_box(pipeline_once(f, black_box(&c.body)));
+            }));
+            floor[a].push(time_per_op(per, iters, start, |c| {
+                black_box(floor_once(f, per, black_box(c)));
+            }));
+        }
+    }
+    println!();
+    println!(
+        "summary: medians of {rounds} interleaved rounds × {iters} iterations; pool {} tokens/alg; \
+         minted token signing input {} bytes",
+        f.algs.first().map_or(0, |p| p.pool.len()),
+        f.floor_message.len()
+    );
+    for (a, per) in f.algs.iter().enumerate() {
+        let p = median(pipeline[a].clone());
+        let fl = median(floor[a].clone());
+        println!(
+            "{:<6} pipeline {:>9}  floor {:>9}  ratio {:.2}  overhead {:>8}",
+            per.alg.name(),
+            micros(p),
+            micros(fl),
+            p / fl,
+            micros(p - fl)
+        );
+    }
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    // Mirrors criterion: without `--bench` (e.g. `cargo test --benches`) it runs in test mode.
+    let benchmarking = has("--bench") && !has("--test") && !has("--list");
+    let iters = env_usize("WIF_BENCH_ITERS").unwrap_or(2000);
+
+    if let Ok(name) = std::env::var("WIF_BENCH_PROFILE") {
+        let alg = Alg::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(&name))
+            .unwrap_or_else(|| panic!("WIF_BENCH_PROFILE={name}: use RS256, ES256 or EdDSA"));
+        let f = Fixture::new(env_usize("WIF_BENCH_POOL").unwrap_or(64), Some(alg));
+        let per = &f.algs[0];
+        let pipeline = time_per_op(per, iters, 0, |c| {
+            black_box(pipeline_once(&f, black_box(&c.body)));
+        });
+        let floor = time_per_op(per, iters, 0, |c| {
+            black_box(floor_once(&f, per, black_box(c)));
+        });
+        println!(
+            "profile {}: {iters} iterations (+{} in setup) each: pipeline {}, floor {}",
+            alg.name(),
+            per.pool.len(),
+            micros(pipeline),
+            micros(floor)
+        );
+        return;
+    }
+
+    let pool = if benchmarking {
+        env_usize("WIF_BENCH_POOL").unwrap_or(DEFAULT_POOL)
+    } else {
+        8
+    };
+    let setup = Instant::now();
+    let fixture = Fixture::new(pool, None);
+    if benchmarking {
+        eprintln!(
+            "setup: {pool} tokens × {} algorithms signed and checked in {:.1?}",
+            fixture.algs.len(),
+            setup.elapsed()
+        );
+    }
+
+    if std::env::var_os("WIF_BENCH_SUMMARY_ONLY").is_none() {
+        let mut c = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(4))
+            .sample_size(40)
+            .nresamples(20_000)
+            .configure_from_args();
+        criterion_groups(&mut c, &fixture);
+        c.final_summary();
+    }
+
+    if benchmarking {
+        summary(&fixture, env_usize("WIF_BENCH_ROUNDS").unwrap_or(5), iters);
+    }
+}
