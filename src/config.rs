@@ -564,6 +564,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Like [`load`], with `[server] listen` replaced (the `--listen` flag). The default public URL
 /// follows the replaced address.
 pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, ConfigError> {
+    let started = std::time::Instant::now();
     let fail = |m: String| ConfigError { problems: vec![m] };
     let mut file: ConfigFile = parse_toml(path).map_err(fail)?;
     if let Some(listen) = listen {
@@ -575,44 +576,49 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
     items.add(
         path,
         DirectoryFile {
-            federations: file.federations.clone(),
-            service_accounts: file.service_accounts.clone(),
-            federated_credentials: file.federated_credentials.clone(),
+            federations: std::mem::take(&mut file.federations),
+            service_accounts: std::mem::take(&mut file.service_accounts),
+            federated_credentials: std::mem::take(&mut file.federated_credentials),
         },
     );
+    let mut included = Vec::new();
     for include in &file.include {
         let target = resolve(&base, include);
-        let files = if target.is_dir() {
-            match std::fs::read_dir(&target) {
-                Ok(entries) => {
-                    let mut files: Vec<PathBuf> = entries
-                        .filter_map(Result::ok)
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-                        .collect();
-                    files.sort();
-                    files
-                }
-                Err(e) => {
-                    problems.add(
-                        &format!("{}: include", path.display()),
-                        format!("{}: {e}", target.display()),
-                    );
-                    continue;
-                }
+        if !target.is_dir() {
+            included.push(target);
+            continue;
+        }
+        match std::fs::read_dir(&target) {
+            Ok(entries) => {
+                let mut files: Vec<PathBuf> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                    .collect();
+                files.sort();
+                included.extend(files);
             }
-        } else {
-            vec![target]
-        };
-        for f in files {
-            match parse_toml::<DirectoryFile>(&f) {
-                Ok(d) => items.add(&f, d),
-                Err(e) => problems.0.push(e),
-            }
+            Err(e) => problems.add(
+                &format!("{}: include", path.display()),
+                format!("{}: {e}", target.display()),
+            ),
         }
     }
+    for (f, parsed) in included.iter().zip(parse_all(&included)) {
+        match parsed {
+            Ok(d) => items.add(f, d),
+            Err(e) => problems.0.push(e),
+        }
+    }
+    let parsed = started.elapsed();
     let settings = compile_settings(&file, path, &base, &mut problems);
     let directory = compile_directory(items, &file.exchange, &mut problems);
+    tracing::debug!(
+        files = included.len() + 1,
+        parse_ms = parsed.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "configuration loaded"
+    );
     if problems.0.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),
@@ -624,6 +630,43 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
             problems: problems.0,
         })
     }
+}
+
+/// Parses included files on all cores, in order.
+fn parse_all(files: &[PathBuf]) -> Vec<Result<DirectoryFile, String>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<DirectoryFile, String>>> = Vec::new();
+    results.resize_with(files.len(), || None);
+    let slots: Vec<std::sync::Mutex<Option<Result<DirectoryFile, String>>>> =
+        results.into_iter().map(std::sync::Mutex::new).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let parsed = parse_toml::<DirectoryFile>(file);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(parsed);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .zip(files)
+        .map(|(slot, file)| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(format!("{}: not parsed", file.display())))
+        })
+        .collect()
 }
 
 fn check_url(value: &str, allow_http: bool) -> Result<url::Url, String> {
@@ -847,6 +890,26 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// The id of a credential written without one: a digest of what it binds, so that it is the
+/// same on every load and every replica.
+fn derived_credential_id(c: &CredentialConfig) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(c.federation_id.as_bytes());
+    ctx.update(b"\x1f");
+    ctx.update(c.service_account_id.as_bytes());
+    ctx.update(b"\x1f");
+    ctx.update(c.external_subject_id.as_bytes());
+    let d = ctx.finish();
+    let mut id = String::with_capacity(20);
+    id.push_str("fc");
+    for b in d.as_ref().iter().take(9) {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    id
+}
+
 fn compile_directory(
     items: Items,
     exchange: &ExchangeConfig,
@@ -1013,76 +1076,78 @@ fn compile_directory(
         });
     }
 
-    let mut credentials = Vec::with_capacity(items.credentials.len());
-    let mut cred_ids: HashSet<String> = HashSet::new();
-    let mut bindings: HashSet<(String, String, String)> = HashSet::new();
-    for s in &items.credentials {
-        let c = &s.item;
-        let id = c.id.clone().unwrap_or_else(|| {
-            let d = digest::digest(
-                &digest::SHA256,
-                format!(
-                    "{}\u{1f}{}\u{1f}{}",
-                    c.federation_id, c.service_account_id, c.external_subject_id
-                )
-                .as_bytes(),
-            );
-            let hex: String = d
-                .as_ref()
-                .iter()
-                .take(9)
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            format!("fc{hex}")
-        });
-        let place = s.place("federated_credentials", &id);
-        if let Err(e) = check_id(&id) {
-            problems.add(&place, e);
+    // A million credentials must load in seconds: validate them by reference, then move their
+    // strings into the directory without copying them.
+    let ids: Vec<String> = items
+        .credentials
+        .iter()
+        .map(|s| {
+            s.item
+                .id
+                .clone()
+                .unwrap_or_else(|| derived_credential_id(&s.item))
+        })
+        .collect();
+    {
+        let mut seen_ids: HashSet<&str> = HashSet::with_capacity(ids.len());
+        let mut bindings: HashSet<(&str, &str, &str)> = HashSet::with_capacity(ids.len());
+        for (s, id) in items.credentials.iter().zip(&ids) {
+            let c = &s.item;
+            let place = || s.place("federated_credentials", id);
+            if c.id.is_some()
+                && let Err(e) = check_id(id)
+            {
+                problems.add(&place(), e);
+            }
+            if !seen_ids.insert(id) {
+                problems.add(&place(), "duplicate federated credential id");
+            }
+            if !fed_ids.contains(&c.federation_id) {
+                problems.add(
+                    &place(),
+                    format!("federation_id {:?} names no federation", c.federation_id),
+                );
+            }
+            if !sa_ids.contains(&c.service_account_id) {
+                problems.add(
+                    &place(),
+                    format!(
+                        "service_account_id {:?} names no service account",
+                        c.service_account_id
+                    ),
+                );
+            }
+            let subject = &c.external_subject_id;
+            if subject.is_empty() || subject.len() > 1000 {
+                problems.add(&place(), "external_subject_id must be 1 to 1000 characters (a binding never matches any subject)");
+            } else if subject.trim() != subject {
+                problems.add(
+                    &place(),
+                    "external_subject_id has surrounding white space; subjects are compared exactly",
+                );
+            }
+            if !bindings.insert((&c.federation_id, &c.service_account_id, subject)) {
+                problems.add(
+                    &place(),
+                    "the same federation, service account and subject are bound twice",
+                );
+            }
         }
-        if !cred_ids.insert(id.clone()) {
-            problems.add(&place, "duplicate federated credential id");
-        }
-        if !fed_ids.contains(&c.federation_id) {
-            problems.add(
-                &place,
-                format!("federation_id {:?} names no federation", c.federation_id),
-            );
-        }
-        if !sa_ids.contains(&c.service_account_id) {
-            problems.add(
-                &place,
-                format!(
-                    "service_account_id {:?} names no service account",
-                    c.service_account_id
-                ),
-            );
-        }
-        let subject = &c.external_subject_id;
-        if subject.is_empty() || subject.len() > 1000 {
-            problems.add(&place, "external_subject_id must be 1 to 1000 characters (a binding never matches any subject)");
-        } else if subject.trim() != subject {
-            problems.add(
-                &place,
-                "external_subject_id has surrounding white space; subjects are compared exactly",
-            );
-        }
-        if !bindings.insert((
-            c.federation_id.clone(),
-            c.service_account_id.clone(),
-            subject.clone(),
-        )) {
-            problems.add(
-                &place,
-                "the same federation, service account and subject are bound twice",
-            );
-        }
-        credentials.push(FederatedCredential {
-            id,
-            federation_id: c.federation_id.clone(),
-            service_account_id: c.service_account_id.clone(),
-            external_subject_id: subject.clone(),
-        });
     }
+    if !problems.0.is_empty() {
+        return Directory::default();
+    }
+    let credentials = items
+        .credentials
+        .into_iter()
+        .zip(ids)
+        .map(|(s, id)| FederatedCredential {
+            id,
+            federation_id: s.item.federation_id,
+            service_account_id: s.item.service_account_id,
+            external_subject_id: s.item.external_subject_id,
+        })
+        .collect();
     Directory::build(federations, accounts, credentials)
 }
 

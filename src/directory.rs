@@ -105,8 +105,9 @@ pub struct Directory {
 }
 
 fn credential_key(federation: u32, service_account: &str, subject: &str) -> String {
+    use std::fmt::Write as _;
     let mut key = String::with_capacity(12 + service_account.len() + subject.len());
-    key.push_str(&federation.to_string());
+    let _ = write!(key, "{federation}");
     key.push('\u{1f}');
     key.push_str(service_account);
     key.push('\u{1f}');
@@ -133,12 +134,12 @@ impl Directory {
             by_id.insert(f.id.as_str(), i);
         }
         let mut index = HashMap::with_capacity(credentials.len());
-        for c in &credentials {
+        for c in credentials {
             if let Some(fi) = by_id.get(c.federation_id.as_str()) {
                 index.insert(
                     credential_key(*fi, &c.service_account_id, &c.external_subject_id)
                         .into_boxed_str(),
-                    c.id.clone().into_boxed_str(),
+                    c.id.into_boxed_str(),
                 );
             }
         }
