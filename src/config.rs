@@ -720,6 +720,15 @@ fn compile_settings(
             );
         }
     }
+    if !(10..=60_000).contains(&s.reload_debounce_ms) {
+        problems.add(
+            &place("server"),
+            format!(
+                "reload_debounce_ms = {} is outside 10..=60000",
+                s.reload_debounce_ms
+            ),
+        );
+    }
     let t = &file.tokens;
     if !(60..=MAX_TOKEN_LIFETIME).contains(&t.lifetime_seconds) {
         problems.add(

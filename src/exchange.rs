@@ -97,6 +97,22 @@ impl Reason {
         }
     }
 
+    /// Whether a refusal for this reason comes after the caller's signature verified (see the
+    /// order in [`authorize`]): then the token's claims in the audit log are authentic.
+    pub fn after_verification(self) -> bool {
+        use Reason::*;
+        matches!(
+            self,
+            Expired
+                | NotYetValid
+                | IssuedInFuture
+                | AudienceMismatch
+                | LifetimeTooLong
+                | UnknownServiceAccount
+                | NoBinding
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         use Reason::*;
         match self {

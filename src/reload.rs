@@ -5,8 +5,8 @@
 //! Exchanges in flight finish on the snapshot they started with.
 //!
 //! The directory, the signing keys, token lifetime and audience and the claim policy are
-//! reloaded; listen address, limits, timeouts, JWKS cache settings, audit output and the dev
-//! issuer need a restart.
+//! reloaded; the public URL, listen address, limits, timeouts, JWKS cache settings, audit output
+//! and the dev issuer need a restart.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,7 +32,17 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, String> {
     let settings = state.settings();
     let loaded = crate::config::load_with(&state.config_path(), Some(settings.listen))
         .map_err(|e| e.to_string())
-        .and_then(|config| {
+        .and_then(|mut config| {
+            // The public URL is also the discovery document's and the dev issuer's: it changes
+            // only with a restart, so tokens never name an issuer the gateway does not serve.
+            let running = &settings.public_url;
+            if &config.settings.public_url != running {
+                tracing::warn!(new = %config.settings.public_url, running = %running, "public_url changes need a restart; keeping the running one");
+                if config.settings.token_audience == config.settings.public_url {
+                    config.settings.token_audience = running.clone();
+                }
+                config.settings.public_url = running.clone();
+            }
             let minter = config.settings.load_minter()?;
             Ok((config, minter))
         });

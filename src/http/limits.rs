@@ -147,6 +147,7 @@ pub async fn middleware_error(error: tower::BoxError) -> WebError {
             "request_timeout",
             "the request took too long",
         )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
     } else if error.is::<tower::load_shed::error::Overloaded>() {
         metrics::counter!(crate::telemetry::SHED, "reason" => "overloaded").increment(1);
         WebError::new(

@@ -178,9 +178,16 @@ async fn token(State(state): State<AppState>, request: axum::extract::Request) -
             response
         }
         Err(failure) => {
-            let error = match failure {
-                Failure::Web(e) => e,
-                Failure::Exchange(e) => WebError::from(e),
+            let (error, verified) = match failure {
+                // A per-subject limit is checked only for a verified token.
+                Failure::Web(e) => {
+                    let verified = e.code == "rate_limited" && e.description.contains("subject");
+                    (e, verified)
+                }
+                Failure::Exchange(e) => {
+                    let verified = e.reason.after_verification();
+                    (WebError::from(e), verified)
+                }
             };
             metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => error.code, "federation" => "").increment(1);
             metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "refused")
@@ -206,7 +213,7 @@ async fn token(State(state): State<AppState>, request: axum::extract::Request) -
                     jti: claims.and_then(|c| c.jti.as_deref()),
                     kid: presented.as_ref().and_then(|j| j.kid.as_deref()),
                     alg: presented.as_ref().map(|j| j.alg.as_str()),
-                    verified: false,
+                    verified,
                     ..ExchangeEvent::default()
                 },
             );

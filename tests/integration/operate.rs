@@ -164,7 +164,10 @@ async fn the_audit_log_records_every_decision_and_never_a_token() {
         (Some("invalid_grant"), Some("no_federated_credential"))
     );
     assert_eq!(deny["sub"], "project_path:evil/app");
-    assert_eq!(deny["verified"], false);
+    assert_eq!(
+        deny["verified"], true,
+        "the signature verified; only the binding is missing"
+    );
     assert!(
         lines.iter().any(|l| l["event"] == "signing_keys"),
         "the signing keys in use at start are recorded"
