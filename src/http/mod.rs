@@ -215,9 +215,15 @@ async fn request_id(
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned);
     let id = given.unwrap_or_else(|| {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut raw = [0u8; 16];
         let _ = aws_lc_rs::rand::fill(&mut raw);
-        raw.iter().map(|b| format!("{b:02x}")).collect()
+        let mut id = String::with_capacity(32);
+        for b in raw {
+            id.push(char::from(HEX[usize::from(b >> 4)]));
+            id.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        id
     });
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(req).await;
@@ -318,5 +324,7 @@ pub async fn run(
             "in-flight requests did not finish in time"
         );
     }
+    let audit = state.audit().clone();
+    let _ = tokio::task::spawn_blocking(move || audit.flush(Duration::from_secs(5))).await;
     Ok(())
 }
