@@ -254,15 +254,7 @@ async fn reloads_valid_or_not_never_fail_an_exchange() {
         200
     );
     assert_eq!(gateway.get("/readyz").await.status, 200);
-    let metrics = gateway
-        .client
-        .get(format!("{}/metrics", gateway.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert!(
         metrics.contains("wif_gateway_config_reloads_total{result=\"error\"}"),
         "{metrics}"
@@ -367,15 +359,7 @@ async fn rotating_the_signing_key_never_breaks_issued_tokens() {
         kids(&gateway.get("/.well-known/jwks.json").await.body) == [kid_b.clone()]
     })
     .await;
-    let metrics = gateway
-        .client
-        .get(format!("{}/metrics", gateway.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert!(
         metrics.contains(&format!(
             "wif_gateway_signing_key_info{{kid=\"{kid_b}\",alg=\"EdDSA\",state=\"active\"}} 1"

@@ -258,6 +258,11 @@ impl Gateway {
         Reply::from(response).await
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text
+    }
+
     /// Stops accepting, drains and waits for the server to return.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
