@@ -73,23 +73,37 @@ pub const MIN_REFRESH_DELAY: Duration = Duration::from_secs(1);
 const MAX_SHOWN_CHARS: usize = 500;
 
 /// What `wif-gateway exchange` was asked to do (its command-line options).
-#[derive(Debug, Clone)]
+/// The options of `wif-gateway exchange` (also its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// The gateway's base URL; `/oauth/token` is appended unless the path already ends with it.
+    /// The gateway's base URL; the request goes to URL/oauth/token.
+    #[arg(long, env = "WIF_URL")]
     pub url: String,
-    /// The service account whose token is requested (the form's `audience`).
+    /// The id of the service account whose access token is requested.
+    #[arg(long, value_name = "ID", env = "WIF_SERVICE_ACCOUNT")]
     pub service_account: String,
-    /// Read the caller JWT from this file (exactly one of `token_file` and `token_env`).
+    /// Read the caller JWT from this file (re-read before each refresh; surrounding white
+    /// space is ignored), e.g. a Kubernetes projected service-account token.
+    #[arg(long, value_name = "PATH", env = "WIF_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
-    /// Read the caller JWT from the environment variable of this name.
+    /// Read the caller JWT from the environment variable of this name, e.g. WIF_TOKEN for
+    /// GitLab `id_tokens: WIF_TOKEN` (give the name, not the token).
+    #[arg(long, value_name = "VAR", env = "WIF_TOKEN_ENV")]
     pub token_env: Option<String>,
-    /// Write the access token here (mode 0600, atomic rename) instead of printing it.
+    /// Write the access token to this file (mode 0600, replaced atomically) instead of
+    /// printing it on stdout.
+    #[arg(long, value_name = "PATH", env = "WIF_OUT")]
     pub out: Option<PathBuf>,
-    /// Keep `out` fresh until the shutdown future completes.
+    /// Keep refreshing --out before the token expires, until SIGTERM or SIGINT (exit 0).
+    #[arg(long, requires = "out")]
     pub refresh: bool,
-    /// Refresh this many seconds before expiry (default: [`default_margin`]).
+    /// With --refresh: refresh this many seconds before expiry [default: 20 % of the
+    /// token's lifetime, at most 300 and at least 5].
+    #[arg(long, value_name = "SECONDS", requires = "refresh")]
     pub refresh_margin: Option<u64>,
-    /// Attempts per bounded exchange (at least 1).
+    /// Attempts per exchange before giving up with exit status 3.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
 }
 

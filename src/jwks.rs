@@ -60,14 +60,6 @@ struct SourceState {
     refreshing: std::sync::atomic::AtomicBool,
 }
 
-/// Counters of outbound fetches, for tests, metrics and the operator.
-#[derive(Debug, Default)]
-pub struct FetchStats {
-    pub fetches: std::sync::atomic::AtomicU64,
-    pub failures: std::sync::atomic::AtomicU64,
-    pub stale_serves: std::sync::atomic::AtomicU64,
-}
-
 /// The server's key provider. Cheap to clone; states survive config reloads (keyed by
 /// [`KeySource::cache_key`]).
 #[derive(Clone)]
@@ -78,7 +70,6 @@ pub struct JwksCache {
 struct Inner {
     config: JwksConfig,
     states: RwLock<HashMap<String, Arc<SourceState>>>,
-    stats: FetchStats,
 }
 
 impl JwksCache {
@@ -87,13 +78,8 @@ impl JwksCache {
             inner: Arc::new(Inner {
                 config,
                 states: RwLock::new(HashMap::new()),
-                stats: FetchStats::default(),
             }),
         }
-    }
-
-    pub fn stats(&self) -> &FetchStats {
-        &self.inner.stats
     }
 
     /// The age of each fetched source's key set, by cache key.
@@ -170,10 +156,6 @@ impl JwksCache {
         {
             return self.stale_or_error(current.as_deref(), book.last_error.clone(), now);
         }
-        self.inner
-            .stats
-            .fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let source = state.source.cache_key.clone();
         match fetch(state, config).await {
             Ok((keys, ttl)) => {
@@ -206,10 +188,6 @@ impl JwksCache {
                 };
                 metrics::counter!(telemetry::JWKS_FETCHES, "source" => source, "result" => result)
                     .increment(1);
-                self.inner
-                    .stats
-                    .failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 book.failures = book.failures.saturating_add(1);
                 let backoff = config
                     .failure_backoff_seconds
@@ -232,10 +210,6 @@ impl JwksCache {
         let max_stale = Duration::from_secs(self.inner.config.max_stale_seconds);
         match current {
             Some(c) if now < c.fetched_at + max_stale => {
-                self.inner
-                    .stats
-                    .stale_serves
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 metrics::counter!(telemetry::JWKS_LOOKUPS, "result" => "stale").increment(1);
                 KeyLookup {
                     keys: Some(c.keys.clone()),

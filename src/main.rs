@@ -67,37 +67,7 @@ enum Command {
         after_help = wif_gateway::client::EXIT_STATUS_HELP,
         group = clap::ArgGroup::new("token").required(true).args(["token_file", "token_env"])
     )]
-    Exchange {
-        /// The gateway's base URL; the request goes to URL/oauth/token.
-        #[arg(long, env = "WIF_URL")]
-        url: String,
-        /// The id of the service account whose access token is requested.
-        #[arg(long, value_name = "ID", env = "WIF_SERVICE_ACCOUNT")]
-        service_account: String,
-        /// Read the caller JWT from this file (re-read before each refresh; surrounding white
-        /// space is ignored), e.g. a Kubernetes projected service-account token.
-        #[arg(long, value_name = "PATH", env = "WIF_TOKEN_FILE")]
-        token_file: Option<PathBuf>,
-        /// Read the caller JWT from the environment variable of this name, e.g. WIF_TOKEN for
-        /// GitLab `id_tokens: WIF_TOKEN` (give the name, not the token).
-        #[arg(long, value_name = "VAR", env = "WIF_TOKEN_ENV")]
-        token_env: Option<String>,
-        /// Write the access token to this file (mode 0600, replaced atomically) instead of
-        /// printing it on stdout.
-        #[arg(long, value_name = "PATH", env = "WIF_OUT")]
-        out: Option<PathBuf>,
-        /// Keep refreshing --out before the token expires, until SIGTERM or SIGINT (exit 0).
-        #[arg(long, requires = "out")]
-        refresh: bool,
-        /// With --refresh: refresh this many seconds before expiry [default: 20 % of the
-        /// token's lifetime, at most 300 and at least 5].
-        #[arg(long, value_name = "SECONDS", requires = "refresh")]
-        refresh_margin: Option<u64>,
-        /// Attempts per exchange before giving up with exit status 3.
-        #[arg(long, value_name = "N", default_value_t = wif_gateway::client::DEFAULT_MAX_ATTEMPTS,
-              value_parser = clap::value_parser!(u32).range(1..=100))]
-        max_attempts: u32,
-    },
+    Exchange(wif_gateway::client::Options),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -132,28 +102,7 @@ fn main() -> ExitCode {
         Command::Serve { config, listen } => serve(config, listen),
         Command::CheckConfig { config } => check_config(&config),
         Command::Keygen { alg, out, force } => keygen(alg, &out, force),
-        Command::Exchange {
-            url,
-            service_account,
-            token_file,
-            token_env,
-            out,
-            refresh,
-            refresh_margin,
-            max_attempts,
-        } => Ok(wif_gateway::client::main(
-            &wif_gateway::client::Options {
-                url,
-                service_account,
-                token_file,
-                token_env,
-                out,
-                refresh,
-                refresh_margin,
-                max_attempts,
-            },
-            shutdown_signal(),
-        )),
+        Command::Exchange(options) => Ok(wif_gateway::client::main(&options, shutdown_signal())),
     };
     match result {
         Ok(code) => code,

@@ -141,7 +141,8 @@ async fn token(State(state): State<AppState>, request: axum::extract::Request) -
             let g = &done.grant;
             metrics::counter!(telemetry::EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => g.federation_id.clone()).increment(1);
             metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "issued").record(elapsed);
-            tracing::info!(
+            // One line per exchange is the audit log's job; logs carry it at debug level only.
+            tracing::debug!(
                 federation = %g.federation_id,
                 service_account = %g.service_account_id,
                 credential = %g.credential_id,
@@ -192,7 +193,7 @@ async fn token(State(state): State<AppState>, request: axum::extract::Request) -
             metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => error.code, "federation" => "").increment(1);
             metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "refused")
                 .record(elapsed);
-            tracing::info!(client, error = error.error, error_code = error.code, description = %error.description, "token request refused");
+            tracing::debug!(client, error = error.error, error_code = error.code, description = %error.description, "token request refused");
             // What the caller presented, unverified: useful to trace an attack or a misconfiguration.
             let presented = parsed
                 .as_ref()

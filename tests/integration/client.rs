@@ -30,9 +30,7 @@ struct Setup {
 
 impl Setup {
     async fn start(options: Options) -> Setup {
-        let issuer = TestIssuer::start().await;
-        let key = TestKey::generate(KeyKind::Es256, "k1");
-        issuer.add_key(&key);
+        let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
         let directory = format!("{}{}", scenario(&issuer), binding(FED, SA, SUBJECT2));
         let gateway = Gateway::start_with(&directory, options).await;
         Setup {

@@ -91,9 +91,7 @@ async fn each_caller_key_type_is_exchanged_and_the_result_verifies_offline() {
 #[tokio::test]
 async fn minted_tokens_can_be_eddsa_or_rs256() {
     for alg in ["EdDSA", "RS256"] {
-        let issuer = TestIssuer::start().await;
-        let key = TestKey::generate(KeyKind::Es256, "k1");
-        issuer.add_key(&key);
+        let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
         let gateway = Gateway::start_with(
             &scenario(&issuer),
             Options {
@@ -119,9 +117,7 @@ async fn minted_tokens_can_be_eddsa_or_rs256() {
 
 #[tokio::test]
 async fn keys_come_from_discovery_or_inline_jwks() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Rs256, "rsa-1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Rs256, "rsa-1").await;
     let inline_jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
     let directory = format!(
         "{}{}{}{}{}",
@@ -164,9 +160,7 @@ async fn keys_come_from_discovery_or_inline_jwks() {
 
 #[tokio::test]
 async fn request_variants_real_clients_send_are_accepted() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let gateway = Gateway::start(&scenario(&issuer)).await;
     let token = issuer.token(&key, SUBJECT, AUD);
     let base = form(SA, &token);
@@ -213,9 +207,7 @@ async fn request_variants_real_clients_send_are_accepted() {
 
 #[tokio::test]
 async fn any_of_several_federations_with_one_issuer_grants() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Rs256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Rs256, "k1").await;
     let source = format!(
         "jwks_url = {:?}\nallow_insecure_http = true",
         issuer.jwks_url()

@@ -64,9 +64,7 @@ async fn a_rotated_key_is_accepted_after_one_refetch() {
 
 #[tokio::test]
 async fn cached_keys_keep_working_while_the_issuer_is_down() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let options = Options {
         // Keys go stale after 1 s and are unusable 3 s after the last good fetch.
         jwks: "default_ttl_seconds = 1\nmin_ttl_seconds = 1\nmax_ttl_seconds = 2\nmax_stale_seconds = 3\nrefetch_cooldown_seconds = 0\nfailure_backoff_seconds = 0".into(),
@@ -124,9 +122,7 @@ async fn cached_keys_keep_working_while_the_issuer_is_down() {
 
 #[tokio::test]
 async fn a_hundred_concurrent_first_requests_fetch_once() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Rs256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Rs256, "k1").await;
     // Slow responses make sure the requests really overlap the fetch.
     issuer.set_jwks_behavior(Behavior::Slow(Duration::from_millis(300)));
     issuer.set_discovery_behavior(Behavior::Slow(Duration::from_millis(100)));

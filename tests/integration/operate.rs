@@ -32,9 +32,7 @@ fn audit_lines(path: &std::path::Path) -> Vec<Value> {
 
 #[tokio::test]
 async fn metrics_name_outcomes_latency_keys_and_fetches() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let gateway = Gateway::start(&scenario(&issuer)).await;
     assert_eq!(
         gateway
@@ -82,9 +80,7 @@ async fn metrics_name_outcomes_latency_keys_and_fetches() {
 
 #[tokio::test]
 async fn the_audit_log_records_every_decision_and_never_a_token() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Rs256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Rs256, "k1").await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
     let gateway = Gateway::start_with(
@@ -183,9 +179,7 @@ async fn the_audit_log_records_every_decision_and_never_a_token() {
 
 #[tokio::test]
 async fn reloads_valid_or_not_never_fail_an_exchange() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let directory = scenario(&issuer);
     let gateway = Gateway::start(&directory).await;
     assert_eq!(
@@ -287,9 +281,7 @@ async fn reloads_valid_or_not_never_fail_an_exchange() {
 
 #[tokio::test]
 async fn rotating_the_signing_key_never_breaks_issued_tokens() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let dir = tempfile::tempdir().unwrap();
     let write_key = |name: &str, alg| {
         let (key, pem) = SigningKey::generate(alg).unwrap();
@@ -370,9 +362,7 @@ async fn rotating_the_signing_key_never_breaks_issued_tokens() {
 
 #[tokio::test]
 async fn shutdown_lets_requests_in_flight_finish() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     issuer.set_jwks_behavior(Behavior::Slow(Duration::from_millis(800)));
     let gateway = Gateway::start(&scenario(&issuer)).await;
     let url = gateway.url.clone();
@@ -465,9 +455,7 @@ async fn sighup_reloads_the_binary() {
 
 #[tokio::test]
 async fn only_the_configuration_files_trigger_a_reload() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let directory = scenario(&issuer);
     // The audit file lives in the config's own directory and is written on every exchange.
     let options = Options {

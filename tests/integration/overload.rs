@@ -12,9 +12,7 @@ const OTHER_SUBJECT: &str = "project_path:demo/other:ref_type:branch:ref:main";
 
 #[tokio::test]
 async fn a_flooding_subject_is_limited_while_others_are_served() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let directory = scenario(&issuer) + &binding(crate::support::gateway::FED, SA, OTHER_SUBJECT);
     let gateway = Gateway::start_with(
         &directory,
@@ -74,9 +72,7 @@ async fn a_flooding_subject_is_limited_while_others_are_served() {
 
 #[tokio::test]
 async fn a_flooding_client_address_is_limited() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let gateway = Gateway::start_with(
         &scenario(&issuer),
         Options {
@@ -112,9 +108,7 @@ async fn a_flooding_client_address_is_limited() {
 
 #[tokio::test]
 async fn requests_beyond_the_concurrency_limit_are_shed_at_once() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     issuer.set_jwks_behavior(Behavior::Slow(Duration::from_millis(1500)));
     let gateway = Gateway::start_with(
         &scenario(&issuer),
@@ -151,9 +145,7 @@ async fn requests_beyond_the_concurrency_limit_are_shed_at_once() {
 
 #[tokio::test]
 async fn slow_requests_time_out_with_a_json_error() {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     issuer.set_jwks_behavior(Behavior::Slow(Duration::from_secs(10)));
     let gateway = Gateway::start_with(
         &scenario(&issuer),

@@ -34,9 +34,7 @@ fn https_token(front: &TlsFront, key: &TestKey) -> String {
 
 /// An issuer with one ES256 key behind a fresh TLS front, and a directory holding its CA.
 async fn https_issuer() -> (TestIssuer, TlsFront, TestKey, tempfile::TempDir) {
-    let issuer = TestIssuer::start().await;
-    let key = TestKey::generate(KeyKind::Es256, "k1");
-    issuer.add_key(&key);
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
     let front = TlsFront::start(&issuer).await;
     let dir = tempfile::tempdir().expect("temp dir");
     (issuer, front, key, dir)

@@ -461,6 +461,13 @@ pub struct TestIssuer {
 }
 
 impl TestIssuer {
+    /// A started issuer that publishes one new key of `kind` under `kid`: the usual test setup.
+    pub async fn with_key(kind: KeyKind, kid: &str) -> (TestIssuer, TestKey) {
+        let issuer = TestIssuer::start().await;
+        let key = TestKey::generate(kind, kid);
+        issuer.add_key(&key);
+        (issuer, key)
+    }
     /// Binds `127.0.0.1:0` and serves until dropped or [`TestIssuer::stop`]ped. Starts with no
     /// keys and [`Behavior::Normal`] on both endpoints.
     pub async fn start() -> TestIssuer {
