@@ -37,16 +37,16 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
-use serde::Serialize;
 use serde_json::json;
 use tokio::runtime::Runtime;
 
-use wif_gateway::directory::{
+use wif_gateway::exchange::directory::{
     Directory, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
 };
-use wif_gateway::exchange::{self, KeyLookup, KeyProvider, Policy};
-use wif_gateway::keys::KeySet;
-use wif_gateway::request::{self, TOKEN_TYPE_ACCESS_TOKEN};
+use wif_gateway::exchange::issuer_keys::KeySet;
+use wif_gateway::exchange::jwks::{JwksCache, JwksConfig};
+use wif_gateway::exchange::{Exchange, Policy};
+use wif_gateway::limits::{Limits, LimitsConfig};
 use wif_gateway::signing::{MintRequest, Minter, SigningAlgorithm, SigningKey};
 
 /// Unix seconds the whole run pretends it is; every caller token is valid at this instant.
@@ -57,32 +57,6 @@ const SUBJECT: &str = "project_path:platform/deploy:ref_type:branch:ref:main";
 const FEDERATION: &str = "aje-fed-bench";
 const SERVICE_ACCOUNT: &str = "ajeb3nchs3rv1ceacc0u";
 const DEFAULT_POOL: usize = 4096;
-
-/// The response body of `POST /oauth/token`, as `src/http/token.rs` serializes it.
-#[derive(Serialize)]
-struct TokenResponse<'a> {
-    access_token: &'a str,
-    issued_token_type: &'static str,
-    token_type: &'static str,
-    expires_in: i64,
-}
-
-/// The key provider for inline key sets: what `JwksCache` answers for them, without a cache.
-struct InlineKeys;
-
-impl KeyProvider for InlineKeys {
-    fn keys(
-        &self,
-        source: &Arc<KeySource>,
-        _kid: Option<&str>,
-    ) -> impl Future<Output = KeyLookup> + Send {
-        let keys = match &source.kind {
-            KeySourceKind::Inline { keys, .. } => Some(keys.clone()),
-            _ => None,
-        };
-        std::future::ready(KeyLookup { keys, error: None })
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Alg {
@@ -239,7 +213,10 @@ struct PerAlg {
 struct Fixture {
     directory: Directory,
     minter: Minter,
-    provider: InlineKeys,
+    /// The server's key provider; for inline key sets it answers without fetching.
+    provider: JwksCache,
+    /// The server's gate, its per-subject limit off (one subject runs the whole benchmark).
+    limits: Limits,
     policy: Policy,
     runtime: Runtime,
     algs: Vec<PerAlg>,
@@ -328,7 +305,11 @@ impl Fixture {
         let fixture = Fixture {
             directory,
             minter,
-            provider: InlineKeys,
+            provider: JwksCache::new(JwksConfig::default()),
+            limits: Limits::new(&LimitsConfig {
+                per_subject_per_minute: 0,
+                ..LimitsConfig::default()
+            }),
             policy: Policy::default(),
             runtime,
             algs,
@@ -355,28 +336,21 @@ impl Fixture {
     }
 }
 
-/// One request: form → exchange → response JSON.
+/// One request as the token endpoint runs it: form → exchange → response body.
 #[inline(never)]
 fn pipeline_once(f: &Fixture, body: &[u8]) -> Vec<u8> {
-    let request = request::parse_form(body).expect("valid form");
-    let done = f
+    let exchange = Exchange {
+        directory: &f.directory,
+        minter: &f.minter,
+        keys: &f.provider,
+        policy: &f.policy,
+        gate: &f.limits,
+    };
+    let issued = f
         .runtime
-        .block_on(exchange::exchange(
-            &request,
-            &f.directory,
-            &f.minter,
-            &f.provider,
-            &f.policy,
-            NOW,
-        ))
-        .unwrap_or_else(|e| panic!("exchange refused: {e:?}"));
-    serde_json::to_vec(&TokenResponse {
-        access_token: &done.token.access_token,
-        issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-        token_type: "Bearer",
-        expires_in: done.token.expires_in,
-    })
-    .expect("response JSON")
+        .block_on(exchange.run(body, NOW))
+        .unwrap_or_else(|refused| panic!("exchange refused: {:?}", refused.error));
+    issued.body.into_bytes()
 }
 
 /// The unavoidable crypto of one request: verify the caller, sign the access token.

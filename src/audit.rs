@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::exchange::{Issued, Refused};
+
 /// Where audit lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditTarget {
@@ -35,8 +37,9 @@ pub struct ExchangeEvent<'a> {
     pub error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<&'a str>,
+    /// The refusal in words: the failing rule and the presented values (never a token).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
+    pub description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub federation_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +70,88 @@ pub struct ExchangeEvent<'a> {
     pub expires_in: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_kid: Option<&'a str>,
+}
+
+/// Who asked: the request's id and the client's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub request_id: &'a str,
+    pub client: &'a str,
+}
+
+impl<'a> ExchangeEvent<'a> {
+    /// The audit line of an issued token.
+    pub fn issued(caller: Caller<'a>, issued: &'a Issued, token_sha256: &'a str) -> Self {
+        let g = &issued.grant;
+        ExchangeEvent {
+            request_id: caller.request_id,
+            client: caller.client,
+            decision: "allow",
+            federation_id: Some(&g.federation_id),
+            credential_id: Some(&g.credential_id),
+            service_account_id: Some(&g.service_account_id),
+            iss: Some(&g.issuer),
+            sub: Some(&g.subject),
+            jti: g.external_jti.as_deref(),
+            kid: g.kid.as_deref(),
+            alg: Some(g.alg.as_str()),
+            verified: true,
+            token_sha256: Some(token_sha256),
+            token_jti: Some(&issued.token.jti),
+            expires_in: Some(issued.token.expires_in),
+            signing_kid: Some(&issued.token.kid),
+            ..ExchangeEvent::default()
+        }
+    }
+
+    /// The audit line of a refusal, with what the caller presented.
+    pub fn refused(caller: Caller<'a>, refused: &'a Refused, error: &'a str) -> Self {
+        let p = &refused.presented;
+        ExchangeEvent {
+            request_id: caller.request_id,
+            client: caller.client,
+            decision: "deny",
+            error: Some(error),
+            error_code: Some(refused.error.reason.as_str()),
+            description: Some(&refused.error.description),
+            federation_id: refused.error.federation_id.as_deref(),
+            service_account_id: p.service_account_id.as_deref(),
+            iss: p.iss.as_deref(),
+            sub: p.sub.as_deref(),
+            jti: p.jti.as_deref(),
+            kid: p.kid.as_deref(),
+            alg: p.alg.map(|a| a.as_str()),
+            verified: refused.verified(),
+            ..ExchangeEvent::default()
+        }
+    }
+}
+
+/// A configuration reload, applied or refused.
+#[derive(Debug, Default, Serialize)]
+pub struct ConfigReloadEvent<'a> {
+    /// `ok` or `error`.
+    pub result: &'a str,
+    /// `sighup` or `file change`.
+    pub trigger: &'a str,
+    /// Why a reload was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federations: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_accounts: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federated_credentials: Option<usize>,
+}
+
+/// The signing keys in use: at start, and whenever a reload changes them.
+#[derive(Debug, Serialize)]
+pub struct SigningKeysEvent<'a> {
+    pub active: &'a str,
+    pub published: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_active: Option<&'a str>,
 }
 
 #[derive(Serialize)]

@@ -3,7 +3,7 @@
 //! It reads the caller's JWT from a file (a Kubernetes projected service-account token) or from
 //! an environment variable (a GitLab `id_tokens` variable), posts it to `{url}/oauth/token` as an
 //! RFC 8693 token exchange (the Yandex tutorial's form body) and hands over the access token: on
-//! stdout, or in a file of mode 0600 replaced atomically ([`crate::config::write_private`]). With
+//! stdout, or in a file of mode 0600 replaced atomically ([`crate::files::write_private`]). With
 //! `refresh` it keeps that file fresh until SIGTERM or SIGINT, re-reading the caller token before
 //! every exchange, because Kubernetes rotates it.
 //!
@@ -37,7 +37,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::request::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN};
+use crate::exchange::request::{
+    GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN,
+};
 
 /// The exit statuses, for the `--help` text of `wif-gateway exchange`.
 pub const EXIT_STATUS_HELP: &str = "\
@@ -679,7 +681,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn write_out(path: &Path, token: &AccessToken) -> Result<(), ClientError> {
-    crate::config::write_private(path, &token.token)
+    crate::files::write_private(path, &token.token)
         .map_err(|e| ClientError::Local(format!("--out {e}")))
 }
 
@@ -918,7 +920,7 @@ mod tests {
              &subject_token=a.b%2B%2F%3D.c\
              &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token"
         );
-        let parsed = crate::request::parse_form(form.as_bytes()).unwrap();
+        let parsed = crate::exchange::request::parse_form(form.as_bytes()).unwrap();
         assert_eq!(parsed.audience, "sa+1");
         assert_eq!(parsed.subject_token, "a.b+/=.c");
         assert!(Exchanger::new("http://127.0.0.1:1", " ").is_err());

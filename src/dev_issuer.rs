@@ -8,8 +8,23 @@
 
 use serde_json::{Value, json};
 
-use crate::config::{DevIssuerSettings, write_private};
-use crate::signing::{SigningAlgorithm, SigningKey};
+use crate::config::DevIssuerSettings;
+use crate::files::{FileError, write_private};
+use crate::signing::{SigningAlgorithm, SigningError, SigningKey};
+
+/// Why the dev issuer cannot start or issue a token.
+#[derive(Debug, thiserror::Error)]
+pub enum DevIssuerError {
+    #[error("dev issuer key: {0}")]
+    Key(#[from] SigningError),
+    #[error("writing the dev issuer key: {0}")]
+    Write(#[from] FileError),
+    #[error("{}: the dev issuer key must be an RSA key", .0.display())]
+    NotRsa(std::path::PathBuf),
+    /// The token request asks for something the dev issuer does not issue.
+    #[error("{0}")]
+    Request(String),
+}
 
 /// Default lifetime of dev tokens, and the longest one may ask for.
 pub const DEFAULT_TTL: i64 = 300;
@@ -24,20 +39,19 @@ pub struct DevIssuer {
 
 impl DevIssuer {
     /// Loads (or creates) the dev issuer's key. Its issuer URL is `{public_url}/dev/issuer`.
-    pub fn load(settings: &DevIssuerSettings, public_url: &str) -> Result<DevIssuer, String> {
+    pub fn load(
+        settings: &DevIssuerSettings,
+        public_url: &str,
+    ) -> Result<DevIssuer, DevIssuerError> {
         let path = &settings.key_file;
         if !path.exists() {
-            let (_, pem_text) =
-                SigningKey::generate(SigningAlgorithm::RS256).map_err(|e| e.to_string())?;
+            let (_, pem_text) = SigningKey::generate(SigningAlgorithm::RS256)?;
             write_private(path, &pem_text)?;
             tracing::info!(path = %path.display(), "generated the dev issuer's RSA key");
         }
-        let key = SigningKey::from_file(path).map_err(|e| e.to_string())?;
+        let key = SigningKey::from_file(path)?;
         if key.alg() != SigningAlgorithm::RS256 {
-            return Err(format!(
-                "{}: the dev issuer key must be an RSA key",
-                path.display()
-            ));
+            return Err(DevIssuerError::NotRsa(path.clone()));
         }
         Ok(DevIssuer {
             issuer: format!("{public_url}/dev/issuer"),
@@ -66,15 +80,25 @@ impl DevIssuer {
     }
 
     /// Issues an ID token for `sub` and `aud`, valid from `now` for `ttl` seconds.
-    pub fn issue(&self, sub: &str, aud: &str, ttl: i64, now: i64) -> Result<String, String> {
+    pub fn issue(
+        &self,
+        sub: &str,
+        aud: &str,
+        ttl: i64,
+        now: i64,
+    ) -> Result<String, DevIssuerError> {
         if sub.is_empty() || aud.is_empty() {
-            return Err("sub and aud must not be empty".into());
+            return Err(DevIssuerError::Request(
+                "sub and aud must not be empty".into(),
+            ));
         }
         if !(1..=MAX_TTL).contains(&ttl) {
-            return Err(format!("ttl must be 1 to {MAX_TTL} seconds"));
+            return Err(DevIssuerError::Request(format!(
+                "ttl must be 1 to {MAX_TTL} seconds"
+            )));
         }
         let mut jti = [0u8; 12];
-        aws_lc_rs::rand::fill(&mut jti).map_err(|_| "no randomness".to_owned())?;
+        aws_lc_rs::rand::fill(&mut jti).map_err(|_| SigningError::Sign)?;
         let claims = json!({
             "iss": self.issuer,
             "sub": sub,
@@ -84,8 +108,6 @@ impl DevIssuer {
             "exp": now + ttl,
             "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
         });
-        self.key
-            .sign_compact(&self.header, &claims)
-            .map_err(|e| e.to_string())
+        Ok(self.key.sign_compact(&self.header, &claims)?)
     }
 }

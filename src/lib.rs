@@ -7,41 +7,39 @@
 //!
 //! ## Crate map
 //!
-//! | module | role |
+//! | module | job |
 //! |---|---|
-//! | [`request`] | parses the form body of a token-exchange request into a [`request::TokenRequest`] |
-//! | [`jwt`] | reads a compact JWS without trusting it: size caps, header hygiene, typed claims |
-//! | [`keys`] | JWKS parsing into verification keys parsed once; signature verification |
-//! | [`directory`] | the immutable, pre-indexed snapshot of federations, service accounts and credentials |
-//! | [`config`] | TOML files → validated [`directory::Directory`] and settings (`check-config` runs the same code) |
-//! | [`exchange`] | the pure exchange: (request, snapshot, key provider, clock) → grant + minted token |
-//! | [`signing`] | the gateway's own signing keys, RFC 7638 thumbprints, minting of RFC 9068 access tokens |
-//! | [`jwks`] | fetching and caching issuers' key sets (single flight, cooldown, stale serving) |
+//! | [`exchange`] | the exchange path: form → unverified JWT → trust decision → gates → mint; refusals and their reasons |
+//! | [`exchange::request`], [`exchange::jwt`] | the request form and the caller JWT, read without trusting them |
+//! | [`exchange::authorize`] | federations, signature, claims, federated credential: the trust decision |
+//! | [`exchange::issuer_keys`], [`exchange::jwks`] | issuers' key sets: parsing and verification; fetching and caching |
+//! | [`exchange::directory`] | the immutable, indexed snapshot of federations, service accounts and credentials |
+//! | [`signing`] | the gateway's own signing keys and the RFC 9068 access tokens it mints |
+//! | [`limits`] | rate limits per client IP and per verified subject (the exchange's gate) |
+//! | [`config`] | TOML files → settings and a directory (`check-config` runs the same code) |
+//! | [`app`] | the running gateway's shared state, live reload and upkeep |
+//! | [`http`] | routes, RFC 6749 error responses, the accept loop with its timeouts |
+//! | [`audit`], [`telemetry`] | the audit log and the Prometheus metrics |
+//! | [`client`] | `wif-gateway exchange`: exchanges a caller JWT with retries, prints or refreshes the token |
 //! | [`dev_issuer`] | an OIDC issuer for local round trips; exists only when the config enables it |
-//! | [`http`] | everything HTTP: routes, RFC 6749 error responses, the accept loop with timeouts |
-//! | [`time`] | the one place that reads the wall clock, and RFC 3339 formatting for messages |
-//! | [`reload`] | live reload: SIGHUP and file watching, validated whole and swapped, or refused |
-//! | [`audit`] | the audit log: one JSON line per exchange, reload and signing-key change |
-//! | [`telemetry`] | Prometheus metric names and the process-wide recorder |
-//! | [`client`] | `wif-gateway exchange`: reads a caller JWT, exchanges it with retries, prints or refreshes the access token |
+//! | [`files`], [`time`] | private file writes; the one place that reads the wall clock |
 //!
-//! The exchange logic ([`exchange`], [`jwt`], [`keys`], [`directory`]) knows nothing of HTTP;
-//! [`http`] translates, and [`jwks`] does its I/O behind the [`exchange::KeyProvider`] trait.
+//! Dependencies point one way: `http` → `app` → `config` → `exchange`, `signing`, `limits`;
+//! nothing in `exchange` imports HTTP types or the modules above it, and [`exchange::jwks`] does
+//! its I/O behind the [`exchange::KeyProvider`] trait. The design record is `docs/design.md`.
 
+pub mod app;
 pub mod audit;
 pub mod client;
 pub mod config;
 pub mod dev_issuer;
-pub mod directory;
 pub mod exchange;
+pub mod files;
 pub mod http;
-pub mod jwks;
-pub mod jwt;
-pub mod keys;
-pub mod reload;
-pub mod request;
+pub mod limits;
 pub mod signing;
 pub mod telemetry;
 pub mod time;
 
-pub use http::{AppState, run};
+pub use app::AppState;
+pub use http::run;

@@ -163,7 +163,7 @@ fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<Exi
         KeyAlg::Rs256 => SigningAlgorithm::RS256,
     };
     let (key, pem_text) = SigningKey::generate(alg)?;
-    config::write_private(out, &pem_text).map_err(anyhow::Error::msg)?;
+    wif_gateway::files::write_private(out, &pem_text).map_err(anyhow::Error::msg)?;
     println!("{}", key.kid());
     Ok(ExitCode::SUCCESS)
 }

@@ -459,7 +459,7 @@ impl Minter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{Algorithm, KeySet};
+    use crate::exchange::issuer_keys::{Algorithm, KeySet};
 
     #[test]
     fn thumbprint_matches_rfc7638_example() {
@@ -507,7 +507,7 @@ mod tests {
                 )
                 .expect("mint");
             let keys = KeySet::from_jwks_json(minter.jwks().to_string().as_bytes()).expect("jwks");
-            let jwt = crate::jwt::read(&token.access_token).expect("read");
+            let jwt = crate::exchange::jwt::read(&token.access_token).expect("read");
             assert_eq!(jwt.alg, Algorithm::parse(alg.as_str()).expect("alg"));
             keys.verify(
                 jwt.kid.as_deref(),

@@ -1,12 +1,19 @@
 //! Prometheus metrics: the metric names, and the process-wide recorder behind `GET /metrics`.
 //!
 //! The recorder is global (the `metrics` facade allows one per process), installed once however
-//! many servers a process starts; its histogram upkeep runs on a timer in [`crate::http::run`] so
-//! that histograms never grow without bound.
+//! many servers a process starts; its histogram upkeep runs on a timer ([`crate::app::upkeep`])
+//! so that histograms never grow without bound. The age of each issuer key set is not kept in
+//! the recorder: it is rendered from the live cache at scrape time, so a key source that leaves
+//! the directory leaves `/metrics` too.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::exchange::{Issued, Refused};
+use crate::signing::Minter;
 
 /// Exchanges by `outcome` (`issued`, `refused`), `error_code` and `federation`.
 pub const EXCHANGES: &str = "wif_gateway_exchanges_total";
@@ -17,7 +24,7 @@ pub const JWKS_FETCHES: &str = "wif_gateway_jwks_fetches_total";
 /// Key lookups by `result`: `hit` (fresh), `stale` (served while refreshing or while the issuer
 /// is down), `miss` (had to wait for a fetch).
 pub const JWKS_LOOKUPS: &str = "wif_gateway_jwks_cache_lookups_total";
-/// Age of each source's key set, by `source`, in seconds (set at scrape time).
+/// Age of each source's key set, by `source`, in seconds (rendered at scrape time).
 pub const JWKS_AGE: &str = "wif_gateway_jwks_key_set_age_seconds";
 /// Configuration reloads by `result` (`ok`, `error`).
 pub const RELOADS: &str = "wif_gateway_config_reloads_total";
@@ -72,11 +79,6 @@ fn describe() {
         JWKS_LOOKUPS,
         "Issuer key lookups by result (hit, stale, miss)."
     );
-    describe_gauge!(
-        JWKS_AGE,
-        metrics::Unit::Seconds,
-        "Age of each issuer key set."
-    );
     describe_counter!(RELOADS, "Configuration reloads by result.");
     describe_gauge!(
         SIGNING_KEYS,
@@ -88,4 +90,101 @@ fn describe() {
         AUDIT_DROPPED,
         "Audit events dropped because the writer fell behind."
     );
+}
+
+/// Every metric name this crate exports.
+pub const ALL: [&str; 10] = [
+    EXCHANGES,
+    EXCHANGE_SECONDS,
+    JWKS_FETCHES,
+    JWKS_LOOKUPS,
+    JWKS_AGE,
+    RELOADS,
+    SIGNING_KEYS,
+    RATE_LIMITED,
+    SHED,
+    AUDIT_DROPPED,
+];
+
+/// Counts one exchange and records its latency. A refusal carries the federation it concerns
+/// whenever one is known.
+pub fn exchange(outcome: Result<&Issued, &Refused>, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64();
+    match outcome {
+        Ok(issued) => {
+            metrics::counter!(EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => issued.grant.federation_id.clone()).increment(1);
+            metrics::histogram!(EXCHANGE_SECONDS, "outcome" => "issued").record(seconds);
+        }
+        Err(refused) => {
+            let federation = refused.error.federation_id.clone().unwrap_or_default();
+            metrics::counter!(EXCHANGES, "outcome" => "refused", "error_code" => refused.error.reason.as_str(), "federation" => federation).increment(1);
+            metrics::histogram!(EXCHANGE_SECONDS, "outcome" => "refused").record(seconds);
+        }
+    }
+}
+
+/// Publishes `wif_gateway_signing_key_info` for `current`'s keys and zeroes the (key, state)
+/// pairs of `previous` that no longer hold. A key is listed only in the states it has had.
+pub fn signing_keys(previous: Option<&Minter>, current: &Minter) {
+    let states = |m: &Minter| -> Vec<(String, &'static str, &'static str)> {
+        let active = m.active_key();
+        std::iter::once((active.kid().to_owned(), active.alg().as_str(), "active"))
+            .chain(
+                m.published_keys()
+                    .iter()
+                    .filter(|k| k.kid() != active.kid())
+                    .map(|k| (k.kid().to_owned(), k.alg().as_str(), "published")),
+            )
+            .collect()
+    };
+    let now = states(current);
+    for (kid, alg, state) in previous.map(states).unwrap_or_default() {
+        if !now.iter().any(|(k, _, s)| *k == kid && *s == state) {
+            metrics::gauge!(SIGNING_KEYS, "kid" => kid, "alg" => alg, "state" => state).set(0.0);
+        }
+    }
+    for (kid, alg, state) in now {
+        metrics::gauge!(SIGNING_KEYS, "kid" => kid, "alg" => alg, "state" => state).set(1.0);
+    }
+}
+
+/// Appends the key set age gauge, one sample per cached key source, to a text exposition.
+pub fn render_key_set_ages(text: &mut String, ages: &[(String, Duration)]) {
+    if ages.is_empty() {
+        return;
+    }
+    let _ = writeln!(text, "# HELP {JWKS_AGE} Age of each issuer key set.");
+    let _ = writeln!(text, "# TYPE {JWKS_AGE} gauge");
+    for (source, age) in ages {
+        let _ = writeln!(
+            text,
+            "{JWKS_AGE}{{source=\"{}\"}} {}",
+            label_value(source),
+            age.as_secs_f64()
+        );
+    }
+}
+
+/// Escapes a Prometheus label value (text format: backslash, double quote, newline).
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            label_value(
+                r#"a"b\c
+d"#
+            ),
+            r#"a\"b\\c\nd"#
+        );
+    }
 }

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wif_gateway::request::parse_form;
+use wif_gateway::exchange::request::parse_form;
 
 /// `shown` keeps 200 characters, each escaped to at most 10 bytes (`\u{10ffff}`), plus prose.
 const MAX_DESCRIPTION_BYTES: usize = 4096;

@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wif_gateway::keys::{Algorithm, KeySet, MAX_KEYS};
+use wif_gateway::exchange::issuer_keys::{Algorithm, KeySet, MAX_KEYS};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(set) = KeySet::from_jwks_json(data) else {

@@ -12,7 +12,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
-use wif_gateway::jwt::{self, MAX_KID_BYTES, MAX_TOKEN_BYTES};
+use wif_gateway::exchange::jwt::{self, MAX_KID_BYTES, MAX_TOKEN_BYTES};
 
 /// Shorter inputs may legitimately appear inside prose ("has 1 segments") by accident.
 const ECHO_MIN_BYTES: usize = 40;

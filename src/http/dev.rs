@@ -8,8 +8,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::WebError;
 use super::token::{check_form_content_type, read_body};
-use super::{AppState, WebError};
+use crate::app::AppState;
 use crate::dev_issuer::DEFAULT_TTL;
 
 pub fn routes() -> Router<AppState> {
@@ -78,6 +79,6 @@ async fn token(
     };
     let id_token = dev
         .issue(&sub, &aud, ttl, crate::time::now_unix())
-        .map_err(bad)?;
+        .map_err(|e| bad(e.to_string()))?;
     Ok(Json(json!({ "id_token": id_token })).into_response())
 }

@@ -1,10 +1,10 @@
-//! Everything HTTP: the shared state, the router, and the accept loop.
+//! Everything HTTP: the router and the accept loop. The state it serves is [`crate::app`]'s.
 //!
 //! | route | what |
 //! |---|---|
 //! | `POST /oauth/token` | the token exchange ([`token`]) |
-//! | `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json` | how downstream services verify minted tokens ([`meta`]) |
-//! | `GET /healthz`, `GET /readyz` | liveness and readiness ([`meta`]) |
+//! | `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json` | how downstream services verify minted tokens ([`wellknown`]) |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness and metrics ([`health`]) |
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
 //!
 //! [`run`] owns the accept loop (hyper-util) instead of `axum::serve`, because only that way do
@@ -13,16 +13,15 @@
 
 pub mod dev;
 pub mod error;
-pub mod limits;
-pub mod meta;
+pub mod health;
 pub mod token;
+pub mod wellknown;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::ConnectInfo;
@@ -34,140 +33,9 @@ use tower::ServiceBuilder;
 use tower::ServiceExt as _;
 use tower_http::trace::TraceLayer;
 
-use crate::audit::Audit;
-use crate::config::{Config, Settings};
-use crate::dev_issuer::DevIssuer;
-use crate::directory::Directory;
-use crate::exchange::Policy;
-use crate::jwks::JwksCache;
-use crate::signing::Minter;
-use metrics_exporter_prometheus::PrometheusHandle;
+use crate::app::{AppState, Tasks};
 
 pub use error::WebError;
-
-/// What one exchange reads: swapped whole on reload.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub directory: Directory,
-    pub minter: Minter,
-    pub policy: Policy,
-}
-
-/// Shared server state. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<StateInner>,
-}
-
-struct StateInner {
-    /// The configuration file, for reloads.
-    config_path: std::path::PathBuf,
-    audit: Audit,
-    metrics: Option<PrometheusHandle>,
-    snapshot: ArcSwap<Snapshot>,
-    keys: JwksCache,
-    dev_issuer: Option<DevIssuer>,
-    limits: limits::Limits,
-    settings: Settings,
-}
-
-impl AppState {
-    /// Builds the state from a compiled config: loads (or, if allowed, generates) the signing
-    /// keys and the dev issuer's key.
-    pub fn from_config(config: Config) -> Result<AppState, String> {
-        let settings = config.settings;
-        let minter = settings.load_minter()?;
-        let dev_issuer = match &settings.dev_issuer {
-            Some(dev) => Some(DevIssuer::load(dev, &settings.public_url)?),
-            None => None,
-        };
-        let audit = Audit::start(&settings.audit).map_err(|e| format!("audit output: {e}"))?;
-        let state = AppState {
-            inner: Arc::new(StateInner {
-                config_path: config.path,
-                audit,
-                metrics: crate::telemetry::install(),
-                snapshot: ArcSwap::from_pointee(Snapshot {
-                    directory: config.directory,
-                    minter,
-                    policy: settings.policy,
-                }),
-                keys: JwksCache::new(settings.jwks),
-                dev_issuer,
-                limits: limits::Limits::new(&settings.limits),
-                settings,
-            }),
-        };
-        state.publish_key_metrics(None);
-        let (active, published) = state.snapshot().minter.key_ids();
-        state.audit().record(
-            "signing_keys",
-            serde_json::json!({"active": active, "published": published}),
-        );
-        Ok(state)
-    }
-
-    /// Replaces the snapshot (a reload); exchanges in flight keep the one they started with.
-    pub fn swap(&self, snapshot: Snapshot) {
-        self.inner.snapshot.store(Arc::new(snapshot));
-    }
-
-    pub fn config_path(&self) -> std::path::PathBuf {
-        self.inner.config_path.clone()
-    }
-
-    pub fn audit(&self) -> &Audit {
-        &self.inner.audit
-    }
-
-    /// The Prometheus text exposition of all metrics, if this process's recorder is ours.
-    pub fn render_metrics(&self) -> Option<String> {
-        self.inner.metrics.as_ref().map(PrometheusHandle::render)
-    }
-
-    /// Sets `wif_gateway_signing_key_info` for the current keys, zeroing those of `previous`.
-    pub fn publish_key_metrics(&self, previous: Option<&Minter>) {
-        use crate::telemetry::SIGNING_KEYS;
-        if let Some(old) = previous {
-            for key in std::iter::once(old.active_key()).chain(old.published_keys()) {
-                for state in ["active", "published"] {
-                    metrics::gauge!(SIGNING_KEYS, "kid" => key.kid().to_owned(), "alg" => key.alg().as_str(), "state" => state).set(0.0);
-                }
-            }
-        }
-        let snapshot = self.snapshot();
-        let minter = &snapshot.minter;
-        let active = minter.active_key();
-        metrics::gauge!(SIGNING_KEYS, "kid" => active.kid().to_owned(), "alg" => active.alg().as_str(), "state" => "active").set(1.0);
-        for key in minter
-            .published_keys()
-            .iter()
-            .filter(|k| k.kid() != active.kid())
-        {
-            metrics::gauge!(SIGNING_KEYS, "kid" => key.kid().to_owned(), "alg" => key.alg().as_str(), "state" => "published").set(1.0);
-        }
-    }
-
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.inner.snapshot.load_full()
-    }
-
-    pub fn keys(&self) -> &JwksCache {
-        &self.inner.keys
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.inner.settings
-    }
-
-    pub fn dev_issuer(&self) -> Option<&DevIssuer> {
-        self.inner.dev_issuer.as_ref()
-    }
-
-    pub fn limits(&self) -> &limits::Limits {
-        &self.inner.limits
-    }
-}
 
 /// The application's routes and layers.
 pub fn router(state: AppState) -> Router {
@@ -176,14 +44,15 @@ pub fn router(state: AppState) -> Router {
         .merge(token::routes(
             state.settings().limits.max_concurrent_requests,
         ))
-        .merge(meta::routes());
+        .merge(wellknown::routes())
+        .merge(health::routes());
     if state.dev_issuer().is_some() {
         app = app.merge(dev::routes());
     }
-    app.fallback(meta::not_found)
+    app.fallback(health::not_found)
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(limits::middleware_error))
+                .layer(HandleErrorLayer::new(error::middleware_error))
                 .timeout(timeout),
         )
         .layer(
@@ -250,25 +119,7 @@ pub async fn run(
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections));
-    let upkeep = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            let mut n: u64 = 0;
-            loop {
-                tick.tick().await;
-                n += 1;
-                // Histograms are drained into their buckets, or they grow without bound.
-                if let Some(handle) = &state.inner.metrics {
-                    handle.run_upkeep();
-                }
-                if n.is_multiple_of(12) {
-                    state.limits().retain_recent();
-                }
-            }
-        })
-    };
-    let reloader = crate::reload::spawn(state.clone());
+    let tasks = Tasks::start(&state);
     let mut shutdown = std::pin::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, public_url = %settings.public_url, "listening");
@@ -310,8 +161,7 @@ pub async fn run(
             drop(permit);
         });
     }
-    upkeep.abort();
-    reloader.abort();
+    drop(tasks);
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
     let drain = Duration::from_secs(settings.shutdown_timeout_seconds);
@@ -326,5 +176,6 @@ pub async fn run(
     }
     let audit = state.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush(Duration::from_secs(5))).await;
+    tracing::info!("shutdown complete");
     Ok(())
 }

@@ -2,27 +2,25 @@
 //! [`crate::exchange`] and answers RFC 8693 §2.2.1 JSON, or an RFC 6749 §5.2 error.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-
-use super::RequestId;
-use super::error::{WebError, no_store};
-use super::{AppState, limits};
-use crate::audit::ExchangeEvent;
-use crate::exchange::{self, ExchangeError};
-use crate::request::{self, TOKEN_TYPE_ACCESS_TOKEN, TokenRequest};
-use crate::signing::IssuedToken;
-use crate::telemetry;
-use axum::error_handling::HandleErrorLayer;
-use std::time::Instant;
 use tower::ServiceBuilder;
 
-/// Request bodies over this are refused with 413 (DESIGN §Security).
+use super::RequestId;
+use super::error::{WebError, middleware_error, no_store, oauth_error};
+use crate::app::AppState;
+use crate::audit::{Caller, ExchangeEvent};
+use crate::exchange::{ExchangeError, Issued, Reason, Refused, quote};
+use crate::telemetry;
+
+/// Request bodies over this are refused with 413 (`docs/design.md#security-rules`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The token route, with load shedding above `max_concurrent` requests in flight.
@@ -31,36 +29,10 @@ pub fn routes(max_concurrent: usize) -> Router<AppState> {
         .route("/oauth/token", post(token).fallback(method_not_allowed))
         .route_layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(limits::middleware_error))
+                .layer(HandleErrorLayer::new(middleware_error))
                 .load_shed()
                 .concurrency_limit(max_concurrent),
         )
-}
-
-/// The RFC 8693 §2.2.1 response body. Written by hand: the token is base64url and dots only
-/// (minted here), so it needs no JSON escaping, and a general serializer would scan it byte by
-/// byte on every exchange.
-fn token_response(token: &IssuedToken) -> Response {
-    debug_assert!(
-        token
-            .access_token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    );
-    let body = format!(
-        r#"{{"access_token":"{}","issued_token_type":"{TOKEN_TYPE_ACCESS_TOKEN}","token_type":"Bearer","expires_in":{}}}"#,
-        token.access_token, token.expires_in
-    );
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
-    no_store(&mut response);
-    response
 }
 
 async fn method_not_allowed() -> WebError {
@@ -74,7 +46,7 @@ async fn method_not_allowed() -> WebError {
 }
 
 /// Checks `Content-Type: application/x-www-form-urlencoded` (parameters such as charset allowed).
-pub(crate) fn check_form_content_type(headers: &HeaderMap) -> Result<(), WebError> {
+pub(crate) fn check_form_content_type(headers: &HeaderMap) -> Result<(), ExchangeError> {
     let value = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -83,38 +55,32 @@ pub(crate) fn check_form_content_type(headers: &HeaderMap) -> Result<(), WebErro
     if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         Ok(())
     } else {
-        Err(WebError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "unsupported_media_type",
+        Err(ExchangeError::new(
+            Reason::UnsupportedMediaType,
             format!(
                 "Content-Type must be application/x-www-form-urlencoded (RFC 6749 §3.2), not {}",
-                exchange::shown(value)
+                quote(value)
             ),
         ))
     }
 }
 
 /// Reads a whole body of at most [`MAX_BODY_BYTES`].
-pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, WebError> {
+pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, ExchangeError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|e| {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
-                WebError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
-                    "body_too_large",
+                ExchangeError::new(
+                    Reason::BodyTooLarge,
                     format!("request body exceeds {MAX_BODY_BYTES} bytes"),
                 )
             } else {
-                WebError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "malformed_request",
-                    "the request body could not be read",
+                ExchangeError::new(
+                    Reason::MalformedRequest,
+                    "the request body could not be read".into(),
                 )
             }
         })
@@ -127,20 +93,53 @@ async fn token(State(state): State<AppState>, request: axum::extract::Request) -
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let forwarded_for = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let client_ip = state.limits().client_ip(peer, forwarded_for);
+    let client = client_ip.to_string();
     let request_id = parts
         .extensions
         .get::<RequestId>()
-        .map_or_else(String::new, |r| r.0.clone());
-    let client_ip = state.limits().client_ip(peer, &parts.headers);
-    let client = client_ip.to_string();
-    let mut parsed = None;
-    let result = handle(&state, client_ip, &parts.headers, body, &mut parsed).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    match result {
-        Ok((done, response)) => {
-            let g = &done.grant;
-            metrics::counter!(telemetry::EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => g.federation_id.clone()).increment(1);
-            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "issued").record(elapsed);
+        .map_or("", |r| r.0.as_str());
+    let outcome = exchange(&state, client_ip, &parts.headers, body).await;
+    let caller = Caller {
+        request_id,
+        client: &client,
+    };
+    record(&state, caller, &outcome, started.elapsed());
+    match outcome {
+        Ok(issued) => token_response(issued.body),
+        Err(refused) => WebError::from(refused.error).into_response(),
+    }
+}
+
+/// Everything the token endpoint does between the request and the answer.
+async fn exchange(
+    state: &AppState,
+    client_ip: IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Issued, Refused> {
+    state.limits().check_ip(client_ip)?;
+    check_form_content_type(headers)?;
+    let form = read_body(body).await?;
+    state.exchange(&form, crate::time::now_unix()).await
+}
+
+/// The one place an exchange's outcome becomes metrics and an audit line.
+fn record(
+    state: &AppState,
+    caller: Caller<'_>,
+    outcome: &Result<Issued, Refused>,
+    elapsed: Duration,
+) {
+    telemetry::exchange(outcome.as_ref(), elapsed);
+    match outcome {
+        Ok(issued) => {
+            let g = &issued.grant;
             // One line per exchange is the audit log's job; logs carry it at debug level only.
             tracing::debug!(
                 federation = %g.federation_id,
@@ -150,121 +149,37 @@ async fn token(State(state): State<AppState>, request: axum::extract::Request) -
                 sub = %g.subject,
                 external_jti = g.external_jti.as_deref().unwrap_or(""),
                 alg = %g.alg,
-                jti = %done.token.jti,
+                jti = %issued.token.jti,
                 "token issued"
             );
-            let hash = done.token.sha256();
-            state.audit().record(
-                "exchange",
-                ExchangeEvent {
-                    request_id: &request_id,
-                    client: &client,
-                    decision: "allow",
-                    federation_id: Some(&g.federation_id),
-                    credential_id: Some(&g.credential_id),
-                    service_account_id: Some(&g.service_account_id),
-                    iss: Some(&g.issuer),
-                    sub: Some(&g.subject),
-                    jti: g.external_jti.as_deref(),
-                    kid: g.kid.as_deref(),
-                    alg: Some(g.alg.as_str()),
-                    verified: true,
-                    token_sha256: Some(&hash),
-                    token_jti: Some(&done.token.jti),
-                    expires_in: Some(done.token.expires_in),
-                    signing_kid: Some(&done.token.kid),
-                    ..ExchangeEvent::default()
-                },
-            );
-            response
+            let hash = issued.token.sha256();
+            state
+                .audit()
+                .record("exchange", ExchangeEvent::issued(caller, issued, &hash));
         }
-        Err(failure) => {
-            let (error, verified) = match failure {
-                // A per-subject limit is checked only for a verified token.
-                Failure::Web(e) => {
-                    let verified = e.code == "rate_limited" && e.description.contains("subject");
-                    (e, verified)
-                }
-                Failure::Exchange(e) => {
-                    let verified = e.reason.after_verification();
-                    (WebError::from(e), verified)
-                }
-            };
-            metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => error.code, "federation" => "").increment(1);
-            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "refused")
-                .record(elapsed);
-            tracing::debug!(client, error = error.error, error_code = error.code, description = %error.description, "token request refused");
-            // What the caller presented, unverified: useful to trace an attack or a misconfiguration.
-            let presented = parsed
-                .as_ref()
-                .and_then(|r: &TokenRequest| crate::jwt::read(&r.subject_token).ok());
-            let claims = presented.as_ref().map(|j| &j.claims);
+        Err(refused) => {
+            let e = &refused.error;
+            let (error, _) = oauth_error(e.reason);
+            tracing::debug!(client = caller.client, error = error.as_str(), error_code = e.reason.as_str(), description = %e.description, "token request refused");
             state.audit().record(
                 "exchange",
-                ExchangeEvent {
-                    request_id: &request_id,
-                    client: &client,
-                    decision: "deny",
-                    error: Some(error.error),
-                    error_code: Some(error.code),
-                    reason: Some(&error.description),
-                    service_account_id: parsed.as_ref().map(|r| r.audience.as_str()),
-                    iss: claims.and_then(|c| c.iss.as_deref()),
-                    sub: claims.and_then(|c| c.sub.as_deref()),
-                    jti: claims.and_then(|c| c.jti.as_deref()),
-                    kid: presented.as_ref().and_then(|j| j.kid.as_deref()),
-                    alg: presented.as_ref().map(|j| j.alg.as_str()),
-                    verified,
-                    ..ExchangeEvent::default()
-                },
+                ExchangeEvent::refused(caller, refused, error.as_str()),
             );
-            error.into_response()
         }
     }
 }
 
-enum Failure {
-    Web(WebError),
-    Exchange(ExchangeError),
-}
-
-impl From<WebError> for Failure {
-    fn from(e: WebError) -> Self {
-        Failure::Web(e)
-    }
-}
-
-impl From<ExchangeError> for Failure {
-    fn from(e: ExchangeError) -> Self {
-        Failure::Exchange(e)
-    }
-}
-
-async fn handle(
-    state: &AppState,
-    client_ip: IpAddr,
-    headers: &HeaderMap,
-    body: Body,
-    parsed: &mut Option<TokenRequest>,
-) -> Result<(exchange::Exchanged, Response), Failure> {
-    state.limits().check_ip(client_ip)?;
-    check_form_content_type(headers)?;
-    let bytes = read_body(body).await?;
-    let request = parsed.insert(request::parse_form(&bytes)?);
-    let snapshot = state.snapshot();
-    let now = crate::time::now_unix();
-    let grant = exchange::authorize(
-        request,
-        &snapshot.directory,
-        state.keys(),
-        &snapshot.policy,
-        now,
+/// The success answer: the body [`Exchange::run`](crate::exchange::Exchange::run) rendered,
+/// with the RFC 6749 §5.1 cache headers.
+fn token_response(body: String) -> Response {
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
     )
-    .await?;
-    state
-        .limits()
-        .check_subject(&grant.issuer, &grant.subject)?;
-    let token = exchange::mint(&snapshot.minter, &grant, now)?;
-    let response = token_response(&token);
-    Ok((exchange::Exchanged { grant, token }, response))
+        .into_response();
+    no_store(&mut response);
+    response
 }

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::exchange::{ExchangeError, Reason, shown};
+use super::refusal::{ExchangeError, Reason, quote};
 
 /// The asymmetric JWS algorithms (RFC 7518 §3.1, RFC 8037) the gateway verifies. `none` and the
 /// HMAC family do not exist here, so they cannot be selected by any path.
@@ -71,7 +71,7 @@ impl Algorithm {
         };
         Err(ExchangeError::new(
             Reason::UnsupportedAlgorithm,
-            format!("subject_token alg {} is not supported: {why}", shown(alg)),
+            format!("subject_token alg {} is not supported: {why}", quote(alg)),
         ))
     }
 
@@ -172,7 +172,7 @@ impl VerifyingKey {
                 Reason::UnsupportedAlgorithm,
                 format!(
                     "subject_token alg {alg} does not match key {} ({:?} key, allows {})",
-                    shown(self.kid.as_deref().unwrap_or("(no kid)")),
+                    quote(self.kid.as_deref().unwrap_or("(no kid)")),
                     self.family,
                     self.algorithms()
                         .map(Algorithm::as_str)
@@ -186,7 +186,7 @@ impl VerifyingKey {
                 Reason::BadSignature,
                 format!(
                     "subject_token signature does not verify with key {} ({alg})",
-                    shown(self.kid.as_deref().unwrap_or("(no kid)"))
+                    quote(self.kid.as_deref().unwrap_or("(no kid)"))
                 ),
             )
         })
@@ -329,7 +329,7 @@ impl KeySet {
                         Reason::UnknownKey,
                         format!(
                             "subject_token kid {} is published more than once in the issuer's JWKS; refusing to guess",
-                            shown(kid)
+                            quote(kid)
                         ),
                     ));
                 }
@@ -342,8 +342,8 @@ impl KeySet {
                             Reason::UnknownKey,
                             format!(
                                 "subject_token kid {} is not in the issuer's JWKS (known kids: {})",
-                                shown(kid),
-                                self.kids().map(shown).collect::<Vec<_>>().join(", ")
+                                quote(kid),
+                                self.kids().map(quote).collect::<Vec<_>>().join(", ")
                             ),
                         )
                     })?;

@@ -14,7 +14,7 @@
 //! discovery document must name the configured issuer, and its `jwks_uri` must be on the issuer's
 //! host (name another host in `jwks_url` explicitly to trust it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -23,15 +23,94 @@ use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderMap};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::JwksConfig;
-use crate::directory::{KeySource, KeySourceKind};
-use crate::exchange::{KeyError, KeyLookup, KeyProvider};
-use crate::keys::KeySet;
+use super::directory::{Directory, KeySource, KeySourceKind};
+use super::issuer_keys::KeySet;
+use super::key_provider::{KeyError, KeyLookup, KeyProvider};
 use crate::telemetry;
+use serde::Deserialize;
 
 /// The most bytes read from a discovery or JWKS response (DESIGN §JWKS cache).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 const MAX_REDIRECTS: usize = 3;
+
+/// `[jwks]`: fetching and caching issuers' keys.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwksConfig {
+    /// Freshness when the response has no `Cache-Control: max-age`.
+    #[serde(default = "JwksConfig::d_default_ttl")]
+    pub default_ttl_seconds: u64,
+    /// `max-age` is clamped to [min, max].
+    #[serde(default = "JwksConfig::d_min_ttl")]
+    pub min_ttl_seconds: u64,
+    #[serde(default = "JwksConfig::d_max_ttl")]
+    pub max_ttl_seconds: u64,
+    /// A token with an unknown `kid` triggers a refetch at most once per this many seconds per
+    /// source, so that forged `kid`s cannot turn the gateway into a fetch amplifier.
+    #[serde(default = "JwksConfig::d_cooldown")]
+    pub refetch_cooldown_seconds: u64,
+    /// How long the last good keys are still used while the issuer cannot be reached.
+    #[serde(default = "JwksConfig::d_max_stale")]
+    pub max_stale_seconds: u64,
+    /// TCP connect timeout for key fetches.
+    #[serde(default = "JwksConfig::d_connect")]
+    pub connect_timeout_seconds: u64,
+    /// Whole-fetch timeout (connect, headers, body).
+    #[serde(default = "JwksConfig::d_timeout")]
+    pub timeout_seconds: u64,
+    /// After a failed fetch, the first retry waits this long; each further failure doubles it up
+    /// to `max_failure_backoff_seconds`.
+    #[serde(default = "JwksConfig::d_backoff")]
+    pub failure_backoff_seconds: u64,
+    #[serde(default = "JwksConfig::d_max_backoff")]
+    pub max_failure_backoff_seconds: u64,
+}
+
+impl JwksConfig {
+    const fn d_default_ttl() -> u64 {
+        600
+    }
+    const fn d_min_ttl() -> u64 {
+        60
+    }
+    const fn d_max_ttl() -> u64 {
+        3600
+    }
+    const fn d_cooldown() -> u64 {
+        30
+    }
+    const fn d_max_stale() -> u64 {
+        86_400
+    }
+    const fn d_connect() -> u64 {
+        2
+    }
+    const fn d_timeout() -> u64 {
+        5
+    }
+    const fn d_backoff() -> u64 {
+        1
+    }
+    const fn d_max_backoff() -> u64 {
+        60
+    }
+}
+
+impl Default for JwksConfig {
+    fn default() -> Self {
+        JwksConfig {
+            default_ttl_seconds: Self::d_default_ttl(),
+            min_ttl_seconds: Self::d_min_ttl(),
+            max_ttl_seconds: Self::d_max_ttl(),
+            refetch_cooldown_seconds: Self::d_cooldown(),
+            max_stale_seconds: Self::d_max_stale(),
+            connect_timeout_seconds: Self::d_connect(),
+            timeout_seconds: Self::d_timeout(),
+            failure_backoff_seconds: Self::d_backoff(),
+            max_failure_backoff_seconds: Self::d_max_backoff(),
+        }
+    }
+}
 
 /// Keys of one source, as fetched.
 struct Cached {
@@ -98,6 +177,29 @@ impl JwksCache {
                     .map(|c| (key.clone(), now.saturating_duration_since(c.fetched_at)))
             })
             .collect()
+    }
+
+    /// Forgets the key sources that `directory` no longer names, so that federations removed at
+    /// run time leave neither cached keys nor metrics behind.
+    pub fn retain_sources(&self, directory: &Directory) {
+        let named: HashSet<&str> = directory
+            .federations()
+            .iter()
+            .map(|f| f.key_source.cache_key.as_str())
+            .collect();
+        let mut states = match self.inner.states.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        states.retain(|key, _| named.contains(key.as_str()));
+    }
+
+    /// How many key sources the cache holds state for.
+    pub fn source_count(&self) -> usize {
+        match self.inner.states.read() {
+            Ok(g) => g.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
     }
 
     fn state(&self, source: &Arc<KeySource>) -> Arc<SourceState> {
@@ -381,12 +483,11 @@ async fn discover(
 
 /// GETs `url`, reading at most [`MAX_BODY_BYTES`].
 async fn get_capped(client: &reqwest::Client, url: &str) -> Result<(Vec<u8>, HeaderMap), KeyError> {
-    let shown = url;
     let unreachable = |e: reqwest::Error| {
         if e.is_redirect() || e.is_builder() {
-            KeyError::Invalid(format!("{shown}: {}", error_chain(&e)))
+            KeyError::Invalid(format!("{url}: {}", error_chain(&e)))
         } else {
-            KeyError::Unreachable(format!("{shown}: {}", error_chain(&e)))
+            KeyError::Unreachable(format!("{url}: {}", error_chain(&e)))
         }
     };
     let mut response = client
@@ -397,7 +498,7 @@ async fn get_capped(client: &reqwest::Client, url: &str) -> Result<(Vec<u8>, Hea
         .map_err(unreachable)?;
     let status = response.status();
     if !status.is_success() {
-        let message = format!("{shown}: HTTP {status}");
+        let message = format!("{url}: HTTP {status}");
         return Err(if status.is_server_error() || status.as_u16() == 429 {
             KeyError::Unreachable(message)
         } else {
@@ -406,7 +507,7 @@ async fn get_capped(client: &reqwest::Client, url: &str) -> Result<(Vec<u8>, Hea
     }
     let too_large = || {
         KeyError::Invalid(format!(
-            "{shown}: response is larger than {MAX_BODY_BYTES} bytes"
+            "{url}: response is larger than {MAX_BODY_BYTES} bytes"
         ))
     };
     if response

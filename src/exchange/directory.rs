@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::keys::KeySet;
+use super::issuer_keys::KeySet;
 
 /// An OIDC workload identity federation (Yandex `workload.oidc.Federation`).
 #[derive(Debug, Clone)]

@@ -11,10 +11,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::http::{AppState, Snapshot};
+use super::{AppState, Snapshot};
+use crate::audit::{ConfigReloadEvent, SigningKeysEvent};
+use crate::config::ConfigError;
+use crate::config::settings::KeyLoadError;
 use crate::telemetry;
 
 /// What a successful reload changed.
@@ -27,11 +29,20 @@ pub struct Reloaded {
     pub signing_keys_changed: bool,
 }
 
+/// Why a reload was refused; the previous configuration keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Keys(#[from] KeyLoadError),
+}
+
 /// Loads the configuration again and swaps it in if it is valid. `trigger` says why (for logs).
-pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, String> {
+pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> {
     let settings = state.settings();
     let loaded = crate::config::load_with(&state.config_path(), Some(settings.listen))
-        .map_err(|e| e.to_string())
+        .map_err(ReloadError::from)
         .and_then(|mut config| {
             // The public URL is also the discovery document's and the dev issuer's: it changes
             // only with a restart, so tokens never name an issuer the gateway does not serve.
@@ -53,7 +64,12 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, String> {
             tracing::error!(trigger, %error, "configuration reload refused; the previous configuration keeps serving");
             state.audit().record(
                 "config_reload",
-                json!({"result": "error", "trigger": trigger, "reason": error}),
+                ConfigReloadEvent {
+                    result: "error",
+                    trigger,
+                    description: Some(&error.to_string()),
+                    ..ConfigReloadEvent::default()
+                },
             );
             return Err(error);
         }
@@ -82,22 +98,28 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, String> {
     );
     state.audit().record(
         "config_reload",
-        json!({
-            "result": "ok",
-            "trigger": trigger,
-            "federations": done.federations,
-            "service_accounts": done.service_accounts,
-            "federated_credentials": done.federated_credentials,
-        }),
+        ConfigReloadEvent {
+            result: "ok",
+            trigger,
+            federations: Some(done.federations),
+            service_accounts: Some(done.service_accounts),
+            federated_credentials: Some(done.federated_credentials),
+            ..ConfigReloadEvent::default()
+        },
     );
     if signing_keys_changed {
         let (active, published) = state.snapshot().minter.key_ids();
         tracing::info!(%active, ?published, "signing keys changed");
+        let previous_active = old.minter.key_ids().0;
         state.audit().record(
             "signing_keys",
-            json!({"active": active, "published": published, "previous_active": old.minter.key_ids().0}),
+            SigningKeysEvent {
+                active: &active,
+                published: &published,
+                previous_active: Some(&previous_active),
+            },
         );
-        state.publish_key_metrics(Some(&old.minter));
+        telemetry::signing_keys(Some(&old.minter), &state.snapshot().minter);
     }
     Ok(done)
 }

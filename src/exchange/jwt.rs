@@ -2,15 +2,15 @@
 //! (`iss`) and the key (`kid`, `alg`) that will verify it. Everything here is attacker input, so
 //! the reader caps sizes, rejects what the gateway never honours (JWE, `crit`, key-locating
 //! headers such as `jku`), and types every claim it reads. Signature verification happens in
-//! [`crate::keys`]; claim rules in [`crate::exchange`].
+//! [`super::issuer_keys`]; claim rules in [`super::authorize`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::exchange::{ExchangeError, Reason, shown};
-use crate::keys::Algorithm;
+use super::issuer_keys::Algorithm;
+use super::refusal::{ExchangeError, Reason, quote};
 
 /// Tokens longer than this are rejected before any decoding (DESIGN §Security).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -20,7 +20,7 @@ pub const MAX_KID_BYTES: usize = 256;
 /// A JWS whose header and claims have been decoded but whose signature is not yet checked.
 #[derive(Debug)]
 pub struct UnverifiedJwt<'a> {
-    /// The algorithm the header claims; [`crate::keys`] checks it against the key.
+    /// The algorithm the header claims; [`super::issuer_keys`] checks it against the key.
     pub alg: Algorithm,
     /// The header `kid`, if any.
     pub kid: Option<String>,
@@ -255,7 +255,7 @@ fn check_header(h: RawHeader) -> Result<(Algorithm, Option<String>), ExchangeErr
         Some(other) => {
             return Err(malformed(format!(
                 "subject_token header alg must be a string, not {}",
-                shown(&other.to_string())
+                quote(&other.to_string())
             )));
         }
         None => return Err(malformed("subject_token header has no alg")),

@@ -1,0 +1,27 @@
+//! Periodic upkeep: drains metric histograms into their buckets (or they grow without bound) and
+//! forgets rate-limit keys whose budget is full again.
+
+use std::time::Duration;
+
+use super::AppState;
+
+/// How often histograms are drained.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Rate-limit keys are pruned every this many upkeep rounds (once a minute).
+const LIMITS_EVERY: u64 = 12;
+
+/// Runs upkeep until the task is aborted.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n += 1;
+            state.metrics_upkeep();
+            if n.is_multiple_of(LIMITS_EVERY) {
+                state.limits().retain_recent();
+            }
+        }
+    })
+}

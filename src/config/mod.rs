@@ -1,0 +1,851 @@
+//! Configuration: one TOML file (plus the files and directories it `include`s) parsed with
+//! unknown keys rejected, then *compiled*: every item validated, every reference resolved, the
+//! whole set checked together, and only then turned into a [`Directory`] and settings. A broken
+//! set is reported in full (every problem, with its file and item) and never half-applied.
+//! `wif-gateway check-config` runs exactly this code.
+//!
+//! Relative paths in a file are resolved against that file's directory, so a config means the
+//! same thing whatever the working directory.
+
+pub mod schema;
+pub mod settings;
+pub mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::exchange::directory::Directory;
+use schema::{ConfigFile, CredentialConfig, DirectoryFile, FederationConfig, ServiceAccountConfig};
+pub use settings::{DevIssuerSettings, Settings};
+
+/// Every problem found in a configuration set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration ({} problem", self.problems.len())?;
+        if self.problems.len() != 1 {
+            f.write_str("s")?;
+        }
+        f.write_str("):")?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A compiled configuration set.
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub settings: Settings,
+    pub directory: Directory,
+}
+
+/// Collects problems with their location.
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, place: &str, message: impl fmt::Display) {
+        self.0.push(format!("{place}: {message}"));
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Items of one file, with the file they came from.
+struct Sourced<T> {
+    file: Arc<Path>,
+    index: usize,
+    item: T,
+}
+
+impl<T> Sourced<T> {
+    fn place(&self, list: &str, id: &str) -> String {
+        format!(
+            "{}: {list}[{}] (id {id:?})",
+            self.file.display(),
+            self.index
+        )
+    }
+}
+
+#[derive(Default)]
+struct Items {
+    federations: Vec<Sourced<FederationConfig>>,
+    service_accounts: Vec<Sourced<ServiceAccountConfig>>,
+    credentials: Vec<Sourced<CredentialConfig>>,
+}
+
+impl Items {
+    fn add(&mut self, file: &Path, f: DirectoryFile) {
+        let file: Arc<Path> = Arc::from(file);
+        self.federations.extend(sourced(&file, f.federations));
+        self.service_accounts
+            .extend(sourced(&file, f.service_accounts));
+        self.credentials
+            .extend(sourced(&file, f.federated_credentials));
+    }
+}
+
+fn sourced<T>(file: &Arc<Path>, items: Vec<T>) -> Vec<Sourced<T>> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| Sourced {
+            file: file.clone(),
+            index,
+            item,
+        })
+        .collect()
+}
+
+/// Loads and compiles the configuration set rooted at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, None)
+}
+
+/// Like [`load`], with `[server] listen` replaced (the `--listen` flag). The default public URL
+/// follows the replaced address.
+pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, ConfigError> {
+    let started = std::time::Instant::now();
+    let fail = |m: String| ConfigError { problems: vec![m] };
+    let mut file: ConfigFile = parse_toml(path).map_err(fail)?;
+    if let Some(listen) = listen {
+        file.server.listen = listen;
+    }
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut items = Items::default();
+    let mut problems = Problems(Vec::new());
+    items.add(
+        path,
+        DirectoryFile {
+            federations: std::mem::take(&mut file.federations),
+            service_accounts: std::mem::take(&mut file.service_accounts),
+            federated_credentials: std::mem::take(&mut file.federated_credentials),
+        },
+    );
+    let mut included = Vec::new();
+    for include in &file.include {
+        let target = resolve(&base, include);
+        if !target.is_dir() {
+            included.push(target);
+            continue;
+        }
+        match std::fs::read_dir(&target) {
+            Ok(entries) => {
+                let mut files: Vec<PathBuf> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                    .collect();
+                files.sort();
+                included.extend(files);
+            }
+            Err(e) => problems.add(
+                &format!("{}: include", path.display()),
+                format!("{}: {e}", target.display()),
+            ),
+        }
+    }
+    for (f, parsed) in included.iter().zip(parse_all(&included)) {
+        match parsed {
+            Ok(d) => items.add(f, d),
+            Err(e) => problems.0.push(e),
+        }
+    }
+    let parsed = started.elapsed();
+    let settings = validate::compile_settings(&file, path, &base, &mut problems);
+    let directory = validate::compile_directory(items, &file.exchange, &mut problems);
+    tracing::debug!(
+        files = included.len() + 1,
+        parse_ms = parsed.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "configuration loaded"
+    );
+    if problems.0.is_empty() {
+        Ok(Config {
+            path: path.to_path_buf(),
+            settings,
+            directory,
+        })
+    } else {
+        Err(ConfigError {
+            problems: problems.0,
+        })
+    }
+}
+
+/// Parses included files on all cores, in order.
+fn parse_all(files: &[PathBuf]) -> Vec<Result<DirectoryFile, String>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<DirectoryFile, String>>> = Vec::new();
+    results.resize_with(files.len(), || None);
+    let slots: Vec<std::sync::Mutex<Option<Result<DirectoryFile, String>>>> =
+        results.into_iter().map(std::sync::Mutex::new).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let parsed = parse_toml::<DirectoryFile>(file);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(parsed);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .zip(files)
+        .map(|(slot, file)| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(format!("{}: not parsed", file.display())))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::exchange::directory::KeySourceKind;
+
+    /// A scratch directory under the system temp dir, unique per process and call, removed on
+    /// drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Scratch {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "wif-gateway-config-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch dir");
+            Scratch(dir)
+        }
+
+        fn write(&self, name: &str, text: &str) {
+            let path = self.0.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            std::fs::write(&path, text).expect("write");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The main config file's name; included files are named in each case.
+    const MAIN: &str = "gateway.toml";
+    /// The smallest valid config: the key file need not exist for `load`.
+    const SIGNING: &str = "[signing]\nkey_file = \"k.pem\"\n";
+    const FED: &str = r#"
+[[federations]]
+id = "fed-1"
+issuer = "https://issuer.example"
+audiences = ["aud-1"]
+jwks_url = "https://issuer.example/jwks"
+"#;
+    const SA: &str = r#"
+[[service_accounts]]
+id = "sa-1"
+"#;
+    const CRED: &str = r#"
+[[federated_credentials]]
+id = "cred-1"
+federation_id = "fed-1"
+service_account_id = "sa-1"
+external_subject_id = "subject-1"
+"#;
+
+    /// Files to write, by path relative to the scratch directory, and their text.
+    type Files = Vec<(&'static str, String)>;
+
+    /// An expected problem: the file it names, and strings that same problem contains.
+    type Problem = (&'static str, Vec<&'static str>);
+
+    /// Writes `files` (the first is [`MAIN`]) into a fresh directory and loads [`MAIN`].
+    fn load_files(files: &Files) -> Result<Config, ConfigError> {
+        let dir = Scratch::new();
+        for (name, text) in files {
+            dir.write(name, text);
+        }
+        load(&dir.0.join(MAIN))
+    }
+
+    fn main_only(text: String) -> Files {
+        vec![(MAIN, text)]
+    }
+
+    /// A federation of `id` with extra TOML lines (which override nothing: TOML refuses a key
+    /// set twice, so the base lines are given in full).
+    fn federation(id: &str, lines: &str) -> String {
+        format!("\n[[federations]]\nid = \"{id}\"\n{lines}\n")
+    }
+
+    /// A JWKS with one fresh P-256 key, as JSON.
+    fn ec_jwks() -> String {
+        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec");
+        let point = pair.public_key().as_ref();
+        serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        }]})
+        .to_string()
+    }
+
+    #[test]
+    fn loads_valid_configurations() {
+        let jwks = ec_jwks();
+        let jwk: serde_json::Value = serde_json::from_str(&jwks).expect("json");
+        let k = &jwk["keys"][0];
+        let table = format!(
+            r#"jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", kid = "k1", x = {}, y = {} }} ] }}"#,
+            k["x"], k["y"]
+        );
+        let inline = |lines: &str| {
+            format!(
+                "{SIGNING}{}",
+                federation(
+                    "fed-1",
+                    &format!("issuer = \"https://issuer.example\"\naudiences = [\"a\"]\n{lines}"),
+                )
+            )
+        };
+        let cases: Vec<(&str, Files, (usize, usize, usize))> = vec![
+            ("minimal", main_only(SIGNING.into()), (0, 0, 0)),
+            (
+                "one of each",
+                main_only(format!("{SIGNING}{FED}{SA}{CRED}")),
+                (1, 1, 1),
+            ),
+            (
+                "inline jwks as a TOML table",
+                main_only(inline(&table)),
+                (1, 0, 0),
+            ),
+            (
+                "inline jwks as a JSON string",
+                main_only(inline(&format!("jwks = '''{jwks}'''"))),
+                (1, 0, 0),
+            ),
+            (
+                "jwks_file beside the config",
+                vec![
+                    (MAIN, inline("jwks_file = \"keys/jwks.json\"")),
+                    ("keys/jwks.json", jwks.clone()),
+                ],
+                (1, 0, 0),
+            ),
+            (
+                "discovery from an https issuer",
+                main_only(format!(
+                    "{SIGNING}{}",
+                    federation(
+                        "fed-1",
+                        "issuer = \"https://issuer.example\"\naudiences = [\"a\"]"
+                    )
+                )),
+                (1, 0, 0),
+            ),
+            (
+                "plain http allowed explicitly",
+                main_only(format!(
+                    "{SIGNING}{}",
+                    federation(
+                        "fed-1",
+                        "issuer = \"http://127.0.0.1:9000\"\naudiences = [\"a\"]\njwks_url = \"http://127.0.0.1:9000/jwks\"\nallow_insecure_http = true"
+                    )
+                )),
+                (1, 0, 0),
+            ),
+            (
+                "federations in an included directory",
+                vec![
+                    (MAIN, format!("include = [\"dir\"]\n{SIGNING}{SA}")),
+                    ("dir/a.toml", format!("{FED}{CRED}")),
+                    (
+                        "dir/b.toml",
+                        format!(
+                            "{}\n[[federated_credentials]]\nfederation_id = \"fed-2\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"subject-2\"\n",
+                            federation(
+                                "fed-2",
+                                "issuer = \"https://other.example\"\naudiences = [\"a\"]"
+                            )
+                        ),
+                    ),
+                    ("dir/notes.txt", "not toml, not read".into()),
+                ],
+                (2, 1, 2),
+            ),
+            (
+                "jwks_file resolved against the including file's directory",
+                vec![
+                    (MAIN, format!("include = [\"dir\"]\n{SIGNING}")),
+                    (
+                        "dir/a.toml",
+                        federation(
+                            "fed-1",
+                            "issuer = \"https://issuer.example\"\naudiences = [\"a\"]\njwks_file = \"jwks.json\"",
+                        ),
+                    ),
+                    ("dir/jwks.json", jwks.clone()),
+                ],
+                (1, 0, 0),
+            ),
+            (
+                "an included single file",
+                vec![
+                    (MAIN, format!("include = [\"more.toml\"]\n{SIGNING}")),
+                    ("more.toml", format!("{FED}{SA}{CRED}")),
+                ],
+                (1, 1, 1),
+            ),
+        ];
+        for (name, files, (federations, accounts, credentials)) in cases {
+            let config = match load_files(&files) {
+                Ok(config) => config,
+                Err(e) => panic!("{name}: {e}"),
+            };
+            let d = &config.directory;
+            assert_eq!(
+                (
+                    d.federations().len(),
+                    d.service_account_count(),
+                    d.credential_count()
+                ),
+                (federations, accounts, credentials),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn inline_jwks_become_an_inline_key_source() {
+        let jwks = ec_jwks();
+        let text = format!(
+            "{SIGNING}{}",
+            federation(
+                "fed-1",
+                &format!(
+                    "issuer = \"https://issuer.example\"\naudiences = [\"a\"]\njwks = '''{jwks}'''"
+                )
+            )
+        );
+        let config = load_files(&main_only(text)).expect("valid");
+        let federation = &config.directory.federations()[0];
+        match &federation.key_source.kind {
+            KeySourceKind::Inline { keys, .. } => {
+                assert_eq!(keys.kids().collect::<Vec<_>>(), ["k1"]);
+            }
+            other => panic!("expected an inline source, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reports_each_invalid_item_with_its_file_and_id() {
+        let fed_with = |lines: &str| {
+            format!(
+                "{SIGNING}{}",
+                federation(
+                    "fed-1",
+                    &format!("issuer = \"https://issuer.example\"\n{lines}")
+                )
+            )
+        };
+        let cred = |id: &str, federation: &str, account: &str, subject: &str| {
+            format!(
+                "\n[[federated_credentials]]\nid = \"{id}\"\nfederation_id = \"{federation}\"\nservice_account_id = \"{account}\"\nexternal_subject_id = \"{subject}\"\n"
+            )
+        };
+        let long_audience = "a".repeat(256);
+        let oct = r#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#;
+        // (name, files, expected problem)
+        let cases: Vec<(&str, Files, Problem)> = vec![
+            (
+                "unknown top-level key",
+                main_only(format!("federation_count = 1\n{SIGNING}")),
+                (MAIN, vec!["federation_count"]),
+            ),
+            (
+                "unknown key in a federation",
+                main_only(format!(
+                    "{SIGNING}{FED}jwks_uri = \"https://issuer.example/jwks\"\n"
+                )),
+                (MAIN, vec!["jwks_uri"]),
+            ),
+            (
+                "no [signing]",
+                main_only(FED.into()),
+                (MAIN, vec!["signing"]),
+            ),
+            (
+                "binding naming an unknown federation",
+                main_only(format!(
+                    "{SIGNING}{SA}{}",
+                    cred("cred-1", "fed-missing", "sa-1", "s")
+                )),
+                (
+                    MAIN,
+                    vec!["\"cred-1\"", "\"fed-missing\"", "names no federation"],
+                ),
+            ),
+            (
+                "binding naming an unknown service account",
+                main_only(format!(
+                    "{SIGNING}{FED}{}",
+                    cred("cred-1", "fed-1", "sa-missing", "s")
+                )),
+                (
+                    MAIN,
+                    vec!["\"cred-1\"", "\"sa-missing\"", "names no service account"],
+                ),
+            ),
+            (
+                "duplicate federation id",
+                main_only(format!("{SIGNING}{FED}{FED}")),
+                (
+                    MAIN,
+                    vec!["federations[1]", "\"fed-1\"", "duplicate federation id"],
+                ),
+            ),
+            (
+                "duplicate service account id",
+                main_only(format!("{SIGNING}{SA}{SA}")),
+                (
+                    MAIN,
+                    vec![
+                        "service_accounts[1]",
+                        "\"sa-1\"",
+                        "duplicate service account id",
+                    ],
+                ),
+            ),
+            (
+                "same binding twice under two ids",
+                main_only(format!(
+                    "{SIGNING}{FED}{SA}{CRED}{}",
+                    cred("cred-2", "fed-1", "sa-1", "subject-1")
+                )),
+                (MAIN, vec!["\"cred-2\"", "bound twice"]),
+            ),
+            (
+                "same binding twice without ids",
+                main_only(format!(
+                    "{SIGNING}{FED}{SA}{0}{0}",
+                    "\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"s\"\n"
+                )),
+                (MAIN, vec!["federated_credentials[1]", "bound twice"]),
+            ),
+            (
+                "duplicate credential id",
+                main_only(format!(
+                    "{SIGNING}{FED}{SA}{CRED}{}",
+                    cred("cred-1", "fed-1", "sa-1", "subject-2")
+                )),
+                (
+                    MAIN,
+                    vec!["\"cred-1\"", "duplicate federated credential id"],
+                ),
+            ),
+            (
+                "jwks_url not a URL",
+                main_only(fed_with("audiences = [\"a\"]\njwks_url = \"not a url\"")),
+                (
+                    MAIN,
+                    vec!["\"fed-1\"", "jwks_url", "\"not a url\"", "not a URL"],
+                ),
+            ),
+            (
+                "jwks_url over plain http",
+                main_only(fed_with(
+                    "audiences = [\"a\"]\njwks_url = \"http://issuer.example/jwks\"",
+                )),
+                (MAIN, vec!["\"fed-1\"", "jwks_url", "plain http"]),
+            ),
+            (
+                "jwks_url with another scheme",
+                main_only(fed_with(
+                    "audiences = [\"a\"]\njwks_url = \"file:///etc/jwks.json\"",
+                )),
+                (MAIN, vec!["\"fed-1\"", "jwks_url", "\"file\""]),
+            ),
+            (
+                "issuer not a URL, keys from discovery",
+                main_only(format!(
+                    "{SIGNING}{}",
+                    federation("fed-1", "issuer = \"issuer.example\"\naudiences = [\"a\"]")
+                )),
+                (MAIN, vec!["\"fed-1\"", "discovery", "\"issuer.example\""]),
+            ),
+            (
+                "empty audiences",
+                main_only(fed_with(
+                    "audiences = []\njwks_url = \"https://issuer.example/jwks\"",
+                )),
+                (MAIN, vec!["\"fed-1\"", "audiences must list"]),
+            ),
+            (
+                "audience over 255 characters",
+                main_only(fed_with(&format!(
+                    "audiences = [\"{long_audience}\"]\njwks_url = \"https://issuer.example/jwks\""
+                ))),
+                (MAIN, vec!["\"fed-1\"", "1 to 255 characters"]),
+            ),
+            (
+                "empty audience",
+                main_only(fed_with(
+                    "audiences = [\"\"]\njwks_url = \"https://issuer.example/jwks\"",
+                )),
+                (MAIN, vec!["\"fed-1\"", "1 to 255 characters"]),
+            ),
+            (
+                "two key sources",
+                main_only(fed_with(&format!(
+                    "audiences = [\"a\"]\njwks_url = \"https://issuer.example/jwks\"\njwks = '''{}'''",
+                    ec_jwks()
+                ))),
+                (MAIN, vec!["\"fed-1\"", "at most one of"]),
+            ),
+            (
+                "inline jwks with only an oct key",
+                main_only(fed_with(&format!("audiences = [\"a\"]\njwks = '{oct}'"))),
+                (MAIN, vec!["\"fed-1\"", "no usable signing key", "oct"]),
+            ),
+            (
+                "inline jwks not JSON",
+                main_only(fed_with("audiences = [\"a\"]\njwks = '{keys'")),
+                (MAIN, vec!["\"fed-1\"", "not valid JSON"]),
+            ),
+            (
+                "jwks_file missing",
+                main_only(fed_with("audiences = [\"a\"]\njwks_file = \"absent.json\"")),
+                (MAIN, vec!["\"fed-1\"", "absent.json"]),
+            ),
+            (
+                "tokens.lifetime_seconds over 12 h",
+                main_only(format!("{SIGNING}[tokens]\nlifetime_seconds = 50000\n")),
+                (MAIN, vec!["[tokens]", "lifetime_seconds = 50000"]),
+            ),
+            (
+                "tokens.lifetime_seconds under a minute",
+                main_only(format!("{SIGNING}[tokens]\nlifetime_seconds = 59\n")),
+                (MAIN, vec!["[tokens]", "lifetime_seconds = 59"]),
+            ),
+            (
+                "leeway over 300 s",
+                main_only(format!("{SIGNING}[exchange]\nleeway_seconds = 301\n")),
+                (MAIN, vec!["[exchange]", "leeway_seconds = 301"]),
+            ),
+            (
+                "negative leeway",
+                main_only(format!("{SIGNING}[exchange]\nleeway_seconds = -1\n")),
+                (MAIN, vec!["[exchange]", "leeway_seconds = -1"]),
+            ),
+            (
+                "federation max lifetime over a year",
+                main_only(format!(
+                    "{SIGNING}{FED}max_token_lifetime_seconds = 40000000\n"
+                )),
+                (
+                    MAIN,
+                    vec!["\"fed-1\"", "max_token_lifetime_seconds = 40000000"],
+                ),
+            ),
+            (
+                "federation id with a space",
+                main_only(format!(
+                    "{SIGNING}{}",
+                    federation(
+                        "fed 1",
+                        "issuer = \"https://issuer.example\"\naudiences = [\"a\"]"
+                    )
+                )),
+                (MAIN, vec!["\"fed 1\"", "only letters, digits"]),
+            ),
+            (
+                "service account id with a slash",
+                main_only(format!("{SIGNING}[[service_accounts]]\nid = \"sa/1\"\n")),
+                (MAIN, vec!["\"sa/1\"", "only letters, digits"]),
+            ),
+            (
+                "service account id with the unit separator",
+                main_only(format!(
+                    "{SIGNING}[[service_accounts]]\nid = \"sa\\u001F1\"\n"
+                )),
+                (MAIN, vec!["service_accounts[0]", "only letters, digits"]),
+            ),
+            (
+                "empty service account id",
+                main_only(format!("{SIGNING}[[service_accounts]]\nid = \"\"\n")),
+                (MAIN, vec!["service_accounts[0]", "1 to 50 characters"]),
+            ),
+            (
+                "credential id with a dot",
+                main_only(format!(
+                    "{SIGNING}{FED}{SA}{}",
+                    cred("cred.1", "fed-1", "sa-1", "s")
+                )),
+                (MAIN, vec!["\"cred.1\"", "only letters, digits"]),
+            ),
+            (
+                "external_subject_id empty",
+                main_only(format!(
+                    "{SIGNING}{FED}{SA}{}",
+                    cred("cred-1", "fed-1", "sa-1", "")
+                )),
+                (MAIN, vec!["\"cred-1\"", "external_subject_id must be"]),
+            ),
+            (
+                "external_subject_id with surrounding white space",
+                main_only(format!(
+                    "{SIGNING}{FED}{SA}{}",
+                    cred("cred-1", "fed-1", "sa-1", "subject-1 ")
+                )),
+                (MAIN, vec!["\"cred-1\"", "white space"]),
+            ),
+            (
+                "invalid federation in an included directory",
+                vec![
+                    (MAIN, format!("include = [\"dir\"]\n{SIGNING}")),
+                    (
+                        "dir/a.toml",
+                        federation(
+                            "fed-inc",
+                            "issuer = \"https://issuer.example\"\naudiences = []",
+                        ),
+                    ),
+                ],
+                ("dir/a.toml", vec!["\"fed-inc\"", "audiences must list"]),
+            ),
+            (
+                "unknown key in an included file",
+                vec![
+                    (MAIN, format!("include = [\"dir\"]\n{SIGNING}")),
+                    ("dir/a.toml", format!("{FED}enabled_for = \"all\"\n")),
+                ],
+                ("dir/a.toml", vec!["enabled_for"]),
+            ),
+            (
+                "settings in an included file",
+                vec![
+                    (MAIN, format!("include = [\"more.toml\"]\n{SIGNING}")),
+                    ("more.toml", SIGNING.into()),
+                ],
+                ("more.toml", vec!["signing"]),
+            ),
+            (
+                "binding in an included file naming an unknown federation",
+                vec![
+                    (MAIN, format!("include = [\"dir\"]\n{SIGNING}{SA}")),
+                    ("dir/b.toml", cred("cred-9", "fed-missing", "sa-1", "s")),
+                ],
+                ("dir/b.toml", vec!["\"cred-9\"", "\"fed-missing\""]),
+            ),
+            (
+                "missing included file",
+                main_only(format!("include = [\"absent.toml\"]\n{SIGNING}")),
+                ("absent.toml", vec![]),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (name, files, (file, needles)) in cases {
+            match load_files(&files) {
+                Ok(_) => failures.push(format!("{name}: loaded")),
+                Err(e) => {
+                    let found = e
+                        .problems
+                        .iter()
+                        .any(|p| p.contains(file) && needles.iter().all(|n| p.contains(n)));
+                    if !found {
+                        failures.push(format!(
+                            "{name}: no problem names {file} and {needles:?}: {:?}",
+                            e.problems
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn reports_every_problem_of_a_file_at_once() {
+        let text = format!(
+            "{SIGNING}[exchange]\nleeway_seconds = 301\n{}{SA}{}",
+            federation(
+                "fed 1",
+                "issuer = \"https://issuer.example\"\naudiences = []"
+            ),
+            "\n[[federated_credentials]]\nid = \"cred-1\"\nfederation_id = \"fed-missing\"\nservice_account_id = \"sa-missing\"\nexternal_subject_id = \"\"\n"
+        );
+        let err = load_files(&main_only(text)).expect_err("invalid");
+        let expected = [
+            "leeway_seconds = 301",
+            "\"fed 1\" may contain only",
+            "audiences must list",
+            "\"fed-missing\" names no federation",
+            "\"sa-missing\" names no service account",
+            "external_subject_id must be",
+        ];
+        assert!(err.problems.len() >= 3, "{:?}", err.problems);
+        for needle in expected {
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| p.contains(needle) && p.contains(MAIN)),
+                "{needle} not reported: {:?}",
+                err.problems
+            );
+        }
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "invalid configuration ({} problems)",
+                err.problems.len()
+            )),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! The configuration files as written: TOML types with unknown keys rejected. Nothing here is
+//! validated beyond its type; [`super::validate`] compiles these into settings and a directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use crate::exchange::jwks::JwksConfig;
+pub use crate::limits::LimitsConfig;
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+const fn default_true() -> bool {
+    true
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `serve --listen` overrides it.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The gateway's public URL: `iss` of minted tokens and base of the discovery document.
+    /// Default: `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Longest a whole request may take (including a slow body), in seconds.
+    #[serde(default = "ServerConfig::default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    /// Longest a client may take to send its request headers, in seconds (slowloris guard).
+    #[serde(default = "ServerConfig::default_header_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// On shutdown, how long in-flight requests may take to finish, in seconds.
+    #[serde(default = "ServerConfig::default_shutdown_timeout")]
+    pub shutdown_timeout_seconds: u64,
+    /// Reload when the config file, an included directory or a key file's directory changes
+    /// (SIGHUP always reloads).
+    #[serde(default = "default_true")]
+    pub watch_config: bool,
+    /// Quiet time after the last change before a reload, in milliseconds.
+    #[serde(default = "ServerConfig::default_debounce")]
+    pub reload_debounce_ms: u64,
+}
+
+impl ServerConfig {
+    const fn default_request_timeout() -> u64 {
+        15
+    }
+    const fn default_header_timeout() -> u64 {
+        5
+    }
+    const fn default_shutdown_timeout() -> u64 {
+        20
+    }
+    const fn default_debounce() -> u64 {
+        500
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_url: None,
+            request_timeout_seconds: Self::default_request_timeout(),
+            header_read_timeout_seconds: Self::default_header_timeout(),
+            shutdown_timeout_seconds: Self::default_shutdown_timeout(),
+            watch_config: true,
+            reload_debounce_ms: Self::default_debounce(),
+        }
+    }
+}
+
+/// `[tokens]`: the access tokens the gateway mints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    /// Lifetime of minted tokens in seconds (60 to 43200).
+    #[serde(default = "TokensConfig::default_lifetime")]
+    pub lifetime_seconds: i64,
+    /// `aud` of minted tokens. Default: the public URL.
+    pub audience: Option<String>,
+}
+
+impl TokensConfig {
+    const fn default_lifetime() -> i64 {
+        3600
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            lifetime_seconds: Self::default_lifetime(),
+            audience: None,
+        }
+    }
+}
+
+/// `[signing]`: the gateway's own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PKCS#8 PEM of the active signing key.
+    pub key_file: PathBuf,
+    /// Keys published in the JWKS but not used to sign (next and retiring keys).
+    #[serde(default)]
+    pub published_key_files: Vec<PathBuf>,
+    /// Create `key_file` if it does not exist (development only).
+    #[serde(default)]
+    pub generate_if_missing: bool,
+    /// Algorithm of a generated key: `ES256` (default), `EdDSA` or `RS256`.
+    #[serde(default)]
+    pub generate_algorithm: Option<String>,
+}
+
+/// `[exchange]`: claim checks common to all federations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Clock skew allowed on `exp`, `nbf`, `iat`, in seconds (0 to 300).
+    #[serde(default = "ExchangeConfig::default_leeway")]
+    pub leeway_seconds: i64,
+    /// Default longest accepted caller-token lifetime (`exp − iat`), in seconds.
+    #[serde(default = "ExchangeConfig::default_max_lifetime")]
+    pub max_token_lifetime_seconds: i64,
+}
+
+impl ExchangeConfig {
+    const fn default_leeway() -> i64 {
+        60
+    }
+    const fn default_max_lifetime() -> i64 {
+        86_400
+    }
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        ExchangeConfig {
+            leeway_seconds: Self::default_leeway(),
+            max_token_lifetime_seconds: Self::default_max_lifetime(),
+        }
+    }
+}
+
+/// `[dev_issuer]`: a built-in OIDC issuer at `/dev/issuer`, for local round trips only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevIssuerConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where its RSA key is kept (generated if absent). Default: beside the signing key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[audit]`: the audit log (see [`crate::audit`]).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// `stdout`, `off`, or the path of a file to append to.
+    #[serde(default = "AuditConfig::default_output")]
+    pub output: String,
+}
+
+impl AuditConfig {
+    fn default_output() -> String {
+        "stdout".into()
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            output: Self::default_output(),
+        }
+    }
+}
+
+/// `[[federations]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub folder_id: String,
+    #[serde(default)]
+    pub description: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    /// Key source: `jwks_url`, or an inline `jwks` (table or JSON string), or `jwks_file`; with
+    /// none of them, OIDC discovery from `issuer`.
+    pub jwks_url: Option<String>,
+    pub jwks: Option<toml::Value>,
+    pub jwks_file: Option<PathBuf>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Allow `http://` key URLs. Only for loopback tests and the dev issuer.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// PEM bundle of extra CAs trusted for this federation's key fetches.
+    pub ca_bundle: Option<PathBuf>,
+    /// Overrides `[exchange] max_token_lifetime_seconds` for this federation.
+    pub max_token_lifetime_seconds: Option<i64>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[[service_accounts]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountConfig {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub folder_id: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[[federated_credentials]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Optional; derived from the binding when absent.
+    pub id: Option<String>,
+    pub federation_id: String,
+    pub service_account_id: String,
+    pub external_subject_id: String,
+}
+
+/// The main configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub tokens: TokensConfig,
+    pub signing: SigningConfig,
+    #[serde(default)]
+    pub exchange: ExchangeConfig,
+    #[serde(default)]
+    pub jwks: JwksConfig,
+    #[serde(default)]
+    pub dev_issuer: DevIssuerConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Files or directories (every `*.toml` inside, sorted) holding more directory items.
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    #[serde(default)]
+    pub federations: Vec<FederationConfig>,
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccountConfig>,
+    #[serde(default)]
+    pub federated_credentials: Vec<CredentialConfig>,
+}
+
+/// An included file: directory items only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryFile {
+    #[serde(default)]
+    pub federations: Vec<FederationConfig>,
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccountConfig>,
+    #[serde(default)]
+    pub federated_credentials: Vec<CredentialConfig>,
+}

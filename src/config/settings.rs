@@ -1,0 +1,75 @@
+//! Compiled settings: what the server runs with besides the directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::schema::{JwksConfig, LimitsConfig};
+use crate::exchange::Policy;
+use crate::files::{FileError, write_private};
+use crate::signing::{Minter, SigningAlgorithm, SigningError, SigningKey};
+
+/// The signing keys named by the settings could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    #[error("signing key: {0}")]
+    Key(#[from] SigningError),
+    #[error("writing the generated signing key: {0}")]
+    Write(#[from] FileError),
+}
+
+/// Compiled settings of the server and the signing keys: what is not the directory.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Without trailing slash.
+    pub public_url: String,
+    pub request_timeout_seconds: u64,
+    pub header_read_timeout_seconds: u64,
+    pub shutdown_timeout_seconds: u64,
+    pub token_lifetime: i64,
+    pub token_audience: String,
+    pub signing_key_file: PathBuf,
+    pub published_key_files: Vec<PathBuf>,
+    pub generate_signing_key: Option<SigningAlgorithm>,
+    pub policy: Policy,
+    pub jwks: JwksConfig,
+    pub limits: LimitsConfig,
+    pub audit: crate::audit::AuditTarget,
+    /// Reload on changes below these directories (see `[server] watch_config`).
+    pub watch: Vec<PathBuf>,
+    pub reload_debounce_ms: u64,
+    pub dev_issuer: Option<DevIssuerSettings>,
+}
+
+/// The dev issuer, when enabled.
+#[derive(Debug, Clone)]
+pub struct DevIssuerSettings {
+    pub key_file: PathBuf,
+}
+
+impl Settings {
+    /// Loads the signing keys into a [`Minter`]; generates the active key first if allowed and
+    /// missing (writing it with mode 0600).
+    pub fn load_minter(&self) -> Result<Minter, KeyLoadError> {
+        if !self.signing_key_file.exists()
+            && let Some(alg) = self.generate_signing_key
+        {
+            let (_, pem_text) = SigningKey::generate(alg)?;
+            write_private(&self.signing_key_file, &pem_text)?;
+            tracing::info!(path = %self.signing_key_file.display(), %alg, "generated a signing key");
+        }
+        let active = SigningKey::from_file(&self.signing_key_file)?;
+        let published = self
+            .published_key_files
+            .iter()
+            .map(|p| SigningKey::from_file(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Minter::new(
+            self.public_url.clone(),
+            self.token_audience.clone(),
+            self.token_lifetime,
+            active,
+            published,
+        ))
+    }
+}

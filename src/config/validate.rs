@@ -1,0 +1,509 @@
+//! Compiling a configuration set: every item validated, every reference resolved, the whole
+//! set checked together, and only then turned into a [`Directory`] and [`Settings`].
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+
+use super::schema::{ConfigFile, CredentialConfig, ExchangeConfig};
+use super::settings::{DevIssuerSettings, Settings};
+use super::{Items, Problems, resolve};
+use crate::exchange::Policy;
+use crate::exchange::directory::{
+    Directory, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
+};
+use crate::exchange::issuer_keys::KeySet;
+use crate::signing::{MAX_TOKEN_LIFETIME, SigningAlgorithm};
+
+fn check_url(value: &str, allow_http: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(format!(
+                "{value:?} uses plain http; set allow_insecure_http = true only for loopback tests"
+            ));
+        }
+        other => return Err(format!("{value:?}: scheme {other:?} is not http(s)")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{value:?} has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{value:?} must not carry credentials"));
+    }
+    Ok(url)
+}
+
+pub(super) fn compile_settings(
+    file: &ConfigFile,
+    path: &Path,
+    base: &Path,
+    problems: &mut Problems,
+) -> Settings {
+    let place = |section: &str| format!("{}: [{section}]", path.display());
+    let s = &file.server;
+    let public_url = match &s.public_url {
+        Some(u) => match check_url(u, true) {
+            Ok(_) => u.trim_end_matches('/').to_owned(),
+            Err(e) => {
+                problems.add(&place("server"), format!("public_url {e}"));
+                String::new()
+            }
+        },
+        None => format!("http://{}", s.listen),
+    };
+    for (name, v) in [
+        ("request_timeout_seconds", s.request_timeout_seconds),
+        ("header_read_timeout_seconds", s.header_read_timeout_seconds),
+        ("shutdown_timeout_seconds", s.shutdown_timeout_seconds),
+    ] {
+        if !(1..=3600).contains(&v) {
+            problems.add(
+                &place("server"),
+                format!("{name} = {v} is outside 1..=3600"),
+            );
+        }
+    }
+    if !(10..=60_000).contains(&s.reload_debounce_ms) {
+        problems.add(
+            &place("server"),
+            format!(
+                "reload_debounce_ms = {} is outside 10..=60000",
+                s.reload_debounce_ms
+            ),
+        );
+    }
+    let t = &file.tokens;
+    if !(60..=MAX_TOKEN_LIFETIME).contains(&t.lifetime_seconds) {
+        problems.add(
+            &place("tokens"),
+            format!(
+                "lifetime_seconds = {} is outside 60..={MAX_TOKEN_LIFETIME} (tokens never live over 12 h)",
+                t.lifetime_seconds
+            ),
+        );
+    }
+    let e = &file.exchange;
+    if !(0..=300).contains(&e.leeway_seconds) {
+        problems.add(
+            &place("exchange"),
+            format!("leeway_seconds = {} is outside 0..=300", e.leeway_seconds),
+        );
+    }
+    if !(60..=MAX_CALLER_LIFETIME).contains(&e.max_token_lifetime_seconds) {
+        problems.add(
+            &place("exchange"),
+            format!(
+                "max_token_lifetime_seconds = {} is outside 60..={MAX_CALLER_LIFETIME}",
+                e.max_token_lifetime_seconds
+            ),
+        );
+    }
+    let j = &file.jwks;
+    if !(j.min_ttl_seconds <= j.default_ttl_seconds && j.default_ttl_seconds <= j.max_ttl_seconds) {
+        problems.add(
+            &place("jwks"),
+            "min_ttl_seconds <= default_ttl_seconds <= max_ttl_seconds does not hold",
+        );
+    }
+    if j.max_stale_seconds < j.max_ttl_seconds {
+        problems.add(
+            &place("jwks"),
+            "max_stale_seconds is shorter than max_ttl_seconds",
+        );
+    }
+    if j.connect_timeout_seconds == 0 || j.timeout_seconds == 0 || j.timeout_seconds > 60 {
+        problems.add(&place("jwks"), "timeouts must be 1..=60 seconds");
+    }
+    if j.failure_backoff_seconds > j.max_failure_backoff_seconds {
+        problems.add(
+            &place("jwks"),
+            "failure_backoff_seconds exceeds max_failure_backoff_seconds",
+        );
+    }
+    let l = &file.limits;
+    if l.max_concurrent_requests == 0 || l.max_connections == 0 {
+        problems.add(
+            &place("limits"),
+            "max_concurrent_requests and max_connections must be at least 1",
+        );
+    }
+    let g = &file.signing;
+    let generate = if g.generate_if_missing {
+        match g.generate_algorithm.as_deref().map(SigningAlgorithm::parse) {
+            None => Some(SigningAlgorithm::ES256),
+            Some(Some(alg)) => Some(alg),
+            Some(None) => {
+                problems.add(
+                    &place("signing"),
+                    "generate_algorithm must be ES256, EdDSA or RS256",
+                );
+                None
+            }
+        }
+    } else {
+        if g.generate_algorithm.is_some() {
+            problems.add(
+                &place("signing"),
+                "generate_algorithm is set but generate_if_missing is not",
+            );
+        }
+        None
+    };
+    let signing_key_file = resolve(base, &g.key_file);
+    // What a reload depends on: the config's directory, included directories (or the
+    // directories of included files) and the directories of the key files (a Kubernetes Secret
+    // update swaps them).
+    let mut watch: Vec<PathBuf> = vec![base.to_path_buf()];
+    for include in &file.include {
+        let target = resolve(base, include);
+        watch.push(if target.is_dir() {
+            target
+        } else {
+            target
+                .parent()
+                .map_or_else(|| base.to_path_buf(), Path::to_path_buf)
+        });
+    }
+    for key in std::iter::once(&g.key_file).chain(&g.published_key_files) {
+        if let Some(dir) = resolve(base, key).parent() {
+            watch.push(dir.to_path_buf());
+        }
+    }
+    watch.sort();
+    watch.dedup();
+    let dev_issuer = file.dev_issuer.enabled.then(|| DevIssuerSettings {
+        key_file: file.dev_issuer.key_file.as_ref().map_or_else(
+            || signing_key_file.with_file_name("dev-issuer-key.pem"),
+            |p| resolve(base, p),
+        ),
+    });
+    Settings {
+        listen: s.listen,
+        token_audience: t.audience.clone().unwrap_or_else(|| public_url.clone()),
+        public_url,
+        request_timeout_seconds: s.request_timeout_seconds,
+        header_read_timeout_seconds: s.header_read_timeout_seconds,
+        shutdown_timeout_seconds: s.shutdown_timeout_seconds,
+        token_lifetime: t.lifetime_seconds,
+        published_key_files: g
+            .published_key_files
+            .iter()
+            .map(|p| resolve(base, p))
+            .collect(),
+        signing_key_file,
+        generate_signing_key: generate,
+        policy: Policy {
+            leeway: e.leeway_seconds,
+        },
+        jwks: *j,
+        limits: file.limits.clone(),
+        audit: match file.audit.output.as_str() {
+            "stdout" => crate::audit::AuditTarget::Stdout,
+            "off" => crate::audit::AuditTarget::Off,
+            path => crate::audit::AuditTarget::File(resolve(base, Path::new(path))),
+        },
+        watch: if s.watch_config { watch } else { Vec::new() },
+        reload_debounce_ms: s.reload_debounce_ms,
+        dev_issuer,
+    }
+}
+
+/// Longest caller-token lifetime any federation may accept (Kubernetes tokens can live a year).
+pub const MAX_CALLER_LIFETIME: i64 = 366 * 86_400;
+
+fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 50 {
+        return Err(format!("id {id:?} must be 1 to 50 characters"));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "id {id:?} may contain only letters, digits, '-' and '_'"
+        ));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "name {name:?} must be 3 to 63 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen"
+        ))
+    }
+}
+
+/// The id of a credential written without one: a digest of what it binds, so that it is the
+/// same on every load and every replica.
+fn derived_credential_id(c: &CredentialConfig) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(c.federation_id.as_bytes());
+    ctx.update(b"\x1f");
+    ctx.update(c.service_account_id.as_bytes());
+    ctx.update(b"\x1f");
+    ctx.update(c.external_subject_id.as_bytes());
+    let d = ctx.finish();
+    let mut id = String::with_capacity(20);
+    id.push_str("fc");
+    for b in d.as_ref().iter().take(9) {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    id
+}
+
+pub(super) fn compile_directory(
+    items: Items,
+    exchange: &ExchangeConfig,
+    problems: &mut Problems,
+) -> Directory {
+    let mut sources: HashMap<String, Arc<KeySource>> = HashMap::new();
+    let mut federations = Vec::with_capacity(items.federations.len());
+    let mut fed_ids: HashSet<String> = HashSet::new();
+    for s in &items.federations {
+        let f = &s.item;
+        let place = s.place("federations", &f.id);
+        if let Err(e) = check_id(&f.id) {
+            problems.add(&place, e);
+        }
+        if !fed_ids.insert(f.id.clone()) {
+            problems.add(&place, "duplicate federation id");
+        }
+        if let Some(name) = &f.name
+            && let Err(e) = check_name(name)
+        {
+            problems.add(&place, e);
+        }
+        if f.issuer.is_empty() || f.issuer.len() > 8000 {
+            problems.add(&place, "issuer must be 1 to 8000 characters");
+        }
+        if f.issuer != f.issuer.trim() {
+            problems.add(&place, "issuer has surrounding white space");
+        }
+        if f.audiences.is_empty() || f.audiences.len() > 100 {
+            problems.add(
+                &place,
+                "audiences must list 1 to 100 values (an audience is always required)",
+            );
+        }
+        for a in &f.audiences {
+            if a.is_empty() || a.len() > 255 {
+                problems.add(
+                    &place,
+                    format!("audience {a:?} must be 1 to 255 characters"),
+                );
+            }
+        }
+        let max_lifetime = f
+            .max_token_lifetime_seconds
+            .unwrap_or(exchange.max_token_lifetime_seconds);
+        if !(60..=MAX_CALLER_LIFETIME).contains(&max_lifetime) {
+            problems.add(&place, format!("max_token_lifetime_seconds = {max_lifetime} is outside 60..={MAX_CALLER_LIFETIME}"));
+        }
+        let base = s.file.parent().unwrap_or(Path::new("."));
+        let ca_bundle = f.ca_bundle.as_ref().map(|p| resolve(base, p));
+        if let Some(ca) = &ca_bundle {
+            match std::fs::read(ca) {
+                Ok(bytes) => {
+                    let certs = pem::parse_many(&bytes)
+                        .map(|v| v.iter().filter(|b| b.tag() == "CERTIFICATE").count());
+                    if !matches!(certs, Ok(n) if n > 0) {
+                        problems.add(
+                            &place,
+                            format!("ca_bundle {} holds no PEM certificate", ca.display()),
+                        );
+                    }
+                }
+                Err(e) => problems.add(&place, format!("ca_bundle {}: {e}", ca.display())),
+            }
+        }
+        let chosen = [
+            f.jwks_url.is_some(),
+            f.jwks.is_some(),
+            f.jwks_file.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        let kind = if chosen > 1 {
+            problems.add(&place, "set at most one of jwks_url, jwks, jwks_file");
+            None
+        } else if let Some(u) = &f.jwks_url {
+            match check_url(u, f.allow_insecure_http) {
+                Ok(url) => Some(KeySourceKind::JwksUrl(url)),
+                Err(e) => {
+                    problems.add(&place, format!("jwks_url {e}"));
+                    None
+                }
+            }
+        } else if f.jwks.is_some() || f.jwks_file.is_some() {
+            let text = match (&f.jwks, &f.jwks_file) {
+                (Some(toml::Value::String(s)), _) => Ok(s.clone()),
+                (Some(v), _) => serde_json::to_string(v).map_err(|e| e.to_string()),
+                (None, Some(p)) => std::fs::read_to_string(resolve(base, p))
+                    .map_err(|e| format!("jwks_file {}: {e}", resolve(base, p).display())),
+                (None, None) => Err("no JWKS".into()),
+            };
+            match text.and_then(|t| {
+                KeySet::from_jwks_json(t.as_bytes())
+                    .map(|k| (k, t))
+                    .map_err(|e| format!("inline {e}"))
+            }) {
+                Ok((keys, text)) => Some(KeySourceKind::Inline {
+                    keys: Arc::new(keys),
+                    digest: digest::digest(&digest::SHA256, text.as_bytes())
+                        .as_ref()
+                        .iter()
+                        .take(12)
+                        .map(|b| format!("{b:02x}"))
+                        .collect(),
+                }),
+                Err(e) => {
+                    problems.add(&place, e);
+                    None
+                }
+            }
+        } else {
+            match check_url(&f.issuer, f.allow_insecure_http) {
+                Ok(_) => Some(KeySourceKind::Discovery {
+                    issuer: f.issuer.clone(),
+                }),
+                Err(e) => {
+                    problems.add(
+                        &place,
+                        format!("no jwks_url, jwks or jwks_file, so keys come from OIDC discovery, but issuer {e}"),
+                    );
+                    None
+                }
+            }
+        };
+        let Some(kind) = kind else { continue };
+        let source = KeySource::new(kind, f.allow_insecure_http, ca_bundle);
+        let source = sources
+            .entry(source.cache_key.clone())
+            .or_insert_with(|| Arc::new(source))
+            .clone();
+        federations.push(Federation {
+            id: f.id.clone(),
+            name: f.name.clone().unwrap_or_else(|| f.id.clone()),
+            folder_id: f.folder_id.clone(),
+            issuer: f.issuer.clone(),
+            audiences: f.audiences.clone(),
+            enabled: f.enabled,
+            key_source: source,
+            max_token_lifetime: max_lifetime,
+        });
+    }
+
+    let mut accounts = Vec::with_capacity(items.service_accounts.len());
+    let mut sa_ids: HashSet<String> = HashSet::new();
+    for s in &items.service_accounts {
+        let a = &s.item;
+        let place = s.place("service_accounts", &a.id);
+        if let Err(e) = check_id(&a.id) {
+            problems.add(&place, e);
+        }
+        if let Some(name) = &a.name
+            && let Err(e) = check_name(name)
+        {
+            problems.add(&place, e);
+        }
+        if !sa_ids.insert(a.id.clone()) {
+            problems.add(&place, "duplicate service account id");
+        }
+        accounts.push(ServiceAccount {
+            id: a.id.clone(),
+            name: a.name.clone().unwrap_or_else(|| a.id.clone()),
+            folder_id: a.folder_id.clone(),
+        });
+    }
+
+    // A million credentials must load in seconds: validate them by reference, then move their
+    // strings into the directory without copying them.
+    let ids: Vec<String> = items
+        .credentials
+        .iter()
+        .map(|s| {
+            s.item
+                .id
+                .clone()
+                .unwrap_or_else(|| derived_credential_id(&s.item))
+        })
+        .collect();
+    {
+        let mut seen_ids: HashSet<&str> = HashSet::with_capacity(ids.len());
+        let mut bindings: HashSet<(&str, &str, &str)> = HashSet::with_capacity(ids.len());
+        for (s, id) in items.credentials.iter().zip(&ids) {
+            let c = &s.item;
+            let place = || s.place("federated_credentials", id);
+            if c.id.is_some()
+                && let Err(e) = check_id(id)
+            {
+                problems.add(&place(), e);
+            }
+            if !seen_ids.insert(id) {
+                problems.add(&place(), "duplicate federated credential id");
+            }
+            if !fed_ids.contains(&c.federation_id) {
+                problems.add(
+                    &place(),
+                    format!("federation_id {:?} names no federation", c.federation_id),
+                );
+            }
+            if !sa_ids.contains(&c.service_account_id) {
+                problems.add(
+                    &place(),
+                    format!(
+                        "service_account_id {:?} names no service account",
+                        c.service_account_id
+                    ),
+                );
+            }
+            let subject = &c.external_subject_id;
+            if subject.is_empty() || subject.len() > 1000 {
+                problems.add(&place(), "external_subject_id must be 1 to 1000 characters (a binding never matches any subject)");
+            } else if subject.trim() != subject {
+                problems.add(
+                    &place(),
+                    "external_subject_id has surrounding white space; subjects are compared exactly",
+                );
+            }
+            if !bindings.insert((&c.federation_id, &c.service_account_id, subject)) {
+                problems.add(
+                    &place(),
+                    "the same federation, service account and subject are bound twice",
+                );
+            }
+        }
+    }
+    if !problems.0.is_empty() {
+        return Directory::default();
+    }
+    let credentials = items
+        .credentials
+        .into_iter()
+        .zip(ids)
+        .map(|(s, id)| FederatedCredential {
+            id,
+            federation_id: s.item.federation_id,
+            service_account_id: s.item.service_account_id,
+            external_subject_id: s.item.external_subject_id,
+        })
+        .collect();
+    Directory::build(federations, accounts, credentials)
+}
