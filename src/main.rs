@@ -169,17 +169,23 @@ fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<Exi
 }
 
 fn serve(path: PathBuf, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
-    let config = config::load_with(&path, listen)?;
-    let addr = config.settings.listen;
-    let state = wif_gateway::AppState::from_config(config).map_err(anyhow::Error::msg)?;
+    let mut config = config::load_with(&path, listen)?;
+    let wanted = config.settings.listen;
+    // Bound before the state is built, so that port 0 works: the public URL (and the dev issuer
+    // that follows it) is then the address actually bound.
+    let listener = std::net::TcpListener::bind(wanted).with_context(|| format!("binding {wanted}"))?;
+    listener.set_nonblocking(true).context("configuring the listener")?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    if bound != wanted {
+        config = config::load_with(&path, Some(bound))?;
+    }
+    let state = wif_gateway::AppState::from_config(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
+        let listener = tokio::net::TcpListener::from_std(listener).context("listening")?;
         wif_gateway::run(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;

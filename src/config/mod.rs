@@ -175,7 +175,16 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
     }
     let parsed = started.elapsed();
     let settings = validate::compile_settings(&file, path, &base, &mut problems);
-    let directory = validate::compile_directory(items, &file.exchange, &mut problems);
+    let dev_issuer_url = settings
+        .dev_issuer
+        .as_ref()
+        .map(|_| format!("{}/dev/issuer", settings.public_url));
+    let directory = validate::compile_directory(
+        items,
+        &file.exchange,
+        dev_issuer_url.as_deref(),
+        &mut problems,
+    );
     tracing::debug!(
         files = included.len() + 1,
         parse_ms = parsed.as_millis() as u64,
@@ -333,6 +342,43 @@ external_subject_id = "subject-1"
             "y": URL_SAFE_NO_PAD.encode(&point[33..]),
         }]})
         .to_string()
+    }
+
+    #[test]
+    fn dev_issuer_federations_follow_the_public_url() {
+        let dev = "[dev_issuer]\nenabled = true\n";
+        let fed = federation("fed-dev", "dev_issuer = true\naudiences = [\"a\"]");
+        let config = load_files(&main_only(format!(
+            "[server]\nlisten = \"127.0.0.1:4567\"\n{SIGNING}{dev}{fed}"
+        )))
+        .expect("valid");
+        let f = &config.directory.federations()[0];
+        assert_eq!(f.issuer, "http://127.0.0.1:4567/dev/issuer");
+        assert!(
+            matches!(&f.key_source.kind, KeySourceKind::Discovery { issuer } if *issuer == f.issuer),
+            "{:?}",
+            f.key_source.kind
+        );
+        let refused = [
+            (
+                format!("{SIGNING}{fed}"),
+                "needs the dev issuer: [dev_issuer] enabled = true",
+            ),
+            (
+                format!(
+                    "{SIGNING}{dev}{}",
+                    federation(
+                        "fed-dev",
+                        "dev_issuer = true\nissuer = \"https://i.example\"\naudiences = [\"a\"]"
+                    )
+                ),
+                "set either issuer or dev_issuer = true, not both",
+            ),
+        ];
+        for (text, expected) in refused {
+            let err = load_files(&main_only(text)).expect_err(expected);
+            assert!(err.to_string().contains(expected), "{err}");
+        }
     }
 
     #[test]

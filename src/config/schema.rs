@@ -190,7 +190,13 @@ pub struct FederationConfig {
     pub folder_id: String,
     #[serde(default)]
     pub description: String,
+    /// The exact `iss` of the tokens this federation trusts. Absent with `dev_issuer = true`.
+    #[serde(default)]
     pub issuer: String,
+    /// Trust this gateway's own dev issuer (`{public_url}/dev/issuer`, wherever the gateway
+    /// listens) instead of naming an `issuer`. Needs `[dev_issuer] enabled = true`.
+    #[serde(default)]
+    pub dev_issuer: bool,
     pub audiences: Vec<String>,
     /// Key source: `jwks_url`, or an inline `jwks` (table or JSON string), or `jwks_file`; with
     /// none of them, OIDC discovery from `issuer`.

@@ -267,11 +267,39 @@ fn derived_credential_id(c: &CredentialConfig) -> String {
     id
 }
 
+/// Points the federations that trust the dev issuer at it: `{public_url}/dev/issuer`, so that
+/// the dev setup follows the address the gateway serves on.
+fn resolve_dev_issuer(items: &mut Items, dev_issuer_url: Option<&str>, problems: &mut Problems) {
+    for s in &mut items.federations {
+        if !s.item.dev_issuer {
+            continue;
+        }
+        let place = s.place("federations", &s.item.id);
+        match dev_issuer_url {
+            Some(_) if !s.item.issuer.is_empty() => problems.add(
+                &place,
+                "set either issuer or dev_issuer = true, not both",
+            ),
+            Some(url) => {
+                s.item.issuer = url.to_owned();
+                // The gateway fetches its own dev issuer's keys over its public URL.
+                s.item.allow_insecure_http |= url.starts_with("http://");
+            }
+            None => problems.add(
+                &place,
+                "dev_issuer = true needs the dev issuer: [dev_issuer] enabled = true",
+            ),
+        }
+    }
+}
+
 pub(super) fn compile_directory(
-    items: Items,
+    mut items: Items,
     exchange: &ExchangeConfig,
+    dev_issuer_url: Option<&str>,
     problems: &mut Problems,
 ) -> Directory {
+    resolve_dev_issuer(&mut items, dev_issuer_url, problems);
     let mut sources: HashMap<String, Arc<KeySource>> = HashMap::new();
     let mut federations = Vec::with_capacity(items.federations.len());
     let mut fed_ids: HashSet<String> = HashSet::new();

@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod client;
 mod deploy;
+mod devsetup;
 mod exchange;
 mod hostile;
 mod jwks;
