@@ -173,8 +173,11 @@ fn serve(path: PathBuf, listen: Option<std::net::SocketAddr>) -> anyhow::Result<
     let wanted = config.settings.listen;
     // Bound before the state is built, so that port 0 works: the public URL (and the dev issuer
     // that follows it) is then the address actually bound.
-    let listener = std::net::TcpListener::bind(wanted).with_context(|| format!("binding {wanted}"))?;
-    listener.set_nonblocking(true).context("configuring the listener")?;
+    let listener =
+        std::net::TcpListener::bind(wanted).with_context(|| format!("binding {wanted}"))?;
+    listener
+        .set_nonblocking(true)
+        .context("configuring the listener")?;
     let bound = listener.local_addr().context("reading the bound address")?;
     if bound != wanted {
         config = config::load_with(&path, Some(bound))?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{AppState, Snapshot};
+use super::state::{AppState, Snapshot};
 use crate::audit::{ConfigReloadEvent, SigningKeysEvent};
 use crate::config::ConfigError;
 use crate::config::settings::KeyLoadError;

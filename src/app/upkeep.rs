@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::AppState;
+use super::state::AppState;
 
 /// How often histograms are drained.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);

@@ -276,10 +276,9 @@ fn resolve_dev_issuer(items: &mut Items, dev_issuer_url: Option<&str>, problems:
         }
         let place = s.place("federations", &s.item.id);
         match dev_issuer_url {
-            Some(_) if !s.item.issuer.is_empty() => problems.add(
-                &place,
-                "set either issuer or dev_issuer = true, not both",
-            ),
+            Some(_) if !s.item.issuer.is_empty() => {
+                problems.add(&place, "set either issuer or dev_issuer = true, not both")
+            }
             Some(url) => {
                 s.item.issuer = url.to_owned();
                 // The gateway fetches its own dev issuer's keys over its public URL.

@@ -10,12 +10,38 @@
 use std::sync::Arc;
 
 use super::directory::{Directory, FederationIndex, KeySource};
+use super::issuer_keys::Algorithm;
 use super::jwt::UnverifiedJwt;
 use super::key_provider::{KeyError, KeyLookup, KeyProvider};
 use super::refusal::{ExchangeError, Reason, quote};
 use super::request::TokenRequest;
-use super::{Grant, Policy};
 use crate::time::rfc3339;
+
+/// Settings of the claim checks that apply to every federation.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Allowed clock skew for `exp`, `nbf` and `iat`, in seconds.
+    pub leeway: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { leeway: 60 }
+    }
+}
+
+/// Who got what: everything worth logging about a successful exchange.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub federation_id: String,
+    pub service_account_id: String,
+    pub credential_id: String,
+    pub issuer: String,
+    pub subject: String,
+    pub external_jti: Option<String>,
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+}
 
 /// `Retry-After` when an issuer's keys cannot be had: the JWKS cache retries in the background.
 const ISSUER_RETRY_SECONDS: u64 = 5;

@@ -23,6 +23,7 @@ pub mod key_provider;
 pub mod refusal;
 pub mod request;
 
+pub use authorize::{Grant, Policy};
 pub use key_provider::{KeyError, KeyLookup, KeyProvider};
 pub use refusal::{ExchangeError, Reason, quote};
 
@@ -32,32 +33,6 @@ use jwt::UnverifiedJwt;
 use request::TOKEN_TYPE_ACCESS_TOKEN;
 
 use crate::signing::{IssuedToken, MintRequest, Minter};
-
-/// Settings of the claim checks that apply to every federation.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy {
-    /// Allowed clock skew for `exp`, `nbf` and `iat`, in seconds.
-    pub leeway: i64,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy { leeway: 60 }
-    }
-}
-
-/// Who got what: everything worth logging about a successful exchange.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub federation_id: String,
-    pub service_account_id: String,
-    pub credential_id: String,
-    pub issuer: String,
-    pub subject: String,
-    pub external_jti: Option<String>,
-    pub kid: Option<String>,
-    pub alg: Algorithm,
-}
 
 /// A check on a verified [`Grant`] between the trust decision and minting, such as the
 /// per-subject rate limit. It sees only authentic claims, so a forged token cannot spend another

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::WebError;
+use super::error::WebError;
 use super::token::{check_form_content_type, read_body};
 use crate::app::AppState;
 use crate::dev_issuer::DEFAULT_TTL;

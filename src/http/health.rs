@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::WebError;
+use super::error::WebError;
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {

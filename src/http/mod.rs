@@ -14,6 +14,7 @@
 pub mod dev;
 pub mod error;
 pub mod health;
+pub mod request_id;
 pub mod token;
 pub mod wellknown;
 
@@ -58,48 +59,12 @@ pub fn router(state: AppState) -> Router {
         .layer(
             // Only method, path and request id: a query string could carry a token.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req.extensions().get::<RequestId>().map_or("", |r| r.0.as_str());
+                let id = req.extensions().get::<request_id::RequestId>().map_or("", |r| r.0.as_str());
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(axum::middleware::from_fn(request_id))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
-}
-
-/// The request's id: the caller's `X-Request-Id` when it is a sane token (1–128 visible ASCII
-/// characters), otherwise a new random one. Returned in `X-Request-Id`, put in logs and audit.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-const REQUEST_ID: &str = "x-request-id";
-
-async fn request_id(
-    mut req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let given = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned);
-    let id = given.unwrap_or_else(|| {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut raw = [0u8; 16];
-        let _ = aws_lc_rs::rand::fill(&mut raw);
-        let mut id = String::with_capacity(32);
-        for b in raw {
-            id.push(char::from(HEX[usize::from(b >> 4)]));
-            id.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        id
-    });
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(req).await;
-    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    response
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting and gives

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tower::ServiceBuilder;
 
-use super::RequestId;
 use super::error::{WebError, middleware_error, no_store, oauth_error};
+use super::request_id::RequestId;
 use crate::app::AppState;
 use crate::audit::{Caller, ExchangeEvent};
 use crate::exchange::{ExchangeError, Issued, Reason, Refused, quote};

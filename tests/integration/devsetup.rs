@@ -71,7 +71,10 @@ async fn the_unedited_dev_config_works_on_any_port() {
         .recv_timeout(Duration::from_secs(60))
         .expect("a listening line");
     assert!(!addr.ends_with(":0"), "the bound port is logged: {addr}");
-    assert!(!addr.ends_with(":8080"), "not the tracked file's port: {addr}");
+    assert!(
+        !addr.ends_with(":8080"),
+        "not the tracked file's port: {addr}"
+    );
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -92,7 +95,10 @@ async fn the_unedited_dev_config_works_on_any_port() {
         .json()
         .await
         .expect("json");
-    assert_eq!(discovery["issuer"], base, "the public URL follows the bound address");
+    assert_eq!(
+        discovery["issuer"], base,
+        "the public URL follows the bound address"
+    );
     let issued: serde_json::Value = client
         .post(format!("{base}/dev/issuer/token"))
         .header("Content-Type", "application/x-www-form-urlencoded")

@@ -13,6 +13,7 @@ mod devsetup;
 mod exchange;
 mod hostile;
 mod jwks;
+mod layout;
 mod operate;
 mod overload;
 mod rejection;
