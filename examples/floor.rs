@@ -6,7 +6,7 @@
 //! taskset -c 0 cargo run --release --example floor -- [--seconds 3]
 //! ```
 //!
-//! Prints a human line and a machine line `FLOOR ops_per_sec=N …` that `bench/load.sh` reads.
+//! Prints a human line and a machine line `FLOOR ops_per_sec=N …` that `scripts/load.sh` reads.
 //! The gateway's exchanges/s divided by this is how close it gets to the crypto's cost.
 
 use std::time::{Duration, Instant};

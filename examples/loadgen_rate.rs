@@ -1,4 +1,4 @@
-//! Open-loop, fixed-rate load on `POST /oauth/token` (used by `bench/load.sh` for the latency
+//! Open-loop, fixed-rate load on `POST /oauth/token` (used by `scripts/load.sh` for the latency
 //! run at half the measured maximum; Debian ships wrk but not wrk2).
 //!
 //! ```sh

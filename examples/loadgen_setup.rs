@@ -1,4 +1,4 @@
-//! Prepares an HTTP load test of the gateway (used by `bench/load.sh`).
+//! Prepares an HTTP load test of the gateway (used by `scripts/load.sh`).
 //!
 //! ```sh
 //! cargo run --release --example loadgen_setup -- --out target/loadtest --tokens 100000 \

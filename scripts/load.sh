@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTP load test of wif-gateway's POST /oauth/token, on loopback only.
 #
-#   bash bench/load.sh [--scale] [--duration SECONDS]
+#   bash scripts/load.sh [--scale] [--duration SECONDS]
 #
 # On a fresh machine it: builds the release binaries and examples; installs wrk from Debian if
 # missing; measures the single-core crypto floor (examples/floor.rs: one RS256 verification +
@@ -11,7 +11,7 @@
 # federated credentials) starts the gateway pinned to core 0, waits for /readyz, warms up with
 # one exchange (which fetches the issuer's JWKS), then runs on core 1:
 #
-#   1. max throughput: wrk, 1 thread, 64 connections, bench/token.lua (every request carries a
+#   1. max throughput: wrk, 1 thread, 64 connections, scripts/load/token.lua (every request carries a
 #      different token; the token file is split among wrk threads), for --duration seconds;
 #   2. latency at half that rate: examples/loadgen_rate.rs, an open-loop fixed-rate generator
 #      (Debian packages wrk but not wrk2), for --duration seconds.
@@ -196,7 +196,7 @@ exchange_status() { # TOKEN: HTTP status of one exchange
 
 run_wrk() { # NAME SECONDS TOKEN_PREFIX: wrk on core 1; prints wrk's output; RESULT in $OUT/wrk-NAME.txt
     timeout $(($2 + 60)) taskset -c "$LOAD_CORE" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s \
-        --timeout 10s --latency -s "$ROOT/bench/token.lua" "$GATEWAY_URL" -- "$3" "$SERVICE_ACCOUNT" \
+        --timeout 10s --latency -s "$ROOT/scripts/load/token.lua" "$GATEWAY_URL" -- "$3" "$SERVICE_ACCOUNT" \
         | tee "$OUT/wrk-$1.txt"
 }
 

@@ -2,9 +2,9 @@
 # RSS soak: the gateway under sustained load for SECONDS (default 300), its RSS sampled every
 # 10 s, to show memory does not grow.
 #
-#   bash bench/soak.sh [SECONDS]
+#   bash scripts/soak.sh [SECONDS]
 #
-# Run bench/load.sh first: this reuses its generated issuer, small config and max-run token file
+# Run scripts/load.sh first: this reuses its generated issuer, small config and max-run token file
 # (target/loadtest). Tokens are sent round-robin from that file, so over a long soak each token is
 # replayed many times; that is fine here (the gateway keeps no per-token state, and throughput is
 # measured by load.sh with distinct tokens), and it keeps the soak from spending minutes signing.
@@ -18,7 +18,7 @@ GATEWAY_PORT=${GATEWAY_PORT:-18080}
 ISSUER_PORT=${ISSUER_PORT:-18081}
 # shellcheck disable=SC1091
 source "$OUT/load.env"
-[[ -f $OUT/tokens-max-small.txt ]] || { echo "run bench/load.sh first" >&2; exit 2; }
+[[ -f $OUT/tokens-max-small.txt ]] || { echo "run scripts/load.sh first" >&2; exit 2; }
 [[ -e $OUT/tokens-max-small.00 ]] || ln -sf tokens-max-small.txt "$OUT/tokens-max-small.00"
 
 pids=()
@@ -34,7 +34,7 @@ pids+=("$gateway")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null && break; sleep 0.1; done
 
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$gateway/status"; }
-taskset -c 1 wrk -t1 -c64 -d"${SECONDS_TOTAL}s" --timeout 10s -s "$ROOT/bench/token.lua" \
+taskset -c 1 wrk -t1 -c64 -d"${SECONDS_TOTAL}s" --timeout 10s -s "$ROOT/scripts/load/token.lua" \
     "http://127.0.0.1:$GATEWAY_PORT" -- "$OUT/tokens-max-small" "$SERVICE_ACCOUNT" >"$OUT/soak-wrk.txt" 2>&1 &
 wrk_pid=$!
 pids+=("$wrk_pid")

@@ -22,7 +22,7 @@
 //! | [`audit`], [`telemetry`] | the audit log and the Prometheus metrics |
 //! | [`client`] | `wif-gateway exchange`: exchanges a caller JWT with retries, prints or refreshes the token |
 //! | [`dev_issuer`] | an OIDC issuer for local round trips; exists only when the config enables it |
-//! | [`files`], [`time`] | private file writes; the one place that reads the wall clock |
+//! | [`files`], [`report`], [`time`] | private file writes; errors shown with their sources; the one place that reads the wall clock |
 //!
 //! Dependencies point one way: `http` → `app` → `config` → `exchange`, `signing`, `limits`;
 //! nothing in `exchange` imports HTTP types or the modules above it, and [`exchange::jwks`] does
@@ -37,6 +37,7 @@ pub mod exchange;
 pub mod files;
 pub mod http;
 pub mod limits;
+pub mod report;
 pub mod signing;
 pub mod telemetry;
 pub mod time;

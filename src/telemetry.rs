@@ -12,9 +12,6 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::exchange::{Issued, Refused};
-use crate::signing::Minter;
-
 /// Exchanges by `outcome` (`issued`, `refused`), `error_code` and `federation`.
 pub const EXCHANGES: &str = "wif_gateway_exchanges_total";
 /// Exchange latency by `outcome`, in seconds, from request start to response.
@@ -105,48 +102,6 @@ pub const ALL: [&str; 10] = [
     SHED,
     AUDIT_DROPPED,
 ];
-
-/// Counts one exchange and records its latency. A refusal carries the federation it concerns
-/// whenever one is known.
-pub fn exchange(outcome: Result<&Issued, &Refused>, elapsed: Duration) {
-    let seconds = elapsed.as_secs_f64();
-    match outcome {
-        Ok(issued) => {
-            metrics::counter!(EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => issued.grant.federation_id.clone()).increment(1);
-            metrics::histogram!(EXCHANGE_SECONDS, "outcome" => "issued").record(seconds);
-        }
-        Err(refused) => {
-            let federation = refused.error.federation_id.clone().unwrap_or_default();
-            metrics::counter!(EXCHANGES, "outcome" => "refused", "error_code" => refused.error.reason.as_str(), "federation" => federation).increment(1);
-            metrics::histogram!(EXCHANGE_SECONDS, "outcome" => "refused").record(seconds);
-        }
-    }
-}
-
-/// Publishes `wif_gateway_signing_key_info` for `current`'s keys and zeroes the (key, state)
-/// pairs of `previous` that no longer hold. A key is listed only in the states it has had.
-pub fn signing_keys(previous: Option<&Minter>, current: &Minter) {
-    let states = |m: &Minter| -> Vec<(String, &'static str, &'static str)> {
-        let active = m.active_key();
-        std::iter::once((active.kid().to_owned(), active.alg().as_str(), "active"))
-            .chain(
-                m.published_keys()
-                    .iter()
-                    .filter(|k| k.kid() != active.kid())
-                    .map(|k| (k.kid().to_owned(), k.alg().as_str(), "published")),
-            )
-            .collect()
-    };
-    let now = states(current);
-    for (kid, alg, state) in previous.map(states).unwrap_or_default() {
-        if !now.iter().any(|(k, _, s)| *k == kid && *s == state) {
-            metrics::gauge!(SIGNING_KEYS, "kid" => kid, "alg" => alg, "state" => state).set(0.0);
-        }
-    }
-    for (kid, alg, state) in now {
-        metrics::gauge!(SIGNING_KEYS, "kid" => kid, "alg" => alg, "state" => state).set(1.0);
-    }
-}
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.
 pub fn render_key_set_ages(text: &mut String, ages: &[(String, Duration)]) {

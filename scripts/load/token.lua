@@ -1,11 +1,11 @@
 -- wrk script for POST /oauth/token where EVERY request carries a different caller token.
 --
---   wrk -t N -c C -d 20s --latency -s bench/token.lua http://127.0.0.1:18080 -- PREFIX SA_ID
+--   wrk -t N -c C -d 20s --latency -s scripts/load/token.lua http://127.0.0.1:18080 -- PREFIX SA_ID
 --
 -- Thread k (0-based) reads its own slice of the token file, PREFIX.NN (NN = k, two digits;
--- bench/load.sh makes the slices with `split -n l/N -d -a 2`), so no token is sent twice. If a
+-- scripts/load.sh makes the slices with `split -n l/N -d -a 2`), so no token is sent twice. If a
 -- thread runs out, it starts its slice again and counts the reuse: the run then needs more
--- tokens (bench/load.sh reports it as a failure).
+-- tokens (scripts/load.sh reports it as a failure).
 --
 -- done() prints the status counts (non-2xx included), the tokens used and one machine-readable
 -- line, `WRK_RESULT key=value ...`, with latencies in microseconds.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::state::{AppState, Snapshot};
+use super::state::{AppState, Snapshot, publish_signing_keys};
 use crate::audit::{ConfigReloadEvent, SigningKeysEvent};
 use crate::config::ConfigError;
 use crate::config::settings::KeyLoadError;
@@ -119,7 +119,7 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
                 previous_active: Some(&previous_active),
             },
         );
-        telemetry::signing_keys(Some(&old.minter), &state.snapshot().minter);
+        publish_signing_keys(Some(&old.minter), &state.snapshot().minter);
     }
     Ok(done)
 }

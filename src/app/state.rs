@@ -70,7 +70,7 @@ impl AppState {
             }),
         };
         let snapshot = state.snapshot();
-        crate::telemetry::signing_keys(None, &snapshot.minter);
+        publish_signing_keys(None, &snapshot.minter);
         let (active, published) = snapshot.minter.key_ids();
         state.audit().record(
             "signing_keys",
@@ -162,4 +162,29 @@ pub enum StartError {
     DevIssuer(#[from] crate::dev_issuer::DevIssuerError),
     #[error("audit output: {0}")]
     Audit(std::io::Error),
+}
+
+/// Publishes `wif_gateway_signing_key_info` for `current`'s keys and zeroes the (key, state)
+/// pairs of `previous` that no longer hold. A key is listed only in the states it has had.
+pub(super) fn publish_signing_keys(previous: Option<&Minter>, current: &Minter) {
+    let states = |m: &Minter| -> Vec<(String, &'static str, &'static str)> {
+        let active = m.active_key();
+        std::iter::once((active.kid().to_owned(), active.alg().as_str(), "active"))
+            .chain(
+                m.published_keys()
+                    .iter()
+                    .filter(|k| k.kid() != active.kid())
+                    .map(|k| (k.kid().to_owned(), k.alg().as_str(), "published")),
+            )
+            .collect()
+    };
+    let now = states(current);
+    for (kid, alg, state) in previous.map(states).unwrap_or_default() {
+        if !now.iter().any(|(k, _, s)| *k == kid && *s == state) {
+            metrics::gauge!(crate::telemetry::SIGNING_KEYS, "kid" => kid, "alg" => alg, "state" => state).set(0.0);
+        }
+    }
+    for (kid, alg, state) in now {
+        metrics::gauge!(crate::telemetry::SIGNING_KEYS, "kid" => kid, "alg" => alg, "state" => state).set(1.0);
+    }
 }

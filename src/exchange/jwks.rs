@@ -26,10 +26,11 @@ use tokio::time::Instant;
 use super::directory::{Directory, KeySource, KeySourceKind};
 use super::issuer_keys::KeySet;
 use super::key_provider::{KeyError, KeyLookup, KeyProvider};
+use crate::report::error_chain;
 use crate::telemetry;
 use serde::Deserialize;
 
-/// The most bytes read from a discovery or JWKS response (DESIGN §JWKS cache).
+/// The most bytes read from a discovery or JWKS response (`docs/design.md#caches`).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 const MAX_REDIRECTS: usize = 3;
 
@@ -525,20 +526,6 @@ async fn get_capped(client: &reqwest::Client, url: &str) -> Result<(Vec<u8>, Hea
         body.extend_from_slice(&chunk);
     }
     Ok((body, headers))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// Freshness from `Cache-Control: max-age`, clamped to the configured bounds.

@@ -136,7 +136,7 @@ fn record(
     outcome: &Result<Issued, Refused>,
     elapsed: Duration,
 ) {
-    telemetry::exchange(outcome.as_ref(), elapsed);
+    count(outcome.as_ref(), elapsed);
     match outcome {
         Ok(issued) => {
             let g = &issued.grant;
@@ -165,6 +165,24 @@ fn record(
                 "exchange",
                 ExchangeEvent::refused(caller, refused, error.as_str()),
             );
+        }
+    }
+}
+
+/// Counts one exchange and records its latency. A refusal carries the federation it concerns
+/// whenever one is known.
+fn count(outcome: Result<&Issued, &Refused>, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64();
+    match outcome {
+        Ok(issued) => {
+            metrics::counter!(telemetry::EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => issued.grant.federation_id.clone()).increment(1);
+            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "issued").record(seconds);
+        }
+        Err(refused) => {
+            let federation = refused.error.federation_id.clone().unwrap_or_default();
+            metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => refused.error.reason.as_str(), "federation" => federation).increment(1);
+            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "refused")
+                .record(seconds);
         }
     }
 }

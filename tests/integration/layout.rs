@@ -185,11 +185,19 @@ fn the_exchange_path_knows_nothing_above_it() {
             for target in used {
                 assert!(
                     target.starts_with("exchange")
-                        || ["signing", "time", "telemetry"].contains(&target.as_str()),
+                        || ["signing", "time", "telemetry", "report"].contains(&target.as_str()),
                     "{module} uses {target}"
                 );
             }
         }
+    }
+}
+
+#[test]
+fn metric_names_and_error_reports_are_leaves() {
+    let graph = graph();
+    for leaf in ["telemetry", "report", "time", "exchange::refusal"] {
+        assert!(graph[leaf].is_empty(), "{leaf} uses {:?}", graph[leaf]);
     }
 }
 
