@@ -272,3 +272,42 @@ async fn health_readiness_and_unknown_paths() {
     assert_eq!(gateway_jwks.body["keys"].as_array().map(Vec::len), Some(1));
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn discovery_publishes_only_what_the_gateway_does() {
+    let gateway = Gateway::start("").await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let reply = gateway.get(path).await;
+        assert_eq!(reply.status, 200, "{path}");
+        let doc = &reply.body;
+        assert_eq!(doc["issuer"], gateway.url.as_str(), "{path}: {doc}");
+        assert_eq!(
+            doc["jwks_uri"],
+            format!("{}/.well-known/jwks.json", gateway.url),
+            "{path}: {doc}"
+        );
+        assert_eq!(
+            doc["token_endpoint"],
+            format!("{}/oauth/token", gateway.url),
+            "{path}: {doc}"
+        );
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["urn:ietf:params:oauth:grant-type:token-exchange"]),
+            "{path}: {doc}"
+        );
+        // No authorization endpoint and no ID tokens: nothing to advertise about either.
+        for absent in [
+            "response_types_supported",
+            "id_token_signing_alg_values_supported",
+        ] {
+            assert!(
+                doc.get(absent).is_none(),
+                "{path} advertises {absent}: {doc}"
+            );
+        }
+    }
+}

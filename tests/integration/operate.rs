@@ -14,7 +14,7 @@ use crate::support::*;
 
 const NEW_SUBJECT: &str = "project_path:demo/new:ref_type:branch:ref:main";
 
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -22,7 +22,7 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-fn audit_lines(path: &std::path::Path) -> Vec<Value> {
+pub(crate) fn audit_lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -279,35 +279,43 @@ async fn reloads_valid_or_not_never_fail_an_exchange() {
     );
 }
 
-#[tokio::test]
-async fn rotating_the_signing_key_never_breaks_issued_tokens() {
-    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
-    let dir = tempfile::tempdir().unwrap();
-    let write_key = |name: &str, alg| {
-        let (key, pem) = SigningKey::generate(alg).unwrap();
-        let path = dir.path().join(name);
-        std::fs::write(&path, pem).unwrap();
-        (key.kid().to_owned(), path.display().to_string())
-    };
-    let (kid_a, path_a) = write_key("a.pem", SigningAlgorithm::ES256);
-    let (kid_b, path_b) = write_key("b.pem", SigningAlgorithm::EdDSA);
-    let signing = |active: &str, published: &[&str]| Options {
+/// Writes a new signing key of `alg` to `dir/name`; returns its kid and path.
+fn write_signing_key(dir: &std::path::Path, name: &str, alg: SigningAlgorithm) -> (String, String) {
+    let (key, pem) = SigningKey::generate(alg).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, pem).unwrap();
+    (key.kid().to_owned(), path.display().to_string())
+}
+
+/// Options whose `[signing]` has the key file `active` and the `published` key files.
+fn signing(active: &str, published: &[&str]) -> Options {
+    Options {
         signing: Some(format!(
             "key_file = {active:?}\npublished_key_files = {published:?}"
         )),
         ..Options::default()
-    };
+    }
+}
+
+/// The kids of a JWKS document, in order.
+fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn rotating_the_signing_key_never_breaks_issued_tokens() {
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (kid_a, path_a) = write_signing_key(dir.path(), "a.pem", SigningAlgorithm::ES256);
+    let (kid_b, path_b) = write_signing_key(dir.path(), "b.pem", SigningAlgorithm::EdDSA);
     let directory = scenario(&issuer);
     // Before: A signs, B is published ahead of its turn.
     let gateway = Gateway::start_with(&directory, signing(&path_a, &[&path_b])).await;
-    let kids = |jwks: &Value| -> Vec<String> {
-        jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap().to_owned())
-            .collect()
-    };
     assert_eq!(
         kids(&gateway.get("/.well-known/jwks.json").await.body),
         [kid_a.clone(), kid_b.clone()]
@@ -381,19 +389,27 @@ async fn shutdown_lets_requests_in_flight_finish() {
     assert!(refused.is_err(), "no new connections after shutdown");
 }
 
-#[tokio::test]
-async fn sighup_reloads_the_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"))
+        .port()
+}
+
+/// The repository's dev config, listening on loopback `port`, its keys generated beside it.
+fn dev_config(port: u16) -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"))
         .unwrap()
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
         .replace("../.wif-dev/", "")
-        .replace("[server]\n", "[server]\nwatch_config = false\n");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dev = dev_config(port).replace("[server]\n", "[server]\nwatch_config = false\n");
     let config = dir.path().join("dev.toml");
     std::fs::write(&config, &dev).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
@@ -494,4 +510,302 @@ async fn only_the_configuration_files_trigger_a_reload() {
     wait_for("one reload", async || reloads() == 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(reloads(), 1, "one change, one reload");
+}
+
+#[tokio::test]
+async fn refusals_carry_their_federation_in_metrics_and_audit() {
+    // A federation id no other test uses: the metrics recorder is shared by the whole process.
+    const FED_ID: &str = "fed-refusal-labels";
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
+    let directory = format!(
+        "{}{}{}",
+        federation(
+            FED_ID,
+            &issuer.issuer(),
+            &[AUD],
+            &format!(
+                "jwks_url = {:?}\nallow_insecure_http = true",
+                issuer.jwks_url()
+            )
+        ),
+        account(SA),
+        binding(FED_ID, SA, SUBJECT)
+    );
+    let gateway = Gateway::start_with(
+        &directory,
+        Options {
+            audit: "output = \"audit.log\"".into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let audit = gateway.dir.path().join("audit.log");
+
+    // Signed by a key the issuer never published, under the kid of one it did.
+    let forger = TestKey::generate(KeyKind::Es256, "k1");
+    let forged = forger.sign(&claims(&issuer.issuer(), SUBJECT, AUD));
+    // A genuine token whose signature was altered.
+    let genuine = issuer.token(&key, SUBJECT, AUD);
+    let (signed, signature) = genuine.rsplit_once('.').unwrap();
+    let altered = if signature.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{signed}.{altered}{}", &signature[1..]);
+    let cases = [
+        (
+            issuer.token(&key, SUBJECT, "https://other.example.com"),
+            "audience_mismatch",
+        ),
+        (forged, "bad_signature"),
+        (tampered, "bad_signature"),
+        (
+            issuer.token(&key, "project_path:evil/app", AUD),
+            "no_federated_credential",
+        ),
+    ];
+    for (token, code) in &cases {
+        let reply = gateway.exchange(SA, token).await;
+        assert_eq!((reply.status, reply.code()), (400, *code), "{}", reply.text);
+    }
+
+    let metrics = gateway.metrics().await;
+    for (code, count) in [
+        ("audience_mismatch", 1),
+        ("bad_signature", 2),
+        ("no_federated_credential", 1),
+    ] {
+        let series = format!(
+            "wif_gateway_exchanges_total{{outcome=\"refused\",error_code=\"{code}\",federation=\"{FED_ID}\"}} {count}"
+        );
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "{series} missing from:\n{metrics}"
+        );
+    }
+
+    wait_for("four refusals audited", async || {
+        audit_lines(&audit)
+            .iter()
+            .filter(|l| l["event"] == "exchange")
+            .count()
+            == cases.len()
+    })
+    .await;
+    let lines = audit_lines(&audit);
+    let denials: Vec<&Value> = lines.iter().filter(|l| l["event"] == "exchange").collect();
+    for (line, (_, code)) in denials.iter().zip(&cases) {
+        assert_eq!(
+            (line["decision"].as_str(), line["error_code"].as_str()),
+            (Some("deny"), Some(*code))
+        );
+        assert_eq!(
+            line["federation_id"], FED_ID,
+            "the audit line of a {code} refusal names its federation: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refusals_and_refused_reloads_are_audited_with_a_description() {
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
+    let gateway = Gateway::start_with(
+        &scenario(&issuer),
+        Options {
+            audit: "output = \"audit.log\"".into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let audit = gateway.dir.path().join("audit.log");
+    let reply = gateway
+        .exchange(SA, &issuer.token(&key, "project_path:evil/app", AUD))
+        .await;
+    assert_eq!(reply.code(), "no_federated_credential");
+    gateway.write_raw_config("[server\nthis is not TOML");
+
+    let denial = |lines: &[Value]| {
+        lines
+            .iter()
+            .find(|l| l["event"] == "exchange" && l["decision"] == "deny")
+            .cloned()
+    };
+    let refused_reload = |lines: &[Value]| {
+        lines
+            .iter()
+            .find(|l| l["event"] == "config_reload" && l["result"] == "error")
+            .cloned()
+    };
+    wait_for("the refusal and the refused reload audited", async || {
+        let lines = audit_lines(&audit);
+        denial(&lines).is_some() && refused_reload(&lines).is_some()
+    })
+    .await;
+    let lines = audit_lines(&audit);
+    for line in [denial(&lines).unwrap(), refused_reload(&lines).unwrap()] {
+        assert!(
+            line["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "no description in {line}"
+        );
+        assert!(line.get("reason").is_none(), "a reason field in {line}");
+    }
+    assert!(
+        denial(&lines).unwrap()["description"]
+            .as_str()
+            .unwrap()
+            .contains("project_path:evil/app"),
+        "the description names the subject"
+    );
+}
+
+#[tokio::test]
+async fn a_key_source_that_leaves_the_directory_leaves_the_metrics() {
+    let (leaving, leaving_key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
+    let (staying, staying_key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
+    let source = |issuer: &TestIssuer| {
+        format!(
+            "jwks_url = {:?}\nallow_insecure_http = true",
+            issuer.jwks_url()
+        )
+    };
+    let kept = format!(
+        "{}{}{}",
+        federation("fed-staying", &staying.issuer(), &[AUD], &source(&staying)),
+        account(SA),
+        binding("fed-staying", SA, SUBJECT)
+    );
+    let both = format!(
+        "{kept}{}{}",
+        federation("fed-leaving", &leaving.issuer(), &[AUD], &source(&leaving)),
+        binding("fed-leaving", SA, SUBJECT)
+    );
+    let gateway = Gateway::start(&both).await;
+    for (issuer, key) in [(&leaving, &leaving_key), (&staying, &staying_key)] {
+        let reply = gateway.exchange(SA, &issuer.token(key, SUBJECT, AUD)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // The series of a source: its label names the source's JWKS URL.
+    let age_series = |metrics: &str, issuer: &TestIssuer| -> Option<String> {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("wif_gateway_jwks_key_set_age_seconds{")
+                    && l.contains(&issuer.jwks_url())
+            })
+            .map(str::to_owned)
+    };
+    let metrics = gateway.metrics().await;
+    assert!(
+        age_series(&metrics, &leaving).is_some(),
+        "no key set age for {}:\n{metrics}",
+        leaving.jwks_url()
+    );
+    assert!(age_series(&metrics, &staying).is_some(), "{metrics}");
+
+    gateway.write_config(&kept, &Options::default());
+    wait_for("the federation to leave", async || {
+        gateway
+            .exchange(SA, &leaving.token(&leaving_key, SUBJECT, AUD))
+            .await
+            .code()
+            == "unknown_issuer"
+    })
+    .await;
+    let metrics = gateway.metrics().await;
+    assert_eq!(
+        age_series(&metrics, &leaving),
+        None,
+        "the key set age of a source no federation names is still exported"
+    );
+    assert!(
+        age_series(&metrics, &staying).is_some(),
+        "the remaining source lost its series:\n{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn signing_key_info_lists_only_states_a_key_has_had() {
+    let (issuer, _) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (kid_a, path_a) = write_signing_key(dir.path(), "a.pem", SigningAlgorithm::ES256);
+    let (kid_b, path_b) = write_signing_key(dir.path(), "b.pem", SigningAlgorithm::EdDSA);
+    let directory = scenario(&issuer);
+    let info = |kid: &str, alg: &str, state: &str, value: u8| {
+        format!(
+            "wif_gateway_signing_key_info{{kid=\"{kid}\",alg=\"{alg}\",state=\"{state}\"}} {value}"
+        )
+    };
+    let has = async |gateway: &Gateway, series: &str| {
+        gateway.metrics().await.lines().any(|l| l == series)
+    };
+    // A signs alone.
+    let gateway = Gateway::start_with(&directory, signing(&path_a, &[])).await;
+    assert!(has(&gateway, &info(&kid_a, "ES256", "active", 1)).await);
+    // B signs, A stays published.
+    gateway.write_config(&directory, &signing(&path_b, &[&path_a]));
+    wait_for("A to be published only", async || {
+        has(&gateway, &info(&kid_a, "ES256", "published", 1)).await
+    })
+    .await;
+    // A is retired: B signs alone.
+    gateway.write_config(&directory, &signing(&path_b, &[]));
+    wait_for("A to be retired", async || {
+        has(&gateway, &info(&kid_a, "ES256", "published", 0)).await
+    })
+    .await;
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == info(&kid_b, "EdDSA", "active", 1)),
+        "{metrics}"
+    );
+    let never = format!("kid=\"{kid_b}\",alg=\"EdDSA\",state=\"published\"");
+    assert!(
+        !metrics.contains(&never),
+        "B was never published alone, yet {never} is exported:\n{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_binary_with_a_last_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("dev.toml");
+    std::fs::write(&config, dev_config(port)).unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_for("the gateway", async || {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut status = None;
+    wait_for("the gateway to exit", async || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    })
+    .await;
+    let status = status.unwrap();
+    assert!(status.success(), "exit status {status}");
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let last = logs.lines().rev().find(|l| !l.trim().is_empty());
+    assert!(
+        last.is_some_and(|l| l.contains("shutdown complete")),
+        "the last log line is not `shutdown complete`:\n{logs}"
+    );
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::operate::{audit_lines, wait_for};
 use crate::support::gateway::{AUD, SA, SUBJECT, scenario};
 use crate::support::*;
 
@@ -222,4 +223,73 @@ async fn a_client_that_trickles_its_body_is_cut_off() {
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
     assert!(head.contains("request_timeout"), "{head}");
+}
+
+#[tokio::test]
+async fn rate_limited_refusals_are_audited_verified_only_per_subject() {
+    let (issuer, key) = TestIssuer::with_key(KeyKind::Es256, "k1").await;
+    // The audit line of the first rate-limited refusal by a gateway with `limits`. The first
+    // exchange is allowed; the budget of one then runs out at once (a per-second budget could
+    // refill between two slow exchanges, so a few more are sent until one is refused).
+    let rate_limited = async |limits: &str| -> serde_json::Value {
+        let gateway = Gateway::start_with(
+            &scenario(&issuer),
+            Options {
+                limits: limits.into(),
+                audit: "output = \"audit.log\"".into(),
+                ..Options::default()
+            },
+        )
+        .await;
+        let audit = gateway.dir.path().join("audit.log");
+        let first = gateway
+            .exchange(SA, &issuer.token(&key, SUBJECT, AUD))
+            .await;
+        assert_eq!(first.status, 200, "{}", first.text);
+        let mut refused = None;
+        for _ in 0..5 {
+            let reply = gateway
+                .exchange(SA, &issuer.token(&key, SUBJECT, AUD))
+                .await;
+            if reply.status == 429 {
+                refused = Some(reply);
+                break;
+            }
+        }
+        let refused = refused.expect("a rate-limited refusal");
+        assert_eq!(refused.code(), "rate_limited", "{}", refused.text);
+        let is_limited = |l: &serde_json::Value| {
+            l["event"] == "exchange" && l["decision"] == "deny" && l["error_code"] == "rate_limited"
+        };
+        wait_for("the refusal audited", async || {
+            audit_lines(&audit).iter().any(is_limited)
+        })
+        .await;
+        audit_lines(&audit).into_iter().find(is_limited).unwrap()
+    };
+
+    let per_subject = rate_limited(
+        "per_client_ip_per_second = 0\nper_subject_per_minute = 1\nper_subject_burst = 1",
+    )
+    .await;
+    assert_eq!(per_subject["error_code"], "rate_limited");
+    assert_eq!(
+        per_subject["verified"], true,
+        "the subject limit counts only verified tokens: {per_subject}"
+    );
+    assert_eq!(
+        (per_subject["iss"].as_str(), per_subject["sub"].as_str()),
+        (Some(issuer.issuer().as_str()), Some(SUBJECT)),
+        "{per_subject}"
+    );
+
+    let per_client = rate_limited(
+        "per_client_ip_per_second = 1\nper_client_ip_burst = 1\nper_subject_per_minute = 0",
+    )
+    .await;
+    assert_eq!(per_client["error_code"], "rate_limited");
+    assert_eq!(
+        per_client["verified"], false,
+        "the client limit refuses before anything is verified: {per_client}"
+    );
 }
