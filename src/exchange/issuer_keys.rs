@@ -256,7 +256,7 @@ impl KeySet {
                 .and_then(Value::as_str)
                 .map_or_else(|| "(no kid)".to_owned(), |k| format!("{k:?}"));
             match serde_json::from_value::<RawJwk>(value)
-                .map_err(|e| e.to_string())
+                .map_err(|e| UnusableKey::Malformed(e.to_string()))
                 .and_then(parse_jwk)
             {
                 Ok(key) => {
@@ -421,26 +421,57 @@ fn is_small_order_ed25519(x: &[u8]) -> bool {
             .any(|bad| x[..31] == bad[..31] && (x[31] & 0x7f) == bad[31])
 }
 
-fn b64_field(value: Option<&String>, name: &str) -> Result<Vec<u8>, String> {
-    let value = value.ok_or_else(|| format!("missing {name}"))?;
-    URL_SAFE_NO_PAD
-        .decode(value.trim_end_matches('='))
-        .map_err(|_| format!("{name} is not base64url"))
+/// Why one JWK of a set is not used for verification (the rest of the set still is).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnusableKey {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("symmetric (oct) keys are never used")]
+    Symmetric,
+    #[error("use {0:?} is not \"sig\"")]
+    NotForSignatures(String),
+    #[error("key_ops does not include \"verify\"")]
+    NotForVerifying,
+    #[error("alg {0:?} is not an accepted signing algorithm")]
+    UnacceptedAlgorithm(String),
+    #[error("unsupported key type {kty:?} (crv {crv:?})")]
+    UnsupportedType { kty: String, crv: Option<String> },
+    #[error("alg {alg} does not fit a {family:?} key")]
+    AlgorithmMismatch { alg: Algorithm, family: KeyFamily },
+    #[error("missing {0}")]
+    MissingField(&'static str),
+    #[error("{0} is not base64url")]
+    NotBase64(&'static str),
+    #[error("RSA modulus of {0} bits is under 2048")]
+    WeakRsa(usize),
+    #[error("EC coordinates must be {0} bytes")]
+    CoordinateLength(usize),
+    #[error("Ed25519 key is a small-order point (it would verify forged signatures)")]
+    SmallOrder,
+    #[error("invalid {what} key: {reason}")]
+    Invalid { what: &'static str, reason: String },
 }
 
-fn parse_jwk(jwk: RawJwk) -> Result<VerifyingKey, String> {
+fn b64_field(value: Option<&String>, name: &'static str) -> Result<Vec<u8>, UnusableKey> {
+    let value = value.ok_or(UnusableKey::MissingField(name))?;
+    URL_SAFE_NO_PAD
+        .decode(value.trim_end_matches('='))
+        .map_err(|_| UnusableKey::NotBase64(name))
+}
+
+fn parse_jwk(jwk: RawJwk) -> Result<VerifyingKey, UnusableKey> {
     if jwk.kty == "oct" {
-        return Err("symmetric (oct) keys are never used".into());
+        return Err(UnusableKey::Symmetric);
     }
     if let Some(use_) = &jwk.use_
         && use_ != "sig"
     {
-        return Err(format!("use {use_:?} is not \"sig\""));
+        return Err(UnusableKey::NotForSignatures(use_.clone()));
     }
     if let Some(ops) = &jwk.key_ops
         && !ops.iter().any(|op| op == "verify")
     {
-        return Err("key_ops does not include \"verify\"".into());
+        return Err(UnusableKey::NotForVerifying);
     }
     let declared = match jwk.alg.as_deref() {
         None => None,
@@ -448,7 +479,7 @@ fn parse_jwk(jwk: RawJwk) -> Result<VerifyingKey, String> {
             Algorithm::ALL
                 .into_iter()
                 .find(|a| a.as_str() == alg)
-                .ok_or_else(|| format!("alg {alg:?} is not an accepted signing algorithm"))?,
+                .ok_or_else(|| UnusableKey::UnacceptedAlgorithm(alg.to_owned()))?,
         ),
     };
     let family = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
@@ -456,11 +487,16 @@ fn parse_jwk(jwk: RawJwk) -> Result<VerifyingKey, String> {
         ("EC", Some("P-256")) => KeyFamily::P256,
         ("EC", Some("P-384")) => KeyFamily::P384,
         ("OKP", Some("Ed25519")) => KeyFamily::Ed25519,
-        (kty, crv) => return Err(format!("unsupported key type {kty:?} (crv {crv:?})")),
+        (kty, crv) => {
+            return Err(UnusableKey::UnsupportedType {
+                kty: kty.to_owned(),
+                crv: crv.map(str::to_owned),
+            });
+        }
     };
     let algorithms: Vec<Algorithm> = match declared {
         Some(alg) if alg.family() != family => {
-            return Err(format!("alg {alg} does not fit a {family:?} key"));
+            return Err(UnusableKey::AlgorithmMismatch { alg, family });
         }
         Some(alg) => vec![alg],
         None => Algorithm::ALL
@@ -483,13 +519,19 @@ fn parse_jwk(jwk: RawJwk) -> Result<VerifyingKey, String> {
             };
             let bits = components.n.len() * 8;
             if bits < 2048 {
-                return Err(format!("RSA modulus of {bits} bits is under 2048"));
+                return Err(UnusableKey::WeakRsa(bits));
             }
             for alg in algorithms {
-                let params = alg.rsa_parameters().ok_or("not an RSA algorithm")?;
+                let invalid = |reason: String| UnusableKey::Invalid {
+                    what: "RSA",
+                    reason,
+                };
+                let params = alg
+                    .rsa_parameters()
+                    .ok_or_else(|| invalid("not an RSA algorithm".into()))?;
                 let key = components
                     .to_parsed_public_key(params)
-                    .map_err(|e| format!("invalid RSA key: {e}"))?;
+                    .map_err(|e| invalid(e.to_string()))?;
                 parsed.push((alg, key));
             }
         }
@@ -498,28 +540,34 @@ fn parse_jwk(jwk: RawJwk) -> Result<VerifyingKey, String> {
             let y = b64_field(jwk.y.as_ref(), "y")?;
             let width = if family == KeyFamily::P256 { 32 } else { 48 };
             if x.len() != width || y.len() != width {
-                return Err(format!("EC coordinates must be {width} bytes"));
+                return Err(UnusableKey::CoordinateLength(width));
             }
             let mut point = Vec::with_capacity(1 + 2 * width);
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             for alg in algorithms {
-                let key = ParsedPublicKey::new(alg.verification(), &point)
-                    .map_err(|e| format!("invalid EC key: {e}"))?;
+                let key = ParsedPublicKey::new(alg.verification(), &point).map_err(|e| {
+                    UnusableKey::Invalid {
+                        what: "EC",
+                        reason: e.to_string(),
+                    }
+                })?;
                 parsed.push((alg, key));
             }
         }
         KeyFamily::Ed25519 => {
             let x = b64_field(jwk.x.as_ref(), "x")?;
             if is_small_order_ed25519(&x) {
-                return Err(
-                    "Ed25519 key is a small-order point (it would verify forged signatures)".into(),
-                );
+                return Err(UnusableKey::SmallOrder);
             }
             for alg in algorithms {
-                let key = ParsedPublicKey::new(alg.verification(), &x)
-                    .map_err(|e| format!("invalid Ed25519 key: {e}"))?;
+                let key = ParsedPublicKey::new(alg.verification(), &x).map_err(|e| {
+                    UnusableKey::Invalid {
+                        what: "Ed25519",
+                        reason: e.to_string(),
+                    }
+                })?;
                 parsed.push((alg, key));
             }
         }
