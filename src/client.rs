@@ -21,7 +21,9 @@
 //! token file stays, the failure is logged, and the exchange is retried with backoff.
 //!
 //! Neither the caller token nor the access token is ever logged or written to stderr; an error
-//! description that happens to contain the caller token shows `[caller token]` instead.
+//! description that happens to contain the caller token shows `[caller token]` instead. Nor is an
+//! option value that looks like a token ([`looks_like_token`]), e.g. `--token-env "$WIF_TOKEN"`
+//! (the token given instead of the variable's name): the error says what is wrong without it.
 //!
 //! The pure parts are separate functions with unit tests: [`clean_token`] (token reading),
 //! [`parse_answer`], [`is_retryable_status`] and [`parse_retry_after`] (the retry decision),
@@ -34,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -53,7 +57,8 @@ Exit status:
 Retries (exit 3 cases only) back off exponentially with jitter and honour Retry-After.
 With --refresh, only the first exchange can end the process with 1, 2 or 3; later failures are
 logged and retried while the previous token file stays in place.
-Neither the caller token nor the access token is ever written to stderr.";
+Neither the caller token nor the access token is ever written to stderr, nor an option value
+that looks like a token (e.g. --token-env \"$WIF_TOKEN\" instead of --token-env WIF_TOKEN).";
 
 /// Default attempts per exchange in one-shot mode (and for the first exchange of refresh mode).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -71,6 +76,10 @@ pub const MIN_DEFAULT_MARGIN_SECS: u64 = 5;
 pub const MIN_REFRESH_DELAY: Duration = Duration::from_secs(1);
 /// Longest error description shown; the rest is cut.
 const MAX_SHOWN_CHARS: usize = 500;
+/// Shortest dot-free word that can look like an opaque token ([`looks_like_token`]).
+pub const MIN_OPAQUE_TOKEN_CHARS: usize = 32;
+/// What [`redact_tokens`] shows instead of a token-looking word.
+pub const TOKEN_NOT_SHOWN: &str = "[token-like value not shown]";
 
 /// What `wif-gateway exchange` was asked to do (its command-line options).
 /// The options of `wif-gateway exchange` (also its command-line arguments).
@@ -107,6 +116,80 @@ pub struct Options {
     pub max_attempts: u32,
 }
 
+/// Whether a character belongs to a word of [`looks_like_token`]: base64url or `.`.
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Whether one word (a run of base64url characters and dots) looks like a token: JWT-shaped,
+/// or long and random-looking. See [`looks_like_token`].
+fn is_token_word(word: &str) -> bool {
+    let jwt_shaped = |word: &str| {
+        let parts: Vec<&str> = word.split('.').collect();
+        matches!(parts.len(), 3 | 5)
+            && parts
+                .first()
+                .and_then(|header| URL_SAFE_NO_PAD.decode(header).ok())
+                .is_some_and(|header| header.first() == Some(&b'{'))
+    };
+    // An unsecured JWS ends with its (empty) signature's dot; a sentence ends with a full stop.
+    let trimmed = word.trim_matches('.');
+    if jwt_shaped(word) || jwt_shaped(trimmed) {
+        return true;
+    }
+    let word = trimmed;
+    word.len() >= MIN_OPAQUE_TOKEN_CHARS
+        && !word.contains('.')
+        && word.bytes().any(|b| b.is_ascii_uppercase())
+        && word.bytes().any(|b| b.is_ascii_lowercase())
+        && word.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Whether `value` looks like a token rather than a name, a path or a URL, so that it must never
+/// be echoed. `value` is cut into words, the runs of base64url characters (`A-Z a-z 0-9 - _`)
+/// and dots; it looks like a token when one of its words (outer dots ignored)
+///
+/// - is JWT-shaped: 3 (JWS) or 5 (JWE) dot-separated parts whose first part is the base64url
+///   of a JSON object (a JOSE header, `eyJ...`), or
+/// - is an opaque secret: at least [`MIN_OPAQUE_TOKEN_CHARS`] characters without a dot, with
+///   upper-case letters, lower-case letters and digits all present (random base64url or base62;
+///   variable names in capitals, lower-case paths, hex digests and host names do not match).
+pub fn looks_like_token(value: &str) -> bool {
+    value.split(|c| !is_word_char(c)).any(is_token_word)
+}
+
+/// `text` with every word that looks like a token ([`looks_like_token`]) replaced by
+/// [`TOKEN_NOT_SHOWN`]; the rest is unchanged.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_word_char) {
+        let (before, from) = rest.split_at(start);
+        let end = from.find(|c| !is_word_char(c)).unwrap_or(from.len());
+        let (word, after) = from.split_at(end);
+        out.push_str(before);
+        out.push_str(if is_token_word(word) {
+            TOKEN_NOT_SHOWN
+        } else {
+            word
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Refuses an option value that looks like a token, naming the option and what it takes instead
+/// of showing the value.
+fn not_a_token(option: &str, value: &str, takes: &str) -> Result<(), ClientError> {
+    if looks_like_token(value) {
+        return Err(ClientError::Local(format!(
+            "{option} takes {takes}; the value given looks like a token (not shown)"
+        )));
+    }
+    Ok(())
+}
+
 /// Where the caller JWT comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
@@ -131,8 +214,31 @@ impl TokenSource {
         }
     }
 
-    /// Reads and cleans the caller JWT ([`clean_token`]).
+    /// Reads and cleans the caller JWT ([`clean_token`]). When this fails and the file or
+    /// variable name looks like a token ([`looks_like_token`]), the error says so instead of
+    /// naming it: the token was given in place of the name.
     pub fn read(&self) -> Result<String, ClientError> {
+        self.read_named()
+            .map_err(|e| self.token_given_as_name().unwrap_or(e))
+    }
+
+    /// The error for a file or variable name that looks like a token, if it does.
+    fn token_given_as_name(&self) -> Option<ClientError> {
+        let message = match self {
+            TokenSource::File(path) if looks_like_token(&path.to_string_lossy()) => {
+                "--token-file (WIF_TOKEN_FILE) takes the path of a file holding the caller JWT; \
+                 the value given looks like a token, not a path (not shown)"
+            }
+            TokenSource::Env(name) if looks_like_token(name) => {
+                "--token-env (WIF_TOKEN_ENV) takes the NAME of an environment variable; the value \
+                 given looks like a token itself (not shown); pass e.g. --token-env WIF_TOKEN"
+            }
+            _ => return None,
+        };
+        Some(ClientError::Local(message.into()))
+    }
+
+    fn read_named(&self) -> Result<String, ClientError> {
         let (raw, origin) = match self {
             TokenSource::File(path) => (
                 read_token_file(path)?,
@@ -198,6 +304,13 @@ pub fn clean_token(raw: &str, origin: &str) -> Result<String, String> {
 /// `{url}/oauth/token`, or `url` itself when its path already ends with `/oauth/token`. Only
 /// `http` and `https` URLs without credentials are accepted.
 pub fn token_endpoint(url: &str) -> Result<url::Url, String> {
+    if looks_like_token(url) {
+        return Err(
+            "--url takes the gateway's base URL, e.g. https://wif.example.com; the value given \
+             looks like a token or contains one (not shown)"
+                .into(),
+        );
+    }
     let mut endpoint =
         url::Url::parse(url.trim()).map_err(|e| format!("--url {:?}: {e}", url.trim()))?;
     if !matches!(endpoint.scheme(), "http" | "https") {
@@ -552,6 +665,11 @@ impl Exchanger {
         if service_account.is_empty() {
             return Err(ClientError::Local("--service-account is empty".into()));
         }
+        not_a_token(
+            "--service-account",
+            service_account,
+            "the id of a service account",
+        )?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -689,6 +807,13 @@ fn write_out(path: &Path, token: &AccessToken) -> Result<(), ClientError> {
 pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Result<(), ClientError> {
     let source = TokenSource::from_options(options.token_file.clone(), options.token_env.clone())?;
     let exchanger = Exchanger::new(&options.url, &options.service_account)?;
+    if let Some(out) = &options.out {
+        not_a_token(
+            "--out",
+            &out.to_string_lossy(),
+            "the path of the file to write the access token to",
+        )?;
+    }
     let endpoint = exchanger.endpoint();
     if endpoint.scheme() == "http"
         && !matches!(endpoint.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
@@ -842,6 +967,80 @@ mod tests {
         assert!(clean_token("a.b\u{0}.c", "f").is_err());
         let big = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert!(clean_token(&big, "f").unwrap_err().contains("KiB"));
+    }
+
+    /// A JWT-shaped value (ES256 header, a payload, a signature), as CI jobs hold them.
+    const JWT: &str = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwcm9qZWN0X3BhdGg6ZGVtby9hcHAifQ.MEUCIQDkR3Jm9aVx2Tq7Lw1cZbN4uYh8sPfGd6oEiKjWxAnBgQ";
+
+    #[test]
+    fn token_looking_values_are_recognised() {
+        for token in [
+            JWT,
+            "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+            // JWE: five parts.
+            "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.Y2lwaGVy.dGFn",
+            // Opaque secrets: random base62 or base64url, 32 characters or more.
+            "ghp_d4nnFzLoFnyEcxOK6kXUunK48WwfH9HxEUXX",
+            "Zm9vYmFyYmF6cXV4-_quux0123456789AbCdEfGh",
+            // A token inside a longer value.
+            &format!("Bearer {JWT}"),
+            &format!("https://gw.example/{JWT}"),
+            &format!("/tmp/{JWT}"),
+        ] {
+            assert!(looks_like_token(token), "{token}");
+        }
+        for name in [
+            "WIF_TOKEN",
+            "GITLAB_OIDC_TOKEN_FOR_PRODUCTION_DEPLOY_V2",
+            "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            "/home/runner/work/_temp/OidcToken2.txt",
+            "https://wif.example.com/oauth/token",
+            "http://127.0.0.1:8080",
+            "ajesa0000000000001",
+            "a.b.c",
+            "one.two.three",
+            "3f9e1c7a8b2d4e6f0a1b2c3d4e5f6a7b8c9d0e1f",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "run/secrets/access-token",
+            "",
+        ] {
+            assert!(!looks_like_token(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn redaction_replaces_only_token_looking_words() {
+        let text = format!("error: unexpected argument '{JWT}' found; --url 'http://x/{JWT}.'");
+        let shown = redact_tokens(&text);
+        assert_eq!(
+            shown,
+            format!(
+                "error: unexpected argument '{TOKEN_NOT_SHOWN}' found; --url 'http://x/{TOKEN_NOT_SHOWN}'"
+            )
+        );
+        let plain = "error: invalid value 'x' for '--max-attempts <N>': 0 is not in 1..=100\n";
+        assert_eq!(redact_tokens(plain), plain);
+        assert_eq!(redact_tokens(""), "");
+    }
+
+    #[test]
+    fn a_token_given_as_a_name_is_not_echoed() {
+        for source in [
+            TokenSource::Env(JWT.into()),
+            TokenSource::File(PathBuf::from(JWT)),
+        ] {
+            let e = source.read().unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(text.contains("looks like a token"), "{text}");
+            assert!(!text.contains(&JWT[..16]), "{text}");
+        }
+        let e = Exchanger::new("http://127.0.0.1:1", JWT).unwrap_err();
+        assert!(e.to_string().contains("--service-account takes"), "{e}");
+        assert!(!e.to_string().contains(&JWT[..16]));
+        let e = token_endpoint(JWT).unwrap_err();
+        assert!(e.contains("--url takes"), "{e}");
+        assert!(!e.contains(&JWT[..16]));
     }
 
     #[test]

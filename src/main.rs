@@ -96,7 +96,10 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
@@ -111,6 +114,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints a command-line error (or the `--help` and `--version` text) as clap would, except that
+/// a value that looks like a token, e.g. `exchange "$WIF_TOKEN"`, is not shown
+/// ([`wif_gateway::client::redact_tokens`]). Returns clap's exit status: 2 for usage errors.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let text = e.to_string();
+    let shown = wif_gateway::client::redact_tokens(&text);
+    if shown == text {
+        let _ = e.print();
+    } else if e.use_stderr() {
+        eprint!("{shown}");
+    } else {
+        print!("{shown}");
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {

@@ -262,6 +262,172 @@ async fn local_problems_exit_2_without_contacting_the_gateway() {
     }
 }
 
+/// Asserts that no 16-character piece of `secret` is in `text`.
+fn assert_no_piece(text: &str, secret: &str, context: &str) {
+    let bytes = secret.as_bytes();
+    for piece in bytes.windows(16) {
+        let piece = std::str::from_utf8(piece).expect("ASCII");
+        assert!(
+            !text.contains(piece),
+            "{context}: {piece:?} of the token is shown in: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_given_as_an_argument_is_never_echoed() {
+    let setup = Setup::start(Options::default()).await;
+    let jwt = setup.jwt(SUBJECT);
+    let url = setup.gateway.url.clone();
+    let out_path = setup.dir.path().join("access-token");
+    let out = out_path.display().to_string();
+    // A random base62 secret, e.g. a personal access token.
+    let opaque = "glpatX7kQ2mVn9RtB4wZc8LhJ3pYs6DfG1aEu5Ni";
+    let s = |v: &str| v.to_owned();
+    let common = |rest: &[String]| {
+        let mut args = vec![s("--url"), url.clone(), s("--service-account"), s(SA)];
+        args.extend_from_slice(rest);
+        args
+    };
+    /// Arguments after `exchange`, environment, the token, expected text on stderr.
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let name = "--token-env (WIF_TOKEN_ENV) takes the NAME of an environment variable";
+    let path = "looks like a token, not a path";
+    let cases: Vec<Case> = vec![
+        (common(&[s("--token-env"), jwt.clone()]), vec![], &jwt, name),
+        (common(&[format!("--token-env={jwt}")]), vec![], &jwt, name),
+        (common(&[]), vec![("WIF_TOKEN_ENV", &jwt)], &jwt, name),
+        (common(&[s("--token-env"), s(opaque)]), vec![], opaque, name),
+        (
+            common(&[s("--token-file"), jwt.clone()]),
+            vec![],
+            &jwt,
+            path,
+        ),
+        (
+            common(&[
+                s("--token-file"),
+                jwt.clone(),
+                s("--refresh"),
+                s("--out"),
+                out.clone(),
+            ]),
+            vec![],
+            &jwt,
+            path,
+        ),
+        // Clap's own errors: an extra argument, an invalid number, two sources.
+        (
+            common(&[s("--token-env"), s("WIF_TOKEN"), jwt.clone()]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "unexpected argument",
+        ),
+        (
+            common(&[
+                s("--token-env"),
+                s("WIF_TOKEN"),
+                s("--max-attempts"),
+                jwt.clone(),
+            ]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "invalid value",
+        ),
+        (
+            common(&[
+                s("--token-env"),
+                s("WIF_TOKEN"),
+                s("--out"),
+                out.clone(),
+                s("--refresh"),
+                s("--refresh-margin"),
+                jwt.clone(),
+            ]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "invalid value",
+        ),
+        (
+            common(&[s("--token-env"), jwt.clone(), s("--token-file"), s("token")]),
+            vec![],
+            &jwt,
+            "cannot be used with",
+        ),
+        // The token in place of another option.
+        (
+            common(&[s("--token-env"), s("WIF_TOKEN"), s("--out"), jwt.clone()]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "--out takes",
+        ),
+        (
+            vec![s("--url"), jwt.clone(), s("--service-account"), s(SA)],
+            vec![],
+            &jwt,
+            "--url takes",
+        ),
+        (
+            vec![
+                s("--url"),
+                format!("https://{jwt}"),
+                s("--service-account"),
+                s(SA),
+            ],
+            vec![],
+            &jwt,
+            "--url takes",
+        ),
+        (
+            vec![
+                s("--url"),
+                format!("{url}/{jwt}"),
+                s("--service-account"),
+                s(SA),
+            ],
+            vec![],
+            &jwt,
+            "--url takes",
+        ),
+        (
+            vec![s("--url"), url.clone(), s("--service-account"), jwt.clone()],
+            vec![],
+            &jwt,
+            "--service-account takes",
+        ),
+    ];
+    for (args, env, token, needle) in cases {
+        let mut command = exchange();
+        let token_given = args.iter().any(|a| a.starts_with("--token-"))
+            || env.iter().any(|(name, _)| name.starts_with("WIF_TOKEN_"));
+        command.args(&args).envs(env);
+        if !token_given {
+            command
+                .args(["--token-env", "WIF_TOKEN"])
+                .env("WIF_TOKEN", &jwt);
+        }
+        let started = Instant::now();
+        let output = output(command).await;
+        let stderr = text(&output.stderr);
+        let context = format!("case with {needle:?}");
+        assert_no_piece(&stderr, token, &context);
+        assert_no_piece(&text(&output.stdout), token, &context);
+        assert_eq!(output.status.code(), Some(2), "{context}: {stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{context}");
+    }
+    assert!(!out_path.exists());
+
+    // The token in place of the subcommand.
+    let mut command = Command::new(BIN);
+    command.arg(&jwt);
+    let output = output(command).await;
+    let stderr = text(&output.stderr);
+    assert_no_piece(&stderr, &jwt, "subcommand");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unrecognized subcommand"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_refused_token_exits_1_with_the_gateway_error_and_no_retry() {
     let setup = Setup::start(Options::default()).await;
