@@ -12,7 +12,7 @@
 //! | status | class | when |
 //! |---|---|---|
 //! | 1 | [`ClientError::Refused`] | HTTP 4xx other than 429 (an RFC 6749 error: `invalid_grant`, ...), a redirect, or a 2xx that is not a token response; never retried |
-//! | 2 | [`ClientError::Local`] | bad options, a missing or empty token file or variable, an unwritable `--out` |
+//! | 2 | [`ClientError::Local`] | bad options (including a `--refresh-margin` not below the token's lifetime), a missing or empty token file or variable, an unwritable `--out` |
 //! | 3 | [`ClientError::Unavailable`] | connection errors, timeouts, HTTP 5xx (503 `temporarily_unavailable` when the caller's issuer cannot be reached) and 429 `slow_down`, still failing after the allowed attempts |
 //!
 //! Retries back off exponentially with jitter ([`Backoff::delay`]) and never wait less than the
@@ -49,8 +49,8 @@ Exit status:
   0  the access token was printed or written; with --refresh: stopped by SIGTERM or SIGINT
   1  refused, not retryable: the gateway answered HTTP 4xx (other than 429), a redirect or
      something that is not a token response; stderr shows error, error_code, error_description
-  2  usage or local error: bad options, token file missing or unreadable, empty token,
-     --out not writable
+  2  usage or local error: bad options (e.g. --refresh-margin not below the access token's
+     lifetime), token file missing or unreadable, empty token, --out not writable
   3  retryable: the gateway or the caller's issuer could not be reached or is temporarily
      unavailable (connection error, timeout, HTTP 5xx, 429) after --max-attempts attempts
 
@@ -74,6 +74,9 @@ pub const MAX_DEFAULT_MARGIN_SECS: u64 = 300;
 pub const MIN_DEFAULT_MARGIN_SECS: u64 = 5;
 /// Refreshes are never closer together than this, whatever the margin.
 pub const MIN_REFRESH_DELAY: Duration = Duration::from_secs(1);
+/// Access tokens never live this long (12 h, as Yandex Cloud IAM tokens), so a `--refresh-margin`
+/// of this or more can never be below a token's lifetime and is refused when parsed.
+pub const MAX_REFRESH_MARGIN_SECS: u64 = crate::signing::MAX_TOKEN_LIFETIME.unsigned_abs();
 /// Longest error description shown; the rest is cut.
 const MAX_SHOWN_CHARS: usize = 500;
 /// Shortest dot-free word that can look like an opaque token ([`looks_like_token`]).
@@ -106,9 +109,9 @@ pub struct Options {
     /// Keep refreshing --out before the token expires, until SIGTERM or SIGINT (exit 0).
     #[arg(long, requires = "out")]
     pub refresh: bool,
-    /// With --refresh: refresh this many seconds before expiry [default: 20 % of the
-    /// token's lifetime, at most 300 and at least 5].
-    #[arg(long, value_name = "SECONDS", requires = "refresh")]
+    /// With --refresh: refresh this many seconds before expiry, less than the token's lifetime
+    /// [default: 20 % of the lifetime, at most 300 and at least 5].
+    #[arg(long, value_name = "SECONDS", requires = "refresh", value_parser = parse_refresh_margin)]
     pub refresh_margin: Option<u64>,
     /// Attempts per exchange before giving up with exit status 3.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ATTEMPTS,
@@ -188,6 +191,35 @@ fn not_a_token(option: &str, value: &str, takes: &str) -> Result<(), ClientError
         )));
     }
     Ok(())
+}
+
+/// Parses `--refresh-margin`: whole seconds below [`MAX_REFRESH_MARGIN_SECS`]. Whether it is
+/// below the token's lifetime is known only from the first answer ([`check_refresh_margin`]).
+pub fn parse_refresh_margin(value: &str) -> Result<u64, String> {
+    let seconds: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| "not a whole number of seconds".to_owned())?;
+    if seconds >= MAX_REFRESH_MARGIN_SECS {
+        return Err(format!(
+            "access tokens never live {MAX_REFRESH_MARGIN_SECS} s (12 h) or more, so the margin must be less"
+        ));
+    }
+    Ok(seconds)
+}
+
+/// Refuses a `--refresh-margin` that is not below the lifetime of the first token: every refresh
+/// would then follow the one before after [`MIN_REFRESH_DELAY`], one exchange a second.
+pub fn check_refresh_margin(margin: Option<u64>, expires_in: u64) -> Result<(), ClientError> {
+    match margin {
+        Some(margin) if margin >= expires_in => Err(ClientError::Local(format!(
+            "--refresh-margin {margin} is not below the access token's lifetime ({expires_in} s): \
+             the token would be refreshed every second; give a margin below {expires_in} or leave \
+             it out (default: {} s for this lifetime)",
+            default_margin(expires_in)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Where the caller JWT comes from.
@@ -642,9 +674,13 @@ pub fn default_margin(lifetime: u64) -> u64 {
 }
 
 /// How long after asking for a token living `expires_in` seconds to ask for the next one:
-/// `expires_in − margin`, never less than [`MIN_REFRESH_DELAY`].
+/// `expires_in − margin`, never less than [`MIN_REFRESH_DELAY`]. A margin that is not below
+/// `expires_in` is replaced by the default one ([`check_refresh_margin`] refuses it for the first
+/// token; a later, shorter-lived token must not make the refreshes continuous).
 pub fn refresh_delay(expires_in: u64, margin: Option<u64>) -> Duration {
-    let margin = margin.unwrap_or_else(|| default_margin(expires_in));
+    let margin = margin
+        .filter(|&m| m < expires_in)
+        .unwrap_or_else(|| default_margin(expires_in));
     Duration::from_secs(expires_in.saturating_sub(margin)).max(MIN_REFRESH_DELAY)
 }
 
@@ -857,6 +893,7 @@ async fn refresh(
         result = exchanger.exchange(source, options.max_attempts) => result?,
         () = &mut shutdown => return Ok(()),
     };
+    check_refresh_margin(options.refresh_margin, first.expires_in)?;
     write_out(out, &first)?;
     let mut next = started + refresh_delay(first.expires_in, options.refresh_margin);
     tracing::info!(
@@ -897,6 +934,9 @@ async fn refresh(
         match result {
             Ok(token) => {
                 failures = 0;
+                if let Err(e) = check_refresh_margin(options.refresh_margin, token.expires_in) {
+                    tracing::warn!(problem = %e, "the access token's lifetime shrank; refreshing with the default margin");
+                }
                 next = started + refresh_delay(token.expires_in, options.refresh_margin);
                 tracing::info!(
                     path = %out.display(),
@@ -1270,9 +1310,37 @@ mod tests {
         assert_eq!(refresh_delay(60, None), Duration::from_secs(48));
         assert_eq!(refresh_delay(60, Some(58)), Duration::from_secs(2));
         assert_eq!(refresh_delay(60, Some(0)), Duration::from_secs(60));
-        assert_eq!(refresh_delay(60, Some(60)), MIN_REFRESH_DELAY);
-        assert_eq!(refresh_delay(60, Some(600)), MIN_REFRESH_DELAY);
+        assert_eq!(refresh_delay(60, Some(59)), MIN_REFRESH_DELAY);
+        assert_eq!(
+            refresh_delay(60, Some(60)),
+            Duration::from_secs(48),
+            "a margin not below the lifetime gives way to the default"
+        );
+        assert_eq!(refresh_delay(60, Some(600)), Duration::from_secs(48));
         assert_eq!(refresh_delay(3, None), MIN_REFRESH_DELAY);
+    }
+
+    #[test]
+    fn a_margin_not_below_the_lifetime_is_refused() {
+        assert_eq!(parse_refresh_margin("58"), Ok(58));
+        assert_eq!(parse_refresh_margin("0"), Ok(0));
+        assert_eq!(parse_refresh_margin("43199"), Ok(43_199));
+        assert!(parse_refresh_margin("43200").unwrap_err().contains("12 h"));
+        assert!(parse_refresh_margin("-1").is_err());
+        assert!(parse_refresh_margin("1.5").is_err());
+        assert!(check_refresh_margin(None, 60).is_ok());
+        assert!(check_refresh_margin(Some(59), 60).is_ok());
+        for margin in [60, 61, 3600] {
+            let e = check_refresh_margin(Some(margin), 60).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "--refresh-margin {margin} is not below the access token's lifetime (60 s)"
+                )),
+                "{text}"
+            );
+        }
     }
 
     #[test]

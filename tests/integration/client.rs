@@ -667,3 +667,68 @@ async fn refresh_rewrites_the_file_follows_the_token_file_and_stops_on_sigterm()
     ]);
     assert_no_secrets(&stderr, &secrets);
 }
+
+/// Runs `command` (stdin and stdout closed) and waits up to `limit` for it to exit; the exit
+/// status and stderr. A process still running at the deadline is killed and fails the test.
+async fn exit_within(mut command: Command, limit: Duration) -> (std::process::ExitStatus, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = Running(command.spawn().expect("spawn"));
+    let status = wait_for(limit, "wif-gateway exchange to exit", || {
+        child.0.try_wait().expect("wait")
+    })
+    .await;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stderr.take() {
+        use std::io::Read as _;
+        pipe.read_to_string(&mut stderr).expect("stderr");
+    }
+    (status, stderr)
+}
+
+#[tokio::test]
+async fn a_refresh_margin_not_below_the_lifetime_is_a_configuration_error() {
+    let setup = Setup::start(Options {
+        tokens: "lifetime_seconds = 60".into(),
+        ..Options::default()
+    })
+    .await;
+    let jwt = setup.jwt(SUBJECT);
+    let file = setup.token_file("token", &jwt);
+    let out_path = setup.dir.path().join("access-token");
+    let refresh = |margin: &str| {
+        let mut command = exchange();
+        command
+            .args(["--url", &setup.gateway.url, "--service-account", SA])
+            .args(["--refresh", "--refresh-margin", margin, "--token-file"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out_path);
+        command
+    };
+
+    // Known once the first answer gives the lifetime: exit 2 at once, nothing written.
+    for margin in ["60", "3600"] {
+        let (status, stderr) = exit_within(refresh(margin), Duration::from_secs(10)).await;
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        let needle =
+            format!("--refresh-margin {margin} is not below the access token's lifetime (60 s)");
+        assert!(stderr.contains(&needle), "{needle:?} not in {stderr}");
+        assert!(!out_path.exists(), "no token file is written");
+        assert_no_secrets(&stderr, &[&jwt]);
+    }
+
+    // No token lives 12 h or more: refused when parsed, before any exchange.
+    let started = Instant::now();
+    let (status, stderr) = exit_within(refresh("43200"), Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value '43200' for '--refresh-margin"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("12 h"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(!out_path.exists(), "no token file is written");
+}
