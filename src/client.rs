@@ -12,7 +12,7 @@
 //! | status | class | when |
 //! |---|---|---|
 //! | 1 | [`ClientError::Refused`] | HTTP 4xx other than 429 (an RFC 6749 error: `invalid_grant`, ...), a redirect, or a 2xx that is not a token response; never retried |
-//! | 2 | [`ClientError::Local`] | bad options (including a `--refresh-margin` not below the token's lifetime), a missing or empty token file or variable, an unwritable `--out` |
+//! | 2 | [`ClientError::Local`] | bad options (including a `--refresh-margin` not below the token's lifetime and a `--url` scheme that does not match the server: `https` to plain HTTP, `http` to TLS), a missing or empty token file or variable, an unwritable `--out` |
 //! | 3 | [`ClientError::Unavailable`] | connection errors, timeouts, HTTP 5xx (503 `temporarily_unavailable` when the caller's issuer cannot be reached) and 429 `slow_down`, still failing after the allowed attempts |
 //!
 //! Retries back off exponentially with jitter ([`Backoff::delay`]) and never wait less than the
@@ -50,7 +50,8 @@ Exit status:
   1  refused, not retryable: the gateway answered HTTP 4xx (other than 429), a redirect or
      something that is not a token response; stderr shows error, error_code, error_description
   2  usage or local error: bad options (e.g. --refresh-margin not below the access token's
-     lifetime), token file missing or unreadable, empty token, --out not writable
+     lifetime, a --url scheme that does not match the server: https:// to plain HTTP or
+     http:// to TLS), token file missing or unreadable, empty token, --out not writable
   3  retryable: the gateway or the caller's issuer could not be reached or is temporarily
      unavailable (connection error, timeout, HTTP 5xx, 429) after --max-attempts attempts
 
@@ -79,6 +80,8 @@ pub const MIN_REFRESH_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_REFRESH_MARGIN_SECS: u64 = crate::signing::MAX_TOKEN_LIFETIME.unsigned_abs();
 /// Longest error description shown; the rest is cut.
 const MAX_SHOWN_CHARS: usize = 500;
+/// How long [`probe_protocol`] waits for a connection and the first bytes of the reply.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Shortest dot-free word that can look like an opaque token ([`looks_like_token`]).
 pub const MIN_OPAQUE_TOKEN_CHARS: usize = 32;
 /// What [`redact_tokens`] shows instead of a token-looking word.
@@ -397,9 +400,28 @@ pub struct Failure {
     pub retryable: bool,
     /// The answer's `Retry-After`, when it had a usable one.
     pub retry_after: Option<Duration>,
+    /// The options cannot work (the `--url` scheme does not match the server, see `cause`): a
+    /// configuration error, never retried.
+    pub misconfigured: bool,
 }
 
 impl Failure {
+    /// The error for a failure that is not retried (again) after `attempts` attempts:
+    /// [`ClientError::Local`] for a misconfiguration, [`ClientError::Unavailable`] if it is
+    /// retryable, else [`ClientError::Refused`].
+    pub fn into_error(self, attempts: u32) -> ClientError {
+        if self.misconfigured {
+            ClientError::Local(self.cause.unwrap_or_else(|| "misconfigured".into()))
+        } else if self.retryable {
+            ClientError::Unavailable {
+                attempts,
+                last: self,
+            }
+        } else {
+            ClientError::Refused(self)
+        }
+    }
+
     fn transport(cause: String) -> Self {
         Failure {
             cause: Some(cause),
@@ -748,8 +770,11 @@ impl Exchanger {
             .header(reqwest::header::ACCEPT, "application/json")
             .body(self.form(subject_token))
             .send()
-            .await
-            .map_err(|e| Failure::transport(error_chain(&e)))?;
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => return Err(self.transport_failure(&e).await),
+        };
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -761,6 +786,47 @@ impl Exchanger {
             ..Failure::transport(format!("reading the answer: {}", error_chain(&e)))
         })?;
         parse_answer(status, retry_after.as_deref(), &body, subject_token)
+    }
+
+    /// The failure for a request that got no answer: retryable, unless the server speaks the
+    /// other protocol than the URL's scheme says ([`Exchanger::scheme_mismatch`]; not asked
+    /// after a timeout).
+    async fn transport_failure(&self, e: &reqwest::Error) -> Failure {
+        if !e.is_timeout()
+            && let Some(mismatch) = self.scheme_mismatch().await
+        {
+            return Failure {
+                cause: Some(mismatch),
+                misconfigured: true,
+                ..Failure::default()
+            };
+        }
+        Failure::transport(error_chain(e))
+    }
+
+    /// Why the `--url` scheme does not match the server at its host and port, if it does not:
+    /// `https` to a server that answers plain HTTP, or `http` to one that speaks TLS
+    /// ([`probe_protocol`]).
+    pub async fn scheme_mismatch(&self) -> Option<String> {
+        let port = self.endpoint.port_or_known_default()?;
+        let host = match self.endpoint.host()? {
+            url::Host::Domain(name) => name.to_owned(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => ip.to_string(),
+        };
+        let authority = format!("{}:{port}", self.endpoint.host_str()?);
+        match (self.endpoint.scheme(), probe_protocol(&host, port).await?) {
+            ("https", Protocol::PlainHttp) => Some(format!(
+                "the --url scheme https:// does not match the server: {authority} answers plain \
+                 HTTP, not TLS; use http://{authority}, or the address of the TLS proxy in front \
+                 of the gateway"
+            )),
+            ("http", Protocol::Tls) => Some(format!(
+                "the --url scheme http:// does not match the server: {authority} speaks TLS; use \
+                 https://{authority}"
+            )),
+            _ => None,
+        }
     }
 
     /// Reads the caller token once and exchanges it in at most `max_attempts` attempts,
@@ -776,12 +842,8 @@ impl Exchanger {
         loop {
             match self.exchange_once(&subject_token).await {
                 Ok(token) => return Ok(token),
-                Err(failure) if !failure.retryable => return Err(ClientError::Refused(failure)),
-                Err(failure) if attempt >= max_attempts => {
-                    return Err(ClientError::Unavailable {
-                        attempts: attempt,
-                        last: failure,
-                    });
+                Err(failure) if !failure.retryable || attempt >= max_attempts => {
+                    return Err(failure.into_error(attempt));
                 }
                 Err(failure) => {
                     let wait = Backoff::ONE_SHOT.delay(attempt, jitter(), failure.retry_after);
@@ -798,6 +860,62 @@ impl Exchanger {
             }
         }
     }
+}
+
+/// What a server speaks, as far as [`probe_protocol`] can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// It answered plain text HTTP.
+    PlainHttp,
+    /// It answered with a TLS record.
+    Tls,
+}
+
+/// The protocol of a reply's first bytes: `HTTP/` is plain HTTP; a TLS record header (an alert or
+/// a handshake, version 3.x) is TLS, e.g. a TLS server refusing plain text with an alert.
+pub fn reply_protocol(head: &[u8]) -> Option<Protocol> {
+    match head {
+        [b'H', b'T', b'T', b'P', b'/', ..] => Some(Protocol::PlainHttp),
+        [0x15 | 0x16, 0x03, ..] => Some(Protocol::Tls),
+        _ => None,
+    }
+}
+
+/// Connects to `host:port`, sends a plain `HEAD / HTTP/1.0` (nothing secret) and tells the
+/// protocol from the first bytes of the reply ([`reply_protocol`]). `None` when it cannot tell:
+/// no connection, no reply within [`PROBE_TIMEOUT`], or a reply of neither kind.
+pub async fn probe_protocol(host: &str, port: u16) -> Option<Protocol> {
+    use std::io::ErrorKind::WouldBlock;
+    let probe = async {
+        let stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        let mut request: &[u8] = b"HEAD / HTTP/1.0\r\n\r\n";
+        while !request.is_empty() {
+            stream.writable().await.ok()?;
+            match stream.try_write(request) {
+                Ok(n) => request = request.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => return None,
+            }
+        }
+        let mut head = [0u8; 5];
+        let mut len = 0;
+        while len < head.len() {
+            if stream.readable().await.is_err() {
+                break;
+            }
+            match stream.try_read(head.get_mut(len..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        reply_protocol(head.get(..len).unwrap_or_default())
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, probe)
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
@@ -914,16 +1032,7 @@ async fn refresh(
             let token = exchanger
                 .exchange_once(&subject_token)
                 .await
-                .map_err(|failure| {
-                    if failure.retryable {
-                        ClientError::Unavailable {
-                            attempts: 1,
-                            last: failure,
-                        }
-                    } else {
-                        ClientError::Refused(failure)
-                    }
-                })?;
+                .map_err(|failure| failure.into_error(1))?;
             write_out(out, &token)?;
             Ok::<_, ClientError>(token)
         };
@@ -1374,5 +1483,34 @@ mod tests {
         assert!(text.starts_with("the gateway refused the exchange (not retryable)"));
         assert!(text.contains("\n  status: HTTP 400\n  error: temporarily_unavailable"));
         assert_eq!(ClientError::Local("x".into()).exit_code(), 2);
+        let e = Failure {
+            cause: Some("the --url scheme https:// does not match the server".into()),
+            misconfigured: true,
+            ..Failure::default()
+        }
+        .into_error(1);
+        assert_eq!(
+            e,
+            ClientError::Local("the --url scheme https:// does not match the server".into())
+        );
+    }
+
+    #[test]
+    fn replies_tell_plain_http_from_tls() {
+        assert_eq!(reply_protocol(b"HTTP/"), Some(Protocol::PlainHttp));
+        assert_eq!(
+            reply_protocol(b"HTTP/1.1 400 Bad Request\r\n"),
+            Some(Protocol::PlainHttp)
+        );
+        // A fatal decode_error alert (TLS 1.2 record), as rustls sends for plain text.
+        assert_eq!(
+            reply_protocol(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]),
+            Some(Protocol::Tls)
+        );
+        assert_eq!(reply_protocol(&[0x16, 0x03, 0x01]), Some(Protocol::Tls));
+        assert_eq!(reply_protocol(b""), None);
+        assert_eq!(reply_protocol(b"HTT"), None);
+        assert_eq!(reply_protocol(b"SSH-2.0-OpenSSH"), None);
+        assert_eq!(reply_protocol(&[0x15, 0x02]), None);
     }
 }

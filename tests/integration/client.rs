@@ -495,6 +495,41 @@ async fn an_unreachable_gateway_exits_3_after_bounded_retries() {
 }
 
 #[tokio::test]
+async fn a_url_scheme_that_does_not_match_the_server_exits_2_at_once() {
+    let setup = Setup::start(Options::default()).await;
+    let jwt = setup.jwt(SUBJECT);
+    let file = setup.token_file("token", &jwt);
+    let plain = setup.gateway.url.replacen("http://", "https://", 1);
+    // A TLS server: the HTTPS front of the test issuer.
+    let front = tls::TlsFront::start(&setup.issuer).await;
+    let tls = format!("http://127.0.0.1:{}", front.addr().port());
+    for (url, needle) in [
+        (
+            &plain,
+            "the --url scheme https:// does not match the server: 127.0.0.1:",
+        ),
+        (
+            &tls,
+            "the --url scheme http:// does not match the server: 127.0.0.1:",
+        ),
+    ] {
+        let mut command = exchange();
+        command
+            .args(["--url", url, "--service-account", SA, "--token-file"])
+            .arg(&file);
+        let started = Instant::now();
+        let out = output(command).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+        assert!(!stderr.contains("retrying"), "not retried: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{url}: at once");
+        assert!(out.stdout.is_empty());
+        assert_no_secrets(&stderr, &[&jwt]);
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_issuer_exits_3_and_honours_retry_after() {
     let setup = Setup::start(Options::default()).await;
     let jwt = setup.jwt(SUBJECT);
