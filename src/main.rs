@@ -176,6 +176,18 @@ fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<Exi
     if out.exists() && !force {
         anyhow::bail!("{} exists; pass --force to overwrite it", out.display());
     }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => anyhow::bail!("{}: {} is not a directory", out.display(), dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "{}: the directory {} does not exist; create it first",
+                out.display(),
+                dir.display()
+            ),
+            Err(e) => anyhow::bail!("{}: {}: {e}", out.display(), dir.display()),
+        }
+    }
     let alg = match alg {
         KeyAlg::Es256 => SigningAlgorithm::ES256,
         KeyAlg::EdDsa => SigningAlgorithm::EdDSA,

@@ -244,3 +244,38 @@ fn keygen_writes_private_keys_for_each_algorithm() {
         );
     }
 }
+
+#[test]
+fn keygen_refuses_a_missing_directory_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("missing");
+    let out = Command::new(BIN)
+        .args(["keygen", "--out"])
+        .arg(missing.join("sub/k.pem"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("does not exist; create it first"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no key id is printed");
+    assert!(!missing.exists(), "no directory is created");
+
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").expect("write");
+    let out = Command::new(BIN)
+        .args(["keygen", "--out"])
+        .arg(file.join("k.pem"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        1,
+        "nothing else is created"
+    );
+}
