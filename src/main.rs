@@ -4,6 +4,7 @@
 //! - `check-config --config FILE`: validate a configuration set exactly as `serve` would.
 //! - `keygen [--alg ES256|EdDSA|RS256] --out FILE`: write a new PKCS#8 signing key.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,10 +81,12 @@ enum KeyAlg {
     Rs256,
 }
 
+/// Logs to stderr, in colour only when stderr is a terminal (no escape codes in files and CI logs).
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

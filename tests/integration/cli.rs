@@ -279,3 +279,30 @@ fn keygen_refuses_a_missing_directory_and_creates_nothing() {
         "nothing else is created"
     );
 }
+
+#[test]
+fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    // Nothing listens on the port: two attempts, one "retrying" warning between them.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("WIF_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .args(["exchange", "--url", &url, "--service-account", "sa"])
+        .args(["--token-env", "WIF_CLI_TEST_TOKEN", "--max-attempts", "2"])
+        .env("WIF_CLI_TEST_TOKEN", "a.b.c")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("WARN"), "a log line is written: {stderr}");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "no escape (ANSI colour) codes in piped logs: {stderr:?}"
+    );
+}
