@@ -48,11 +48,13 @@ enum Command {
     },
     /// Validate a configuration set (same code as `serve`); exit 1 if it is invalid.
     CheckConfig {
+        /// The configuration file to check.
         #[arg(long, env = "WIF_CONFIG")]
         config: PathBuf,
     },
     /// Generate a signing key (PKCS#8 PEM, mode 0600) and print its key id.
     Keygen {
+        /// The signature algorithm of the key.
         #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
         alg: KeyAlg,
         /// Where to write the key.

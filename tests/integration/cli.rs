@@ -306,3 +306,65 @@ fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
         "no escape (ANSI colour) codes in piped logs: {stderr:?}"
     );
 }
+
+/// The description of each `--flag` in a `--help` text's options: the text after the flag (on its
+/// line and on continuation lines), without the `[env: ..]`, `[default: ..]` and
+/// `[possible values: ..]` notes clap adds.
+fn flag_descriptions(help: &str) -> Vec<(String, String)> {
+    let mut flags: Vec<(String, String)> = Vec::new();
+    let mut in_options = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') {
+            in_options = line.trim_end().ends_with("Options:");
+            continue;
+        }
+        if !in_options {
+            continue;
+        }
+        let text = line.trim();
+        if text.starts_with('-') {
+            let (flag, rest) = text.split_once("  ").unwrap_or((text, ""));
+            flags.push((flag.to_owned(), rest.trim().to_owned()));
+        } else if let Some((_, description)) = flags.last_mut() {
+            description.push(' ');
+            description.push_str(text);
+        }
+    }
+    for (_, description) in &mut flags {
+        let mut shown = String::new();
+        let mut depth = 0usize;
+        for c in description.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' if depth > 0 => depth -= 1,
+                _ if depth == 0 => shown.push(c),
+                _ => {}
+            }
+        }
+        *description = shown.trim().to_owned();
+    }
+    flags
+}
+
+#[test]
+fn every_flag_of_every_subcommand_has_a_help_description() {
+    for subcommand in ["", "serve", "check-config", "keygen", "exchange"] {
+        let out = Command::new(BIN)
+            .args([subcommand, "--help"].into_iter().filter(|a| !a.is_empty()))
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{subcommand} --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let flags = flag_descriptions(&help);
+        assert!(
+            flags.iter().any(|(flag, _)| flag.starts_with("-h, --help")),
+            "{subcommand}: no options found in {help}"
+        );
+        for (flag, description) in flags {
+            assert!(
+                description.chars().any(char::is_alphabetic),
+                "{subcommand} --help: {flag} has no description"
+            );
+        }
+    }
+}
