@@ -3,10 +3,36 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wif-gateway");
+
+/// A spawned process, killed and reaped when dropped: a test that fails (panics) while it runs
+/// does not leave it behind.
+struct KillOnDrop(Child);
+
+impl KillOnDrop {
+    fn spawn(command: &mut Command) -> KillOnDrop {
+        KillOnDrop(command.spawn().expect("spawn"))
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a process of this id exists (`kill -0`).
+fn process_exists(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -32,14 +58,14 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
     let port = free_port();
     let config = dev_config(dir.path(), port);
     let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .expect("spawn");
+    let mut child = KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file")),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -106,12 +132,12 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
     );
 
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .expect("kill");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
         assert!(Instant::now() < deadline, "gateway did not stop on SIGTERM");
@@ -367,4 +393,35 @@ fn every_flag_of_every_subcommand_has_a_help_description() {
             );
         }
     }
+}
+
+#[test]
+fn a_failing_test_stops_the_gateway_it_started() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[signing]\nkey_file = \"signing.pem\"\ngenerate_if_missing = true\n",
+    )
+    .expect("write");
+    let mut pid = None;
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let gateway = KillOnDrop::spawn(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        pid = Some(gateway.0.id());
+        assert!(process_exists(gateway.0.id()), "the gateway runs");
+        // A failed assertion, without the panic message on the test's output.
+        std::panic::resume_unwind(Box::new("a failed assertion"));
+    }));
+    assert!(failed.is_err());
+    let pid = pid.expect("spawned");
+    assert!(
+        !process_exists(pid),
+        "the gateway (pid {pid}) still runs after the test that started it failed"
+    );
 }
