@@ -12,7 +12,7 @@
 //! | status | class | when |
 //! |---|---|---|
 //! | 1 | [`ClientError::Refused`] | HTTP 4xx other than 429 (an RFC 6749 error: `invalid_grant`, ...), a redirect, or a 2xx that is not a token response; never retried |
-//! | 2 | [`ClientError::Local`] | bad options, a missing or empty token file or variable, an unwritable `--out` |
+//! | 2 | [`ClientError::Local`] | bad options (including a `--refresh-margin` not below the token's lifetime and a `--url` scheme that does not match the server: `https` to plain HTTP, `http` to TLS), a missing or empty token file or variable, an unwritable `--out` |
 //! | 3 | [`ClientError::Unavailable`] | connection errors, timeouts, HTTP 5xx (503 `temporarily_unavailable` when the caller's issuer cannot be reached) and 429 `slow_down`, still failing after the allowed attempts |
 //!
 //! Retries back off exponentially with jitter ([`Backoff::delay`]) and never wait less than the
@@ -21,7 +21,9 @@
 //! token file stays, the failure is logged, and the exchange is retried with backoff.
 //!
 //! Neither the caller token nor the access token is ever logged or written to stderr; an error
-//! description that happens to contain the caller token shows `[caller token]` instead.
+//! description that happens to contain the caller token shows `[caller token]` instead. Nor is an
+//! option value that looks like a token ([`looks_like_token`]), e.g. `--token-env "$WIF_TOKEN"`
+//! (the token given instead of the variable's name): the error says what is wrong without it.
 //!
 //! The pure parts are separate functions with unit tests: [`clean_token`] (token reading),
 //! [`parse_answer`], [`is_retryable_status`] and [`parse_retry_after`] (the retry decision),
@@ -34,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -47,15 +51,17 @@ Exit status:
   0  the access token was printed or written; with --refresh: stopped by SIGTERM or SIGINT
   1  refused, not retryable: the gateway answered HTTP 4xx (other than 429), a redirect or
      something that is not a token response; stderr shows error, error_code, error_description
-  2  usage or local error: bad options, token file missing or unreadable, empty token,
-     --out not writable
+  2  usage or local error: bad options (e.g. --refresh-margin not below the access token's
+     lifetime, a --url scheme that does not match the server: https:// to plain HTTP or
+     http:// to TLS), token file missing or unreadable, empty token, --out not writable
   3  retryable: the gateway or the caller's issuer could not be reached or is temporarily
      unavailable (connection error, timeout, HTTP 5xx, 429) after --max-attempts attempts
 
 Retries (exit 3 cases only) back off exponentially with jitter and honour Retry-After.
 With --refresh, only the first exchange can end the process with 1, 2 or 3; later failures are
 logged and retried while the previous token file stays in place.
-Neither the caller token nor the access token is ever written to stderr.";
+Neither the caller token nor the access token is ever written to stderr, nor an option value
+that looks like a token (e.g. --token-env \"$WIF_TOKEN\" instead of --token-env WIF_TOKEN).";
 
 /// Default attempts per exchange in one-shot mode (and for the first exchange of refresh mode).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -71,8 +77,17 @@ pub const MAX_DEFAULT_MARGIN_SECS: u64 = 300;
 pub const MIN_DEFAULT_MARGIN_SECS: u64 = 5;
 /// Refreshes are never closer together than this, whatever the margin.
 pub const MIN_REFRESH_DELAY: Duration = Duration::from_secs(1);
+/// Access tokens never live this long (12 h, as Yandex Cloud IAM tokens), so a `--refresh-margin`
+/// of this or more can never be below a token's lifetime and is refused when parsed.
+pub const MAX_REFRESH_MARGIN_SECS: u64 = crate::signing::MAX_TOKEN_LIFETIME.unsigned_abs();
 /// Longest error description shown; the rest is cut.
 const MAX_SHOWN_CHARS: usize = 500;
+/// How long [`probe_protocol`] waits for a connection and the first bytes of the reply.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Shortest dot-free word that can look like an opaque token ([`looks_like_token`]).
+pub const MIN_OPAQUE_TOKEN_CHARS: usize = 32;
+/// What [`redact_tokens`] shows instead of a token-looking word.
+pub const TOKEN_NOT_SHOWN: &str = "[token-like value not shown]";
 
 /// What `wif-gateway exchange` was asked to do (its command-line options).
 /// The options of `wif-gateway exchange` (also its command-line arguments).
@@ -99,14 +114,117 @@ pub struct Options {
     /// Keep refreshing --out before the token expires, until SIGTERM or SIGINT (exit 0).
     #[arg(long, requires = "out")]
     pub refresh: bool,
-    /// With --refresh: refresh this many seconds before expiry [default: 20 % of the
-    /// token's lifetime, at most 300 and at least 5].
-    #[arg(long, value_name = "SECONDS", requires = "refresh")]
+    /// With --refresh: refresh this many seconds before expiry, less than the token's lifetime
+    /// [default: 20 % of the lifetime, at most 300 and at least 5].
+    #[arg(long, value_name = "SECONDS", requires = "refresh", value_parser = parse_refresh_margin)]
     pub refresh_margin: Option<u64>,
     /// Attempts per exchange before giving up with exit status 3.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+}
+
+/// Whether a character belongs to a word of [`looks_like_token`]: base64url or `.`.
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Whether one word (a run of base64url characters and dots) looks like a token: JWT-shaped,
+/// or long and random-looking. See [`looks_like_token`].
+fn is_token_word(word: &str) -> bool {
+    let jwt_shaped = |word: &str| {
+        let parts: Vec<&str> = word.split('.').collect();
+        matches!(parts.len(), 3 | 5)
+            && parts
+                .first()
+                .and_then(|header| URL_SAFE_NO_PAD.decode(header).ok())
+                .is_some_and(|header| header.first() == Some(&b'{'))
+    };
+    // An unsecured JWS ends with its (empty) signature's dot; a sentence ends with a full stop.
+    let trimmed = word.trim_matches('.');
+    if jwt_shaped(word) || jwt_shaped(trimmed) {
+        return true;
+    }
+    let word = trimmed;
+    word.len() >= MIN_OPAQUE_TOKEN_CHARS
+        && !word.contains('.')
+        && word.bytes().any(|b| b.is_ascii_uppercase())
+        && word.bytes().any(|b| b.is_ascii_lowercase())
+        && word.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Whether `value` looks like a token rather than a name, a path or a URL, so that it must never
+/// be echoed. `value` is cut into words, the runs of base64url characters (`A-Z a-z 0-9 - _`)
+/// and dots; it looks like a token when one of its words (outer dots ignored)
+///
+/// - is JWT-shaped: 3 (JWS) or 5 (JWE) dot-separated parts whose first part is the base64url
+///   of a JSON object (a JOSE header, `eyJ...`), or
+/// - is an opaque secret: at least [`MIN_OPAQUE_TOKEN_CHARS`] characters without a dot, with
+///   upper-case letters, lower-case letters and digits all present (random base64url or base62;
+///   variable names in capitals, lower-case paths, hex digests and host names do not match).
+pub fn looks_like_token(value: &str) -> bool {
+    value.split(|c| !is_word_char(c)).any(is_token_word)
+}
+
+/// `text` with every word that looks like a token ([`looks_like_token`]) replaced by
+/// [`TOKEN_NOT_SHOWN`]; the rest is unchanged.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_word_char) {
+        let (before, from) = rest.split_at(start);
+        let end = from.find(|c| !is_word_char(c)).unwrap_or(from.len());
+        let (word, after) = from.split_at(end);
+        out.push_str(before);
+        out.push_str(if is_token_word(word) {
+            TOKEN_NOT_SHOWN
+        } else {
+            word
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Refuses an option value that looks like a token, naming the option and what it takes instead
+/// of showing the value.
+fn not_a_token(option: &str, value: &str, takes: &str) -> Result<(), ClientError> {
+    if looks_like_token(value) {
+        return Err(ClientError::Local(format!(
+            "{option} takes {takes}; the value given looks like a token (not shown)"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses `--refresh-margin`: whole seconds below [`MAX_REFRESH_MARGIN_SECS`]. Whether it is
+/// below the token's lifetime is known only from the first answer ([`check_refresh_margin`]).
+pub fn parse_refresh_margin(value: &str) -> Result<u64, String> {
+    let seconds: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| "not a whole number of seconds".to_owned())?;
+    if seconds >= MAX_REFRESH_MARGIN_SECS {
+        return Err(format!(
+            "access tokens never live {MAX_REFRESH_MARGIN_SECS} s (12 h) or more, so the margin must be less"
+        ));
+    }
+    Ok(seconds)
+}
+
+/// Refuses a `--refresh-margin` that is not below the lifetime of the first token: every refresh
+/// would then follow the one before after [`MIN_REFRESH_DELAY`], one exchange a second.
+pub fn check_refresh_margin(margin: Option<u64>, expires_in: u64) -> Result<(), ClientError> {
+    match margin {
+        Some(margin) if margin >= expires_in => Err(ClientError::Local(format!(
+            "--refresh-margin {margin} is not below the access token's lifetime ({expires_in} s): \
+             the token would be refreshed every second; give a margin below {expires_in} or leave \
+             it out (default: {} s for this lifetime)",
+            default_margin(expires_in)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Where the caller JWT comes from.
@@ -133,8 +251,31 @@ impl TokenSource {
         }
     }
 
-    /// Reads and cleans the caller JWT ([`clean_token`]).
+    /// Reads and cleans the caller JWT ([`clean_token`]). When this fails and the file or
+    /// variable name looks like a token ([`looks_like_token`]), the error says so instead of
+    /// naming it: the token was given in place of the name.
     pub fn read(&self) -> Result<String, ClientError> {
+        self.read_named()
+            .map_err(|e| self.token_given_as_name().unwrap_or(e))
+    }
+
+    /// The error for a file or variable name that looks like a token, if it does.
+    fn token_given_as_name(&self) -> Option<ClientError> {
+        let message = match self {
+            TokenSource::File(path) if looks_like_token(&path.to_string_lossy()) => {
+                "--token-file (WIF_TOKEN_FILE) takes the path of a file holding the caller JWT; \
+                 the value given looks like a token, not a path (not shown)"
+            }
+            TokenSource::Env(name) if looks_like_token(name) => {
+                "--token-env (WIF_TOKEN_ENV) takes the NAME of an environment variable; the value \
+                 given looks like a token itself (not shown); pass e.g. --token-env WIF_TOKEN"
+            }
+            _ => return None,
+        };
+        Some(ClientError::Local(message.into()))
+    }
+
+    fn read_named(&self) -> Result<String, ClientError> {
         let (raw, origin) = match self {
             TokenSource::File(path) => (
                 read_token_file(path)?,
@@ -200,6 +341,13 @@ pub fn clean_token(raw: &str, origin: &str) -> Result<String, String> {
 /// `{url}/oauth/token`, or `url` itself when its path already ends with `/oauth/token`. Only
 /// `http` and `https` URLs without credentials are accepted.
 pub fn token_endpoint(url: &str) -> Result<url::Url, String> {
+    if looks_like_token(url) {
+        return Err(
+            "--url takes the gateway's base URL, e.g. https://wif.example.com; the value given \
+             looks like a token or contains one (not shown)"
+                .into(),
+        );
+    }
     let mut endpoint =
         url::Url::parse(url.trim()).map_err(|e| format!("--url {:?}: {e}", url.trim()))?;
     if !matches!(endpoint.scheme(), "http" | "https") {
@@ -254,9 +402,28 @@ pub struct Failure {
     pub retryable: bool,
     /// The answer's `Retry-After`, when it had a usable one.
     pub retry_after: Option<Duration>,
+    /// The options cannot work (the `--url` scheme does not match the server, see `cause`): a
+    /// configuration error, never retried.
+    pub misconfigured: bool,
 }
 
 impl Failure {
+    /// The error for a failure that is not retried (again) after `attempts` attempts:
+    /// [`ClientError::Local`] for a misconfiguration, [`ClientError::Unavailable`] if it is
+    /// retryable, else [`ClientError::Refused`].
+    pub fn into_error(self, attempts: u32) -> ClientError {
+        if self.misconfigured {
+            ClientError::Local(self.cause.unwrap_or_else(|| "misconfigured".into()))
+        } else if self.retryable {
+            ClientError::Unavailable {
+                attempts,
+                last: self,
+            }
+        } else {
+            ClientError::Refused(self)
+        }
+    }
+
     fn transport(cause: String) -> Self {
         Failure {
             cause: Some(cause),
@@ -531,9 +698,13 @@ pub fn default_margin(lifetime: u64) -> u64 {
 }
 
 /// How long after asking for a token living `expires_in` seconds to ask for the next one:
-/// `expires_in − margin`, never less than [`MIN_REFRESH_DELAY`].
+/// `expires_in − margin`, never less than [`MIN_REFRESH_DELAY`]. A margin that is not below
+/// `expires_in` is replaced by the default one ([`check_refresh_margin`] refuses it for the first
+/// token; a later, shorter-lived token must not make the refreshes continuous).
 pub fn refresh_delay(expires_in: u64, margin: Option<u64>) -> Duration {
-    let margin = margin.unwrap_or_else(|| default_margin(expires_in));
+    let margin = margin
+        .filter(|&m| m < expires_in)
+        .unwrap_or_else(|| default_margin(expires_in));
     Duration::from_secs(expires_in.saturating_sub(margin)).max(MIN_REFRESH_DELAY)
 }
 
@@ -554,6 +725,11 @@ impl Exchanger {
         if service_account.is_empty() {
             return Err(ClientError::Local("--service-account is empty".into()));
         }
+        not_a_token(
+            "--service-account",
+            service_account,
+            "the id of a service account",
+        )?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -596,8 +772,11 @@ impl Exchanger {
             .header(reqwest::header::ACCEPT, "application/json")
             .body(self.form(subject_token))
             .send()
-            .await
-            .map_err(|e| Failure::transport(error_chain(&e)))?;
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => return Err(self.transport_failure(&e).await),
+        };
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -609,6 +788,47 @@ impl Exchanger {
             ..Failure::transport(format!("reading the answer: {}", error_chain(&e)))
         })?;
         parse_answer(status, retry_after.as_deref(), &body, subject_token)
+    }
+
+    /// The failure for a request that got no answer: retryable, unless the server speaks the
+    /// other protocol than the URL's scheme says ([`Exchanger::scheme_mismatch`]; not asked
+    /// after a timeout).
+    async fn transport_failure(&self, e: &reqwest::Error) -> Failure {
+        if !e.is_timeout()
+            && let Some(mismatch) = self.scheme_mismatch().await
+        {
+            return Failure {
+                cause: Some(mismatch),
+                misconfigured: true,
+                ..Failure::default()
+            };
+        }
+        Failure::transport(error_chain(e))
+    }
+
+    /// Why the `--url` scheme does not match the server at its host and port, if it does not:
+    /// `https` to a server that answers plain HTTP, or `http` to one that speaks TLS
+    /// ([`probe_protocol`]).
+    pub async fn scheme_mismatch(&self) -> Option<String> {
+        let port = self.endpoint.port_or_known_default()?;
+        let host = match self.endpoint.host()? {
+            url::Host::Domain(name) => name.to_owned(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => ip.to_string(),
+        };
+        let authority = format!("{}:{port}", self.endpoint.host_str()?);
+        match (self.endpoint.scheme(), probe_protocol(&host, port).await?) {
+            ("https", Protocol::PlainHttp) => Some(format!(
+                "the --url scheme https:// does not match the server: {authority} answers plain \
+                 HTTP, not TLS; use http://{authority}, or the address of the TLS proxy in front \
+                 of the gateway"
+            )),
+            ("http", Protocol::Tls) => Some(format!(
+                "the --url scheme http:// does not match the server: {authority} speaks TLS; use \
+                 https://{authority}"
+            )),
+            _ => None,
+        }
     }
 
     /// Reads the caller token once and exchanges it in at most `max_attempts` attempts,
@@ -624,12 +844,8 @@ impl Exchanger {
         loop {
             match self.exchange_once(&subject_token).await {
                 Ok(token) => return Ok(token),
-                Err(failure) if !failure.retryable => return Err(ClientError::Refused(failure)),
-                Err(failure) if attempt >= max_attempts => {
-                    return Err(ClientError::Unavailable {
-                        attempts: attempt,
-                        last: failure,
-                    });
+                Err(failure) if !failure.retryable || attempt >= max_attempts => {
+                    return Err(failure.into_error(attempt));
                 }
                 Err(failure) => {
                     let wait = Backoff::ONE_SHOT.delay(attempt, jitter(), failure.retry_after);
@@ -646,6 +862,62 @@ impl Exchanger {
             }
         }
     }
+}
+
+/// What a server speaks, as far as [`probe_protocol`] can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// It answered plain text HTTP.
+    PlainHttp,
+    /// It answered with a TLS record.
+    Tls,
+}
+
+/// The protocol of a reply's first bytes: `HTTP/` is plain HTTP; a TLS record header (an alert or
+/// a handshake, version 3.x) is TLS, e.g. a TLS server refusing plain text with an alert.
+pub fn reply_protocol(head: &[u8]) -> Option<Protocol> {
+    match head {
+        [b'H', b'T', b'T', b'P', b'/', ..] => Some(Protocol::PlainHttp),
+        [0x15 | 0x16, 0x03, ..] => Some(Protocol::Tls),
+        _ => None,
+    }
+}
+
+/// Connects to `host:port`, sends a plain `HEAD / HTTP/1.0` (nothing secret) and tells the
+/// protocol from the first bytes of the reply ([`reply_protocol`]). `None` when it cannot tell:
+/// no connection, no reply within [`PROBE_TIMEOUT`], or a reply of neither kind.
+pub async fn probe_protocol(host: &str, port: u16) -> Option<Protocol> {
+    use std::io::ErrorKind::WouldBlock;
+    let probe = async {
+        let stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        let mut request: &[u8] = b"HEAD / HTTP/1.0\r\n\r\n";
+        while !request.is_empty() {
+            stream.writable().await.ok()?;
+            match stream.try_write(request) {
+                Ok(n) => request = request.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => return None,
+            }
+        }
+        let mut head = [0u8; 5];
+        let mut len = 0;
+        while len < head.len() {
+            if stream.readable().await.is_err() {
+                break;
+            }
+            match stream.try_read(head.get_mut(len..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        reply_protocol(head.get(..len).unwrap_or_default())
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, probe)
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
@@ -691,6 +963,13 @@ fn write_out(path: &Path, token: &AccessToken) -> Result<(), ClientError> {
 pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Result<(), ClientError> {
     let source = TokenSource::from_options(options.token_file.clone(), options.token_env.clone())?;
     let exchanger = Exchanger::new(&options.url, &options.service_account)?;
+    if let Some(out) = &options.out {
+        not_a_token(
+            "--out",
+            &out.to_string_lossy(),
+            "the path of the file to write the access token to",
+        )?;
+    }
     let endpoint = exchanger.endpoint();
     if endpoint.scheme() == "http"
         && !matches!(endpoint.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
@@ -734,6 +1013,7 @@ async fn refresh(
         result = exchanger.exchange(source, options.max_attempts) => result?,
         () = &mut shutdown => return Ok(()),
     };
+    check_refresh_margin(options.refresh_margin, first.expires_in)?;
     write_out(out, &first)?;
     let mut next = started + refresh_delay(first.expires_in, options.refresh_margin);
     tracing::info!(
@@ -754,16 +1034,7 @@ async fn refresh(
             let token = exchanger
                 .exchange_once(&subject_token)
                 .await
-                .map_err(|failure| {
-                    if failure.retryable {
-                        ClientError::Unavailable {
-                            attempts: 1,
-                            last: failure,
-                        }
-                    } else {
-                        ClientError::Refused(failure)
-                    }
-                })?;
+                .map_err(|failure| failure.into_error(1))?;
             write_out(out, &token)?;
             Ok::<_, ClientError>(token)
         };
@@ -774,6 +1045,9 @@ async fn refresh(
         match result {
             Ok(token) => {
                 failures = 0;
+                if let Err(e) = check_refresh_margin(options.refresh_margin, token.expires_in) {
+                    tracing::warn!(problem = %e, "the access token's lifetime shrank; refreshing with the default margin");
+                }
                 next = started + refresh_delay(token.expires_in, options.refresh_margin);
                 tracing::info!(
                     path = %out.display(),
@@ -844,6 +1118,80 @@ mod tests {
         assert!(clean_token("a.b\u{0}.c", "f").is_err());
         let big = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert!(clean_token(&big, "f").unwrap_err().contains("KiB"));
+    }
+
+    /// A JWT-shaped value (ES256 header, a payload, a signature), as CI jobs hold them.
+    const JWT: &str = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwcm9qZWN0X3BhdGg6ZGVtby9hcHAifQ.MEUCIQDkR3Jm9aVx2Tq7Lw1cZbN4uYh8sPfGd6oEiKjWxAnBgQ";
+
+    #[test]
+    fn token_looking_values_are_recognised() {
+        for token in [
+            JWT,
+            "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+            // JWE: five parts.
+            "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.Y2lwaGVy.dGFn",
+            // Opaque secrets: random base62 or base64url, 32 characters or more.
+            "ghp_d4nnFzLoFnyEcxOK6kXUunK48WwfH9HxEUXX",
+            "Zm9vYmFyYmF6cXV4-_quux0123456789AbCdEfGh",
+            // A token inside a longer value.
+            &format!("Bearer {JWT}"),
+            &format!("https://gw.example/{JWT}"),
+            &format!("/tmp/{JWT}"),
+        ] {
+            assert!(looks_like_token(token), "{token}");
+        }
+        for name in [
+            "WIF_TOKEN",
+            "GITLAB_OIDC_TOKEN_FOR_PRODUCTION_DEPLOY_V2",
+            "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            "/home/runner/work/_temp/OidcToken2.txt",
+            "https://wif.example.com/oauth/token",
+            "http://127.0.0.1:8080",
+            "ajesa0000000000001",
+            "a.b.c",
+            "one.two.three",
+            "3f9e1c7a8b2d4e6f0a1b2c3d4e5f6a7b8c9d0e1f",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "run/secrets/access-token",
+            "",
+        ] {
+            assert!(!looks_like_token(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn redaction_replaces_only_token_looking_words() {
+        let text = format!("error: unexpected argument '{JWT}' found; --url 'http://x/{JWT}.'");
+        let shown = redact_tokens(&text);
+        assert_eq!(
+            shown,
+            format!(
+                "error: unexpected argument '{TOKEN_NOT_SHOWN}' found; --url 'http://x/{TOKEN_NOT_SHOWN}'"
+            )
+        );
+        let plain = "error: invalid value 'x' for '--max-attempts <N>': 0 is not in 1..=100\n";
+        assert_eq!(redact_tokens(plain), plain);
+        assert_eq!(redact_tokens(""), "");
+    }
+
+    #[test]
+    fn a_token_given_as_a_name_is_not_echoed() {
+        for source in [
+            TokenSource::Env(JWT.into()),
+            TokenSource::File(PathBuf::from(JWT)),
+        ] {
+            let e = source.read().unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(text.contains("looks like a token"), "{text}");
+            assert!(!text.contains(&JWT[..16]), "{text}");
+        }
+        let e = Exchanger::new("http://127.0.0.1:1", JWT).unwrap_err();
+        assert!(e.to_string().contains("--service-account takes"), "{e}");
+        assert!(!e.to_string().contains(&JWT[..16]));
+        let e = token_endpoint(JWT).unwrap_err();
+        assert!(e.contains("--url takes"), "{e}");
+        assert!(!e.contains(&JWT[..16]));
     }
 
     #[test]
@@ -1073,9 +1421,37 @@ mod tests {
         assert_eq!(refresh_delay(60, None), Duration::from_secs(48));
         assert_eq!(refresh_delay(60, Some(58)), Duration::from_secs(2));
         assert_eq!(refresh_delay(60, Some(0)), Duration::from_secs(60));
-        assert_eq!(refresh_delay(60, Some(60)), MIN_REFRESH_DELAY);
-        assert_eq!(refresh_delay(60, Some(600)), MIN_REFRESH_DELAY);
+        assert_eq!(refresh_delay(60, Some(59)), MIN_REFRESH_DELAY);
+        assert_eq!(
+            refresh_delay(60, Some(60)),
+            Duration::from_secs(48),
+            "a margin not below the lifetime gives way to the default"
+        );
+        assert_eq!(refresh_delay(60, Some(600)), Duration::from_secs(48));
         assert_eq!(refresh_delay(3, None), MIN_REFRESH_DELAY);
+    }
+
+    #[test]
+    fn a_margin_not_below_the_lifetime_is_refused() {
+        assert_eq!(parse_refresh_margin("58"), Ok(58));
+        assert_eq!(parse_refresh_margin("0"), Ok(0));
+        assert_eq!(parse_refresh_margin("43199"), Ok(43_199));
+        assert!(parse_refresh_margin("43200").unwrap_err().contains("12 h"));
+        assert!(parse_refresh_margin("-1").is_err());
+        assert!(parse_refresh_margin("1.5").is_err());
+        assert!(check_refresh_margin(None, 60).is_ok());
+        assert!(check_refresh_margin(Some(59), 60).is_ok());
+        for margin in [60, 61, 3600] {
+            let e = check_refresh_margin(Some(margin), 60).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "--refresh-margin {margin} is not below the access token's lifetime (60 s)"
+                )),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -1109,5 +1485,34 @@ mod tests {
         assert!(text.starts_with("the gateway refused the exchange (not retryable)"));
         assert!(text.contains("\n  status: HTTP 400\n  error: temporarily_unavailable"));
         assert_eq!(ClientError::Local("x".into()).exit_code(), 2);
+        let e = Failure {
+            cause: Some("the --url scheme https:// does not match the server".into()),
+            misconfigured: true,
+            ..Failure::default()
+        }
+        .into_error(1);
+        assert_eq!(
+            e,
+            ClientError::Local("the --url scheme https:// does not match the server".into())
+        );
+    }
+
+    #[test]
+    fn replies_tell_plain_http_from_tls() {
+        assert_eq!(reply_protocol(b"HTTP/"), Some(Protocol::PlainHttp));
+        assert_eq!(
+            reply_protocol(b"HTTP/1.1 400 Bad Request\r\n"),
+            Some(Protocol::PlainHttp)
+        );
+        // A fatal decode_error alert (TLS 1.2 record), as rustls sends for plain text.
+        assert_eq!(
+            reply_protocol(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]),
+            Some(Protocol::Tls)
+        );
+        assert_eq!(reply_protocol(&[0x16, 0x03, 0x01]), Some(Protocol::Tls));
+        assert_eq!(reply_protocol(b""), None);
+        assert_eq!(reply_protocol(b"HTT"), None);
+        assert_eq!(reply_protocol(b"SSH-2.0-OpenSSH"), None);
+        assert_eq!(reply_protocol(&[0x15, 0x02]), None);
     }
 }

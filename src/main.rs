@@ -4,6 +4,7 @@
 //! - `check-config --config FILE`: validate a configuration set exactly as `serve` would.
 //! - `keygen [--alg ES256|EdDSA|RS256] --out FILE`: write a new PKCS#8 signing key.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,11 +48,13 @@ enum Command {
     },
     /// Validate a configuration set (same code as `serve`); exit 1 if it is invalid.
     CheckConfig {
+        /// The configuration file to check.
         #[arg(long, env = "WIF_CONFIG")]
         config: PathBuf,
     },
     /// Generate a signing key (PKCS#8 PEM, mode 0600) and print its key id.
     Keygen {
+        /// The signature algorithm of the key.
         #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
         alg: KeyAlg,
         /// Where to write the key.
@@ -80,10 +83,12 @@ enum KeyAlg {
     Rs256,
 }
 
+/// Logs to stderr, in colour only when stderr is a terminal (no escape codes in files and CI logs).
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -96,7 +101,10 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
@@ -111,6 +119,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints a command-line error (or the `--help` and `--version` text) as clap would, except that
+/// a value that looks like a token, e.g. `exchange "$WIF_TOKEN"`, is not shown
+/// ([`wif_gateway::client::redact_tokens`]). Returns clap's exit status: 2 for usage errors.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let text = e.to_string();
+    let shown = wif_gateway::client::redact_tokens(&text);
+    if shown == text {
+        let _ = e.print();
+    } else if e.use_stderr() {
+        eprint!("{shown}");
+    } else {
+        print!("{shown}");
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -156,6 +180,18 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
 fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
     if out.exists() && !force {
         anyhow::bail!("{} exists; pass --force to overwrite it", out.display());
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => anyhow::bail!("{}: {} is not a directory", out.display(), dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "{}: the directory {} does not exist; create it first",
+                out.display(),
+                dir.display()
+            ),
+            Err(e) => anyhow::bail!("{}: {}: {e}", out.display(), dir.display()),
+        }
     }
     let alg = match alg {
         KeyAlg::Es256 => SigningAlgorithm::ES256,

@@ -3,10 +3,36 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wif-gateway");
+
+/// A spawned process, killed and reaped when dropped: a test that fails (panics) while it runs
+/// does not leave it behind.
+struct KillOnDrop(Child);
+
+impl KillOnDrop {
+    fn spawn(command: &mut Command) -> KillOnDrop {
+        KillOnDrop(command.spawn().expect("spawn"))
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a process of this id exists (`kill -0`).
+fn process_exists(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -32,14 +58,14 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
     let port = free_port();
     let config = dev_config(dir.path(), port);
     let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .expect("spawn");
+    let mut child = KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file")),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -106,12 +132,12 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
     );
 
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .expect("kill");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
         assert!(Instant::now() < deadline, "gateway did not stop on SIGTERM");
@@ -243,4 +269,159 @@ fn keygen_writes_private_keys_for_each_algorithm() {
             "{alg}: an existing key is not overwritten"
         );
     }
+}
+
+#[test]
+fn keygen_refuses_a_missing_directory_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("missing");
+    let out = Command::new(BIN)
+        .args(["keygen", "--out"])
+        .arg(missing.join("sub/k.pem"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("does not exist; create it first"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no key id is printed");
+    assert!(!missing.exists(), "no directory is created");
+
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").expect("write");
+    let out = Command::new(BIN)
+        .args(["keygen", "--out"])
+        .arg(file.join("k.pem"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        1,
+        "nothing else is created"
+    );
+}
+
+#[test]
+fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    // Nothing listens on the port: two attempts, one "retrying" warning between them.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("WIF_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .args(["exchange", "--url", &url, "--service-account", "sa"])
+        .args(["--token-env", "WIF_CLI_TEST_TOKEN", "--max-attempts", "2"])
+        .env("WIF_CLI_TEST_TOKEN", "a.b.c")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("WARN"), "a log line is written: {stderr}");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "no escape (ANSI colour) codes in piped logs: {stderr:?}"
+    );
+}
+
+/// The description of each `--flag` in a `--help` text's options: the text after the flag (on its
+/// line and on continuation lines), without the `[env: ..]`, `[default: ..]` and
+/// `[possible values: ..]` notes clap adds.
+fn flag_descriptions(help: &str) -> Vec<(String, String)> {
+    let mut flags: Vec<(String, String)> = Vec::new();
+    let mut in_options = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') {
+            in_options = line.trim_end().ends_with("Options:");
+            continue;
+        }
+        if !in_options {
+            continue;
+        }
+        let text = line.trim();
+        if text.starts_with('-') {
+            let (flag, rest) = text.split_once("  ").unwrap_or((text, ""));
+            flags.push((flag.to_owned(), rest.trim().to_owned()));
+        } else if let Some((_, description)) = flags.last_mut() {
+            description.push(' ');
+            description.push_str(text);
+        }
+    }
+    for (_, description) in &mut flags {
+        let mut shown = String::new();
+        let mut depth = 0usize;
+        for c in description.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' if depth > 0 => depth -= 1,
+                _ if depth == 0 => shown.push(c),
+                _ => {}
+            }
+        }
+        *description = shown.trim().to_owned();
+    }
+    flags
+}
+
+#[test]
+fn every_flag_of_every_subcommand_has_a_help_description() {
+    for subcommand in ["", "serve", "check-config", "keygen", "exchange"] {
+        let out = Command::new(BIN)
+            .args([subcommand, "--help"].into_iter().filter(|a| !a.is_empty()))
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{subcommand} --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let flags = flag_descriptions(&help);
+        assert!(
+            flags.iter().any(|(flag, _)| flag.starts_with("-h, --help")),
+            "{subcommand}: no options found in {help}"
+        );
+        for (flag, description) in flags {
+            assert!(
+                description.chars().any(char::is_alphabetic),
+                "{subcommand} --help: {flag} has no description"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failing_test_stops_the_gateway_it_started() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[signing]\nkey_file = \"signing.pem\"\ngenerate_if_missing = true\n",
+    )
+    .expect("write");
+    let mut pid = None;
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let gateway = KillOnDrop::spawn(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        pid = Some(gateway.0.id());
+        assert!(process_exists(gateway.0.id()), "the gateway runs");
+        // A failed assertion, without the panic message on the test's output.
+        std::panic::resume_unwind(Box::new("a failed assertion"));
+    }));
+    assert!(failed.is_err());
+    let pid = pid.expect("spawned");
+    assert!(
+        !process_exists(pid),
+        "the gateway (pid {pid}) still runs after the test that started it failed"
+    );
 }

@@ -262,6 +262,172 @@ async fn local_problems_exit_2_without_contacting_the_gateway() {
     }
 }
 
+/// Asserts that no 16-character piece of `secret` is in `text`.
+fn assert_no_piece(text: &str, secret: &str, context: &str) {
+    let bytes = secret.as_bytes();
+    for piece in bytes.windows(16) {
+        let piece = std::str::from_utf8(piece).expect("ASCII");
+        assert!(
+            !text.contains(piece),
+            "{context}: {piece:?} of the token is shown in: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_given_as_an_argument_is_never_echoed() {
+    let setup = Setup::start(Options::default()).await;
+    let jwt = setup.jwt(SUBJECT);
+    let url = setup.gateway.url.clone();
+    let out_path = setup.dir.path().join("access-token");
+    let out = out_path.display().to_string();
+    // A random base62 secret, e.g. a personal access token.
+    let opaque = "glpatX7kQ2mVn9RtB4wZc8LhJ3pYs6DfG1aEu5Ni";
+    let s = |v: &str| v.to_owned();
+    let common = |rest: &[String]| {
+        let mut args = vec![s("--url"), url.clone(), s("--service-account"), s(SA)];
+        args.extend_from_slice(rest);
+        args
+    };
+    /// Arguments after `exchange`, environment, the token, expected text on stderr.
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let name = "--token-env (WIF_TOKEN_ENV) takes the NAME of an environment variable";
+    let path = "looks like a token, not a path";
+    let cases: Vec<Case> = vec![
+        (common(&[s("--token-env"), jwt.clone()]), vec![], &jwt, name),
+        (common(&[format!("--token-env={jwt}")]), vec![], &jwt, name),
+        (common(&[]), vec![("WIF_TOKEN_ENV", &jwt)], &jwt, name),
+        (common(&[s("--token-env"), s(opaque)]), vec![], opaque, name),
+        (
+            common(&[s("--token-file"), jwt.clone()]),
+            vec![],
+            &jwt,
+            path,
+        ),
+        (
+            common(&[
+                s("--token-file"),
+                jwt.clone(),
+                s("--refresh"),
+                s("--out"),
+                out.clone(),
+            ]),
+            vec![],
+            &jwt,
+            path,
+        ),
+        // Clap's own errors: an extra argument, an invalid number, two sources.
+        (
+            common(&[s("--token-env"), s("WIF_TOKEN"), jwt.clone()]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "unexpected argument",
+        ),
+        (
+            common(&[
+                s("--token-env"),
+                s("WIF_TOKEN"),
+                s("--max-attempts"),
+                jwt.clone(),
+            ]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "invalid value",
+        ),
+        (
+            common(&[
+                s("--token-env"),
+                s("WIF_TOKEN"),
+                s("--out"),
+                out.clone(),
+                s("--refresh"),
+                s("--refresh-margin"),
+                jwt.clone(),
+            ]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "invalid value",
+        ),
+        (
+            common(&[s("--token-env"), jwt.clone(), s("--token-file"), s("token")]),
+            vec![],
+            &jwt,
+            "cannot be used with",
+        ),
+        // The token in place of another option.
+        (
+            common(&[s("--token-env"), s("WIF_TOKEN"), s("--out"), jwt.clone()]),
+            vec![("WIF_TOKEN", &jwt)],
+            &jwt,
+            "--out takes",
+        ),
+        (
+            vec![s("--url"), jwt.clone(), s("--service-account"), s(SA)],
+            vec![],
+            &jwt,
+            "--url takes",
+        ),
+        (
+            vec![
+                s("--url"),
+                format!("https://{jwt}"),
+                s("--service-account"),
+                s(SA),
+            ],
+            vec![],
+            &jwt,
+            "--url takes",
+        ),
+        (
+            vec![
+                s("--url"),
+                format!("{url}/{jwt}"),
+                s("--service-account"),
+                s(SA),
+            ],
+            vec![],
+            &jwt,
+            "--url takes",
+        ),
+        (
+            vec![s("--url"), url.clone(), s("--service-account"), jwt.clone()],
+            vec![],
+            &jwt,
+            "--service-account takes",
+        ),
+    ];
+    for (args, env, token, needle) in cases {
+        let mut command = exchange();
+        let token_given = args.iter().any(|a| a.starts_with("--token-"))
+            || env.iter().any(|(name, _)| name.starts_with("WIF_TOKEN_"));
+        command.args(&args).envs(env);
+        if !token_given {
+            command
+                .args(["--token-env", "WIF_TOKEN"])
+                .env("WIF_TOKEN", &jwt);
+        }
+        let started = Instant::now();
+        let output = output(command).await;
+        let stderr = text(&output.stderr);
+        let context = format!("case with {needle:?}");
+        assert_no_piece(&stderr, token, &context);
+        assert_no_piece(&text(&output.stdout), token, &context);
+        assert_eq!(output.status.code(), Some(2), "{context}: {stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{context}");
+    }
+    assert!(!out_path.exists());
+
+    // The token in place of the subcommand.
+    let mut command = Command::new(BIN);
+    command.arg(&jwt);
+    let output = output(command).await;
+    let stderr = text(&output.stderr);
+    assert_no_piece(&stderr, &jwt, "subcommand");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unrecognized subcommand"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_refused_token_exits_1_with_the_gateway_error_and_no_retry() {
     let setup = Setup::start(Options::default()).await;
@@ -326,6 +492,41 @@ async fn an_unreachable_gateway_exits_3_after_bounded_retries() {
     }
     assert!(!dir.path().join("token").exists(), "no file on failure");
     assert_no_secrets(&stderr, &[jwt]);
+}
+
+#[tokio::test]
+async fn a_url_scheme_that_does_not_match_the_server_exits_2_at_once() {
+    let setup = Setup::start(Options::default()).await;
+    let jwt = setup.jwt(SUBJECT);
+    let file = setup.token_file("token", &jwt);
+    let plain = setup.gateway.url.replacen("http://", "https://", 1);
+    // A TLS server: the HTTPS front of the test issuer.
+    let front = tls::TlsFront::start(&setup.issuer).await;
+    let tls = format!("http://127.0.0.1:{}", front.addr().port());
+    for (url, needle) in [
+        (
+            &plain,
+            "the --url scheme https:// does not match the server: 127.0.0.1:",
+        ),
+        (
+            &tls,
+            "the --url scheme http:// does not match the server: 127.0.0.1:",
+        ),
+    ] {
+        let mut command = exchange();
+        command
+            .args(["--url", url, "--service-account", SA, "--token-file"])
+            .arg(&file);
+        let started = Instant::now();
+        let out = output(command).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+        assert!(!stderr.contains("retrying"), "not retried: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{url}: at once");
+        assert!(out.stdout.is_empty());
+        assert_no_secrets(&stderr, &[&jwt]);
+    }
 }
 
 #[tokio::test]
@@ -500,4 +701,69 @@ async fn refresh_rewrites_the_file_follows_the_token_file_and_stops_on_sigterm()
         refused_jwt.as_str(),
     ]);
     assert_no_secrets(&stderr, &secrets);
+}
+
+/// Runs `command` (stdin and stdout closed) and waits up to `limit` for it to exit; the exit
+/// status and stderr. A process still running at the deadline is killed and fails the test.
+async fn exit_within(mut command: Command, limit: Duration) -> (std::process::ExitStatus, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = Running(command.spawn().expect("spawn"));
+    let status = wait_for(limit, "wif-gateway exchange to exit", || {
+        child.0.try_wait().expect("wait")
+    })
+    .await;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stderr.take() {
+        use std::io::Read as _;
+        pipe.read_to_string(&mut stderr).expect("stderr");
+    }
+    (status, stderr)
+}
+
+#[tokio::test]
+async fn a_refresh_margin_not_below_the_lifetime_is_a_configuration_error() {
+    let setup = Setup::start(Options {
+        tokens: "lifetime_seconds = 60".into(),
+        ..Options::default()
+    })
+    .await;
+    let jwt = setup.jwt(SUBJECT);
+    let file = setup.token_file("token", &jwt);
+    let out_path = setup.dir.path().join("access-token");
+    let refresh = |margin: &str| {
+        let mut command = exchange();
+        command
+            .args(["--url", &setup.gateway.url, "--service-account", SA])
+            .args(["--refresh", "--refresh-margin", margin, "--token-file"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out_path);
+        command
+    };
+
+    // Known once the first answer gives the lifetime: exit 2 at once, nothing written.
+    for margin in ["60", "3600"] {
+        let (status, stderr) = exit_within(refresh(margin), Duration::from_secs(10)).await;
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        let needle =
+            format!("--refresh-margin {margin} is not below the access token's lifetime (60 s)");
+        assert!(stderr.contains(&needle), "{needle:?} not in {stderr}");
+        assert!(!out_path.exists(), "no token file is written");
+        assert_no_secrets(&stderr, &[&jwt]);
+    }
+
+    // No token lives 12 h or more: refused when parsed, before any exchange.
+    let started = Instant::now();
+    let (status, stderr) = exit_within(refresh("43200"), Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value '43200' for '--refresh-margin"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("12 h"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(!out_path.exists(), "no token file is written");
 }
