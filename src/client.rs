@@ -44,6 +44,7 @@ use tokio::time::Instant;
 use crate::exchange::request::{
     GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN,
 };
+use crate::report::error_chain;
 
 /// The exit statuses, for the `--help` text of `wif-gateway exchange`.
 pub const EXIT_STATUS_HELP: &str = "\
@@ -66,7 +67,7 @@ that looks like a token (e.g. --token-env \"$WIF_TOKEN\" instead of --token-env 
 /// Default attempts per exchange in one-shot mode (and for the first exchange of refresh mode).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 /// Largest caller token accepted from a file or variable (the gateway refuses over 16 KiB).
-pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+pub const MAX_TOKEN_FILE_BYTES: usize = 64 * 1024;
 /// Largest answer body read from the gateway.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Longest `Retry-After` honoured; longer values are cut to this.
@@ -291,7 +292,7 @@ impl TokenSource {
                 (value, origin)
             }
         };
-        clean_token(&raw, &origin).map_err(ClientError::Local)
+        clean_token(&raw, &origin)
     }
 }
 
@@ -300,14 +301,14 @@ fn read_token_file(path: &Path) -> Result<String, ClientError> {
         |e: std::io::Error| ClientError::Local(format!("token file {}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(fail)?;
     let mut bytes = Vec::new();
-    file.take(MAX_TOKEN_BYTES as u64 + 1)
+    file.take(MAX_TOKEN_FILE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(fail)?;
-    if bytes.len() > MAX_TOKEN_BYTES {
+    if bytes.len() > MAX_TOKEN_FILE_BYTES {
         return Err(ClientError::Local(format!(
             "token file {} is over {} KiB; it should hold one JWT",
             path.display(),
-            MAX_TOKEN_BYTES / 1024
+            MAX_TOKEN_FILE_BYTES / 1024
         )));
     }
     String::from_utf8(bytes).map_err(|_| {
@@ -316,48 +317,50 @@ fn read_token_file(path: &Path) -> Result<String, ClientError> {
 }
 
 /// The caller JWT from raw file or variable text: surrounding white space removed (Kubernetes
-/// projected tokens end with a newline). Refuses empty text, text over [`MAX_TOKEN_BYTES`] and
+/// projected tokens end with a newline). Refuses empty text, text over [`MAX_TOKEN_FILE_BYTES`] and
 /// text with white space or control characters inside (one compact JWT has none). `origin`
 /// names the source in the error, which never contains the text itself.
-pub fn clean_token(raw: &str, origin: &str) -> Result<String, String> {
+pub fn clean_token(raw: &str, origin: &str) -> Result<String, ClientError> {
     let token = raw.trim();
     if token.is_empty() {
-        return Err(format!("{origin} is empty"));
+        return Err(ClientError::Local(format!("{origin} is empty")));
     }
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(format!(
+    if token.len() > MAX_TOKEN_FILE_BYTES {
+        return Err(ClientError::Local(format!(
             "{origin} is over {} KiB; it should hold one JWT",
-            MAX_TOKEN_BYTES / 1024
-        ));
+            MAX_TOKEN_FILE_BYTES / 1024
+        )));
     }
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
+        return Err(ClientError::Local(format!(
             "{origin} has white space or control characters inside; it should hold one JWT"
-        ));
+        )));
     }
     Ok(token.to_owned())
 }
 
 /// `{url}/oauth/token`, or `url` itself when its path already ends with `/oauth/token`. Only
 /// `http` and `https` URLs without credentials are accepted.
-pub fn token_endpoint(url: &str) -> Result<url::Url, String> {
+pub fn token_endpoint(url: &str) -> Result<url::Url, ClientError> {
     if looks_like_token(url) {
-        return Err(
+        return Err(ClientError::Local(
             "--url takes the gateway's base URL, e.g. https://wif.example.com; the value given \
              looks like a token or contains one (not shown)"
                 .into(),
-        );
-    }
-    let mut endpoint =
-        url::Url::parse(url.trim()).map_err(|e| format!("--url {:?}: {e}", url.trim()))?;
-    if !matches!(endpoint.scheme(), "http" | "https") {
-        return Err(format!(
-            "--url {:?}: the scheme must be http or https",
-            url.trim()
         ));
     }
+    let mut endpoint = url::Url::parse(url.trim())
+        .map_err(|e| ClientError::Local(format!("--url {:?}: {e}", url.trim())))?;
+    if !matches!(endpoint.scheme(), "http" | "https") {
+        return Err(ClientError::Local(format!(
+            "--url {:?}: the scheme must be http or https",
+            url.trim()
+        )));
+    }
     if !endpoint.username().is_empty() || endpoint.password().is_some() {
-        return Err("--url must not contain credentials".into());
+        return Err(ClientError::Local(
+            "--url must not contain credentials".into(),
+        ));
     }
     if !endpoint.path().ends_with("/oauth/token") {
         let path = format!("{}/oauth/token", endpoint.path().trim_end_matches('/'));
@@ -562,7 +565,7 @@ struct ErrorAnswer {
 
 /// Server text made safe to show: the caller token replaced, control characters escaped, cut at
 /// [`MAX_SHOWN_CHARS`] characters.
-fn shown(text: &str, subject_token: &str) -> String {
+fn sanitize(text: &str, subject_token: &str) -> String {
     let text = if subject_token.is_empty() {
         text.to_owned()
     } else {
@@ -607,7 +610,7 @@ pub fn parse_answer(
         {
             return Err(unusable(&format!(
                 "token_type is {:?}, not Bearer",
-                shown(kind, subject_token)
+                sanitize(kind, subject_token)
             )));
         }
         let expires_in = u64::try_from(answer.expires_in)
@@ -632,9 +635,9 @@ pub fn parse_answer(
     };
     match serde_json::from_slice::<ErrorAnswer>(body) {
         Ok(e) => {
-            failure.error = Some(shown(&e.error, subject_token));
-            failure.error_code = e.error_code.map(|c| shown(&c, subject_token));
-            failure.error_description = e.error_description.map(|d| shown(&d, subject_token));
+            failure.error = Some(sanitize(&e.error, subject_token));
+            failure.error_code = e.error_code.map(|c| sanitize(&c, subject_token));
+            failure.error_description = e.error_description.map(|d| sanitize(&d, subject_token));
         }
         Err(_) => {
             failure.cause = Some(if (300..400).contains(&status) {
@@ -720,7 +723,7 @@ impl Exchanger {
     /// A client for [`token_endpoint`]`(url)`. Redirects are not followed (a redirected POST
     /// would lose its body); connections time out after 10 s, requests after 30 s.
     pub fn new(url: &str, service_account: &str) -> Result<Self, ClientError> {
-        let endpoint = token_endpoint(url).map_err(ClientError::Local)?;
+        let endpoint = token_endpoint(url)?;
         let service_account = service_account.trim();
         if service_account.is_empty() {
             return Err(ClientError::Local("--service-account is empty".into()));
@@ -937,21 +940,6 @@ fn rounded_secs(d: Duration) -> u64 {
     u64::try_from(d.as_millis().saturating_add(500) / 1000).unwrap_or(u64::MAX)
 }
 
-/// An error and its sources, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
-
 fn write_out(path: &Path, token: &AccessToken) -> Result<(), ClientError> {
     crate::files::write_private(path, &token.token)
         .map_err(|e| ClientError::Local(format!("--out {e}")))
@@ -1107,17 +1095,19 @@ mod tests {
     fn tokens_are_trimmed_and_empty_or_odd_text_is_refused() {
         assert_eq!(clean_token("a.b.c\n", "f").unwrap(), "a.b.c");
         assert_eq!(clean_token("  \r\n a.b.c \t\n", "f").unwrap(), "a.b.c");
-        assert_eq!(
-            clean_token("", "token file x").unwrap_err(),
-            "token file x is empty"
-        );
-        assert_eq!(clean_token(" \n\n", "f").unwrap_err(), "f is empty");
-        let inside = clean_token("Bearer a.b.c", "f").unwrap_err();
+        let refused = |raw: &str, origin: &str| {
+            let e = clean_token(raw, origin).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{e}");
+            e.to_string()
+        };
+        assert_eq!(refused("", "token file x"), "token file x is empty");
+        assert_eq!(refused(" \n\n", "f"), "f is empty");
+        let inside = refused("Bearer a.b.c", "f");
         assert!(inside.contains("white space"), "{inside}");
         assert!(!inside.contains("a.b.c"), "the token is never echoed");
         assert!(clean_token("a.b\u{0}.c", "f").is_err());
-        let big = "a".repeat(MAX_TOKEN_BYTES + 1);
-        assert!(clean_token(&big, "f").unwrap_err().contains("KiB"));
+        let big = "a".repeat(MAX_TOKEN_FILE_BYTES + 1);
+        assert!(refused(&big, "f").contains("KiB"));
     }
 
     /// A JWT-shaped value (ES256 header, a payload, a signature), as CI jobs hold them.
@@ -1189,7 +1179,7 @@ mod tests {
         let e = Exchanger::new("http://127.0.0.1:1", JWT).unwrap_err();
         assert!(e.to_string().contains("--service-account takes"), "{e}");
         assert!(!e.to_string().contains(&JWT[..16]));
-        let e = token_endpoint(JWT).unwrap_err();
+        let e = token_endpoint(JWT).unwrap_err().to_string();
         assert!(e.contains("--url takes"), "{e}");
         assert!(!e.contains(&JWT[..16]));
     }
@@ -1208,7 +1198,7 @@ mod tests {
         assert_eq!(source.read().unwrap(), "four.five.six");
         std::fs::write(&path, "\n").unwrap();
         assert!(source.read().unwrap_err().to_string().contains("is empty"));
-        std::fs::write(&path, vec![b'a'; MAX_TOKEN_BYTES + 10]).unwrap();
+        std::fs::write(&path, vec![b'a'; MAX_TOKEN_FILE_BYTES + 10]).unwrap();
         assert!(source.read().unwrap_err().to_string().contains("KiB"));
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
         assert!(source.read().unwrap_err().to_string().contains("UTF-8"));

@@ -41,14 +41,17 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// The repository's dev config, moved to `port` and to keys under `dir`.
-fn dev_config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"))
-        .expect("config/dev.toml")
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
-        .replace("../.wif-dev/", "");
-    let path = dir.join("dev.toml");
-    std::fs::write(&path, text).expect("write");
+/// The repository's dev config, unedited, one level below `dir` so that its keys (`../.wif-dev/`)
+/// are generated in `dir`. The tests move it with `--listen`, as a user would.
+fn dev_config(dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).expect("mkdir");
+    let path = config.join("dev.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"),
+        &path,
+    )
+    .expect("copy config/dev.toml");
     path
 }
 
@@ -56,11 +59,16 @@ fn dev_config(dir: &Path, port: u16) -> std::path::PathBuf {
 async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
-    let config = dev_config(dir.path(), port);
+    let config = dev_config(dir.path());
     let log_path = dir.path().join("stderr.log");
     let mut child = KillOnDrop::spawn(
         Command::new(BIN)
-            .args(["serve", "--config"])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--config",
+            ])
             .arg(&config)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())

@@ -397,11 +397,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The repository's dev config, listening on loopback `port`, its keys generated beside it.
-fn dev_config(port: u16) -> String {
+/// The repository's dev config, its keys generated beside it. Tests pass `--listen`.
+fn dev_config() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"))
         .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
         .replace("../.wif-dev/", "")
 }
 
@@ -409,11 +408,16 @@ fn dev_config(port: u16) -> String {
 async fn sighup_reloads_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let dev = dev_config(port).replace("[server]\n", "[server]\nwatch_config = false\n");
+    let dev = dev_config().replace("[server]\n", "[server]\nwatch_config = false\n");
     let config = dir.path().join("dev.toml");
     std::fs::write(&config, &dev).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
-        .args(["serve", "--config"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
         .arg(&config)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -769,10 +773,15 @@ async fn sigterm_stops_the_binary_with_a_last_log_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = dir.path().join("dev.toml");
-    std::fs::write(&config, dev_config(port)).unwrap();
+    std::fs::write(&config, dev_config()).unwrap();
     let log_path = dir.path().join("stderr.log");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
-        .args(["serve", "--config"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
         .arg(&config)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
