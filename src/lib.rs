@@ -42,6 +42,8 @@ pub mod reload;
 pub mod request;
 pub mod signing;
 pub mod telemetry;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod time;
 
 pub use http::{AppState, run};
