@@ -30,12 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair,
-};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, ParsedPublicKey};
 use criterion::Criterion;
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -48,6 +43,7 @@ use wif_gateway::exchange::jwks::{JwksCache, JwksConfig};
 use wif_gateway::exchange::{Exchange, Policy};
 use wif_gateway::limits::{Limits, LimitsConfig};
 use wif_gateway::signing::{MintRequest, Minter, SigningAlgorithm, SigningKey};
+use wif_gateway::testkit::{self, Jwt, KeyKind, TestKey};
 
 /// Unix seconds the whole run pretends it is; every caller token is valid at this instant.
 const NOW: i64 = 1_750_000_000;
@@ -58,112 +54,12 @@ const FEDERATION: &str = "aje-fed-bench";
 const SERVICE_ACCOUNT: &str = "ajeb3nchs3rv1ceacc0u";
 const DEFAULT_POOL: usize = 4096;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Alg {
-    Rs256,
-    Es256,
-    EdDsa,
-}
-
-impl Alg {
-    const ALL: [Alg; 3] = [Alg::Rs256, Alg::Es256, Alg::EdDsa];
-
-    fn name(self) -> &'static str {
-        match self {
-            Alg::Rs256 => "RS256",
-            Alg::Es256 => "ES256",
-            Alg::EdDsa => "EdDSA",
-        }
-    }
-
-    fn kid(self) -> &'static str {
-        match self {
-            Alg::Rs256 => "rsa-1",
-            Alg::Es256 => "ec-1",
-            Alg::EdDsa => "ed-1",
-        }
-    }
-}
-
-/// The issuer's private keys, used only to sign the caller tokens.
-struct CallerKeys {
-    rsa: RsaKeyPair,
-    ec: EcdsaKeyPair,
-    ed: Ed25519KeyPair,
-}
-
-impl CallerKeys {
-    fn generate() -> Self {
-        CallerKeys {
-            rsa: RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key"),
-            ec: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                .expect("P-256 key"),
-            ed: Ed25519KeyPair::generate().expect("Ed25519 key"),
-        }
-    }
-
-    fn sign(&self, alg: Alg, rng: &SystemRandom, message: &[u8]) -> Vec<u8> {
-        match alg {
-            Alg::Rs256 => {
-                let mut sig = vec![0; self.rsa.public_modulus_len()];
-                self.rsa
-                    .sign(&signature::RSA_PKCS1_SHA256, rng, message, &mut sig)
-                    .expect("RSA sign");
-                sig
-            }
-            Alg::Es256 => self
-                .ec
-                .sign(rng, message)
-                .expect("ECDSA sign")
-                .as_ref()
-                .to_vec(),
-            Alg::EdDsa => self.ed.sign(message).as_ref().to_vec(),
-        }
-    }
-
-    fn rsa_components(&self) -> (Vec<u8>, Vec<u8>) {
-        let public = self.rsa.public_key();
-        (
-            public.modulus().big_endian_without_leading_zero().to_vec(),
-            public.exponent().big_endian_without_leading_zero().to_vec(),
-        )
-    }
-
-    /// The issuer's JWKS, as an operator would paste it into the config.
-    fn jwks(&self) -> String {
-        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-        let (n, e) = self.rsa_components();
-        let point = self.ec.public_key().as_ref();
-        json!({"keys": [
-            {"kty": "RSA", "kid": Alg::Rs256.kid(), "alg": "RS256", "use": "sig",
-             "n": b64(&n), "e": b64(&e)},
-            {"kty": "EC", "crv": "P-256", "kid": Alg::Es256.kid(), "alg": "ES256", "use": "sig",
-             "x": b64(&point[1..33]), "y": b64(&point[33..65])},
-            {"kty": "OKP", "crv": "Ed25519", "kid": Alg::EdDsa.kid(), "alg": "EdDSA", "use": "sig",
-             "x": b64(self.ed.public_key().as_ref())},
-        ]})
-        .to_string()
-    }
-
-    /// The caller's public keys parsed once, for the floor.
-    fn parsed(&self, alg: Alg) -> ParsedPublicKey {
-        match alg {
-            Alg::Rs256 => {
-                let (n, e) = self.rsa_components();
-                PublicKeyComponents { n, e }
-                    .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-                    .expect("RSA public key")
-            }
-            Alg::Es256 => ParsedPublicKey::new(
-                &signature::ECDSA_P256_SHA256_FIXED,
-                self.ec.public_key().as_ref(),
-            )
-            .expect("P-256 public key"),
-            Alg::EdDsa => ParsedPublicKey::new(&signature::ED25519, self.ed.public_key().as_ref())
-                .expect("Ed25519 public key"),
-        }
-    }
-}
+/// The caller algorithms benchmarked, with the `kid` each key is published under.
+const ALGS: [(KeyKind, &str); 3] = [
+    (KeyKind::Rs256, "rsa-1"),
+    (KeyKind::Es256, "ec-1"),
+    (KeyKind::EdDsa, "ed-1"),
+];
 
 /// A caller token: the form body that carries it, and the parts the floor verifies.
 struct Caller {
@@ -172,8 +68,8 @@ struct Caller {
     signature: Vec<u8>,
 }
 
-fn caller_token(keys: &CallerKeys, alg: Alg, rng: &SystemRandom, i: usize) -> Caller {
-    let header = json!({"alg": alg.name(), "kid": alg.kid(), "typ": "JWT"});
+fn caller_token(key: &TestKey, i: usize) -> Caller {
+    let header = json!({"alg": key.alg(), "kid": key.kid(), "typ": "JWT"});
     let claims = json!({
         "iss": ISSUER,
         "sub": SUBJECT,
@@ -181,13 +77,12 @@ fn caller_token(keys: &CallerKeys, alg: Alg, rng: &SystemRandom, i: usize) -> Ca
         "iat": NOW - 30,
         "nbf": NOW - 30,
         "exp": NOW - 30 + 3600,
-        "jti": format!("{}-{i:08}", alg.name().to_lowercase()),
+        "jti": format!("{}-{i:08}", key.alg().to_lowercase()),
     });
-    let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
-    signing_input.push('.');
-    URL_SAFE_NO_PAD.encode_string(claims.to_string(), &mut signing_input);
-    let signature = keys.sign(alg, rng, signing_input.as_bytes());
-    let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(&signature));
+    let jwt = Jwt::new(&header, &claims);
+    let signing_input = jwt.signing_input();
+    let signature = key.signature(signing_input.as_bytes());
+    let token = jwt.with_signature(&signature);
     // The body of the Yandex Cloud tutorial's request (a JWT needs no percent-encoding).
     let body = format!(
         "grant_type=urn:ietf:params:oauth:grant-type:token-exchange\
@@ -198,13 +93,14 @@ fn caller_token(keys: &CallerKeys, alg: Alg, rng: &SystemRandom, i: usize) -> Ca
     );
     Caller {
         body: body.into_bytes(),
-        signing_input: signing_input.into_bytes(),
+        signing_input: signing_input.as_bytes().to_vec(),
         signature,
     }
 }
 
 struct PerAlg {
-    alg: Alg,
+    /// The JWS `alg` of the caller tokens.
+    alg: &'static str,
     pool: Vec<Caller>,
     /// The caller key, parsed once, for the floor.
     parsed: ParsedPublicKey,
@@ -228,10 +124,15 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new(pool_size: usize, only: Option<Alg>) -> Fixture {
+    fn new(pool_size: usize, only: Option<KeyKind>) -> Fixture {
         let rng = SystemRandom::new();
-        let caller = CallerKeys::generate();
-        let jwks = caller.jwks();
+        // The issuer's keys, used only to sign the caller tokens; their JWKS is pasted inline
+        // into the config, as an operator would.
+        let callers: Vec<TestKey> = ALGS
+            .iter()
+            .map(|&(kind, kid)| TestKey::generate(kind, kid))
+            .collect();
+        let jwks = testkit::jwks(&callers).to_string();
         let keys = Arc::new(KeySet::from_jwks_json(jwks.as_bytes()).expect("JWKS"));
         assert_eq!(keys.len(), 3, "skipped: {:?}", keys.skipped);
         let source = Arc::new(KeySource::new(
@@ -291,15 +192,13 @@ impl Fixture {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let algs = Alg::ALL
-            .into_iter()
-            .filter(|a| only.is_none_or(|o| o == *a))
-            .map(|alg| PerAlg {
-                alg,
-                pool: (0..pool_size)
-                    .map(|i| caller_token(&caller, alg, &rng, i))
-                    .collect(),
-                parsed: caller.parsed(alg),
+        let algs = callers
+            .iter()
+            .filter(|key| only.is_none_or(|kind| kind == key.kind()))
+            .map(|key| PerAlg {
+                alg: key.alg(),
+                pool: (0..pool_size).map(|i| caller_token(key, i)).collect(),
+                parsed: key.verifier(),
             })
             .collect();
         let fixture = Fixture {
@@ -370,7 +269,7 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("pipeline");
     for per in &f.algs {
         let mut i = 0usize;
-        group.bench_function(per.alg.name(), |b| {
+        group.bench_function(per.alg, |b| {
             b.iter(|| {
                 let caller = &per.pool[i % per.pool.len()];
                 i = i.wrapping_add(1);
@@ -382,7 +281,7 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("floor");
     for per in &f.algs {
         let mut i = 0usize;
-        group.bench_function(per.alg.name(), |b| {
+        group.bench_function(per.alg, |b| {
             b.iter(|| {
                 let caller = &per.pool[i % per.pool.len()];
                 i = i.wrapping_add(1);
@@ -442,7 +341,7 @@ fn summary(f: &Fixture, rounds: usize, iters: usize) {
         let fl = median(floor[a].clone());
         println!(
             "{:<6} pipeline {:>9}  floor {:>9}  ratio {:.2}  overhead {:>8}",
-            per.alg.name(),
+            per.alg,
             micros(p),
             micros(fl),
             p / fl,
@@ -463,11 +362,11 @@ fn main() {
     let iters = env_usize("WIF_BENCH_ITERS").unwrap_or(2000);
 
     if let Ok(name) = std::env::var("WIF_BENCH_PROFILE") {
-        let alg = Alg::ALL
+        let (kind, _) = ALGS
             .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(&name))
+            .find(|(kind, _)| kind.alg().eq_ignore_ascii_case(&name))
             .unwrap_or_else(|| panic!("WIF_BENCH_PROFILE={name}: use RS256, ES256 or EdDSA"));
-        let f = Fixture::new(env_usize("WIF_BENCH_POOL").unwrap_or(64), Some(alg));
+        let f = Fixture::new(env_usize("WIF_BENCH_POOL").unwrap_or(64), Some(kind));
         let per = &f.algs[0];
         let pipeline = time_per_op(per, iters, 0, |c| {
             black_box(pipeline_once(&f, black_box(&c.body)));
@@ -477,7 +376,7 @@ fn main() {
         });
         println!(
             "profile {}: {iters} iterations (+{} in setup) each: pipeline {}, floor {}",
-            alg.name(),
+            kind.alg(),
             per.pool.len(),
             micros(pipeline),
             micros(floor)

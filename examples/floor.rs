@@ -13,14 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, ParsedPublicKey, RsaKeyPair};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+use aws_lc_rs::signature::{self, EcdsaKeyPair, ParsedPublicKey};
+use wif_gateway::testkit::{Jwt, KeyKind, TestKey};
 
 fn main() -> anyhow::Result<()> {
     let mut seconds = 3.0_f64;
@@ -44,31 +38,16 @@ fn main() -> anyhow::Result<()> {
     let rng = SystemRandom::new();
 
     // A caller token like the load's: RS256 over a realistic header and claims.
-    let caller = RsaKeyPair::generate(KeySize::Rsa2048)
-        .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-    let header = b64(br#"{"alg":"RS256","typ":"JWT","kid":"loadgen-caller-key"}"#);
-    let claims = b64(
+    let caller = TestKey::generate(KeyKind::Rs256, "loadgen-caller-key");
+    let caller_input = Jwt::raw(
+        br#"{"alg":"RS256","typ":"JWT","kid":"loadgen-caller-key"}"#,
         br#"{"iss":"http://127.0.0.1:18081","sub":"repo:loadtest/app-000123:ref:refs/heads/main","aud":"wif-loadtest","iat":1795386292,"nbf":1795386292,"exp":1795393492,"jti":"0123456789abcdef-0000000123"}"#,
-    );
-    let caller_input = format!("{header}.{claims}");
-    let mut caller_sig = vec![0; caller.public_modulus_len()];
-    caller
-        .sign(
-            &signature::RSA_PKCS1_SHA256,
-            &rng,
-            caller_input.as_bytes(),
-            &mut caller_sig,
-        )
-        .map_err(|_| anyhow::anyhow!("RSA signing failed"))?;
-    let public = caller.public_key();
-    let components = aws_lc_rs::rsa::PublicKeyComponents {
-        n: public.modulus().big_endian_without_leading_zero().to_vec(),
-        e: public.exponent().big_endian_without_leading_zero().to_vec(),
-    };
+    )
+    .signing_input()
+    .to_owned();
+    let caller_sig = caller.signature(caller_input.as_bytes());
     // Parsed once, as the gateway keeps parsed keys in its JWKS cache.
-    let verifier: ParsedPublicKey = components
-        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-        .map_err(|e| anyhow::anyhow!("parsing the RSA public key: {e}"))?;
+    let verifier: ParsedPublicKey = caller.verifier();
 
     // The gateway's ES256 signing key and an access token's signing input.
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
@@ -76,13 +55,12 @@ fn main() -> anyhow::Result<()> {
     let signer =
         EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
             .map_err(|e| anyhow::anyhow!("EC key: {e}"))?;
-    let at_header = b64(
+    let at_input = Jwt::raw(
         br#"{"alg":"ES256","typ":"at+jwt","kid":"xAuWPUvzr32f9Eaihu2tQToumP4vRhaVCH2dYAWaXuA"}"#,
-    );
-    let at_claims = b64(
         br#"{"iss":"http://127.0.0.1:18080","sub":"aje0loadsa0000000001","aud":"http://127.0.0.1:18080","iat":1795386292,"nbf":1795386292,"exp":1795389892,"jti":"7WNwZLy6MqKf-X3VMtSYUA","client_id":"aje0loadfed000000001","act":{"iss":"http://127.0.0.1:18081","sub":"repo:loadtest/app-000123:ref:refs/heads/main"}}"#,
-    );
-    let at_input = format!("{at_header}.{at_claims}");
+    )
+    .signing_input()
+    .to_owned();
 
     let one = |verifier: &ParsedPublicKey| -> anyhow::Result<usize> {
         verifier

@@ -23,8 +23,8 @@
 //! changes in the directories it watches (the config's own, included ones, the key's): token
 //! files, logs and samples written during a run must not land there.
 //!
-//! Tokens are signed with aws-lc-rs `RsaKeyPair` (RSA_PKCS1_SHA256) on `--threads` threads
-//! (default: every core).
+//! Tokens are signed with the test kit's RS256 key (`wif_gateway::testkit`) on `--threads`
+//! threads (default: every core).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -33,14 +33,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
-use aws_lc_rs::digest;
-use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
+use wif_gateway::signing::thumbprint;
+use wif_gateway::testkit::{KeyKind, TestKey, b64url};
 
 /// The `aud` of caller tokens, trusted by the load federation.
 const CALLER_AUDIENCE: &str = "wif-loadtest";
@@ -137,10 +133,6 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn issuer_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
@@ -160,34 +152,24 @@ fn write_file(path: &Path, text: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The caller key: loaded from `caller-key.pem`, or generated and written there.
-fn caller_key(out: &Path) -> anyhow::Result<(Vec<u8>, bool)> {
+/// The caller key, RS256 under its RFC 7638 thumbprint as `kid`: loaded from `caller-key.pem`,
+/// or generated and written there. Also says whether it was generated.
+fn caller_key(out: &Path) -> anyhow::Result<(TestKey, bool)> {
     let path = out.join("caller-key.pem");
-    if path.exists() {
+    let (key, generated) = if path.exists() {
         let text = fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
         let p = pem::parse(text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        return Ok((p.contents().to_vec(), false));
-    }
-    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow!("RSA keygen failed"))?;
-    let der = pair
-        .as_der()
-        .map_err(|_| anyhow!("RSA key encoding failed"))?
-        .as_ref()
-        .to_vec();
-    let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone()));
-    write_file(&path, text.as_bytes())?;
-    Ok((der, true))
-}
-
-/// The caller key's public JWK and its RFC 7638 thumbprint (the `kid`).
-fn public_jwk(pair: &RsaKeyPair) -> (serde_json::Value, String) {
-    let public = pair.public_key();
-    let n = b64(public.modulus().big_endian_without_leading_zero());
-    let e = b64(public.exponent().big_endian_without_leading_zero());
-    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-    let kid = b64(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref());
-    let jwk = json!({"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": n, "e": e});
-    (jwk, kid)
+        let key = TestKey::from_pkcs8(KeyKind::Rs256, p.contents(), "")
+            .map_err(|e| anyhow!("{}: not an RSA PKCS#8 key: {e}", path.display()))?;
+        (key, false)
+    } else {
+        let key = TestKey::generate(KeyKind::Rs256, "");
+        let text = pem::encode(&pem::Pem::new("PRIVATE KEY", key.pkcs8_der()));
+        write_file(&path, text.as_bytes())?;
+        (key, true)
+    };
+    let kid = thumbprint(&key.public_jwk()).context("the caller key's thumbprint")?;
+    Ok((key.with_kid(&kid), generated))
 }
 
 fn write_issuer(out: &Path, port: u16, jwk: &serde_json::Value) -> anyhow::Result<()> {
@@ -359,7 +341,7 @@ fn write_scale_config(a: &Args) -> anyhow::Result<(usize, usize, usize)> {
 }
 
 /// Signs `count` tokens on `threads` threads and writes them, one a line, in order.
-fn write_tokens(a: &Args, der: &[u8], kid: &str, path: &Path) -> anyhow::Result<(usize, f64, f64)> {
+fn write_tokens(a: &Args, key: &TestKey, path: &Path) -> anyhow::Result<(usize, f64, f64)> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| anyhow!("clock: {e}"))?
@@ -370,21 +352,15 @@ fn write_tokens(a: &Args, der: &[u8], kid: &str, path: &Path) -> anyhow::Result<
     SystemRandom::new()
         .fill(&mut nonce)
         .map_err(|_| anyhow!("random"))?;
-    let nonce = b64(&nonce);
-    let header = b64(json!({"alg": "RS256", "typ": "JWT", "kid": kid})
-        .to_string()
-        .as_bytes());
+    let nonce = b64url(nonce);
     let threads = a.threads.min(a.tokens.max(1));
     let started = Instant::now();
     let chunks: Vec<anyhow::Result<String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (first, last) = (t * a.tokens / threads, (t + 1) * a.tokens / threads);
-                let (header, iss, nonce) = (&header, &iss, &nonce);
-                scope.spawn(move || -> anyhow::Result<String> {
-                    let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow!("key: {e}"))?;
-                    let rng = SystemRandom::new();
-                    let mut sig = vec![0u8; pair.public_modulus_len()];
+                let (iss, nonce) = (&iss, &nonce);
+                scope.spawn(move || {
                     let mut text = String::with_capacity((last - first) * 700);
                     for i in first..last {
                         let claims = json!({
@@ -396,29 +372,16 @@ fn write_tokens(a: &Args, der: &[u8], kid: &str, path: &Path) -> anyhow::Result<
                             "exp": now + TOKEN_LIFETIME,
                             "jti": format!("{nonce}-{i:09}"),
                         });
-                        let input = format!("{header}.{}", b64(claims.to_string().as_bytes()));
-                        pair.sign(
-                            &signature::RSA_PKCS1_SHA256,
-                            &rng,
-                            input.as_bytes(),
-                            &mut sig,
-                        )
-                        .map_err(|_| anyhow!("RSA signing failed"))?;
-                        text.push_str(&input);
-                        text.push('.');
-                        text.push_str(&b64(&sig));
+                        text.push_str(&key.sign(&claims));
                         text.push('\n');
                     }
-                    Ok(text)
+                    text
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow!("a signing thread died")))
-            })
+            .map(|h| h.join().map_err(|_| anyhow!("a signing thread died")))
             .collect()
     });
     let signing = started.elapsed().as_secs_f64();
@@ -438,13 +401,12 @@ fn write_tokens(a: &Args, der: &[u8], kid: &str, path: &Path) -> anyhow::Result<
 fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
     fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let (der, generated) = caller_key(&a.out)?;
-    let pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| anyhow!("caller key: {e}"))?;
-    let (jwk, kid) = public_jwk(&pair);
+    let (key, generated) = caller_key(&a.out)?;
     println!(
-        "caller key: {} ({}, kid {kid})",
+        "caller key: {} ({}, kid {})",
         a.out.join("caller-key.pem").display(),
-        if generated { "generated" } else { "reused" }
+        if generated { "generated" } else { "reused" },
+        key.kid()
     );
     if a.tokens_only {
         if generated {
@@ -454,7 +416,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
     } else {
-        write_issuer(&a.out, a.port, &jwk)?;
+        write_issuer(&a.out, a.port, &key.public_jwk())?;
         println!(
             "issuer tree: {} (issuer {}, jwks_uri {}/keys)",
             a.out.join("issuer").display(),
@@ -485,7 +447,7 @@ fn main() -> anyhow::Result<()> {
     }
     if a.tokens > 0 {
         let path = a.out.join(&a.tokens_file);
-        let (threads, secs, rate) = write_tokens(&a, &der, &kid, &path)?;
+        let (threads, secs, rate) = write_tokens(&a, &key, &path)?;
         println!(
             "tokens: {} ({} tokens for {} subjects, signed on {threads} threads in {secs:.1} s = {rate:.0}/s)",
             path.display(),

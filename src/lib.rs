@@ -40,6 +40,8 @@ pub mod limits;
 pub mod report;
 pub mod signing;
 pub mod telemetry;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod time;
 
 pub use app::AppState;

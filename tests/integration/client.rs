@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
+use wif_gateway::testkit::decode_payload;
 
 use crate::support::gateway::{AUD, FED, SA, SUBJECT, binding, scenario};
 use crate::support::*;
@@ -76,15 +74,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The payload of a JWT, not verified.
-fn payload(jwt: &str) -> Value {
-    let part = jwt.trim().split('.').nth(1).expect("payload segment");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
-}
-
 /// Checks an access token minted for [`SA`] from a caller token of `subject`.
 fn assert_minted(gateway: &Gateway, access_token: &str, subject: &str) {
-    let claims = payload(access_token);
+    let claims = decode_payload(access_token);
     assert_eq!(claims["iss"], gateway.url.as_str());
     assert_eq!(claims["sub"], SA);
     assert_eq!(claims["act"]["sub"], subject);
@@ -644,7 +636,7 @@ async fn refresh_rewrites_the_file_follows_the_token_file_and_stops_on_sigterm()
     let rotated = wait_for(
         Duration::from_secs(6),
         "a token from the rotated file",
-        || current().filter(|t| payload(t)["act"]["sub"] == SUBJECT2),
+        || current().filter(|t| decode_payload(t)["act"]["sub"] == SUBJECT2),
     )
     .await;
     seen.push(rotated.clone());

@@ -50,16 +50,10 @@ async fn each_caller_key_type_is_exchanged_and_the_result_verifies_offline() {
     let issuer = TestIssuer::start().await;
     let gateway = Gateway::start(&scenario(&issuer)).await;
     // All keys are published before the first exchange: one fetch serves them all.
-    let keys: Vec<(KeyKind, TestKey)> = [
-        KeyKind::Rs256,
-        KeyKind::Ps256,
-        KeyKind::Es256,
-        KeyKind::Es384,
-        KeyKind::EdDsa,
-    ]
-    .into_iter()
-    .map(|kind| (kind, TestKey::generate(kind, &format!("k-{kind:?}"))))
-    .collect();
+    let keys: Vec<(KeyKind, TestKey)> = KeyKind::ALL
+        .into_iter()
+        .map(|kind| (kind, TestKey::generate(kind, &format!("k-{kind:?}"))))
+        .collect();
     for (_, key) in &keys {
         issuer.add_key(key);
     }

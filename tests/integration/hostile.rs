@@ -8,18 +8,14 @@
 
 use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{
-    self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RsaEncoding, RsaKeyPair,
-    RsaPublicKeyComponents, UnparsedPublicKey,
-};
+use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde_json::{Value, json};
+use wif_gateway::testkit::{Jwt, b64url, b64url_decode, edited, segments};
 
 use crate::support::gateway::{AUD, FED, Reply, SA, SUBJECT};
-use crate::support::issuer::{ConnectionCounter, sign_hmac_raw, unsigned_raw};
+use crate::support::issuer::ConnectionCounter;
 use crate::support::*;
 
 /// Federation [`FED`] accepts caller tokens living at most this long (`exp − iat`).
@@ -45,9 +41,10 @@ struct World {
     /// `ec-1`: ES256 (P-256).
     ec: TestKey,
     /// `rsa-pinned`: an RSA key whose JWK says `alg: RS256`, kept here to sign PS256 with it too.
-    pinned: RsaKeyPair,
-    /// `ec-raw`: a P-256 key that signs arbitrary bytes (headers that are not even JSON).
-    raw: EcdsaKeyPair,
+    pinned: TestKey,
+    /// `ec-raw`: a P-256 key, published without `alg`, that signs arbitrary bytes (headers that
+    /// are not even JSON).
+    raw: TestKey,
     gateway: Gateway,
 }
 
@@ -55,13 +52,15 @@ async fn world() -> World {
     let issuer = TestIssuer::start().await;
     let rsa = TestKey::generate(KeyKind::Rs256, "rsa-1");
     let ec = TestKey::generate(KeyKind::Es256, "ec-1");
-    let pinned = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key");
-    let raw = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("EC key");
+    let pinned = TestKey::generate(KeyKind::Rs256, "rsa-pinned");
+    let raw = TestKey::generate(KeyKind::Es256, "ec-raw");
     issuer.set_raw_jwks(Some(json!({"keys": [
         rsa.public_jwk(),
         ec.public_jwk(),
-        rsa_jwk(&pinned, "rsa-pinned", "RS256"),
-        ec_jwk(&raw, "ec-raw"),
+        pinned.public_jwk(),
+        edited(raw.public_jwk(), |jwk| {
+            jwk.remove("alg");
+        }),
     ]})));
     let source = format!(
         "jwks_url = {:?}\nallow_insecure_http = true",
@@ -97,91 +96,6 @@ async fn world() -> World {
         raw,
         gateway,
     }
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn unb64(text: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(text).expect("base64url")
-}
-
-fn with(mut claims: Value, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
-    if let Value::Object(map) = &mut claims {
-        edit(map);
-    }
-    claims
-}
-
-/// `(header, payload, signature)` segments of a compact JWS.
-fn segments(token: &str) -> (&str, &str, &str) {
-    let mut parts = token.split('.');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(p), Some(s), None) => (h, p, s),
-        _ => panic!("not three segments: {token}"),
-    }
-}
-
-/// The public JWK of an aws-lc RSA key.
-fn rsa_jwk(pair: &RsaKeyPair, kid: &str, alg: &str) -> Value {
-    let public = pair.public_key();
-    json!({
-        "kty": "RSA", "kid": kid, "alg": alg, "use": "sig",
-        "n": b64(public.modulus().big_endian_without_leading_zero()),
-        "e": b64(public.exponent().big_endian_without_leading_zero()),
-    })
-}
-
-/// The public JWK of an aws-lc P-256 key (no `alg`: the curve decides).
-fn ec_jwk(pair: &EcdsaKeyPair, kid: &str) -> Value {
-    let point = pair.public_key().as_ref();
-    json!({
-        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-        "x": b64(&point[1..33]), "y": b64(&point[33..]),
-    })
-}
-
-/// Signs already-encoded segments `header.payload` (whatever they contain) with a P-256 key.
-fn ec_sign_segments(pair: &EcdsaKeyPair, header: &str, payload: &str) -> String {
-    let input = format!("{header}.{payload}");
-    let sig = pair
-        .sign(&SystemRandom::new(), input.as_bytes())
-        .expect("ECDSA signing");
-    format!("{input}.{}", b64(sig.as_ref()))
-}
-
-/// Signs `header` (raw bytes) and `payload` with a P-256 key.
-fn ec_sign_bytes(pair: &EcdsaKeyPair, header: &[u8], payload: &[u8]) -> String {
-    ec_sign_segments(pair, &b64(header), &b64(payload))
-}
-
-/// Signs `header` and `payload` with an RSA key and the given padding (PKCS#1 v1.5 or PSS).
-fn rsa_sign(
-    pair: &RsaKeyPair,
-    padding: &'static dyn RsaEncoding,
-    header: &Value,
-    payload: &[u8],
-) -> String {
-    let input = format!("{}.{}", b64(header.to_string()), b64(payload));
-    let mut sig = vec![0; pair.public_modulus_len()];
-    pair.sign(padding, &SystemRandom::new(), input.as_bytes(), &mut sig)
-        .expect("RSA signing");
-    format!("{input}.{}", b64(sig))
-}
-
-/// HMAC over `header.payload` with `secret`, for HS384/HS512 (HS256 uses the support helper).
-fn hmac_sign(alg: &str, secret: &[u8], header: &Value, payload: &[u8]) -> String {
-    let algorithm = match alg {
-        "HS256" => aws_lc_rs::hmac::HMAC_SHA256,
-        "HS384" => aws_lc_rs::hmac::HMAC_SHA384,
-        "HS512" => aws_lc_rs::hmac::HMAC_SHA512,
-        other => panic!("not an HMAC alg: {other}"),
-    };
-    let input = format!("{}.{}", b64(header.to_string()), b64(payload));
-    let key = aws_lc_rs::hmac::Key::new(algorithm, secret);
-    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
 }
 
 /// One DER TLV (definite length).
@@ -308,7 +222,8 @@ fn rsa1024_sign(header: &Value, payload: &[u8]) -> String {
         0x05, 0x00, 0x04, 0x20,
     ];
     let n_bytes = from_hex(RSA1024_N);
-    let input = format!("{}.{}", b64(header.to_string()), b64(payload));
+    let jwt = Jwt::raw_payload(header, payload);
+    let input = jwt.signing_input();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
     let k = n_bytes.len();
     let t_len = SHA256_DIGEST_INFO.len() + digest.as_ref().len();
@@ -339,7 +254,7 @@ fn rsa1024_sign(header: &Value, payload: &[u8]) -> String {
         &sig,
     )
     .expect("the 1024-bit signature verifies");
-    format!("{input}.{}", b64(sig))
+    jwt.with_signature(&sig)
 }
 
 /// The tutorial's form, every value percent-encoded.
@@ -419,7 +334,7 @@ async fn algorithms_come_from_the_key_never_the_header() {
     let rs = w.rsa.sign(&good);
     let (h, p, s) = segments(&rs);
     UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &spki)
-        .verify(format!("{h}.{p}").as_bytes(), &unb64(s))
+        .verify(format!("{h}.{p}").as_bytes(), &b64url_decode(s))
         .expect("SPKI of rsa-1");
     let pem_spki = pem_text("PUBLIC KEY", &spki, pem::LineEnding::LF);
     let secrets: Vec<(&str, Vec<u8>)> = vec![
@@ -448,7 +363,7 @@ async fn algorithms_come_from_the_key_never_the_header() {
         ),
         (
             "modulus n",
-            unb64(w.rsa.public_jwk()["n"].as_str().expect("n")),
+            b64url_decode(w.rsa.public_jwk()["n"].as_str().expect("n")),
         ),
     ];
     let mut rows: Vec<Row> = vec![
@@ -463,19 +378,16 @@ async fn algorithms_come_from_the_key_never_the_header() {
         (
             "positive control, RS256 with the pinned key".into(),
             SA,
-            rsa_sign(
-                &w.pinned,
-                &signature::RSA_PKCS1_SHA256,
-                &json!({"alg": "RS256", "kid": "rsa-pinned"}),
-                &payload,
-            ),
+            w.pinned
+                .sign_raw(&json!({"alg": "RS256", "kid": "rsa-pinned"}), &payload),
             200,
             "",
         ),
     ];
     let unsupported =
         |name: String, token: String| -> Row { (name, SA, token, 400, "unsupported_algorithm") };
-    let unsigned = |alg: &str| unsigned_raw(&json!({"alg": alg, "kid": "rsa-1"}), &payload);
+    let unsigned =
+        |alg: &str| Jwt::raw_payload(&json!({"alg": alg, "kid": "rsa-1"}), &payload).unsigned();
     for (name, token) in [
         ("alg none, empty signature", unsigned("none")),
         ("alg None, empty signature", unsigned("None")),
@@ -498,22 +410,18 @@ async fn algorithms_come_from_the_key_never_the_header() {
     }
     rows.push(unsupported(
         "alg none without kid, empty signature".into(),
-        unsigned_raw(&json!({"alg": "none"}), &payload),
+        Jwt::raw_payload(&json!({"alg": "none"}), &payload).unsigned(),
     ));
     for (what, secret) in &secrets {
         for alg in ["HS256", "HS384", "HS512"] {
             let header = json!({"alg": alg, "typ": "JWT", "kid": "rsa-1"});
-            let token = if alg == "HS256" {
-                sign_hmac_raw(secret, &header, &payload)
-            } else {
-                hmac_sign(alg, secret, &header, &payload)
-            };
+            let token = Jwt::raw_payload(&header, &payload).sign_hmac(alg, secret);
             rows.push(unsupported(format!("{alg} keyed with the {what}"), token));
         }
     }
     rows.push(unsupported(
         "HS256 keyed with the PKCS#1 DER public key, no kid".into(),
-        sign_hmac_raw(&pkcs1, &json!({"alg": "HS256"}), &payload),
+        Jwt::raw_payload(&json!({"alg": "HS256"}), &payload).sign_hmac("HS256", &pkcs1),
     ));
     for (name, token) in [
         (
@@ -544,21 +452,13 @@ async fn algorithms_come_from_the_key_never_the_header() {
         ),
         (
             "PS256 on the RSA key whose JWK says RS256, signed PSS by it",
-            rsa_sign(
-                &w.pinned,
-                &signature::RSA_PSS_SHA256,
-                &json!({"alg": "PS256", "kid": "rsa-pinned"}),
-                &payload,
-            ),
+            Jwt::raw_payload(&json!({"alg": "PS256", "kid": "rsa-pinned"}), &payload)
+                .sign_rsa(&w.pinned, "PS256"),
         ),
         (
             "RS384 on the RSA key whose JWK says RS256, signed RS384 by it",
-            rsa_sign(
-                &w.pinned,
-                &signature::RSA_PKCS1_SHA384,
-                &json!({"alg": "RS384", "kid": "rsa-pinned"}),
-                &payload,
-            ),
+            Jwt::raw_payload(&json!({"alg": "RS384", "kid": "rsa-pinned"}), &payload)
+                .sign_rsa(&w.pinned, "RS384"),
         ),
     ] {
         rows.push(unsupported(name.into(), token));
@@ -605,10 +505,11 @@ async fn signatures_must_verify_with_the_issuers_key() {
     let es = w.ec.sign(&good);
     let (rs_head, rs_payload, rs_sig) = segments(&rs);
     let (es_head, es_payload, es_sig) = segments(&es);
-    let rs_sig = unb64(rs_sig);
-    let es_sig = unb64(es_sig);
+    let rs_sig = b64url_decode(rs_sig);
+    let es_sig = b64url_decode(es_sig);
     assert_eq!(es_sig.len(), 64, "ES256 signatures are raw r‖s");
-    let with_sig = |head: &str, body: &str, sig: &[u8]| format!("{head}.{body}.{}", b64(sig));
+    let with_sig =
+        |head: &str, body: &str, sig: &[u8]| Jwt::encoded(head, body).with_signature(sig);
     // CVE-2022-21449: r = s = 0, and r = s = n (the P-256 group order).
     let order = from_hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
     // The same (r, s) as ASN.1 DER, which is a valid signature, but not in JOSE form.
@@ -619,22 +520,26 @@ async fn signatures_must_verify_with_the_issuers_key() {
     let jwk = w.ec.public_jwk();
     let point = [
         &[4u8][..],
-        &unb64(jwk["x"].as_str().expect("x")),
-        &unb64(jwk["y"].as_str().expect("y")),
+        &b64url_decode(jwk["x"].as_str().expect("x")),
+        &b64url_decode(jwk["y"].as_str().expect("y")),
     ]
     .concat();
     UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, &point)
         .verify(format!("{es_head}.{es_payload}").as_bytes(), &der_sig)
         .expect("the DER form is the same valid signature");
-    let tampered = b64(with(good.clone(), |c| {
-        c.insert("sub".into(), json!(OTHER_SUBJECT));
-    })
-    .to_string());
-    let extended = b64(with(good.clone(), |c| {
-        c.insert("exp".into(), json!(now() + 3000));
-    })
-    .to_string());
-    let retyped = b64(json!({"alg": "RS256", "typ": "at+jwt", "kid": "rsa-1"}).to_string());
+    let tampered = b64url(
+        edited(good.clone(), |c| {
+            c.insert("sub".into(), json!(OTHER_SUBJECT));
+        })
+        .to_string(),
+    );
+    let extended = b64url(
+        edited(good.clone(), |c| {
+            c.insert("exp".into(), json!(now() + 3000));
+        })
+        .to_string(),
+    );
+    let retyped = b64url(json!({"alg": "RS256", "typ": "at+jwt", "kid": "rsa-1"}).to_string());
     let other_token = w.rsa.sign(&claims(&w.issuer.issuer(), SUBJECT, AUD));
     let rows: Vec<Row> = vec![
         ("positive control".into(), SA, rs.clone(), 200, ""),
@@ -663,21 +568,21 @@ async fn signatures_must_verify_with_the_issuers_key() {
         (
             "payload changed after signing (sub)".into(),
             SA_OTHER,
-            format!("{rs_head}.{tampered}.{}", b64(&rs_sig)),
+            format!("{rs_head}.{tampered}.{}", b64url(&rs_sig)),
             400,
             "bad_signature",
         ),
         (
             "payload changed after signing (exp)".into(),
             SA,
-            format!("{rs_head}.{extended}.{}", b64(&rs_sig)),
+            format!("{rs_head}.{extended}.{}", b64url(&rs_sig)),
             400,
             "bad_signature",
         ),
         (
             "header changed after signing".into(),
             SA,
-            format!("{retyped}.{rs_payload}.{}", b64(&rs_sig)),
+            format!("{retyped}.{rs_payload}.{}", b64url(&rs_sig)),
             400,
             "bad_signature",
         ),
@@ -741,7 +646,7 @@ async fn signatures_must_verify_with_the_issuers_key() {
             "ES256 r = s = 0, no kid".into(),
             SA,
             with_sig(
-                &b64(json!({"alg": "ES256"}).to_string()),
+                &b64url(json!({"alg": "ES256"}).to_string()),
                 es_payload,
                 &[0u8; 64],
             ),
@@ -1024,11 +929,11 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
         |name: &str, token: String| -> Row { (name.into(), SA, token, 400, "malformed_token") };
     // A real JWE shape: protected header, encrypted key, IV, ciphertext, tag.
     let jwe = [
-        b64(json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "rsa-1"}).to_string()),
-        b64([7u8; 256]),
-        b64([1u8; 12]),
-        b64(&payload),
-        b64([2u8; 16]),
+        b64url(json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "rsa-1"}).to_string()),
+        b64url([7u8; 256]),
+        b64url([1u8; 12]),
+        b64url(&payload),
+        b64url([2u8; 16]),
     ]
     .join(".");
     // A signature that has `-` or `_`, to be rewritten as standard base64.
@@ -1039,7 +944,7 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
     let (h2, b2, s2) = segments(&with_url_chars);
     let standard_sig = s2.replace('-', "+").replace('_', "/");
     // Padding: the signature as padded base64url, and a header that needs padding, signed.
-    let padded_sig = URL_SAFE.encode(unb64(sig));
+    let padded_sig = URL_SAFE.encode(b64url_decode(sig));
     assert!(padded_sig.ends_with('='));
     let mut padded_header = br#"{"alg":"ES256","kid":"ec-raw"}"#.to_vec();
     while padded_header.len().is_multiple_of(3) {
@@ -1060,7 +965,7 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
     // 3-byte group `???`, which encodes as `Pz8/`) and a padding `=`.
     let standard_header = STANDARD.encode(br#"{"alg":"ES256","kid":"ec-raw","x":"??????"}"#);
     let standard_payload = STANDARD.encode(
-        with(good.clone(), |c| {
+        edited(good.clone(), |c| {
             c.insert("x".into(), json!("??????"));
         })
         .to_string(),
@@ -1076,15 +981,15 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
         let overhead = head.len() + sig.len() + 2;
         let mut pad = (target - overhead) * 3 / 4 - text.len() - 20;
         loop {
-            let c = with(good.clone(), |c| {
+            let c = edited(good.clone(), |c| {
                 c.insert("pad".into(), json!("x".repeat(pad + 1)));
             });
-            if overhead + b64(c.to_string()).len() > target {
+            if overhead + b64url(c.to_string()).len() > target {
                 break;
             }
             pad += 1;
         }
-        w.rsa.sign(&with(good.clone(), |c| {
+        w.rsa.sign(&edited(good.clone(), |c| {
             c.insert("pad".into(), json!("x".repeat(pad)));
         }))
     };
@@ -1094,7 +999,7 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
         "{}",
         at_limit.len()
     );
-    let over_limit = w.rsa.sign(&with(good.clone(), |c| {
+    let over_limit = w.rsa.sign(&edited(good.clone(), |c| {
         c.insert("pad".into(), json!("x".repeat(17 * 1024)));
     }));
     let dup = |claims: &str| w.rsa.sign_raw(&header, claims.as_bytes());
@@ -1173,7 +1078,7 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
         ),
         malformed(
             "padded base64url header, signed as padded",
-            ec_sign_segments(&w.raw, &padded_header, &b64(&payload)),
+            Jwt::encoded(&padded_header, &b64url(&payload)).sign(&w.raw),
         ),
         malformed(
             "standard base64 signature (+ and /)",
@@ -1181,13 +1086,12 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
         ),
         malformed(
             "standard base64 header and payload",
-            ec_sign_segments(&w.raw, &standard_header, &standard_payload),
+            Jwt::encoded(&standard_header, &standard_payload).sign(&w.raw),
         ),
         malformed("non-canonical base64url signature", non_canonical),
         malformed(
             "header not UTF-8",
-            ec_sign_bytes(
-                &w.raw,
+            Jwt::raw(
                 &[
                     &br#"{"alg":"ES256","kid":"ec-raw","x":""#[..],
                     &[0xff, 0xfe],
@@ -1195,7 +1099,8 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
                 ]
                 .concat(),
                 &payload,
-            ),
+            )
+            .sign(&w.raw),
         ),
         malformed("payload not UTF-8", w.rsa.sign_raw(&header, &not_utf8)),
         malformed(
@@ -1213,23 +1118,15 @@ async fn token_shapes_other_than_a_compact_jws_are_refused() {
         malformed("header JSON null", w.rsa.sign_raw(&json!(null), &payload)),
         malformed(
             "header not JSON",
-            ec_sign_bytes(&w.raw, br#"{"alg":"ES256","kid":"ec-raw""#, &payload),
+            Jwt::raw(br#"{"alg":"ES256","kid":"ec-raw""#, &payload).sign(&w.raw),
         ),
         malformed(
             "header with alg twice",
-            ec_sign_bytes(
-                &w.raw,
-                br#"{"alg":"none","kid":"ec-raw","alg":"ES256"}"#,
-                &payload,
-            ),
+            Jwt::raw(br#"{"alg":"none","kid":"ec-raw","alg":"ES256"}"#, &payload).sign(&w.raw),
         ),
         malformed(
             "header with kid twice",
-            ec_sign_bytes(
-                &w.raw,
-                br#"{"alg":"ES256","kid":"rsa-1","kid":"ec-raw"}"#,
-                &payload,
-            ),
+            Jwt::raw(br#"{"alg":"ES256","kid":"rsa-1","kid":"ec-raw"}"#, &payload).sign(&w.raw),
         ),
         malformed(
             "payload a JSON array",
@@ -1336,12 +1233,12 @@ async fn hostile_claims_are_refused() {
     let good = claims(&iss, SUBJECT, AUD);
     let sign = |c: &Value| w.rsa.sign(c);
     let set = |name: &str, value: Value| {
-        sign(&with(good.clone(), |c| {
+        sign(&edited(good.clone(), |c| {
             c.insert(name.into(), value);
         }))
     };
     let unset = |name: &str| {
-        sign(&with(good.clone(), |c| {
+        sign(&edited(good.clone(), |c| {
             c.remove(name);
         }))
     };
@@ -1367,7 +1264,7 @@ async fn hostile_claims_are_refused() {
         (
             "lifetime exactly the federation maximum".into(),
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iat".into(), json!(now));
                 c.insert("exp".into(), json!(now + MAX_LIFETIME));
             })),
@@ -1414,7 +1311,7 @@ async fn hostile_claims_are_refused() {
         ),
         row(
             "lifetime one second over the maximum",
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iat".into(), json!(now));
                 c.insert("exp".into(), json!(now + MAX_LIFETIME + 1));
             })),
@@ -1422,7 +1319,7 @@ async fn hostile_claims_are_refused() {
         ),
         row(
             "lifetime over the maximum, no iat",
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.remove("iat");
                 c.insert("exp".into(), json!(now + MAX_LIFETIME + 120));
             })),
@@ -1570,13 +1467,13 @@ async fn keys_a_jwks_must_not_offer_are_never_used() {
     mismatch_jwk["alg"] = json!("RS256");
     issuer.set_raw_jwks(Some(json!({"keys": [
         rsa.public_jwk(),
-        {"kty": "oct", "kid": "hmac", "alg": "HS256", "use": "sig", "k": b64(secret)},
+        {"kty": "oct", "kid": "hmac", "alg": "HS256", "use": "sig", "k": b64url(secret)},
         enc_jwk,
         mismatch_jwk,
         dup_a.public_jwk(),
         dup_b.public_jwk(),
         {"kty": "RSA", "kid": "short", "alg": "RS256", "use": "sig",
-         "n": b64(from_hex(RSA1024_N)), "e": "AQAB"},
+         "n": b64url(from_hex(RSA1024_N)), "e": "AQAB"},
     ]})));
     let gateway = Gateway::start(&crate::support::gateway::scenario(&issuer)).await;
     let good = claims(&issuer.issuer(), SUBJECT, AUD);
@@ -1588,7 +1485,8 @@ async fn keys_a_jwks_must_not_offer_are_never_used() {
         (
             "HS256 with the oct key's secret".into(),
             SA,
-            sign_hmac_raw(secret, &json!({"alg": "HS256", "kid": "hmac"}), &payload),
+            Jwt::raw_payload(&json!({"alg": "HS256", "kid": "hmac"}), &payload)
+                .sign_hmac("HS256", secret),
             400,
             "unsupported_algorithm",
         ),

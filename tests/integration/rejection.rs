@@ -1,9 +1,8 @@
 //! Every rule of the exchange, shown rejecting through real HTTP, each with its error code. The
 //! first row of each table is a positive control: a server that refuses everything fails it.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use wif_gateway::testkit::{Jwt, b64url, edited};
 
 use crate::support::gateway::{AUD, FED, SA, SUBJECT, form};
 use crate::support::*;
@@ -62,29 +61,6 @@ async fn world() -> World {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn with(mut claims: Value, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
-    if let Value::Object(map) = &mut claims {
-        edit(map);
-    }
-    claims
-}
-
-/// HS256 over `header.payload` with `secret`: the classic RS/HS key-confusion forgery.
-fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
-    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
-}
-
 #[tokio::test]
 async fn every_claim_and_binding_rule_rejects_with_its_error() {
     let w = world().await;
@@ -97,7 +73,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "aud array containing a trusted value",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("aud".into(), json!(["x", AUD]));
             })),
             200,
@@ -106,7 +82,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "exp within leeway",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iat".into(), json!(now - 300));
                 c.insert("exp".into(), json!(now - 30));
             })),
@@ -116,7 +92,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "exp before iat",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iat".into(), json!(now));
                 c.insert("exp".into(), json!(now - 10));
             })),
@@ -126,7 +102,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "exp missing",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.remove("exp");
             })),
             400,
@@ -135,7 +111,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "exp past",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("exp".into(), json!(now - 120));
             })),
             400,
@@ -144,7 +120,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "exp a string",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("exp".into(), json!("tomorrow"));
             })),
             400,
@@ -153,7 +129,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "nbf in the future",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("nbf".into(), json!(now + 120));
             })),
             400,
@@ -162,7 +138,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "iat in the future",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iat".into(), json!(now + 120));
             })),
             400,
@@ -171,7 +147,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "lifetime over the federation maximum",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("exp".into(), json!(now + MAX_LIFETIME + 60));
             })),
             400,
@@ -180,7 +156,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "iss missing",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.remove("iss");
             })),
             400,
@@ -189,7 +165,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "iss unknown",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iss".into(), json!("https://evil.example"));
             })),
             400,
@@ -198,7 +174,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "iss with trailing slash",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iss".into(), json!(format!("{iss}/")));
             })),
             400,
@@ -207,7 +183,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "aud missing",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.remove("aud");
             })),
             400,
@@ -216,7 +192,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "aud untrusted",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("aud".into(), json!("https://vault.example"));
             })),
             400,
@@ -225,7 +201,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "aud empty array",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("aud".into(), json!([]));
             })),
             400,
@@ -234,7 +210,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "sub missing",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.remove("sub");
             })),
             400,
@@ -243,7 +219,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "sub unbound",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert(
                     "sub".into(),
                     json!("project_path:demo/app:ref_type:branch:ref:dev"),
@@ -255,7 +231,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "sub differing by case",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("sub".into(), json!(SUBJECT.to_uppercase()));
             })),
             400,
@@ -285,7 +261,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         (
             "disabled federation",
             SA,
-            sign(&with(good.clone(), |c| {
+            sign(&edited(good.clone(), |c| {
                 c.insert("iss".into(), json!(format!("{iss}/disabled")));
             })),
             400,
@@ -297,7 +273,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         .gateway
         .exchange(
             SA,
-            &sign(&with(good, |c| {
+            &sign(&edited(good, |c| {
                 c.insert("iss".into(), json!(format!("{iss}/")));
             })),
         )
@@ -311,7 +287,7 @@ async fn every_claim_and_binding_rule_rejects_with_its_error() {
         .gateway
         .exchange(
             SA,
-            &sign(&with(claims(&iss, SUBJECT, AUD), |c| {
+            &sign(&edited(claims(&iss, SUBJECT, AUD), |c| {
                 c.insert("exp".into(), json!(now - 120));
             })),
         )
@@ -334,12 +310,13 @@ async fn forged_and_malformed_tokens_are_rejected() {
     let (_, signature) = rest.split_once('.').unwrap();
     let other_rsa = TestKey::generate(KeyKind::Rs256, "rsa-1");
     let rsa_public = w.rsa.rsa_public_der_pkcs1().expect("rsa key");
-    let tampered_payload = b64(with(good.clone(), |c| {
-        c.insert("sub".into(), json!("project_path:evil/app"));
-    })
-    .to_string()
-    .as_bytes());
-    let big = with(good.clone(), |c| {
+    let tampered_payload = b64url(
+        edited(good.clone(), |c| {
+            c.insert("sub".into(), json!("project_path:evil/app"));
+        })
+        .to_string(),
+    );
+    let big = edited(good.clone(), |c| {
         c.insert("pad".into(), json!("x".repeat(17 * 1024)));
     });
     let cases: Vec<(&str, &str, String, u16, &str)> = vec![
@@ -347,18 +324,14 @@ async fn forged_and_malformed_tokens_are_rejected() {
         (
             "alg none",
             SA,
-            format!(
-                "{}.{}.",
-                b64(json!({"alg":"none"}).to_string().as_bytes()),
-                b64(good.to_string().as_bytes())
-            ),
+            Jwt::new(&json!({"alg":"none"}), &good).unsigned(),
             400,
             "unsupported_algorithm",
         ),
         (
             "HS256 keyed with the RSA public key",
             SA,
-            hs256(&header("HS256", "rsa-1"), &good, &rsa_public),
+            Jwt::new(&header("HS256", "rsa-1"), &good).sign_hmac("HS256", &rsa_public),
             400,
             "unsupported_algorithm",
         ),
@@ -419,7 +392,7 @@ async fn symmetric_keys_in_a_jwks_are_never_used() {
     let rsa = TestKey::generate(KeyKind::Rs256, "rsa-1");
     let secret = b"shared-secret-shared-secret-32by";
     issuer.set_raw_jwks(Some(json!({"keys": [
-        {"kty": "oct", "kid": "hmac", "alg": "HS256", "k": b64(secret)},
+        {"kty": "oct", "kid": "hmac", "alg": "HS256", "k": b64url(secret)},
         rsa.public_jwk(),
     ]})));
     let gateway = Gateway::start(&crate::support::gateway::scenario(&issuer)).await;
@@ -429,7 +402,7 @@ async fn symmetric_keys_in_a_jwks_are_never_used() {
         (
             "HS256 with the oct key",
             SA,
-            hs256(&json!({"alg":"HS256","kid":"hmac"}), &good, secret),
+            Jwt::new(&json!({"alg":"HS256","kid":"hmac"}), &good).sign_hmac("HS256", secret),
             400,
             "unsupported_algorithm",
         ),

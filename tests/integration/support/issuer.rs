@@ -8,10 +8,8 @@
 //! counts the requests to both endpoints, and [`TestIssuer::stop`] / [`TestIssuer::restart`]
 //! really close and re-open the listening socket on the same port.
 //!
-//! [`TestKey`] generates signing keys (RSA, RSA-PSS, P-256, P-384, Ed25519) and signs tokens
-//! with `jsonwebtoken`, a JWT implementation independent of the gateway's own.
-//! [`TestKey::sign_raw`] signs arbitrary header JSON and raw payload bytes for malformed or
-//! adversarial token tests; [`sign_hmac_raw`] and [`unsigned_raw`] forge HS256 and unsigned ones.
+//! The keys it publishes are [`TestKey`]s of the library's test kit (`wif_gateway::testkit`),
+//! which also signs and forges the tokens.
 //!
 //! [`ConnectionCounter`] is a listener that only counts TCP connections, to assert that the
 //! gateway never contacts URLs named inside tokens (`jku`, `x5u`, ...).
@@ -28,22 +26,14 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair as _,
-};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
+use wif_gateway::testkit::{self, KeyKind, TestKey, claims};
 
 /// Path of the discovery document.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -61,306 +51,6 @@ const TRICKLE_TEXT: &[u8] =
 static HUGE_PAD: [u8; 64 * 1024] = [b'a'; 64 * 1024];
 const HUGE_PREFIX: &[u8] = br#"{"keys":[],"padding":""#;
 const HUGE_SUFFIX: &[u8] = br#""}"#;
-
-/// Installs jsonwebtoken's aws-lc-rs crypto provider (jsonwebtoken 11 needs an explicit one).
-fn init_crypto() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
-            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
-        );
-    });
-}
-
-/// Base64url without padding, as used everywhere in JOSE.
-pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Current time in unix seconds.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// 128 random bits, base64url: a fresh `jti`.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).expect("system randomness");
-    b64url(bytes)
-}
-
-/// Claims for a normal valid token: `iss`, `sub`, `aud` (a string), `iat` = `nbf` = now,
-/// `exp` = now + 300 and a random `jti`.
-pub fn claims(iss: &str, sub: &str, aud: &str) -> Value {
-    let now = now();
-    json!({
-        "iss": iss,
-        "sub": sub,
-        "aud": aud,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 300,
-        "jti": random_id(),
-    })
-}
-
-/// `base64url(header JSON) "." base64url(payload)`: the JWS signing input.
-fn signing_input(header: &Value, payload: &[u8]) -> String {
-    let header = serde_json::to_vec(header).expect("serialize JWT header");
-    format!("{}.{}", b64url(header), b64url(payload))
-}
-
-/// Signs the given header and payload with HS256 and `secret` (e.g. an RSA public key, for
-/// algorithm-confusion tests). The header is used verbatim: put `"alg":"HS256"` in it yourself.
-pub fn sign_hmac_raw(secret: &[u8], header: &Value, payload: &[u8]) -> String {
-    init_crypto();
-    let input = signing_input(header, payload);
-    let key = EncodingKey::from_secret(secret);
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256)
-        .expect("HS256 signing");
-    format!("{input}.{sig}")
-}
-
-/// An unsigned token `header.payload.` (empty signature), e.g. for `alg: none` tests.
-pub fn unsigned_raw(header: &Value, payload: &[u8]) -> String {
-    format!("{}.", signing_input(header, payload))
-}
-
-/// The kind of a [`TestKey`], which fixes its JWS algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyKind {
-    /// RSA 2048, RSASSA-PKCS1-v1_5 with SHA-256.
-    Rs256,
-    /// RSA 2048, RSASSA-PSS with SHA-256.
-    Ps256,
-    /// ECDSA P-256 with SHA-256.
-    Es256,
-    /// ECDSA P-384 with SHA-384.
-    Es384,
-    /// Ed25519.
-    EdDsa,
-}
-
-impl KeyKind {
-    /// All kinds, for tests that loop over them.
-    pub const ALL: [KeyKind; 5] = [
-        KeyKind::Rs256,
-        KeyKind::Ps256,
-        KeyKind::Es256,
-        KeyKind::Es384,
-        KeyKind::EdDsa,
-    ];
-
-    /// The JWS `alg` name.
-    pub fn alg(self) -> &'static str {
-        match self {
-            KeyKind::Rs256 => "RS256",
-            KeyKind::Ps256 => "PS256",
-            KeyKind::Es256 => "ES256",
-            KeyKind::Es384 => "ES384",
-            KeyKind::EdDsa => "EdDSA",
-        }
-    }
-
-    /// The jsonwebtoken algorithm.
-    pub fn algorithm(self) -> Algorithm {
-        match self {
-            KeyKind::Rs256 => Algorithm::RS256,
-            KeyKind::Ps256 => Algorithm::PS256,
-            KeyKind::Es256 => Algorithm::ES256,
-            KeyKind::Es384 => Algorithm::ES384,
-            KeyKind::EdDsa => Algorithm::EdDSA,
-        }
-    }
-}
-
-/// A signing key with its public JWK. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct TestKey {
-    inner: Arc<KeyInner>,
-}
-
-#[derive(Debug)]
-struct KeyInner {
-    kind: KeyKind,
-    kid: String,
-    encoding: EncodingKey,
-    jwk: Value,
-    rsa_public_pkcs1: Option<Vec<u8>>,
-}
-
-impl TestKey {
-    /// Generates a fresh key of the given kind (RSA keys are 2048 bits).
-    pub fn generate(kind: KeyKind, kid: &str) -> TestKey {
-        init_crypto();
-        let rng = SystemRandom::new();
-        let (encoding, mut jwk, rsa_public_pkcs1) = match kind {
-            KeyKind::Rs256 | KeyKind::Ps256 => {
-                let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-                    .expect("generate RSA key");
-                let pkcs8 = AsDer::<Pkcs8V1Der>::as_der(&pair).expect("RSA key to PKCS#8");
-                // jsonwebtoken (aws-lc) wants the PKCS#1 RSAPrivateKey inside the PKCS#8.
-                let pkcs1 = pkcs8_private_key(pkcs8.as_ref()).expect("RSA PKCS#8 structure");
-                let public = pair.public_key().as_ref().to_vec();
-                let (n, e) = rsa_public_components(&public).expect("RSA public key structure");
-                let jwk = json!({"kty": "RSA", "n": b64url(n), "e": b64url(e)});
-                (EncodingKey::from_rsa_der(pkcs1), jwk, Some(public))
-            }
-            KeyKind::Es256 | KeyKind::Es384 => {
-                let (alg, crv, coord_len) = if kind == KeyKind::Es256 {
-                    (&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32)
-                } else {
-                    (&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48)
-                };
-                let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("generate EC key");
-                let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref()).expect("parse EC key");
-                // Uncompressed SEC1 point: 0x04 || x || y.
-                let point = pair.public_key().as_ref();
-                assert!(
-                    point.len() == 1 + 2 * coord_len && point[0] == 4,
-                    "unexpected EC public key encoding"
-                );
-                let (x, y) = point[1..].split_at(coord_len);
-                let jwk = json!({"kty": "EC", "crv": crv, "x": b64url(x), "y": b64url(y)});
-                (EncodingKey::from_ec_der(pkcs8.as_ref()), jwk, None)
-            }
-            KeyKind::EdDsa => {
-                // PKCS#8 v1: jsonwebtoken cannot use the v2 encoding.
-                let pkcs8 = Ed25519KeyPair::generate_pkcs8v1(&rng).expect("generate Ed25519 key");
-                let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("parse Ed25519 key");
-                let jwk = json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "x": b64url(pair.public_key().as_ref()),
-                });
-                (EncodingKey::from_ed_der(pkcs8.as_ref()), jwk, None)
-            }
-        };
-        jwk["kid"] = json!(kid);
-        jwk["alg"] = json!(kind.alg());
-        jwk["use"] = json!("sig");
-        TestKey {
-            inner: Arc::new(KeyInner {
-                kind,
-                kid: kid.to_owned(),
-                encoding,
-                jwk,
-                rsa_public_pkcs1,
-            }),
-        }
-    }
-
-    /// The key's kind.
-    pub fn kind(&self) -> KeyKind {
-        self.inner.kind
-    }
-
-    /// The `kid` it was generated with.
-    pub fn kid(&self) -> &str {
-        &self.inner.kid
-    }
-
-    /// The JWS `alg`: "RS256", "PS256", "ES256", "ES384" or "EdDSA".
-    pub fn alg(&self) -> &'static str {
-        self.inner.kind.alg()
-    }
-
-    /// The public JWK: `kty`, `kid`, `alg`, `"use":"sig"` and `n`/`e` or `crv`/`x`(/`y`).
-    pub fn public_jwk(&self) -> Value {
-        self.inner.jwk.clone()
-    }
-
-    /// Signs `claims` with header `{"alg": <alg>, "typ": "JWT", "kid": <kid>}`.
-    pub fn sign(&self, claims: &Value) -> String {
-        let header = json!({"alg": self.alg(), "typ": "JWT", "kid": self.kid()});
-        let payload = serde_json::to_vec(claims).expect("serialize claims");
-        self.sign_raw(&header, &payload)
-    }
-
-    /// Signs exactly the given header JSON object (serialized as given, base64url, no padding)
-    /// and the given payload bytes, with this key's algorithm, whatever `alg` the header says.
-    /// Lets tests put crit/jku/odd kids/etc. in headers and craft payloads with duplicate keys
-    /// (payload is raw bytes, not a Value).
-    pub fn sign_raw(&self, header: &Value, payload: &[u8]) -> String {
-        init_crypto();
-        let input = signing_input(header, payload);
-        let sig = jsonwebtoken::crypto::sign(
-            input.as_bytes(),
-            &self.inner.encoding,
-            self.inner.kind.algorithm(),
-        )
-        .expect("JWT signing");
-        format!("{input}.{sig}")
-    }
-
-    /// The DER `RSAPublicKey` (PKCS#1) of an RSA key, `None` for other kinds. For HS256
-    /// key-confusion tests.
-    pub fn rsa_public_der_pkcs1(&self) -> Option<Vec<u8>> {
-        self.inner.rsa_public_pkcs1.clone()
-    }
-}
-
-/// Reads one DER TLV: `(tag, contents, rest)`.
-fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let (len_bytes, rest) = rest.split_at(n);
-        let len = len_bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, rest)
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (contents, rest) = rest.split_at(len);
-    Some((tag, contents, rest))
-}
-
-/// The `privateKey` OCTET STRING contents of a PKCS#8 `PrivateKeyInfo`.
-fn pkcs8_private_key(pkcs8: &[u8]) -> Option<&[u8]> {
-    let (0x30, info, _) = der_next(pkcs8)? else {
-        return None;
-    };
-    let (0x02, _version, rest) = der_next(info)? else {
-        return None;
-    };
-    let (0x30, _algorithm, rest) = der_next(rest)? else {
-        return None;
-    };
-    let (0x04, key, _) = der_next(rest)? else {
-        return None;
-    };
-    Some(key)
-}
-
-/// `(n, e)` big-endian without leading zeros, from a PKCS#1 `RSAPublicKey`.
-fn rsa_public_components(pkcs1: &[u8]) -> Option<(&[u8], &[u8])> {
-    fn unsigned(int: &[u8]) -> &[u8] {
-        let zeros = int.iter().take_while(|&&b| b == 0).count();
-        &int[zeros.min(int.len().saturating_sub(1))..]
-    }
-    let (0x30, seq, _) = der_next(pkcs1)? else {
-        return None;
-    };
-    let (0x02, n, rest) = der_next(seq)? else {
-        return None;
-    };
-    let (0x02, e, _) = der_next(rest)? else {
-        return None;
-    };
-    Some((unsigned(n), unsigned(e)))
-}
 
 /// How an endpoint of the [`TestIssuer`] answers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -407,7 +97,7 @@ impl State {
     fn jwks(&self) -> Value {
         match &self.raw_jwks {
             Some(raw) => raw.clone(),
-            None => json!({"keys": self.keys.iter().map(TestKey::public_jwk).collect::<Vec<_>>()}),
+            None => testkit::jwks(&self.keys),
         }
     }
 

@@ -1,9 +1,12 @@
 //! Test support: a real OIDC issuer ([`issuer`]), an HTTPS front for it ([`tls`]) and the real
-//! gateway ([`gateway`]).
+//! gateway ([`gateway`]). Keys, claims and tokens come from the library's test kit
+//! (`wif_gateway::testkit`).
 
 pub mod gateway;
 pub mod issuer;
 pub mod tls;
 
 pub use gateway::{Gateway, Options, account, binding, federation};
-pub use issuer::{Behavior, KeyKind, TestIssuer, TestKey, claims, now};
+pub use issuer::{Behavior, TestIssuer};
+pub use wif_gateway::testkit::{KeyKind, TestKey, claims};
+pub use wif_gateway::time::now_unix as now;
