@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod client;
 mod deploy;
+mod docs;
 mod exchange;
 mod hostile;
 mod jwks;
