@@ -5,7 +5,7 @@
 //! Order matters: only what is needed to find the keys (shape, `iss`, enabled federations) is
 //! looked at before the signature is verified, so every later message (times, audiences,
 //! bindings) describes an authentic token, and the issuers of disabled federations are never
-//! contacted (`docs/design.md#security-rules`).
+//! contacted (`docs/design.md#signature-before-claims`).
 
 use std::sync::Arc;
 

@@ -166,7 +166,8 @@ impl Directory {
     }
 
     /// Configured issuers that differ from `iss` only by a trailing slash or by letter case: the
-    /// most common misconfiguration of other token services' users, reported in the error instead of a bare "unknown".
+    /// most common issuer misconfiguration (`docs/design.md#issuer-lookup`), reported in the
+    /// error instead of a bare "unknown".
     pub fn near_issuers(&self, iss: &str) -> Vec<&str> {
         let trimmed = iss.trim_end_matches('/');
         self.by_issuer

@@ -1,7 +1,7 @@
 //! Issuer keys: a JWKS (RFC 7517) parsed once into verification keys that stay parsed, and the
 //! signature check itself.
 //!
-//! A rule of `docs/design.md#security-rules` is enforced here: the *key* decides which algorithms may be used
+//! A rule of `docs/design.md#the-key-decides-the-algorithm` is enforced here: the *key* decides which algorithms may be used
 //! with it, never the token header. An RSA key verifies only RS*/PS* (only its own `alg` when the
 //! JWK names one), a P-256 key only ES256, a P-384 key only ES384, an Ed25519 key only EdDSA.
 //! Symmetric (`oct`) keys, encryption keys (`use: enc`), keys whose `alg` contradicts their `kty`

@@ -30,7 +30,7 @@ use crate::report::error_chain;
 use crate::telemetry;
 use serde::Deserialize;
 
-/// The most bytes read from a discovery or JWKS response (`docs/design.md#caches`).
+/// The most bytes read from a discovery or JWKS response (`docs/design.md#jwks-cache`).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 const MAX_REDIRECTS: usize = 3;
 

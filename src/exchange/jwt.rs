@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::issuer_keys::Algorithm;
 use super::refusal::{ExchangeError, Reason, quote};
 
-/// Tokens longer than this are rejected before any decoding (`docs/design.md#security-rules`).
+/// Tokens longer than this are rejected before any decoding (`docs/design.md#sizes`).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// A `kid` longer than this is not a key id anyone publishes.
 pub const MAX_KID_BYTES: usize = 256;

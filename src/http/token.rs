@@ -20,7 +20,7 @@ use crate::audit::{Caller, ExchangeEvent};
 use crate::exchange::{ExchangeError, Issued, Reason, Refused, quote};
 use crate::telemetry;
 
-/// Request bodies over this are refused with 413 (`docs/design.md#security-rules`).
+/// Request bodies over this are refused with 413 (`docs/design.md#sizes`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The token route, with load shedding above `max_concurrent` requests in flight.

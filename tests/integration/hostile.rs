@@ -27,7 +27,7 @@ const SA_OTHER: &str = "ajesaother00000001";
 /// Exists, but no federated credential names it.
 const SA_UNBOUND: &str = "ajesaunbound000001";
 const OTHER_SUBJECT: &str = "project_path:other/app:ref_type:branch:ref:main";
-/// The gateway's cap on `subject_token` (`docs/design.md#security-rules`).
+/// The gateway's cap on `subject_token` (docs/design.md#sizes).
 const MAX_TOKEN: usize = 16 * 1024;
 
 /// One row: `(name, service account, token, HTTP status, error_code)`.
@@ -893,7 +893,7 @@ async fn kid_null_is_refused() {
     run_table(&w.gateway, rows).await;
 }
 
-/// Any `crit` member is refused (`docs/design.md#security-rules`), including a null one.
+/// Any `crit` member is refused (docs/design.md#header-hygiene), including a null one.
 #[tokio::test]
 async fn crit_null_is_refused() {
     let w = world().await;

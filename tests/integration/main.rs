@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod deploy;
 mod devsetup;
+mod docs;
 mod exchange;
 mod hostile;
 mod jwks;
