@@ -74,6 +74,7 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
             return Err(error);
         }
     };
+    super::log_warnings(&config.warnings);
     let old = state.snapshot();
     let signing_keys_changed = old.minter.key_ids() != minter.key_ids();
     let directory = config.directory;

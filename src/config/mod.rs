@@ -1,8 +1,10 @@
 //! Configuration: one TOML file (plus the files and directories it `include`s) parsed with
 //! unknown keys rejected, then *compiled*: every item validated, every reference resolved, the
 //! whole set checked together, and only then turned into a [`Directory`] and settings. A broken
-//! set is reported in full (every problem, with its file and item) and never half-applied.
-//! `wif-gateway check-config` runs exactly this code.
+//! set is reported in full and never half-applied: every problem, with its file and, for an item,
+//! its line and the item as written (`dir/ci.toml:42: federated_credentials[3]
+//! (external_subject_id "…"): …`). What is valid but probably not meant is a warning
+//! ([`Config::warnings`]). `wif-gateway check-config` runs exactly this code.
 //!
 //! Relative paths in a file are resolved against that file's directory, so a config means the
 //! same thing whatever the working directory.
@@ -11,19 +13,24 @@ pub mod schema;
 pub mod settings;
 pub mod validate;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::exchange::directory::Directory;
-use schema::{ConfigFile, CredentialConfig, DirectoryFile, FederationConfig, ServiceAccountConfig};
+use schema::{
+    ConfigFile, CredentialConfig, DirectoryFile, FederationConfig, ServiceAccountConfig, Spanned,
+};
 pub use settings::{DevIssuerSettings, Settings};
 
-/// Every problem found in a configuration set.
+/// Every problem found in a configuration set, and the warnings found beside them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub problems: Vec<String>,
+    /// What would have been [`Config::warnings`] (not shown by `Display`).
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for ConfigError {
@@ -48,15 +55,134 @@ pub struct Config {
     pub path: PathBuf,
     pub settings: Settings,
     pub directory: Directory,
+    /// What is valid but probably not what was meant, each with its place like a problem
+    /// (`serve` logs them at warn level, `check-config` prints them).
+    pub warnings: Vec<String>,
 }
 
-/// Collects problems with their location.
-struct Problems(Vec<String>);
+/// Collects problems and warnings with their place.
+struct Problems {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    lines: LineIndex,
+}
 
 impl Problems {
-    fn add(&mut self, place: &str, message: impl fmt::Display) {
-        self.0.push(format!("{place}: {message}"));
+    fn new() -> Problems {
+        Problems {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            lines: LineIndex::default(),
+        }
     }
+
+    fn add(&mut self, place: &impl Place, message: impl fmt::Display) {
+        let place = place.describe(&mut self.lines);
+        self.errors.push(format!("{place}: {message}"));
+    }
+
+    fn warn(&mut self, place: &impl Place, message: impl fmt::Display) {
+        let place = place.describe(&mut self.lines);
+        self.warnings.push(format!("{place}: {message}"));
+    }
+
+    /// `file:line` of an item, for a problem that points at another one.
+    fn locate(&mut self, item: &ItemPlace<'_>) -> String {
+        item.location(&mut self.lines)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Where a problem is: rendered only when a problem is reported, since rendering an item's place
+/// may read its file for the line number.
+trait Place {
+    fn describe(&self, lines: &mut LineIndex) -> String;
+}
+
+/// A place written out already (`FILE: [server]`).
+impl Place for String {
+    fn describe(&self, _: &mut LineIndex) -> String {
+        self.clone()
+    }
+}
+
+/// An item of a list (`federated_credentials[3]`) in its file, named the way it was written:
+/// by `key = value` (its `id`, or for a credential written without one, its subject).
+struct ItemPlace<'a> {
+    file: &'a Arc<PathBuf>,
+    list: &'static str,
+    index: usize,
+    offset: usize,
+    key: &'static str,
+    value: &'a str,
+}
+
+impl ItemPlace<'_> {
+    /// Longest value shown in full; longer ones are cut (a subject may be 1000 characters).
+    const MAX_VALUE_CHARS: usize = 100;
+
+    fn location(&self, lines: &mut LineIndex) -> String {
+        match lines.line(self.file, self.offset) {
+            Some(line) => format!("{}:{line}", self.file.display()),
+            None => self.file.display().to_string(),
+        }
+    }
+}
+
+impl Place for ItemPlace<'_> {
+    fn describe(&self, lines: &mut LineIndex) -> String {
+        let ItemPlace {
+            list,
+            index,
+            key,
+            value,
+            ..
+        } = self;
+        let location = self.location(lines);
+        match value.char_indices().nth(Self::MAX_VALUE_CHARS) {
+            Some((cut, _)) => format!(
+                "{location}: {list}[{index}] ({key} {:?}…)",
+                value.get(..cut).unwrap_or_default()
+            ),
+            None => format!("{location}: {list}[{index}] ({key} {value:?})"),
+        }
+    }
+}
+
+/// Line numbers from byte offsets, a file read (once) only when one of its items has a problem:
+/// a valid set of a million items never reads a file twice.
+#[derive(Default)]
+struct LineIndex(HashMap<Arc<PathBuf>, Option<Vec<usize>>>);
+
+impl LineIndex {
+    /// The 1-based line of `offset` in `file`; `None` if the file cannot be read again.
+    fn line(&mut self, file: &Arc<PathBuf>, offset: usize) -> Option<usize> {
+        let starts = self
+            .0
+            .entry(file.clone())
+            .or_insert_with(|| {
+                std::fs::read(file.as_path())
+                    .ok()
+                    .map(|text| line_starts(&text))
+            })
+            .as_ref()?;
+        Some(starts.partition_point(|&start| start <= offset))
+    }
+}
+
+/// The byte offset at which each line starts.
+fn line_starts(text: &[u8]) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(
+            text.iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect()
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -72,20 +198,37 @@ fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> 
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Items of one file, with the file they came from.
+/// An item with where it was written: its file, its index in its file's list and its byte span
+/// there (turned into a line number only if a problem is reported about it).
 struct Sourced<T> {
-    file: Arc<Path>,
+    /// Not `Arc<Path>`: a thin pointer, since a million items carry one.
+    file: Arc<PathBuf>,
     index: usize,
+    span: std::ops::Range<usize>,
     item: T,
 }
 
 impl<T> Sourced<T> {
-    fn place(&self, list: &str, id: &str) -> String {
-        format!(
-            "{}: {list}[{}] (id {id:?})",
-            self.file.display(),
-            self.index
-        )
+    /// The item named by its id.
+    fn place<'a>(&'a self, list: &'static str, id: &'a str) -> ItemPlace<'a> {
+        self.place_by(list, "id", id)
+    }
+
+    /// The item named by `key = value`.
+    fn place_by<'a>(
+        &'a self,
+        list: &'static str,
+        key: &'static str,
+        value: &'a str,
+    ) -> ItemPlace<'a> {
+        ItemPlace {
+            file: &self.file,
+            list,
+            index: self.index,
+            offset: self.span.start,
+            key,
+            value,
+        }
     }
 }
 
@@ -98,7 +241,7 @@ struct Items {
 
 impl Items {
     fn add(&mut self, file: &Path, f: DirectoryFile) {
-        let file: Arc<Path> = Arc::from(file);
+        let file = Arc::new(file.to_path_buf());
         self.federations.extend(sourced(&file, f.federations));
         self.service_accounts
             .extend(sourced(&file, f.service_accounts));
@@ -107,14 +250,15 @@ impl Items {
     }
 }
 
-fn sourced<T>(file: &Arc<Path>, items: Vec<T>) -> Vec<Sourced<T>> {
+fn sourced<T>(file: &Arc<PathBuf>, items: Vec<Spanned<T>>) -> Vec<Sourced<T>> {
     items
         .into_iter()
         .enumerate()
         .map(|(index, item)| Sourced {
             file: file.clone(),
             index,
-            item,
+            span: item.span(),
+            item: item.into_inner(),
         })
         .collect()
 }
@@ -128,14 +272,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// follows the replaced address.
 pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, ConfigError> {
     let started = std::time::Instant::now();
-    let fail = |m: String| ConfigError { problems: vec![m] };
+    let fail = |m: String| ConfigError {
+        problems: vec![m],
+        warnings: Vec::new(),
+    };
     let mut file: ConfigFile = parse_toml(path).map_err(fail)?;
     if let Some(listen) = listen {
         file.server.listen = listen;
     }
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut items = Items::default();
-    let mut problems = Problems(Vec::new());
+    let mut problems = Problems::new();
     items.add(
         path,
         DirectoryFile {
@@ -170,7 +317,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
     for (f, parsed) in included.iter().zip(parse_all(&included)) {
         match parsed {
             Ok(d) => items.add(f, d),
-            Err(e) => problems.0.push(e),
+            Err(e) => problems.errors.push(e),
         }
     }
     let parsed = started.elapsed();
@@ -182,15 +329,17 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
         total_ms = started.elapsed().as_millis() as u64,
         "configuration loaded"
     );
-    if problems.0.is_empty() {
+    if problems.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),
             settings,
             directory,
+            warnings: problems.warnings,
         })
     } else {
         Err(ConfigError {
-            problems: problems.0,
+            problems: problems.errors,
+            warnings: problems.warnings,
         })
     }
 }
@@ -846,6 +995,310 @@ external_subject_id = "subject-1"
                 err.problems.len()
             )),
             "{shown}"
+        );
+    }
+
+    /// Whether `text` holds an id derived for a credential written without one (`fc` and 18 hex
+    /// digits).
+    fn has_derived_id(text: &str) -> bool {
+        text.match_indices("fc").any(|(i, _)| {
+            text.get(i + 2..i + 20)
+                .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+    }
+
+    #[test]
+    fn items_are_placed_by_file_line_and_what_was_written() {
+        // Line numbers matter below: dir/b.toml's second credential starts on line 8.
+        let included = "# bindings of the app\n\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"project_path:group/app:ref_type:branch:ref:main\"\n\n[[federated_credentials]]\nfederation_id = \"nope\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"project_path:group/app:ref_type:branch:ref:dev\"\n";
+        // Main file: an inline credential array whose second element (line 4) names an unknown
+        // service account, a federation on line 8 and its duplicate on line 14.
+        let main = format!(
+            "include = [\"dir\"]\nfederated_credentials = [\n  {{ id = \"cred-ok\", federation_id = \"fed-1\", service_account_id = \"sa-1\", external_subject_id = \"s\" }},\n  {{ federation_id = \"fed-1\", service_account_id = \"sa-x\", external_subject_id = \"s\" }},\n]\n{SIGNING}[[federations]]\nid = \"fed-1\"\nissuer = \"https://issuer.example\"\naudiences = [\"a\"]\njwks_url = \"https://issuer.example/jwks\"\n\n[[federations]]\nid = \"fed-1\"\nissuer = \"https://other.example\"\naudiences = [\"a\"]\n{SA}"
+        );
+        let lines: Vec<&str> = main.lines().collect();
+        assert_eq!(
+            (lines[3], lines[7], lines[13]),
+            (
+                "  { federation_id = \"fed-1\", service_account_id = \"sa-x\", external_subject_id = \"s\" },",
+                "[[federations]]",
+                "[[federations]]",
+            ),
+            "the test's own line numbers"
+        );
+        let err =
+            load_files(&vec![(MAIN, main), ("dir/b.toml", included.into())]).expect_err("invalid");
+        let find = |needle: &str| {
+            err.problems
+                .iter()
+                .find(|p| p.contains(needle))
+                .unwrap_or_else(|| panic!("no problem has {needle:?}: {:#?}", err.problems))
+                .clone()
+        };
+        let unknown_federation = find("names no federation");
+        assert!(
+            unknown_federation.ends_with(
+                "/dir/b.toml:8: federated_credentials[1] (external_subject_id \"project_path:group/app:ref_type:branch:ref:dev\"): federation_id \"nope\" names no federation"
+            ),
+            "{unknown_federation}"
+        );
+        let duplicate = find("duplicate federation id");
+        assert!(
+            duplicate.contains(&format!("/{MAIN}:14: federations[1] (id \"fed-1\"): "))
+                && duplicate.ends_with(&format!("/{MAIN}:8)")),
+            "{duplicate}"
+        );
+        let unknown_account = find("names no service account");
+        assert!(
+            unknown_account.contains(&format!(
+                "/{MAIN}:4: federated_credentials[1] (external_subject_id \"s\"): "
+            )),
+            "{unknown_account}"
+        );
+        for p in &err.problems {
+            assert!(!has_derived_id(p), "a derived id in {p}");
+        }
+        assert_eq!(err.problems.len(), 3, "{:#?}", err.problems);
+    }
+
+    #[test]
+    fn duplicates_point_at_the_first_of_them() {
+        let binding = "\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"subject-1\"\n";
+        let err = load_files(&vec![
+            (MAIN, format!("include = [\"dir\"]\n{SIGNING}{FED}{SA}")),
+            ("dir/a.toml", format!("\n{binding}")),
+            ("dir/b.toml", format!("{SA}{binding}")),
+        ])
+        .expect_err("invalid");
+        let problems = err.problems.join("\n");
+        assert!(
+            problems.contains(
+                "/dir/b.toml:5: federated_credentials[0] (external_subject_id \"subject-1\"): the same federation, service account and subject are bound twice (first at "
+            ) && problems.contains("/dir/a.toml:3)"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("/dir/b.toml:2: service_accounts[0] (id \"sa-1\"): duplicate service account id (first at ")
+                && problems.contains(&format!("/{MAIN}:"))
+        );
+        assert!(!has_derived_id(&problems), "{problems}");
+
+        // The same id written twice.
+        let err = load_files(&main_only(format!(
+            "{SIGNING}{FED}{SA}{CRED}{}",
+            CRED.replace("subject-1", "subject-2")
+        )))
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].contains(&format!(
+                "/{MAIN}:19: federated_credentials[1] (id \"cred-1\"): duplicate federated credential id (first at "
+            )) && err.problems[0].ends_with(&format!("/{MAIN}:13)")),
+            "{:?}",
+            err.problems
+        );
+
+        // An id written by hand that another credential derives from its binding.
+        let unnamed = binding.replace("subject-1", "subject-9");
+        let config = load_files(&main_only(format!("{SIGNING}{FED}{SA}{unnamed}"))).expect("valid");
+        let d = &config.directory;
+        let derived = d
+            .federations_for_issuer("https://issuer.example")
+            .first()
+            .and_then(|&f| d.credential(f, "sa-1", "subject-9"))
+            .expect("derived id")
+            .to_owned();
+        let named = CRED.replace("\"cred-1\"", &format!("{derived:?}"));
+        let err = load_files(&main_only(format!("{SIGNING}{FED}{SA}{named}{unnamed}")))
+            .expect_err("invalid");
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].contains(&format!(
+                "federated_credentials[1] (external_subject_id \"subject-9\"): the id derived from its binding, {derived:?}, is the id of the credential at "
+            )),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_in_places() {
+        let subject = "s".repeat(1001);
+        let err = load_files(&main_only(format!(
+            "{SIGNING}{FED}{SA}\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"{subject}\"\n"
+        )))
+        .expect_err("invalid");
+        let shown = format!("(external_subject_id \"{}\"…)", "s".repeat(100));
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.contains(&shown) && p.contains("1 to 1000 characters")),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
+    fn line_numbers_are_read_once_per_file() {
+        let dir = Scratch::new();
+        dir.write("a.toml", "one\ntwo\n\nfour");
+        let file = Arc::new(dir.0.join("a.toml"));
+        let mut lines = LineIndex::default();
+        let found: Vec<Option<usize>> = [0, 3, 4, 8, 9, 13, 100]
+            .iter()
+            .map(|&offset| lines.line(&file, offset))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                Some(1),
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4),
+                Some(4),
+                Some(4)
+            ]
+        );
+        std::fs::remove_file(&*file).expect("rm");
+        assert_eq!(lines.line(&file, 9), Some(4), "the line starts are kept");
+        let gone = Arc::new(dir.0.join("gone.toml"));
+        assert_eq!(lines.line(&gone, 0), None);
+        // A place whose file is gone still names the file.
+        let place = ItemPlace {
+            file: &gone,
+            list: "federations",
+            index: 0,
+            offset: 0,
+            key: "id",
+            value: "f",
+        };
+        assert!(
+            place
+                .describe(&mut lines)
+                .ends_with("/gone.toml: federations[0] (id \"f\")")
+        );
+    }
+
+    #[test]
+    fn warns_about_what_is_valid_but_probably_not_meant() {
+        let fed = |id: &str, lines: &str| federation(id, &format!("audiences = [\"a\"]\n{lines}"));
+        // (name, text, warning a valid config has: strings it contains; none: no warning)
+        let cases: Vec<(&str, String, Vec<&str>)> = vec![
+            (
+                "nothing to say",
+                format!("{SIGNING}{FED}{SA}{CRED}"),
+                vec![],
+            ),
+            (
+                "issuer with a trailing slash",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"https://gitlab.example/\"\njwks_url = \"https://gitlab.example/jwks\""
+                    )
+                ),
+                vec![
+                    ":4: federations[0] (id \"fed-1\"): ",
+                    "issuer \"https://gitlab.example/\" ends with a slash; matching is exact: tokens must carry exactly this iss",
+                ],
+            ),
+            (
+                "plain http to a loopback issuer",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"http://127.0.0.1:9000\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec![],
+            ),
+            (
+                "plain http to localhost",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"https://i.example\"\njwks_url = \"http://localhost:9000/k\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec![],
+            ),
+            (
+                "plain http to another host",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"https://i.example\"\njwks_url = \"http://keys.example/jwks\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec!["(id \"fed-1\")", "plain http from \"keys.example\""],
+            ),
+            (
+                "plain http to another host by discovery",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"http://10.0.0.1\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec!["(id \"fed-1\")", "plain http from \"10.0.0.1\""],
+            ),
+            (
+                "a wildcard in a subject",
+                format!(
+                    "{SIGNING}{FED}{SA}\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"project_path:group/*\"\n"
+                ),
+                vec![
+                    "federated_credentials[0] (external_subject_id \"project_path:group/*\")",
+                    "'*' is not a wildcard: subjects are compared exactly",
+                ],
+            ),
+            (
+                "the dev issuer",
+                format!("{SIGNING}[dev_issuer]\nenabled = true\n"),
+                vec!["[dev_issuer]", "for local round trips only"],
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (name, text, needles) in cases {
+            match load_files(&main_only(text)) {
+                Err(e) => failures.push(format!("{name}: {e}")),
+                Ok(config) => {
+                    let ok = if needles.is_empty() {
+                        config.warnings.is_empty()
+                    } else {
+                        config.warnings.len() == 1
+                            && needles.iter().all(|n| config.warnings[0].contains(n))
+                    };
+                    if !ok {
+                        failures.push(format!("{name}: {:?}", config.warnings));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn an_invalid_set_keeps_its_warnings() {
+        let err = load_files(&main_only(format!(
+            "{SIGNING}{}",
+            federation("fed-1", "issuer = \"https://i.example/\"\naudiences = []")
+        )))
+        .expect_err("invalid");
+        assert!(
+            err.warnings.len() == 1 && err.warnings[0].contains("ends with a slash"),
+            "{:?}",
+            err.warnings
+        );
+        assert!(
+            !err.to_string().contains("slash"),
+            "Display shows problems only"
         );
     }
 }
