@@ -24,6 +24,13 @@ pub struct Snapshot {
     pub policy: Policy,
 }
 
+/// Logs a loaded configuration's warnings (at start and on every reload).
+pub(super) fn log_warnings(warnings: &[String]) {
+    for warning in warnings {
+        tracing::warn!(%warning, "configuration warning");
+    }
+}
+
 /// Shared server state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +53,7 @@ impl AppState {
     /// Builds the state from a compiled config: loads (or, if allowed, generates) the signing
     /// keys and the dev issuer's key.
     pub fn from_config(config: Config) -> Result<AppState, StartError> {
+        log_warnings(&config.warnings);
         let settings = config.settings;
         let minter = settings.load_minter()?;
         let dev_issuer = match &settings.dev_issuer {
