@@ -151,12 +151,37 @@ pub(super) fn line_starts(text: &[u8]) -> Vec<usize> {
         .collect()
 }
 
+/// `p` resolved against `base` (the directory of the file that names it), with `.` and `dir/..`
+/// folded away so that logs and messages show the path a person would write
+/// (`config/../.wif-dev/k.pem` is `.wif-dev/k.pem`). A `..` after a symbolic link is kept: there
+/// it does not mean the link's parent.
 pub(super) fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
+    use std::path::Component;
+    let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {
         base.join(p)
+    };
+    let mut out = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let foldable = matches!(out.components().next_back(), Some(Component::Normal(_)))
+                    && !std::fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink());
+                if foldable {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
     }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 pub(super) fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ParseError> {
@@ -272,4 +297,44 @@ pub(super) fn parse_all(files: &[PathBuf]) -> Vec<Result<DirectoryFile, ParseErr
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_paths_are_written_as_a_person_would() {
+        let cases = [
+            ("config", "../.wif-dev/k.pem", ".wif-dev/k.pem"),
+            (
+                "/etc/wif/config",
+                "./keys/../k.pem",
+                "/etc/wif/config/k.pem",
+            ),
+            ("/etc/wif", "/abs/./k.pem", "/abs/k.pem"),
+            ("config", "../../k.pem", "../k.pem"),
+            ("", "k.pem", "k.pem"),
+            ("config", "..", "."),
+        ];
+        for (base, p, want) in cases {
+            assert_eq!(
+                resolve(Path::new(base), Path::new(p)),
+                PathBuf::from(want),
+                "{base} + {p}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_parent_after_a_symbolic_link_is_kept() {
+        let dir = std::env::temp_dir().join(format!("wif-resolve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real/inner")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real/inner"), dir.join("link")).unwrap();
+        let resolved = resolve(&dir.join("link"), Path::new("../k.pem"));
+        assert_eq!(resolved, dir.join("link/../k.pem"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
