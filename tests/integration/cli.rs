@@ -3,27 +3,9 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wif-gateway");
-
-/// A spawned process, killed and reaped when dropped: a test that fails (panics) while it runs
-/// does not leave it behind.
-struct KillOnDrop(Child);
-
-impl KillOnDrop {
-    fn spawn(command: &mut Command) -> KillOnDrop {
-        KillOnDrop(command.spawn().expect("spawn"))
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::binary::{BIN, KillOnDrop, dev_config, dev_token, free_port, wait_ready};
 
 /// Whether a process of this id exists (`kill -0`).
 fn process_exists(pid: u32) -> bool {
@@ -32,27 +14,6 @@ fn process_exists(pid: u32) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// The repository's dev config, unedited, one level below `dir` so that its keys (`../.wif-dev/`)
-/// are generated in `dir`. The tests move it with `--listen`, as a user would.
-fn dev_config(dir: &Path) -> std::path::PathBuf {
-    let config = dir.join("config");
-    std::fs::create_dir_all(&config).expect("mkdir");
-    let path = config.join("dev.toml");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"),
-        &path,
-    )
-    .expect("copy config/dev.toml");
-    path
 }
 
 #[tokio::test]
@@ -76,35 +37,15 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(&client, &base).await;
 
     // 1. A caller token from the dev issuer.
-    let issued: serde_json::Value = client
-        .post(format!("{base}/dev/issuer/token"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("sub=project_path:demo/app:ref_type:branch:ref:main&aud=wif-gateway-dev")
-        .send()
-        .await
-        .expect("dev token")
-        .json()
-        .await
-        .expect("json");
-    let jwt = issued["id_token"].as_str().expect("id_token").to_owned();
+    let jwt = dev_token(
+        &client,
+        &base,
+        "project_path:demo/app:ref_type:branch:ref:main",
+    )
+    .await;
     // 2. The Yandex tutorial request, byte for byte as curl -d sends it.
     let body = format!(
         "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&requested_token_type=urn:ietf:params:oauth:token-type:access_token&audience=aje0devserviceacc001&subject_token={jwt}&subject_token_type=urn:ietf:params:oauth:token-type:id_token"
@@ -139,18 +80,7 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
         format!("{base}/.well-known/jwks.json")
     );
 
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "gateway did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = child.terminate().await;
     assert!(status.success(), "exit status {status}");
     let mut logs = String::new();
     std::fs::File::open(&log_path)
@@ -669,32 +599,15 @@ async fn serve_logs_configuration_warnings() {
     )
     .expect("write");
     let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .expect("spawn");
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while !client
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    let status = child.wait().expect("wait");
+    let mut child = KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file")),
+    );
+    wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+    let status = child.terminate().await;
     assert!(status.success(), "exit status {status}");
     let logs = std::fs::read_to_string(&log_path).expect("logs");
     let warning = logs
