@@ -20,6 +20,7 @@
 //! | [`app`] | the running gateway's shared state, live reload and upkeep |
 //! | [`http`] | routes, RFC 6749 error responses, the accept loop with its timeouts |
 //! | [`audit`], [`telemetry`] | the audit log and the Prometheus metrics |
+//! | [`iam`], [`iam::store`] | IAM resources (clouds, folders, service accounts, federations, credentials, keys, bindings, operations) in SQLite or PostgreSQL, with a change log |
 //! | [`client`] | `wif-gateway exchange`: exchanges a caller JWT with retries, prints or refreshes the token |
 //! | [`dev_issuer`] | an OIDC issuer for local round trips; exists only when the config enables it |
 //! | [`files`], [`report`], [`time`] | private file writes; errors shown with their sources; the one place that reads the wall clock |
@@ -36,6 +37,7 @@ pub mod dev_issuer;
 pub mod exchange;
 pub mod files;
 pub mod http;
+pub mod iam;
 pub mod limits;
 pub mod report;
 pub mod signing;

@@ -18,4 +18,5 @@ mod layout;
 mod operate;
 mod overload;
 mod rejection;
+mod store;
 mod tls;

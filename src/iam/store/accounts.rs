@@ -1,0 +1,347 @@
+//! Service accounts and their authorized keys. A service account lives in a folder, and its
+//! name is unique in the folder's cloud; deleting it deletes its keys, its federated
+//! credentials and the access bindings on it ([`super::cascade`]). Keys keep only the public
+//! half.
+
+use crate::iam::{ResourceKind, ids};
+
+use super::Store;
+use super::codec::{from_name, from_text, to_text};
+use super::db::{Row, Statement};
+use super::error::StoreError;
+use super::model::{
+    AuthorizedKey, AuthorizedKeyUpdate, ChangeOp, KeyAlgorithm, NewAuthorizedKey,
+    NewServiceAccount, Page, PageRequest, Seq, ServiceAccount, ServiceAccountStatus,
+    ServiceAccountUpdate, Written,
+};
+use super::versions::{missed, not_found};
+
+const ACCOUNT_NAME: &str = "service account name in cloud";
+
+fn account_from_row(row: &Row) -> Result<ServiceAccount, StoreError> {
+    Ok(ServiceAccount {
+        id: row.text("id")?,
+        folder_id: row.text("folder_id")?,
+        cloud_id: row.text("cloud_id")?,
+        name: row.text("name")?,
+        description: row.text("description")?,
+        labels: from_text(&row.text("labels")?, "service account labels")?,
+        status: from_name(
+            &row.text("status")?,
+            ServiceAccountStatus::parse,
+            "service account status",
+        )?,
+        created_at: row.int("created_at")?,
+        version: row.int("version")?,
+    })
+}
+
+fn key_from_row(row: &Row) -> Result<AuthorizedKey, StoreError> {
+    Ok(AuthorizedKey {
+        id: row.text("id")?,
+        service_account_id: row.text("service_account_id")?,
+        description: row.text("description")?,
+        key_algorithm: from_name(
+            &row.text("key_algorithm")?,
+            KeyAlgorithm::parse,
+            "key algorithm",
+        )?,
+        public_key: row.text("public_key")?,
+        created_at: row.int("created_at")?,
+        version: row.int("version")?,
+    })
+}
+
+impl Store {
+    /// Creates an active service account in an existing folder
+    /// ([`StoreError::FailedPrecondition`] if there is none). Its name must be new in the
+    /// folder's cloud.
+    pub async fn create_service_account(
+        &self,
+        new: &NewServiceAccount,
+        now: i64,
+    ) -> Result<Written<ServiceAccount>, StoreError> {
+        let id = ids::generate(ResourceKind::ServiceAccount)?;
+        let mut m = self.mutation(now).await?;
+        let folder = m
+            .tx()
+            .fetch_optional(
+                Statement::new("SELECT cloud_id FROM folders WHERE id = $1").bind(&new.folder_id),
+                "folder",
+            )
+            .await?;
+        let Some(folder) = folder else {
+            return Err(StoreError::FailedPrecondition {
+                reason: format!("folder {} not found", new.folder_id),
+            });
+        };
+        let account = ServiceAccount {
+            id,
+            folder_id: new.folder_id.clone(),
+            cloud_id: folder.text("cloud_id")?,
+            name: new.name.clone(),
+            description: new.description.clone(),
+            labels: new.labels.clone(),
+            status: ServiceAccountStatus::Active,
+            created_at: now,
+            version: 1,
+        };
+        m.tx()
+            .execute(
+                Statement::new(
+                    "INSERT INTO service_accounts (id, folder_id, cloud_id, name, description, \
+                     labels, status, created_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&account.id)
+                .bind(&account.folder_id)
+                .bind(&account.cloud_id)
+                .bind(&account.name)
+                .bind(&account.description)
+                .bind(to_text(&account.labels))
+                .bind(account.status.as_str())
+                .bind(account.created_at)
+                .bind(account.version),
+                ACCOUNT_NAME,
+            )
+            .await?;
+        m.record(
+            ResourceKind::ServiceAccount,
+            &account.id,
+            ChangeOp::Create,
+            account.version,
+        );
+        let seq = self.commit(m).await?;
+        Ok(Written { item: account, seq })
+    }
+
+    pub async fn get_service_account(&self, id: &str) -> Result<ServiceAccount, StoreError> {
+        let row = self
+            .db()
+            .fetch_optional(
+                Statement::new(
+                    "SELECT id, folder_id, cloud_id, name, description, labels, status, \
+                     created_at, version FROM service_accounts WHERE id = $1",
+                )
+                .bind(id),
+            )
+            .await?;
+        match row {
+            Some(row) => account_from_row(&row),
+            None => Err(not_found(ResourceKind::ServiceAccount, id)),
+        }
+    }
+
+    /// The service accounts of a folder, in id order.
+    pub async fn list_service_accounts(
+        &self,
+        folder_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ServiceAccount>, StoreError> {
+        let size = page.effective_size();
+        let rows = self
+            .db()
+            .fetch_all(
+                Statement::new(
+                    "SELECT id, folder_id, cloud_id, name, description, labels, status, \
+                     created_at, version FROM service_accounts \
+                     WHERE folder_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(folder_id)
+                .bind(page.start_after())
+                .bind(i64::from(size) + 1),
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(account_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(Page::cut(items, size, |a: &ServiceAccount| &a.id))
+    }
+
+    /// Replaces a service account's name, description, labels and status, if its version is
+    /// still `expected`. A new name must be free in the cloud.
+    pub async fn update_service_account(
+        &self,
+        id: &str,
+        expected: i64,
+        update: &ServiceAccountUpdate,
+        now: i64,
+    ) -> Result<Written<ServiceAccount>, StoreError> {
+        let mut m = self.mutation(now).await?;
+        let row = m
+            .tx()
+            .fetch_optional(
+                Statement::new(
+                    "UPDATE service_accounts SET name = $1, description = $2, labels = $3, \
+                     status = $4, version = version + 1 WHERE id = $5 AND version = $6 \
+                     RETURNING id, folder_id, cloud_id, name, description, labels, status, \
+                     created_at, version",
+                )
+                .bind(&update.name)
+                .bind(&update.description)
+                .bind(to_text(&update.labels))
+                .bind(update.status.as_str())
+                .bind(id)
+                .bind(expected),
+                ACCOUNT_NAME,
+            )
+            .await?;
+        let Some(row) = row else {
+            return Err(missed(m.tx(), ResourceKind::ServiceAccount, id, expected).await);
+        };
+        let account = account_from_row(&row)?;
+        m.record(
+            ResourceKind::ServiceAccount,
+            id,
+            ChangeOp::Update,
+            account.version,
+        );
+        let seq = self.commit(m).await?;
+        Ok(Written { item: account, seq })
+    }
+
+    /// Deletes a service account with its keys, federated credentials and the bindings on it.
+    pub async fn delete_service_account(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Seq, StoreError> {
+        self.delete_resource(ResourceKind::ServiceAccount, id, expected, now)
+            .await
+    }
+
+    /// Stores the public half of a new authorized key of an existing service account
+    /// ([`StoreError::FailedPrecondition`] if there is none).
+    pub async fn create_authorized_key(
+        &self,
+        new: &NewAuthorizedKey,
+        now: i64,
+    ) -> Result<Written<AuthorizedKey>, StoreError> {
+        let key = AuthorizedKey {
+            id: ids::generate(ResourceKind::AuthorizedKey)?,
+            service_account_id: new.service_account_id.clone(),
+            description: new.description.clone(),
+            key_algorithm: new.key_algorithm,
+            public_key: new.public_key.clone(),
+            created_at: now,
+            version: 1,
+        };
+        let mut m = self.mutation(now).await?;
+        m.tx()
+            .execute(
+                Statement::new(
+                    "INSERT INTO authorized_keys (id, service_account_id, description, \
+                     key_algorithm, public_key, created_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&key.id)
+                .bind(&key.service_account_id)
+                .bind(&key.description)
+                .bind(key.key_algorithm.as_str())
+                .bind(&key.public_key)
+                .bind(key.created_at)
+                .bind(key.version),
+                "authorized key",
+            )
+            .await?;
+        m.record(
+            ResourceKind::AuthorizedKey,
+            &key.id,
+            ChangeOp::Create,
+            key.version,
+        );
+        let seq = self.commit(m).await?;
+        Ok(Written { item: key, seq })
+    }
+
+    pub async fn get_authorized_key(&self, id: &str) -> Result<AuthorizedKey, StoreError> {
+        let row = self
+            .db()
+            .fetch_optional(
+                Statement::new(
+                    "SELECT id, service_account_id, description, key_algorithm, public_key, \
+                     created_at, version FROM authorized_keys WHERE id = $1",
+                )
+                .bind(id),
+            )
+            .await?;
+        match row {
+            Some(row) => key_from_row(&row),
+            None => Err(not_found(ResourceKind::AuthorizedKey, id)),
+        }
+    }
+
+    /// The authorized keys of a service account, in id order.
+    pub async fn list_authorized_keys(
+        &self,
+        service_account_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<AuthorizedKey>, StoreError> {
+        let size = page.effective_size();
+        let rows = self
+            .db()
+            .fetch_all(
+                Statement::new(
+                    "SELECT id, service_account_id, description, key_algorithm, public_key, \
+                     created_at, version FROM authorized_keys \
+                     WHERE service_account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(service_account_id)
+                .bind(page.start_after())
+                .bind(i64::from(size) + 1),
+            )
+            .await?;
+        let items = rows.iter().map(key_from_row).collect::<Result<_, _>>()?;
+        Ok(Page::cut(items, size, |k: &AuthorizedKey| &k.id))
+    }
+
+    /// Replaces a key's description, if its version is still `expected`.
+    pub async fn update_authorized_key(
+        &self,
+        id: &str,
+        expected: i64,
+        update: &AuthorizedKeyUpdate,
+        now: i64,
+    ) -> Result<Written<AuthorizedKey>, StoreError> {
+        let mut m = self.mutation(now).await?;
+        let row = m
+            .tx()
+            .fetch_optional(
+                Statement::new(
+                    "UPDATE authorized_keys SET description = $1, version = version + 1 \
+                     WHERE id = $2 AND version = $3 \
+                     RETURNING id, service_account_id, description, key_algorithm, public_key, \
+                     created_at, version",
+                )
+                .bind(&update.description)
+                .bind(id)
+                .bind(expected),
+                "authorized key",
+            )
+            .await?;
+        let Some(row) = row else {
+            return Err(missed(m.tx(), ResourceKind::AuthorizedKey, id, expected).await);
+        };
+        let key = key_from_row(&row)?;
+        m.record(
+            ResourceKind::AuthorizedKey,
+            id,
+            ChangeOp::Update,
+            key.version,
+        );
+        let seq = self.commit(m).await?;
+        Ok(Written { item: key, seq })
+    }
+
+    pub async fn delete_authorized_key(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Seq, StoreError> {
+        self.delete_resource(ResourceKind::AuthorizedKey, id, expected, now)
+            .await
+    }
+}

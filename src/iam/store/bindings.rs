@@ -1,0 +1,164 @@
+//! Access bindings: a role granted to a subject on a cloud, folder, service account or
+//! federation. Immutable (grant and revoke are create and delete); (resource, role, subject)
+//! is unique. The database refuses a binding on a missing resource and deletes bindings with
+//! their resource ([`super::cascade`]).
+
+use crate::iam::{ResourceKind, ids};
+
+use super::Store;
+use super::codec::from_name;
+use super::db::{Row, Statement};
+use super::error::StoreError;
+use super::model::{
+    AccessBinding, ChangeOp, NewAccessBinding, Page, PageRequest, ResourceRef, Seq, Subject,
+    SubjectType, Written,
+};
+use super::versions::not_found;
+
+const BINDING: &str = "access binding of this role to this subject on this resource";
+
+fn binding_from_row(row: &Row) -> Result<AccessBinding, StoreError> {
+    Ok(AccessBinding {
+        id: row.text("id")?,
+        resource: ResourceRef {
+            kind: from_name(
+                &row.text("resource_type")?,
+                ResourceKind::parse,
+                "binding resource type",
+            )?,
+            id: row.text("resource_id")?,
+        },
+        role_id: row.text("role_id")?,
+        subject: Subject {
+            subject_type: from_name(
+                &row.text("subject_type")?,
+                SubjectType::parse,
+                "binding subject type",
+            )?,
+            id: row.text("subject_id")?,
+        },
+        created_at: row.int("created_at")?,
+        version: row.int("version")?,
+    })
+}
+
+/// The reference column that matches `kind`'s resource, holding `id`; the others are NULL.
+fn reference(kind: ResourceKind, column: ResourceKind, id: &str) -> Option<String> {
+    (kind == column).then(|| id.to_owned())
+}
+
+impl Store {
+    /// Grants `role_id` to the subject on the resource. The resource must exist
+    /// ([`StoreError::FailedPrecondition`]) and be of a bindable kind
+    /// ([`StoreError::InvalidArgument`]); the grant must be new.
+    pub async fn create_access_binding(
+        &self,
+        new: &NewAccessBinding,
+        now: i64,
+    ) -> Result<Written<AccessBinding>, StoreError> {
+        let kind = new.resource.kind;
+        if !kind.is_bindable() {
+            return Err(StoreError::InvalidArgument {
+                reason: format!("access bindings cannot be set on a {kind}"),
+            });
+        }
+        let binding = AccessBinding {
+            id: ids::generate(ResourceKind::AccessBinding)?,
+            resource: new.resource.clone(),
+            role_id: new.role_id.clone(),
+            subject: new.subject.clone(),
+            created_at: now,
+            version: 1,
+        };
+        let target = binding.resource.id.as_str();
+        let mut m = self.mutation(now).await?;
+        m.tx()
+            .execute(
+                Statement::new(
+                    "INSERT INTO access_bindings (id, resource_type, resource_id, cloud_id, \
+                     folder_id, service_account_id, federation_id, role_id, subject_type, \
+                     subject_id, created_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&binding.id)
+                .bind(kind.as_str())
+                .bind(target)
+                .bind(reference(kind, ResourceKind::Cloud, target))
+                .bind(reference(kind, ResourceKind::Folder, target))
+                .bind(reference(kind, ResourceKind::ServiceAccount, target))
+                .bind(reference(kind, ResourceKind::Federation, target))
+                .bind(&binding.role_id)
+                .bind(binding.subject.subject_type.as_str())
+                .bind(&binding.subject.id)
+                .bind(binding.created_at)
+                .bind(binding.version),
+                BINDING,
+            )
+            .await?;
+        m.record(
+            ResourceKind::AccessBinding,
+            &binding.id,
+            ChangeOp::Create,
+            binding.version,
+        );
+        let seq = self.commit(m).await?;
+        Ok(Written { item: binding, seq })
+    }
+
+    pub async fn get_access_binding(&self, id: &str) -> Result<AccessBinding, StoreError> {
+        let row = self
+            .db()
+            .fetch_optional(
+                Statement::new(
+                    "SELECT id, resource_type, resource_id, role_id, subject_type, subject_id, \
+                     created_at, version FROM access_bindings WHERE id = $1",
+                )
+                .bind(id),
+            )
+            .await?;
+        match row {
+            Some(row) => binding_from_row(&row),
+            None => Err(not_found(ResourceKind::AccessBinding, id)),
+        }
+    }
+
+    /// The bindings set on a resource, in id order.
+    pub async fn list_access_bindings(
+        &self,
+        resource: &ResourceRef,
+        page: &PageRequest,
+    ) -> Result<Page<AccessBinding>, StoreError> {
+        let size = page.effective_size();
+        let rows = self
+            .db()
+            .fetch_all(
+                Statement::new(
+                    "SELECT id, resource_type, resource_id, role_id, subject_type, subject_id, \
+                     created_at, version FROM access_bindings \
+                     WHERE resource_type = $1 AND resource_id = $2 AND id > $3 \
+                     ORDER BY id LIMIT $4",
+                )
+                .bind(resource.kind.as_str())
+                .bind(&resource.id)
+                .bind(page.start_after())
+                .bind(i64::from(size) + 1),
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(binding_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(Page::cut(items, size, |b: &AccessBinding| &b.id))
+    }
+
+    /// Revokes a grant.
+    pub async fn delete_access_binding(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Seq, StoreError> {
+        self.delete_resource(ResourceKind::AccessBinding, id, expected, now)
+            .await
+    }
+}

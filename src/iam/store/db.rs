@@ -1,0 +1,445 @@
+//! The two backends behind one small interface. The store's SQL is one text for both (numbered
+//! `$n` parameters, which SQLite accepts too); what differs is the connection setup, the
+//! driver types of arguments and rows, and how a write transaction starts. [`Statement`]
+//! carries the SQL with backend-neutral [`Arg`]s, [`Row`] reads a result row of either
+//! backend, [`Tx`] is a write transaction and [`Db`] the pools.
+//!
+//! SQLite: one writer connection (`BEGIN IMMEDIATE`, so a write never fails half-way with
+//! SQLITE_BUSY), a few reader connections, WAL journal (readers never wait for the writer),
+//! `synchronous=FULL` (a commit is on disk when it returns), foreign keys on, and a busy
+//! timeout for other processes on the same file. An in-memory database is one connection.
+//!
+//! PostgreSQL: one pool; an optional schema becomes the connections' `search_path`, and is
+//! created if missing.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+
+use super::error::{StoreError, classify};
+
+/// How long SQLite waits for a lock held by another process before answering busy.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// SQLite reader connections (reads run beside the one writer in WAL mode).
+const SQLITE_READERS: u32 = 4;
+/// How long a call waits for a free connection before answering UNAVAILABLE.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to open a store, besides its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// PostgreSQL only: keep the tables in this schema (created if missing) instead of the
+    /// server's default `search_path`. Letters, digits and `_`, starting with a letter or `_`,
+    /// at most 63 characters. Lets several stores share a database, e.g. one per test run.
+    pub pg_schema: Option<String>,
+    /// PostgreSQL pool size.
+    pub pg_max_connections: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            pg_schema: None,
+            pg_max_connections: 8,
+        }
+    }
+}
+
+/// A bind value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    Bool(bool),
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(v.clone())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::OptText(v)
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+
+/// SQL with its arguments, in `$1`, `$2`, … order.
+#[derive(Debug, Clone)]
+pub(crate) struct Statement {
+    sql: &'static str,
+    args: Vec<Arg>,
+}
+
+impl Statement {
+    pub(crate) fn new(sql: &'static str) -> Statement {
+        Statement {
+            sql,
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn bind(mut self, arg: impl Into<Arg>) -> Statement {
+        self.args.push(arg.into());
+        self
+    }
+}
+
+/// The driver query for `$stmt`, with its arguments bound; the same code for both backends.
+macro_rules! bound {
+    ($stmt:expr) => {{
+        let stmt: &Statement = $stmt;
+        let mut query = sqlx::query(stmt.sql);
+        for arg in &stmt.args {
+            query = match arg {
+                Arg::Text(v) => query.bind(v.as_str()),
+                Arg::OptText(v) => query.bind(v.as_deref()),
+                Arg::Int(v) => query.bind(*v),
+                Arg::Bool(v) => query.bind(*v),
+            };
+        }
+        query
+    }};
+}
+
+/// A result row of either backend.
+pub(crate) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+impl Row {
+    pub(crate) fn text(&self, column: &str) -> Result<String, StoreError> {
+        Ok(match self {
+            Row::Sqlite(r) => r.try_get(column)?,
+            Row::Postgres(r) => r.try_get(column)?,
+        })
+    }
+
+    pub(crate) fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(match self {
+            Row::Sqlite(r) => r.try_get(column)?,
+            Row::Postgres(r) => r.try_get(column)?,
+        })
+    }
+
+    pub(crate) fn int(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(match self {
+            Row::Sqlite(r) => r.try_get(column)?,
+            Row::Postgres(r) => r.try_get(column)?,
+        })
+    }
+
+    pub(crate) fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        Ok(match self {
+            Row::Sqlite(r) => r.try_get(column)?,
+            Row::Postgres(r) => r.try_get(column)?,
+        })
+    }
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls it back.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    /// Runs a statement; the number of rows it changed. `unique` names what a unique
+    /// violation means for this statement.
+    pub(crate) async fn execute(
+        &mut self,
+        stmt: Statement,
+        unique: &'static str,
+    ) -> Result<u64, StoreError> {
+        let done = match self {
+            Tx::Sqlite(tx) => bound!(&stmt)
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected()),
+            Tx::Postgres(tx) => bound!(&stmt)
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        done.map_err(|e| classify(e, unique))
+    }
+
+    /// Runs a statement that returns at most one row (`RETURNING`, a lookup by key).
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        stmt: Statement,
+        unique: &'static str,
+    ) -> Result<Option<Row>, StoreError> {
+        let row = match self {
+            Tx::Sqlite(tx) => bound!(&stmt)
+                .fetch_optional(&mut **tx)
+                .await
+                .map(|r| r.map(Row::Sqlite)),
+            Tx::Postgres(tx) => bound!(&stmt)
+                .fetch_optional(&mut **tx)
+                .await
+                .map(|r| r.map(Row::Postgres)),
+        };
+        row.map_err(|e| classify(e, unique))
+    }
+
+    pub(crate) async fn fetch_all(&mut self, stmt: Statement) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
+            Tx::Sqlite(tx) => bound!(&stmt)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect(),
+            Tx::Postgres(tx) => bound!(&stmt)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect(),
+        })
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// The connection pools.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite {
+        /// One connection: SQLite has one writer at a time, and queueing here rather than
+        /// in the file lock means no write ever fails with SQLITE_BUSY.
+        writer: SqlitePool,
+        /// Reads in WAL mode see the last commit and never block the writer.
+        reader: SqlitePool,
+    },
+    Postgres {
+        pool: PgPool,
+    },
+}
+
+impl Db {
+    /// Connects to `url`: `sqlite://PATH?mode=rwc` (or `sqlite::memory:`) or
+    /// `postgres://…` / `postgresql://…`.
+    pub(crate) async fn connect(url: &str, options: &OpenOptions) -> Result<Db, StoreError> {
+        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
+        match scheme {
+            "sqlite" => Db::connect_sqlite(url).await,
+            "postgres" | "postgresql" => Db::connect_postgres(url, options).await,
+            other => Err(StoreError::UnsupportedUrl {
+                scheme: other.chars().take(32).collect(),
+            }),
+        }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Db, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidArgument {
+                reason: format!("SQLite URL: {e}"),
+            })?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
+        let reader = if in_memory {
+            // Another connection would open another, empty database.
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?
+        };
+        Ok(Db::Sqlite { writer, reader })
+    }
+
+    async fn connect_postgres(url: &str, options: &OpenOptions) -> Result<Db, StoreError> {
+        let mut connect =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidArgument {
+                reason: format!("PostgreSQL URL: {e}"),
+            })?;
+        if let Some(schema) = &options.pg_schema {
+            if !is_plain_identifier(schema) {
+                return Err(StoreError::InvalidArgument {
+                    reason: format!("schema name {schema:?} is not a plain identifier"),
+                });
+            }
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.pg_max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(connect)
+            .await?;
+        if let Some(schema) = &options.pg_schema {
+            // The name was checked above: quoting it is enough.
+            let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await?;
+        }
+        Ok(Db::Postgres { pool })
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub(crate) async fn migrate(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite { writer, .. } => migrator.run(writer).await?,
+            Db::Postgres { pool } => migrator.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres { pool } => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Runs a read that returns at most one row.
+    pub(crate) async fn fetch_optional(&self, stmt: Statement) -> Result<Option<Row>, StoreError> {
+        Ok(match self {
+            Db::Sqlite { reader, .. } => {
+                bound!(&stmt).fetch_optional(reader).await?.map(Row::Sqlite)
+            }
+            Db::Postgres { pool } => bound!(&stmt).fetch_optional(pool).await?.map(Row::Postgres),
+        })
+    }
+
+    /// Runs a read.
+    pub(crate) async fn fetch_all(&self, stmt: Statement) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
+            Db::Sqlite { reader, .. } => bound!(&stmt)
+                .fetch_all(reader)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect(),
+            Db::Postgres { pool } => bound!(&stmt)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect(),
+        })
+    }
+
+    /// The PostgreSQL pool, for the change listener.
+    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
+        match self {
+            Db::Postgres { pool } => Some(pool),
+            Db::Sqlite { .. } => None,
+        }
+    }
+
+    /// Closes every connection; later calls answer UNAVAILABLE.
+    pub(crate) async fn close(&self) {
+        match self {
+            Db::Sqlite { writer, reader } => {
+                writer.close().await;
+                reader.close().await;
+            }
+            Db::Postgres { pool } => pool.close().await,
+        }
+    }
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]{0,62}`: a schema name that needs no escaping.
+fn is_plain_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_that_need_no_quoting() {
+        let cases = [
+            ("test schema", "wif_test_ab12", true),
+            ("leading underscore", "_x", true),
+            ("empty", "", false),
+            ("leading digit", "1abc", false),
+            ("quote", "a\"b", false),
+            ("dot", "a.b", false),
+            ("space", "a b", false),
+            ("64 characters", &"a".repeat(64), false),
+        ];
+        for (name, input, want) in cases {
+            assert_eq!(is_plain_identifier(input), want, "{name}");
+        }
+    }
+}

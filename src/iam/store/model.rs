@@ -1,0 +1,499 @@
+//! The records the store keeps and the inputs that create and update them, one set per kind of
+//! resource, shaped after the Yandex messages (`resourcemanager.v1.Cloud`/`Folder`,
+//! `iam.v1.ServiceAccount`/`Key`, `workload.oidc.Federation`, `workload.FederatedCredential`,
+//! `access.AccessBinding`, `operation.Operation`), plus what every call shares: pages, the
+//! change-log sequence number and the change records.
+//!
+//! Times are Unix seconds, passed in by the caller. Every record carries `version` (1 when
+//! created, one more per update) for optimistic concurrency. Inputs are taken as they are:
+//! validation of names, lengths and label patterns is the API layer's, and the database's
+//! constraints are the last line (they answer [`super::error::StoreError::InvalidArgument`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::iam::ResourceKind;
+
+/// Labels: key → value, kept sorted.
+pub type Labels = BTreeMap<String, String>;
+
+/// A position in the change log. Sequence numbers start at 1, have no gaps, and follow
+/// commit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Seq(pub i64);
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A committed mutation: the record as written and the sequence number of its (last) change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written<T> {
+    pub item: T,
+    pub seq: Seq,
+}
+
+/// What happened to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeOp {
+    Create,
+    Update,
+    Delete,
+}
+
+impl ChangeOp {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Create => "create",
+            ChangeOp::Update => "update",
+            ChangeOp::Delete => "delete",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ChangeOp> {
+        [ChangeOp::Create, ChangeOp::Update, ChangeOp::Delete]
+            .into_iter()
+            .find(|op| op.as_str() == name)
+    }
+}
+
+/// One row of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: Seq,
+    pub kind: ResourceKind,
+    pub resource_id: String,
+    pub op: ChangeOp,
+    /// The resource's version after the change; for a deletion, the version it had.
+    pub version: i64,
+    /// When the change was committed (the mutation's `now`).
+    pub at: i64,
+}
+
+/// Page size when the caller asks for 0 (Yandex's default).
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Largest page (Yandex's `page_size` limit); larger requests are served this many.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Which page of a list to read. Lists are ordered by id; the token is opaque to callers (it is
+/// the last id of the previous page), so a page never repeats or skips an item that existed
+/// for the whole walk, whatever is created or deleted meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 0 means [`DEFAULT_PAGE_SIZE`]; values above [`MAX_PAGE_SIZE`] mean [`MAX_PAGE_SIZE`].
+    pub size: u32,
+    /// `next_page_token` of the previous page; `None` (or empty) for the first page.
+    pub token: Option<String>,
+}
+
+impl PageRequest {
+    /// The first page, of `size` items.
+    pub fn first(size: u32) -> PageRequest {
+        PageRequest { size, token: None }
+    }
+
+    /// The page after the one that returned `token`.
+    pub fn after(size: u32, token: impl Into<String>) -> PageRequest {
+        PageRequest {
+            size,
+            token: Some(token.into()),
+        }
+    }
+
+    /// The number of items the page holds at most.
+    pub fn effective_size(&self) -> u32 {
+        match self.size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        }
+    }
+
+    /// The id the page starts after ("" before every id).
+    pub(crate) fn start_after(&self) -> &str {
+        self.token.as_deref().unwrap_or("")
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more items follow; pass it back in [`PageRequest::token`].
+    pub next_page_token: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Cuts a page from `rows`, read with a limit of `size + 1`: the extra row only tells
+    /// that another page exists.
+    pub(crate) fn cut(mut rows: Vec<T>, size: u32, id: impl Fn(&T) -> &str) -> Page<T> {
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next_page_token = if more {
+            rows.last().map(|last| id(last).to_owned())
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_page_token,
+        }
+    }
+}
+
+/// A cloud (`resourcemanager.v1.Cloud`): the top of the hierarchy below an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cloud {
+    pub id: String,
+    /// Not a reference: organizations are not kept here. Cloud names are unique within it.
+    pub organization_id: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewCloud {
+    pub organization_id: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+}
+
+/// The mutable fields of a cloud, all replaced (the API layer applies update masks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloudUpdate {
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+}
+
+/// A folder (`resourcemanager.v1.Folder`) in a cloud; names are unique within the cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub id: String,
+    pub cloud_id: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewFolder {
+    pub cloud_id: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+}
+
+/// The mutable fields of a folder (a folder never moves to another cloud).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderUpdate {
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+}
+
+/// Whether a service account can be used (`iam.v1.ServiceAccount.Status`; the transient
+/// CREATING and DELETING states never show, since each change is one transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ServiceAccountStatus {
+    #[default]
+    Active,
+    Suspended,
+}
+
+impl ServiceAccountStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ServiceAccountStatus::Active => "ACTIVE",
+            ServiceAccountStatus::Suspended => "SUSPENDED",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ServiceAccountStatus> {
+        match name {
+            "ACTIVE" => Some(ServiceAccountStatus::Active),
+            "SUSPENDED" => Some(ServiceAccountStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A service account (`iam.v1.ServiceAccount`) in a folder. Its name is unique in its cloud,
+/// across folders, as Yandex documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub id: String,
+    pub folder_id: String,
+    /// The folder's cloud, fixed at creation: the scope of the name's uniqueness.
+    pub cloud_id: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+    pub status: ServiceAccountStatus,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewServiceAccount {
+    pub folder_id: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+}
+
+/// The mutable fields of a service account (suspend and reactivate change `status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceAccountUpdate {
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+    pub status: ServiceAccountStatus,
+}
+
+/// An OIDC workload identity federation (`workload.oidc.Federation`) in a folder; names are
+/// unique within the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Federation {
+    pub id: String,
+    pub folder_id: String,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    /// Trusted values of the token's `aud`.
+    pub audiences: Vec<String>,
+    /// Compared with the token's `iss` exactly. Fixed at creation (Yandex has no way to
+    /// update it).
+    pub issuer: String,
+    pub jwks_url: String,
+    pub labels: Labels,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewFederation {
+    pub folder_id: String,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub audiences: Vec<String>,
+    pub issuer: String,
+    pub jwks_url: String,
+    pub labels: Labels,
+}
+
+/// The mutable fields of a federation: everything but the folder and the issuer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FederationUpdate {
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub audiences: Vec<String>,
+    pub jwks_url: String,
+    pub labels: Labels,
+}
+
+/// A federated credential (`workload.FederatedCredential`): subject `external_subject_id` of
+/// the federation may act as the service account. Immutable; the triple is unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedCredential {
+    pub id: String,
+    pub service_account_id: String,
+    pub federation_id: String,
+    /// Compared with the token's `sub` exactly.
+    pub external_subject_id: String,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewFederatedCredential {
+    pub service_account_id: String,
+    pub federation_id: String,
+    pub external_subject_id: String,
+}
+
+/// The algorithm of an authorized key (`iam.v1.Key.Algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KeyAlgorithm {
+    #[default]
+    Rsa2048,
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rsa2048 => "RSA_2048",
+            KeyAlgorithm::Rsa4096 => "RSA_4096",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<KeyAlgorithm> {
+        match name {
+            "RSA_2048" => Some(KeyAlgorithm::Rsa2048),
+            "RSA_4096" => Some(KeyAlgorithm::Rsa4096),
+            _ => None,
+        }
+    }
+}
+
+/// The public half of a service account's authorized key (`iam.v1.Key`): what verifies the
+/// PS256 JWTs the account signs to get an IAM token. The private half is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizedKey {
+    pub id: String,
+    pub service_account_id: String,
+    pub description: String,
+    pub key_algorithm: KeyAlgorithm,
+    /// SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key: String,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAuthorizedKey {
+    pub service_account_id: String,
+    pub description: String,
+    pub key_algorithm: KeyAlgorithm,
+    pub public_key: String,
+}
+
+/// The mutable field of an authorized key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizedKeyUpdate {
+    pub description: String,
+}
+
+/// A resource that access bindings can be set on: a cloud, folder, service account or
+/// federation ([`ResourceKind::is_bindable`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceRef {
+    pub kind: ResourceKind,
+    pub id: String,
+}
+
+impl ResourceRef {
+    pub fn new(kind: ResourceKind, id: impl Into<String>) -> ResourceRef {
+        ResourceRef {
+            kind,
+            id: id.into(),
+        }
+    }
+}
+
+/// The kind of a binding's subject (`access.Subject.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubjectType {
+    UserAccount,
+    ServiceAccount,
+    FederatedUser,
+    /// `allAuthenticatedUsers`, `allUsers`, `group:organization:<id>:users`, …
+    System,
+    Group,
+}
+
+impl SubjectType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SubjectType::UserAccount => "userAccount",
+            SubjectType::ServiceAccount => "serviceAccount",
+            SubjectType::FederatedUser => "federatedUser",
+            SubjectType::System => "system",
+            SubjectType::Group => "group",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SubjectType> {
+        [
+            SubjectType::UserAccount,
+            SubjectType::ServiceAccount,
+            SubjectType::FederatedUser,
+            SubjectType::System,
+            SubjectType::Group,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == name)
+    }
+}
+
+/// Who a role is granted to (`access.Subject`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject {
+    pub subject_type: SubjectType,
+    pub id: String,
+}
+
+/// A role granted to a subject on a resource (`access.AccessBinding`). Yandex gives bindings
+/// no id; the store does, for pages and the change log. Immutable; (resource, role, subject)
+/// is unique. Bindings whose *subject* is a deleted service account stay (they can never match
+/// again: ids are not reused); bindings *on* a deleted resource go with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessBinding {
+    pub id: String,
+    pub resource: ResourceRef,
+    pub role_id: String,
+    pub subject: Subject,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccessBinding {
+    pub resource: ResourceRef,
+    pub role_id: String,
+    pub subject: Subject,
+}
+
+/// How a finished operation ended (`operation.Operation.result`): the response message or a
+/// `google.rpc.Status`, as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OperationResult {
+    Response(serde_json::Value),
+    Error(serde_json::Value),
+}
+
+/// A long-running operation (`operation.Operation`), as returned by every mutating IAM call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub id: String,
+    /// The resource the operation acts on; lists of a resource's operations use it.
+    pub resource_id: String,
+    pub description: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub modified_at: i64,
+    pub done: bool,
+    pub metadata: serde_json::Value,
+    /// Present only when `done`.
+    pub result: Option<OperationResult>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOperation {
+    pub resource_id: String,
+    pub description: String,
+    pub created_by: String,
+    pub done: bool,
+    pub metadata: serde_json::Value,
+    pub result: Option<OperationResult>,
+}
+
+/// The mutable fields of an operation: its progress and outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationUpdate {
+    pub done: bool,
+    pub metadata: serde_json::Value,
+    pub result: Option<OperationResult>,
+}

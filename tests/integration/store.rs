@@ -1,0 +1,1573 @@
+//! The IAM store on both backends. Each scenario is written once and runs on SQLite (a file in
+//! a temporary directory, always) and on PostgreSQL when `WIF_TEST_DATABASE_URL` is set (e.g.
+//! `postgres://root@127.0.0.1:5432/test`): every PostgreSQL test gets a schema of its own,
+//! `wif_test_<random>`, dropped when it ends, even by a failure. Without the variable the
+//! PostgreSQL tests print a note and pass. With `WIF_PG_MARKER` set, each PostgreSQL test that
+//! ran appends its name to that file, so CI can tell that they did run.
+//!
+//! SQLite alone: a writer process killed with SIGKILL in the middle of a burst loses no
+//! acknowledged write and leaves nothing half-written.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Row as _;
+use wif_gateway::iam::ResourceKind;
+use wif_gateway::iam::ids;
+use wif_gateway::iam::store::{
+    AccessBinding, AuthorizedKeyUpdate, Backend, ChangeOp, CloudUpdate, FederationUpdate,
+    FolderUpdate, KeyAlgorithm, Labels, NewAccessBinding, NewAuthorizedKey, NewCloud,
+    NewFederatedCredential, NewFederation, NewFolder, NewOperation, NewServiceAccount, OpenOptions,
+    OperationResult, OperationUpdate, PageRequest, ResourceRef, Seq, ServiceAccountStatus,
+    ServiceAccountUpdate, Store, StoreError, Subject, SubjectType,
+};
+
+const PG_URL_ENV: &str = "WIF_TEST_DATABASE_URL";
+const PG_MARKER_ENV: &str = "WIF_PG_MARKER";
+/// Set in the child process of the crash test: the SQLite URL it writes to.
+const CRASH_DB_ENV: &str = "WIF_STORE_CRASH_DB";
+const CRASH_FOLDER_ENV: &str = "WIF_STORE_CRASH_FOLDER";
+const CRASH_FEDERATION_ENV: &str = "WIF_STORE_CRASH_FEDERATION";
+
+/// The time every mutation here happens at.
+const NOW: i64 = 1_780_000_000;
+
+const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n";
+
+/// A store under test, and how to open another one on the same database.
+struct TestDb {
+    store: Store,
+    url: String,
+    options: OpenOptions,
+    /// SQLite: the directory holding the file.
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the schema, dropped on drop.
+    schema: Option<PgSchema>,
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("iam.db").display());
+        let options = OpenOptions::default();
+        let store = Store::open_with(&url, &options).await.expect("open SQLite");
+        TestDb {
+            store,
+            url,
+            options,
+            _dir: Some(dir),
+            schema: None,
+        }
+    }
+
+    /// `None`, with a note, when no PostgreSQL URL is configured.
+    async fn postgres() -> Option<TestDb> {
+        let Ok(url) = std::env::var(PG_URL_ENV) else {
+            eprintln!(
+                "note: PostgreSQL store test skipped; set {PG_URL_ENV}=postgres://… to run it"
+            );
+            return None;
+        };
+        let name = format!(
+            "wif_test_{}",
+            ids::generate(ResourceKind::Operation).expect("id")
+        );
+        let schema = PgSchema {
+            url: url.clone(),
+            name: name.clone(),
+        };
+        let options = OpenOptions {
+            pg_schema: Some(name),
+            ..OpenOptions::default()
+        };
+        let store = Store::open_with(&url, &options)
+            .await
+            .expect("open PostgreSQL");
+        Some(TestDb {
+            store,
+            url,
+            options,
+            _dir: None,
+            schema: Some(schema),
+        })
+    }
+
+    /// Another store on the same database (a second replica, or a restart).
+    async fn reopen(&self) -> Store {
+        Store::open_with(&self.url, &self.options)
+            .await
+            .expect("reopen")
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.store.backend() == Backend::Postgres
+    }
+
+    /// Closes the store; PostgreSQL: drops the schema and records that `test` ran.
+    async fn finish(self, test: &str) {
+        self.store.close().await;
+        if self.schema.is_some()
+            && let Ok(marker) = std::env::var(PG_MARKER_ENV)
+        {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&marker)
+                .expect("open the PostgreSQL marker");
+            writeln!(file, "{test}").expect("write the PostgreSQL marker");
+        }
+    }
+}
+
+/// A PostgreSQL schema that is dropped when this goes out of scope, test failure or not.
+struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        // Drop may run inside the test's runtime: use a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let pool = sqlx::PgPool::connect(&url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await?;
+                pool.close().await;
+                Ok::<(), sqlx::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// Runs each scenario as two tests, `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$scenario(&db).await;
+                    db.finish(stringify!($scenario)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let Some(db) = super::TestDb::postgres().await else { return };
+                    super::$scenario(&db).await;
+                    db.finish(stringify!($scenario)).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_are_idempotent_on_reopen,
+    clouds_and_folders_crud,
+    service_accounts_and_keys_crud,
+    federations_and_credentials_crud,
+    access_bindings_crud,
+    operations_crud,
+    uniqueness_follows_the_yandex_rules,
+    missing_references_and_bad_values_are_refused,
+    deleting_a_service_account_cascades,
+    deleting_a_folder_or_cloud_cascades,
+    concurrent_updates_from_one_version_conflict,
+    change_log_is_gapless_under_20_concurrent_writers,
+    pagination_is_stable_and_complete,
+    subscribers_hear_of_a_commit_within_a_second,
+);
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A cloud with one folder; `name` keeps clouds apart within a test.
+async fn cloud_and_folder(store: &Store, name: &str) -> (String, String) {
+    let cloud = store
+        .create_cloud(
+            &NewCloud {
+                organization_id: "org1".into(),
+                name: name.into(),
+                ..NewCloud::default()
+            },
+            NOW,
+        )
+        .await
+        .expect("create cloud")
+        .item;
+    let folder = store
+        .create_folder(
+            &NewFolder {
+                cloud_id: cloud.id.clone(),
+                name: "default".into(),
+                ..NewFolder::default()
+            },
+            NOW,
+        )
+        .await
+        .expect("create folder")
+        .item;
+    (cloud.id, folder.id)
+}
+
+async fn account(store: &Store, folder_id: &str, name: &str) -> String {
+    store
+        .create_service_account(
+            &NewServiceAccount {
+                folder_id: folder_id.into(),
+                name: name.into(),
+                ..NewServiceAccount::default()
+            },
+            NOW,
+        )
+        .await
+        .expect("create service account")
+        .item
+        .id
+}
+
+fn new_federation(folder_id: &str, name: &str) -> NewFederation {
+    NewFederation {
+        folder_id: folder_id.into(),
+        name: name.into(),
+        description: "GitLab CI".into(),
+        enabled: true,
+        audiences: vec!["https://gitlab.example.com".into()],
+        issuer: "https://gitlab.com".into(),
+        jwks_url: "https://gitlab.com/oauth/discovery/keys".into(),
+        labels: labels(&[("team", "infra")]),
+    }
+}
+
+async fn federation(store: &Store, folder_id: &str, name: &str) -> String {
+    store
+        .create_federation(&new_federation(folder_id, name), NOW)
+        .await
+        .expect("create federation")
+        .item
+        .id
+}
+
+fn new_key(service_account_id: &str) -> NewAuthorizedKey {
+    NewAuthorizedKey {
+        service_account_id: service_account_id.into(),
+        description: "ci".into(),
+        key_algorithm: KeyAlgorithm::Rsa2048,
+        public_key: PUBLIC_KEY.into(),
+    }
+}
+
+fn new_credential(account: &str, federation: &str, subject: &str) -> NewFederatedCredential {
+    NewFederatedCredential {
+        service_account_id: account.into(),
+        federation_id: federation.into(),
+        external_subject_id: subject.into(),
+    }
+}
+
+fn new_binding(kind: ResourceKind, id: &str, role: &str, subject: &str) -> NewAccessBinding {
+    NewAccessBinding {
+        resource: ResourceRef::new(kind, id),
+        role_id: role.into(),
+        subject: Subject {
+            subject_type: SubjectType::ServiceAccount,
+            id: subject.into(),
+        },
+    }
+}
+
+fn is_not_found(result: Result<impl std::fmt::Debug, StoreError>) -> bool {
+    matches!(result, Err(StoreError::NotFound { .. }))
+}
+
+async fn migrations_are_idempotent_on_reopen(db: &TestDb) {
+    let (cloud_id, _) = cloud_and_folder(&db.store, "kept").await;
+    db.store.migrate().await.expect("migrate again");
+    let before = db.store.max_seq().await.expect("max_seq");
+
+    let again = db.reopen().await;
+    again.migrate().await.expect("migrate after reopen");
+    assert_eq!(
+        again.get_cloud(&cloud_id).await.expect("cloud").name,
+        "kept"
+    );
+    assert_eq!(again.max_seq().await.expect("max_seq"), before);
+    again.close().await;
+}
+
+async fn clouds_and_folders_crud(db: &TestDb) {
+    let store = &db.store;
+    let written = store
+        .create_cloud(
+            &NewCloud {
+                organization_id: "org1".into(),
+                name: "main".into(),
+                description: "the main cloud".into(),
+                labels: labels(&[("env", "prod")]),
+            },
+            NOW,
+        )
+        .await
+        .expect("create cloud");
+    let cloud = written.item;
+    assert!(
+        cloud.id.starts_with("b1g") && cloud.id.len() == 20,
+        "{}",
+        cloud.id
+    );
+    assert_eq!((cloud.version, cloud.created_at), (1, NOW));
+    assert_eq!(store.get_cloud(&cloud.id).await.expect("get"), cloud);
+    let listed = store
+        .list_clouds(&PageRequest::first(0))
+        .await
+        .expect("list");
+    assert_eq!(listed.items, vec![cloud.clone()]);
+    assert_eq!(listed.next_page_token, None);
+
+    let updated = store
+        .update_cloud(
+            &cloud.id,
+            1,
+            &CloudUpdate {
+                name: "renamed".into(),
+                description: String::new(),
+                labels: Labels::new(),
+            },
+            NOW + 1,
+        )
+        .await
+        .expect("update cloud");
+    assert!(updated.seq > written.seq);
+    assert_eq!(
+        (updated.item.name.as_str(), updated.item.version),
+        ("renamed", 2)
+    );
+    assert_eq!(updated.item.created_at, NOW, "creation time is kept");
+
+    let folder = store
+        .create_folder(
+            &NewFolder {
+                cloud_id: cloud.id.clone(),
+                name: "apps".into(),
+                description: "applications".into(),
+                labels: labels(&[("a", "b")]),
+            },
+            NOW,
+        )
+        .await
+        .expect("create folder")
+        .item;
+    assert!(folder.id.starts_with("b1g"));
+    assert_eq!(store.get_folder(&folder.id).await.expect("get"), folder);
+    let folders = store
+        .list_folders(&cloud.id, &PageRequest::first(10))
+        .await
+        .expect("list");
+    assert_eq!(folders.items, vec![folder.clone()]);
+    let updated = store
+        .update_folder(
+            &folder.id,
+            1,
+            &FolderUpdate {
+                name: "apps2".into(),
+                description: "d".into(),
+                labels: Labels::new(),
+            },
+            NOW,
+        )
+        .await
+        .expect("update folder")
+        .item;
+    assert_eq!((updated.name.as_str(), updated.version), ("apps2", 2));
+
+    let seq = store
+        .delete_folder(&folder.id, Some(2), NOW)
+        .await
+        .expect("delete folder");
+    assert_eq!(store.max_seq().await.expect("max_seq"), seq);
+    assert!(is_not_found(store.get_folder(&folder.id).await));
+    store
+        .delete_cloud(&cloud.id, None, NOW)
+        .await
+        .expect("delete cloud");
+    assert!(is_not_found(store.get_cloud(&cloud.id).await));
+    assert!(is_not_found(store.delete_cloud(&cloud.id, None, NOW).await));
+}
+
+async fn service_accounts_and_keys_crud(db: &TestDb) {
+    let store = &db.store;
+    let (cloud_id, folder_id) = cloud_and_folder(store, "c").await;
+    let account = store
+        .create_service_account(
+            &NewServiceAccount {
+                folder_id: folder_id.clone(),
+                name: "deployer".into(),
+                description: "deploys".into(),
+                labels: labels(&[("team", "infra")]),
+            },
+            NOW,
+        )
+        .await
+        .expect("create")
+        .item;
+    assert!(account.id.starts_with("aje") && account.id.len() == 20);
+    assert_eq!(account.cloud_id, cloud_id, "the folder's cloud");
+    assert_eq!(account.status, ServiceAccountStatus::Active);
+    assert_eq!(
+        store.get_service_account(&account.id).await.expect("get"),
+        account
+    );
+    let listed = store
+        .list_service_accounts(&folder_id, &PageRequest::first(0))
+        .await
+        .expect("list");
+    assert_eq!(listed.items, vec![account.clone()]);
+
+    let suspended = store
+        .update_service_account(
+            &account.id,
+            1,
+            &ServiceAccountUpdate {
+                name: "deployer".into(),
+                description: "suspended for now".into(),
+                labels: Labels::new(),
+                status: ServiceAccountStatus::Suspended,
+            },
+            NOW,
+        )
+        .await
+        .expect("suspend")
+        .item;
+    assert_eq!(suspended.status, ServiceAccountStatus::Suspended);
+    assert_eq!(suspended.version, 2);
+
+    let key = store
+        .create_authorized_key(&new_key(&account.id), NOW)
+        .await
+        .expect("create key")
+        .item;
+    assert_eq!(store.get_authorized_key(&key.id).await.expect("get"), key);
+    assert_eq!(key.key_algorithm, KeyAlgorithm::Rsa2048);
+    let keys = store
+        .list_authorized_keys(&account.id, &PageRequest::first(0))
+        .await
+        .expect("list keys");
+    assert_eq!(keys.items, vec![key.clone()]);
+    let key2 = store
+        .update_authorized_key(
+            &key.id,
+            1,
+            &AuthorizedKeyUpdate {
+                description: "rotated".into(),
+            },
+            NOW,
+        )
+        .await
+        .expect("update key")
+        .item;
+    assert_eq!((key2.description.as_str(), key2.version), ("rotated", 2));
+    store
+        .delete_authorized_key(&key.id, Some(2), NOW)
+        .await
+        .expect("delete key");
+    assert!(is_not_found(store.get_authorized_key(&key.id).await));
+
+    store
+        .delete_service_account(&account.id, Some(2), NOW)
+        .await
+        .expect("delete");
+    assert!(is_not_found(store.get_service_account(&account.id).await));
+}
+
+async fn federations_and_credentials_crud(db: &TestDb) {
+    let store = &db.store;
+    let (_, folder_id) = cloud_and_folder(store, "c").await;
+    let account_id = account(store, &folder_id, "runner").await;
+    let federation = store
+        .create_federation(&new_federation(&folder_id, "gitlab"), NOW)
+        .await
+        .expect("create")
+        .item;
+    assert_eq!(
+        store.get_federation(&federation.id).await.expect("get"),
+        federation
+    );
+    assert_eq!(
+        store
+            .list_federations(&folder_id, &PageRequest::first(0))
+            .await
+            .expect("list")
+            .items,
+        vec![federation.clone()]
+    );
+    let update = FederationUpdate {
+        name: "gitlab-ci".into(),
+        description: String::new(),
+        enabled: false,
+        audiences: vec!["a".into(), "b".into()],
+        jwks_url: "https://gitlab.com/jwks".into(),
+        labels: Labels::new(),
+    };
+    let updated = store
+        .update_federation(&federation.id, 1, &update, NOW)
+        .await
+        .expect("update")
+        .item;
+    assert_eq!(
+        updated.issuer, federation.issuer,
+        "the issuer never changes"
+    );
+    assert!(!updated.enabled);
+    assert_eq!(updated.audiences, vec!["a", "b"]);
+    assert_eq!(updated.version, 2);
+
+    let credential = store
+        .create_federated_credential(
+            &new_credential(
+                &account_id,
+                &federation.id,
+                "project_path:g/p:ref_type:branch:ref:main",
+            ),
+            NOW,
+        )
+        .await
+        .expect("create credential")
+        .item;
+    assert_eq!(
+        store
+            .get_federated_credential(&credential.id)
+            .await
+            .expect("get"),
+        credential
+    );
+    assert_eq!(
+        store
+            .list_federated_credentials(&account_id, &PageRequest::first(0))
+            .await
+            .expect("list")
+            .items,
+        vec![credential.clone()]
+    );
+    store
+        .delete_federated_credential(&credential.id, None, NOW)
+        .await
+        .expect("delete credential");
+    assert!(is_not_found(
+        store.get_federated_credential(&credential.id).await
+    ));
+    store
+        .delete_federation(&federation.id, Some(2), NOW)
+        .await
+        .expect("delete federation");
+    assert!(is_not_found(store.get_federation(&federation.id).await));
+}
+
+async fn access_bindings_crud(db: &TestDb) {
+    let store = &db.store;
+    let (cloud_id, folder_id) = cloud_and_folder(store, "c").await;
+    let account_id = account(store, &folder_id, "viewer").await;
+    let federation_id = federation(store, &folder_id, "f").await;
+    let targets = [
+        (ResourceKind::Cloud, cloud_id.as_str()),
+        (ResourceKind::Folder, folder_id.as_str()),
+        (ResourceKind::ServiceAccount, account_id.as_str()),
+        (ResourceKind::Federation, federation_id.as_str()),
+    ];
+    for (kind, id) in targets {
+        let binding = store
+            .create_access_binding(&new_binding(kind, id, "viewer", &account_id), NOW)
+            .await
+            .expect("create binding")
+            .item;
+        assert_eq!(binding.resource, ResourceRef::new(kind, id));
+        assert_eq!(
+            store.get_access_binding(&binding.id).await.expect("get"),
+            binding
+        );
+        let listed = store
+            .list_access_bindings(&ResourceRef::new(kind, id), &PageRequest::first(0))
+            .await
+            .expect("list");
+        assert_eq!(listed.items, vec![binding.clone()], "{kind}");
+        store
+            .delete_access_binding(&binding.id, Some(1), NOW)
+            .await
+            .expect("delete binding");
+        assert!(is_not_found(store.get_access_binding(&binding.id).await));
+    }
+}
+
+async fn operations_crud(db: &TestDb) {
+    let store = &db.store;
+    let operation = store
+        .create_operation(
+            &NewOperation {
+                resource_id: "ajeresource000000000".into(),
+                description: "Create service account".into(),
+                created_by: "ajecaller00000000000".into(),
+                done: false,
+                metadata: serde_json::json!({"serviceAccountId": "ajeresource000000000"}),
+                result: None,
+            },
+            NOW,
+        )
+        .await
+        .expect("create")
+        .item;
+    assert_eq!(
+        store.get_operation(&operation.id).await.expect("get"),
+        operation
+    );
+    let done = store
+        .update_operation(
+            &operation.id,
+            1,
+            &OperationUpdate {
+                done: true,
+                metadata: operation.metadata.clone(),
+                result: Some(OperationResult::Response(
+                    serde_json::json!({"id": "ajeresource000000000", "name": "sa"}),
+                )),
+            },
+            NOW + 5,
+        )
+        .await
+        .expect("finish")
+        .item;
+    assert!(done.done);
+    assert_eq!((done.created_at, done.modified_at), (NOW, NOW + 5));
+    let failed = store
+        .create_operation(
+            &NewOperation {
+                resource_id: "ajeresource000000000".into(),
+                description: "Delete".into(),
+                created_by: "ajecaller00000000000".into(),
+                done: true,
+                metadata: serde_json::json!({}),
+                result: Some(OperationResult::Error(
+                    serde_json::json!({"code": 9, "message": "nope"}),
+                )),
+            },
+            NOW,
+        )
+        .await
+        .expect("create failed operation")
+        .item;
+    let listed = store
+        .list_operations("ajeresource000000000", &PageRequest::first(0))
+        .await
+        .expect("list");
+    let mut want = vec![done.clone(), failed.clone()];
+    want.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(listed.items, want);
+    store
+        .delete_operation(&failed.id, None, NOW)
+        .await
+        .expect("delete");
+    assert!(is_not_found(store.get_operation(&failed.id).await));
+}
+
+async fn uniqueness_follows_the_yandex_rules(db: &TestDb) {
+    let store = &db.store;
+    let (cloud_a, folder_a1) = cloud_and_folder(store, "a").await;
+    let folder_a2 = store
+        .create_folder(
+            &NewFolder {
+                cloud_id: cloud_a.clone(),
+                name: "second".into(),
+                ..NewFolder::default()
+            },
+            NOW,
+        )
+        .await
+        .expect("second folder")
+        .item
+        .id;
+    let (_, folder_b) = cloud_and_folder(store, "b").await;
+
+    // Service account names are unique in the cloud, across its folders.
+    account(store, &folder_a1, "robot").await;
+    let again = store
+        .create_service_account(
+            &NewServiceAccount {
+                folder_id: folder_a2.clone(),
+                name: "robot".into(),
+                ..NewServiceAccount::default()
+            },
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::AlreadyExists {
+                what: "service account name in cloud"
+            })
+        ),
+        "{again:?}"
+    );
+    account(store, &folder_b, "robot").await;
+    let other = account(store, &folder_a2, "other").await;
+    let renamed = store
+        .update_service_account(
+            &other,
+            1,
+            &ServiceAccountUpdate {
+                name: "robot".into(),
+                ..ServiceAccountUpdate::default()
+            },
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(renamed, Err(StoreError::AlreadyExists { .. })),
+        "{renamed:?}"
+    );
+
+    // Federation names are unique in the folder only.
+    let federation_id = federation(store, &folder_a1, "gitlab").await;
+    let again = store
+        .create_federation(&new_federation(&folder_a1, "gitlab"), NOW)
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::AlreadyExists {
+                what: "federation name in folder"
+            })
+        ),
+        "{again:?}"
+    );
+    federation(store, &folder_a2, "gitlab").await;
+
+    // Folder names are unique in the cloud; cloud names in the organization.
+    let folder_again = store
+        .create_folder(
+            &NewFolder {
+                cloud_id: cloud_a.clone(),
+                name: "default".into(),
+                ..NewFolder::default()
+            },
+            NOW,
+        )
+        .await;
+    assert!(matches!(
+        folder_again,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let cloud_again = store
+        .create_cloud(
+            &NewCloud {
+                organization_id: "org1".into(),
+                name: "a".into(),
+                ..NewCloud::default()
+            },
+            NOW,
+        )
+        .await;
+    assert!(matches!(cloud_again, Err(StoreError::AlreadyExists { .. })));
+
+    // A credential's (account, federation, subject) and a binding's (resource, role, subject).
+    let robot = account(store, &folder_a1, "robot2").await;
+    store
+        .create_federated_credential(&new_credential(&robot, &federation_id, "sub"), NOW)
+        .await
+        .expect("credential");
+    let again = store
+        .create_federated_credential(&new_credential(&robot, &federation_id, "sub"), NOW)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "{again:?}"
+    );
+    store
+        .create_federated_credential(&new_credential(&robot, &federation_id, "sub2"), NOW)
+        .await
+        .expect("another subject");
+    let binding = new_binding(ResourceKind::Folder, &folder_a1, "editor", &robot);
+    store
+        .create_access_binding(&binding, NOW)
+        .await
+        .expect("binding");
+    let again = store.create_access_binding(&binding, NOW).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "{again:?}"
+    );
+}
+
+async fn missing_references_and_bad_values_are_refused(db: &TestDb) {
+    let store = &db.store;
+    let (_, folder_id) = cloud_and_folder(store, "c").await;
+    let account_id = account(store, &folder_id, "sa").await;
+    let federation_id = federation(store, &folder_id, "f").await;
+    let missing = "ajemissing0000000000";
+
+    let cases: Vec<(&str, Result<(), StoreError>)> = vec![
+        (
+            "folder in a missing cloud",
+            store
+                .create_folder(
+                    &NewFolder {
+                        cloud_id: missing.into(),
+                        name: "x".into(),
+                        ..NewFolder::default()
+                    },
+                    NOW,
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "service account in a missing folder",
+            store
+                .create_service_account(
+                    &NewServiceAccount {
+                        folder_id: missing.into(),
+                        name: "x".into(),
+                        ..NewServiceAccount::default()
+                    },
+                    NOW,
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "federation in a missing folder",
+            store
+                .create_federation(&new_federation(missing, "x"), NOW)
+                .await
+                .map(drop),
+        ),
+        (
+            "credential with a missing federation",
+            store
+                .create_federated_credential(&new_credential(&account_id, missing, "s"), NOW)
+                .await
+                .map(drop),
+        ),
+        (
+            "credential with a missing service account",
+            store
+                .create_federated_credential(&new_credential(missing, &federation_id, "s"), NOW)
+                .await
+                .map(drop),
+        ),
+        (
+            "key of a missing service account",
+            store
+                .create_authorized_key(&new_key(missing), NOW)
+                .await
+                .map(drop),
+        ),
+        (
+            "binding on a missing service account",
+            store
+                .create_access_binding(
+                    &new_binding(ResourceKind::ServiceAccount, missing, "viewer", &account_id),
+                    NOW,
+                )
+                .await
+                .map(drop),
+        ),
+    ];
+    for (name, result) in cases {
+        assert!(
+            matches!(result, Err(StoreError::FailedPrecondition { .. })),
+            "{name}: {result:?}"
+        );
+    }
+
+    let bad_key = NewAuthorizedKey {
+        public_key: "not a PEM".into(),
+        ..new_key(&account_id)
+    };
+    let long_name = NewServiceAccount {
+        folder_id: folder_id.clone(),
+        name: "x".repeat(64),
+        ..NewServiceAccount::default()
+    };
+    let unfinished = NewOperation {
+        resource_id: String::new(),
+        description: String::new(),
+        created_by: String::new(),
+        done: false,
+        metadata: serde_json::json!({}),
+        result: Some(OperationResult::Response(serde_json::json!({}))),
+    };
+    let cases: Vec<(&str, Result<(), StoreError>)> = vec![
+        (
+            "key that is not PEM",
+            store.create_authorized_key(&bad_key, NOW).await.map(drop),
+        ),
+        (
+            "name over 63 characters",
+            store
+                .create_service_account(&long_name, NOW)
+                .await
+                .map(drop),
+        ),
+        (
+            "binding on an operation",
+            store
+                .create_access_binding(
+                    &new_binding(ResourceKind::Operation, missing, "viewer", &account_id),
+                    NOW,
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "result of an unfinished operation",
+            store.create_operation(&unfinished, NOW).await.map(drop),
+        ),
+    ];
+    for (name, result) in cases {
+        assert!(
+            matches!(result, Err(StoreError::InvalidArgument { .. })),
+            "{name}: {result:?}"
+        );
+    }
+    // Nothing refused reached the change log: it holds the four setup creates only.
+    let changes = store.changes_since(Seq(0), 100).await.expect("changes");
+    assert_eq!(changes.len(), 4, "{changes:?}");
+}
+
+async fn deleting_a_service_account_cascades(db: &TestDb) {
+    let store = &db.store;
+    let (_, folder_id) = cloud_and_folder(store, "c").await;
+    let doomed = account(store, &folder_id, "doomed").await;
+    let survivor = account(store, &folder_id, "survivor").await;
+    let federation_id = federation(store, &folder_id, "f").await;
+    let mut dependents = Vec::new();
+    for _ in 0..2 {
+        let key = store
+            .create_authorized_key(&new_key(&doomed), NOW)
+            .await
+            .expect("key");
+        dependents.push((ResourceKind::AuthorizedKey, key.item.id));
+    }
+    for subject in ["s1", "s2"] {
+        let credential = store
+            .create_federated_credential(&new_credential(&doomed, &federation_id, subject), NOW)
+            .await
+            .expect("credential");
+        dependents.push((ResourceKind::FederatedCredential, credential.item.id));
+    }
+    for role in ["iam.serviceAccounts.user", "editor"] {
+        let binding = store
+            .create_access_binding(
+                &new_binding(ResourceKind::ServiceAccount, &doomed, role, &survivor),
+                NOW,
+            )
+            .await
+            .expect("binding on the doomed account");
+        dependents.push((ResourceKind::AccessBinding, binding.item.id));
+    }
+    // A binding whose subject is the doomed account, on the folder: not "on" the account.
+    let as_subject: AccessBinding = store
+        .create_access_binding(
+            &new_binding(ResourceKind::Folder, &folder_id, "viewer", &doomed),
+            NOW,
+        )
+        .await
+        .expect("binding to the doomed account")
+        .item;
+    let survivor_key = store
+        .create_authorized_key(&new_key(&survivor), NOW)
+        .await
+        .expect("survivor key")
+        .item;
+
+    let before = store.max_seq().await.expect("max_seq");
+    let seq = store
+        .delete_service_account(&doomed, Some(1), NOW)
+        .await
+        .expect("delete");
+    assert!(is_not_found(store.get_service_account(&doomed).await));
+    for (kind, id) in &dependents {
+        let gone = match kind {
+            ResourceKind::AuthorizedKey => is_not_found(store.get_authorized_key(id).await),
+            ResourceKind::FederatedCredential => {
+                is_not_found(store.get_federated_credential(id).await)
+            }
+            _ => is_not_found(store.get_access_binding(id).await),
+        };
+        assert!(gone, "{kind} {id} was deleted with the account");
+    }
+    store
+        .get_access_binding(&as_subject.id)
+        .await
+        .expect("bindings naming the account as subject stay");
+    store
+        .get_authorized_key(&survivor_key.id)
+        .await
+        .expect("other accounts' keys stay");
+
+    // One logged deletion per deleted resource, the account's last.
+    let changes = store.changes_since(before, 100).await.expect("changes");
+    assert_eq!(changes.len(), dependents.len() + 1, "{changes:?}");
+    assert!(changes.iter().all(|c| c.op == ChangeOp::Delete));
+    let logged: HashSet<(ResourceKind, String)> = changes
+        .iter()
+        .map(|c| (c.kind, c.resource_id.clone()))
+        .collect();
+    for dependent in &dependents {
+        assert!(logged.contains(dependent), "{dependent:?} logged");
+    }
+    let last = changes.last().expect("changes");
+    assert_eq!(
+        (last.kind, last.resource_id.as_str(), last.seq),
+        (ResourceKind::ServiceAccount, doomed.as_str(), seq)
+    );
+}
+
+async fn deleting_a_folder_or_cloud_cascades(db: &TestDb) {
+    let store = &db.store;
+    let (cloud_id, folder_id) = cloud_and_folder(store, "c").await;
+    let account_id = account(store, &folder_id, "sa").await;
+    let federation_id = federation(store, &folder_id, "f").await;
+    let credential = store
+        .create_federated_credential(&new_credential(&account_id, &federation_id, "s"), NOW)
+        .await
+        .expect("credential")
+        .item;
+    let key = store
+        .create_authorized_key(&new_key(&account_id), NOW)
+        .await
+        .expect("key")
+        .item;
+    let on_folder = store
+        .create_access_binding(
+            &new_binding(ResourceKind::Folder, &folder_id, "viewer", &account_id),
+            NOW,
+        )
+        .await
+        .expect("binding")
+        .item;
+    let on_cloud = store
+        .create_access_binding(
+            &new_binding(ResourceKind::Cloud, &cloud_id, "viewer", &account_id),
+            NOW,
+        )
+        .await
+        .expect("binding")
+        .item;
+
+    let before = store.max_seq().await.expect("max_seq");
+    store
+        .delete_folder(&folder_id, None, NOW)
+        .await
+        .expect("delete folder");
+    assert!(is_not_found(store.get_service_account(&account_id).await));
+    assert!(is_not_found(store.get_federation(&federation_id).await));
+    assert!(is_not_found(
+        store.get_federated_credential(&credential.id).await
+    ));
+    assert!(is_not_found(store.get_authorized_key(&key.id).await));
+    assert!(is_not_found(store.get_access_binding(&on_folder.id).await));
+    let changes = store.changes_since(before, 100).await.expect("changes");
+    // Account, federation, credential (reached from both, logged once), key, binding, folder.
+    assert_eq!(changes.len(), 6, "{changes:?}");
+
+    store
+        .delete_cloud(&cloud_id, None, NOW)
+        .await
+        .expect("delete cloud");
+    assert!(is_not_found(store.get_access_binding(&on_cloud.id).await));
+}
+
+async fn concurrent_updates_from_one_version_conflict(db: &TestDb) {
+    let store = &db.store;
+    let (_, folder_id) = cloud_and_folder(store, "c").await;
+    let id = account(store, &folder_id, "contended").await;
+    let update = |description: &str| ServiceAccountUpdate {
+        name: "contended".into(),
+        description: description.into(),
+        ..ServiceAccountUpdate::default()
+    };
+    let (first, second) = (update("first"), update("second"));
+    let (a, b) = tokio::join!(
+        store.update_service_account(&id, 1, &first, NOW),
+        store.update_service_account(&id, 1, &second, NOW),
+    );
+    let (won, lost) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("exactly one update wins: {other:?}"),
+    };
+    assert_eq!(won.item.version, 2);
+    assert!(
+        matches!(
+            lost,
+            StoreError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{lost:?}"
+    );
+    let stored = store.get_service_account(&id).await.expect("get");
+    assert_eq!(stored.description, won.item.description, "no lost update");
+
+    // A stale version is refused by update and delete; a missing id is NotFound.
+    let stale = store.update_service_account(&id, 1, &first, NOW).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let stale = store.delete_service_account(&id, Some(1), NOW).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert!(is_not_found(
+        store
+            .update_service_account("ajemissing0000000000", 1, &first, NOW)
+            .await
+    ));
+}
+
+async fn change_log_is_gapless_under_20_concurrent_writers(db: &TestDb) {
+    const WRITERS: usize = 20;
+    const EACH: usize = 5;
+    let store = &db.store;
+    let (_, folder_id) = cloud_and_folder(store, "c").await;
+    let start = store.max_seq().await.expect("max_seq");
+
+    // A reader follows the log while the writers run: it must never see a gap.
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut last = start;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while last.0 < start.0 + i64::try_from(WRITERS * EACH * 2).expect("count")
+                && Instant::now() < deadline
+            {
+                for change in store.changes_since(last, 1000).await.expect("read") {
+                    assert_eq!(change.seq.0, last.0 + 1, "no gap after {last}");
+                    last = change.seq;
+                }
+                tokio::task::yield_now().await;
+            }
+            last
+        })
+    };
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        let folder_id = folder_id.clone();
+        writers.push(tokio::spawn(async move {
+            let mut written = Vec::new();
+            for i in 0..EACH {
+                let created = store
+                    .create_service_account(
+                        &NewServiceAccount {
+                            folder_id: folder_id.clone(),
+                            name: format!("w{w}-{i}"),
+                            ..NewServiceAccount::default()
+                        },
+                        NOW,
+                    )
+                    .await
+                    .expect("create");
+                written.push((created.seq, created.item.id.clone(), ChangeOp::Create));
+                let updated = store
+                    .update_service_account(
+                        &created.item.id,
+                        1,
+                        &ServiceAccountUpdate {
+                            name: format!("w{w}-{i}"),
+                            description: "updated".into(),
+                            ..ServiceAccountUpdate::default()
+                        },
+                        NOW,
+                    )
+                    .await
+                    .expect("update");
+                written.push((updated.seq, created.item.id, ChangeOp::Update));
+            }
+            written
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.expect("writer"));
+    }
+    let followed = reader.await.expect("reader");
+
+    let total = i64::try_from(WRITERS * EACH * 2).expect("count");
+    let end = store.max_seq().await.expect("max_seq");
+    assert_eq!(end.0, start.0 + total);
+    assert_eq!(followed, end, "the reader saw every change");
+    let seqs: BTreeSet<Seq> = acknowledged.iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(
+        seqs.len(),
+        acknowledged.len(),
+        "every commit has its own number"
+    );
+
+    let log = store.changes_since(start, 10_000).await.expect("changes");
+    assert_eq!(log.len(), acknowledged.len());
+    for (i, change) in log.iter().enumerate() {
+        assert_eq!(change.seq.0, start.0 + 1 + i64::try_from(i).expect("index"));
+    }
+    for (seq, id, op) in &acknowledged {
+        let change = &log[usize::try_from(seq.0 - start.0 - 1).expect("index")];
+        assert_eq!((&change.resource_id, change.op), (id, *op), "seq {seq}");
+        assert_eq!(change.kind, ResourceKind::ServiceAccount);
+    }
+}
+
+async fn pagination_is_stable_and_complete(db: &TestDb) {
+    let store = &db.store;
+    let (_, folder_id) = cloud_and_folder(store, "c").await;
+    let (_, other_folder) = cloud_and_folder(store, "d").await;
+    let mut ids = BTreeSet::new();
+    for i in 0..23 {
+        ids.insert(account(store, &folder_id, &format!("sa-{i}")).await);
+    }
+    account(store, &other_folder, "elsewhere").await;
+
+    let all = store
+        .list_service_accounts(&folder_id, &PageRequest::first(0))
+        .await
+        .expect("one default page");
+    assert_eq!(all.items.len(), 23);
+    assert_eq!(all.next_page_token, None);
+    let in_order: Vec<&String> = all.items.iter().map(|a| &a.id).collect();
+    assert_eq!(in_order, ids.iter().collect::<Vec<_>>(), "id order");
+
+    // Walk in pages of 5 while the folder changes under the walk: after the second page, add
+    // three accounts and delete one already listed.
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(5);
+    let mut added = Vec::new();
+    let mut position_when_added = String::new();
+    let mut pages = 0;
+    loop {
+        let got = store
+            .list_service_accounts(&folder_id, &page)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(got.items.len() <= 5);
+        seen.extend(got.items.iter().map(|a| a.id.clone()));
+        if pages == 2 {
+            position_when_added = seen.last().expect("items").clone();
+            for i in 0..3 {
+                added.push(account(store, &folder_id, &format!("late-{i}")).await);
+            }
+            store
+                .delete_service_account(&seen[0], None, NOW)
+                .await
+                .expect("delete one already listed");
+        }
+        match got.next_page_token {
+            Some(token) => page = PageRequest::after(5, token),
+            None => break,
+        }
+    }
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no item twice");
+    for id in &ids {
+        assert!(unique.contains(id), "{id} listed");
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "pages follow id order");
+    // An item added during the walk is listed exactly when it sorts after the walk's position.
+    for id in &added {
+        assert_eq!(unique.contains(id), id > &position_when_added, "{id}");
+    }
+}
+
+async fn subscribers_hear_of_a_commit_within_a_second(db: &TestDb) {
+    // PostgreSQL: a second store, as another replica would be. SQLite: the same store (it
+    // tells only its own process's subscribers).
+    let listener = if db.is_postgres() {
+        db.reopen().await
+    } else {
+        db.store.clone()
+    };
+    let mut changes = listener.subscribe().await.expect("subscribe");
+    let written = db
+        .store
+        .create_cloud(
+            &NewCloud {
+                organization_id: "org1".into(),
+                name: "announced".into(),
+                ..NewCloud::default()
+            },
+            NOW,
+        )
+        .await
+        .expect("create");
+    let committed = Instant::now();
+    let heard = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match changes.recv().await {
+                Ok(seq) if seq >= written.seq => return seq,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(err) => panic!("subscription ended: {err}"),
+            }
+        }
+    })
+    .await;
+    let heard = heard.expect("notified within 1 s of the commit");
+    assert_eq!(heard, written.seq);
+    eprintln!(
+        "{:?}: notified {} ms after the commit",
+        listener.backend(),
+        committed.elapsed().as_millis()
+    );
+    if db.is_postgres() {
+        listener.close().await;
+    }
+}
+
+#[tokio::test]
+async fn unreachable_or_unknown_databases_are_reported() {
+    let refused = Store::open("postgres://root@127.0.0.1:1/test").await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    let unknown = Store::open("mysql://root@127.0.0.1/test").await;
+    assert!(
+        matches!(unknown, Err(StoreError::UnsupportedUrl { ref scheme }) if scheme == "mysql"),
+        "{unknown:?}"
+    );
+    let bad_schema = Store::open_with(
+        "postgres://root@127.0.0.1:1/test",
+        &OpenOptions {
+            pg_schema: Some("x; DROP TABLE y".into()),
+            ..OpenOptions::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(bad_schema, Err(StoreError::InvalidArgument { .. })),
+        "{bad_schema:?}"
+    );
+
+    let db = TestDb::sqlite().await;
+    db.store.close().await;
+    let closed = db.store.get_cloud("b1g00000000000000000").await;
+    assert!(
+        matches!(closed, Err(StoreError::Unavailable(_))),
+        "{closed:?}"
+    );
+}
+
+/// The writer half of the crash test: runs only in the child process the test spawns, and
+/// prints each resource it creates once the create has committed.
+#[tokio::test]
+async fn crash_writer() {
+    let (Ok(url), Ok(folder_id), Ok(federation_id)) = (
+        std::env::var(CRASH_DB_ENV),
+        std::env::var(CRASH_FOLDER_ENV),
+        std::env::var(CRASH_FEDERATION_ENV),
+    ) else {
+        return;
+    };
+    let store = Store::open(&url).await.expect("open");
+    let mut out = std::io::stdout();
+    let mut print = |kind: ResourceKind, id: &str| {
+        writeln!(out, "committed {kind} {id}").expect("print");
+        out.flush().expect("flush");
+    };
+    for i in 0..100_000 {
+        let account_id = store
+            .create_service_account(
+                &NewServiceAccount {
+                    folder_id: folder_id.clone(),
+                    name: format!("crash-{i}"),
+                    ..NewServiceAccount::default()
+                },
+                NOW,
+            )
+            .await
+            .expect("account")
+            .item
+            .id;
+        print(ResourceKind::ServiceAccount, &account_id);
+        let credential = store
+            .create_federated_credential(&new_credential(&account_id, &federation_id, "s"), NOW)
+            .await
+            .expect("credential");
+        print(ResourceKind::FederatedCredential, &credential.item.id);
+        let key = store
+            .create_authorized_key(&new_key(&account_id), NOW)
+            .await
+            .expect("key");
+        print(ResourceKind::AuthorizedKey, &key.item.id);
+        let binding = store
+            .create_access_binding(
+                &new_binding(
+                    ResourceKind::ServiceAccount,
+                    &account_id,
+                    "viewer",
+                    &account_id,
+                ),
+                NOW,
+            )
+            .await
+            .expect("binding");
+        print(ResourceKind::AccessBinding, &binding.item.id);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_killed_writer_loses_no_acknowledged_write_and_leaves_no_half_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("crash.db").display()
+    );
+    let store = Store::open(&url).await.expect("open");
+    let (_, folder_id) = cloud_and_folder(&store, "c").await;
+    let federation_id = federation(&store, &folder_id, "f").await;
+    store.close().await;
+
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "store::crash_writer",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DB_ENV, &url)
+        .env(CRASH_FOLDER_ENV, &folder_id)
+        .env(CRASH_FEDERATION_ENV, &federation_id)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the writer");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut acknowledged: Vec<(ResourceKind, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.len() < 200 && Instant::now() < deadline {
+        let Some(line) = lines.next() else { break };
+        let line = line.expect("read");
+        if let Some(rest) = line.strip_prefix("committed ") {
+            let (kind, id) = rest.split_once(' ').expect("kind and id");
+            acknowledged.push((ResourceKind::parse(kind).expect("kind"), id.to_owned()));
+        }
+    }
+    child.kill().expect("SIGKILL the writer");
+    child.wait().expect("reap");
+    // Lines already printed were acknowledged too.
+    for line in lines {
+        let Ok(line) = line else { break };
+        if let Some(rest) = line.strip_prefix("committed ")
+            && let Some((kind, id)) = rest.split_once(' ')
+            && let Some(kind) = ResourceKind::parse(kind)
+        {
+            acknowledged.push((kind, id.to_owned()));
+        }
+    }
+    assert!(
+        acknowledged.len() >= 200,
+        "the writer wrote: {}",
+        acknowledged.len()
+    );
+
+    let store = Store::open(&url).await.expect("reopen after the crash");
+    for (kind, id) in &acknowledged {
+        let found = match kind {
+            ResourceKind::ServiceAccount => store.get_service_account(id).await.map(drop),
+            ResourceKind::FederatedCredential => store.get_federated_credential(id).await.map(drop),
+            ResourceKind::AuthorizedKey => store.get_authorized_key(id).await.map(drop),
+            _ => store.get_access_binding(id).await.map(drop),
+        };
+        found.unwrap_or_else(|e| panic!("acknowledged {kind} {id} survived: {e}"));
+    }
+    store.close().await;
+
+    // Nothing half-written: the file is sound, every reference resolves, every resource has
+    // its create in the log and every logged create its resource, and the log has no gap.
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("raw open");
+    let integrity: String = sqlx::query("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .expect("integrity_check")
+        .get(0);
+    assert_eq!(integrity, "ok");
+    let dangling = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&pool)
+        .await
+        .expect("foreign_key_check");
+    assert!(
+        dangling.is_empty(),
+        "{} dangling references",
+        dangling.len()
+    );
+    for (table, kind) in [
+        ("clouds", "cloud"),
+        ("folders", "folder"),
+        ("service_accounts", "service_account"),
+        ("federations", "federation"),
+        ("federated_credentials", "federated_credential"),
+        ("authorized_keys", "authorized_key"),
+        ("access_bindings", "access_binding"),
+    ] {
+        let unlogged = format!(
+            "SELECT COUNT(*) FROM {table} r WHERE NOT EXISTS (SELECT 1 FROM changes c \
+             WHERE c.kind = '{kind}' AND c.resource_id = r.id AND c.op = 'create')"
+        );
+        let missing = format!(
+            "SELECT COUNT(*) FROM changes c WHERE c.kind = '{kind}' AND c.op = 'create' \
+             AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.id = c.resource_id)"
+        );
+        for (what, sql) in [
+            ("row without its change", unlogged),
+            ("change without its row", missing),
+        ] {
+            let count: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+                .get(0);
+            assert_eq!(count, 0, "{table}: {what}");
+        }
+    }
+    let row = sqlx::query(
+        "SELECT (SELECT seq FROM change_counter), (SELECT COUNT(*) FROM changes), \
+         (SELECT COALESCE(MAX(seq), 0) FROM changes)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("log summary");
+    let (counter, count, max): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        (counter, count),
+        (max, max),
+        "gapless log ending at the counter"
+    );
+    pool.close().await;
+}
