@@ -2,14 +2,18 @@
 //! authorized keys, access bindings and operations as managed, persistent resources.
 //!
 //! This module holds what every part of the plane shares: [`ResourceKind`], the kinds of
-//! resource, and [`ids`], the Yandex-style identifiers they carry. [`store`] keeps the
+//! resource, [`ids`], the Yandex-style identifiers they carry, [`status`], the Yandex error
+//! answer (`{"code","message","details"}` and its HTTP status), and [`validate`], the field rules
+//! of the Yandex messages. [`store`] keeps the
 //! resources in SQLite or PostgreSQL, one transaction per mutation, each recorded in a change
 //! log. The REST and gRPC layers, authorization and the propagation of changes into the
 //! exchange's in-memory directory are built on top of the store; the store knows nothing of
 //! them, nor of HTTP.
 
 pub mod ids;
+pub mod status;
 pub mod store;
+pub mod validate;
 
 use std::fmt;
 
