@@ -3,14 +3,17 @@
 //!
 //! This module holds what every part of the plane shares: [`ResourceKind`], the kinds of
 //! resource, [`ids`], the Yandex-style identifiers they carry, [`status`], the Yandex error
-//! answer (`{"code","message","details"}` and its HTTP status), and [`validate`], the field rules
-//! of the Yandex messages. [`store`] keeps the
+//! answer (`{"code","message","details"}` and its HTTP status), [`validate`], the field rules
+//! of the Yandex messages, [`operation`], the Operation objects mutations return, and
+//! [`paging`], page tokens and update masks. [`store`] keeps the
 //! resources in SQLite or PostgreSQL, one transaction per mutation, each recorded in a change
 //! log. The REST and gRPC layers, authorization and the propagation of changes into the
 //! exchange's in-memory directory are built on top of the store; the store knows nothing of
 //! them, nor of HTTP.
 
 pub mod ids;
+pub mod operation;
+pub mod paging;
 pub mod status;
 pub mod store;
 pub mod validate;
