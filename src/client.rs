@@ -1350,7 +1350,7 @@ mod tests {
     }
 
     #[test]
-    fn shown_text_never_contains_the_caller_token() {
+    fn sanitized_text_never_contains_the_caller_token() {
         let body = br#"{"error":"invalid_grant","error_description":"bad token a.b.c\n\u001b[31m","error_code":"malformed_token"}"#;
         let f = parse_answer(400, None, body, "a.b.c").unwrap_err();
         let d = f.error_description.unwrap();
