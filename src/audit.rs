@@ -1,6 +1,7 @@
-//! The audit log: one JSON line per exchange (allowed or denied), per configuration reload and
-//! per signing-key change, to stdout or a file. It records who asked for what and what was
-//! decided, and the SHA-256 of a minted token — never a token.
+//! The audit log: one JSON line per exchange (allowed or denied), per IAM API call that changes
+//! something, per configuration reload and per signing-key change, to stdout or a file. It
+//! records who asked for what and what was decided, and the SHA-256 of a minted token — never a
+//! token or a key.
 //!
 //! Lines are appended to an in-memory buffer that a writer thread flushes every
 //! [`FLUSH_INTERVAL`] (and on shutdown, [`Audit::flush`]). Nothing wakes the writer per event:
@@ -127,6 +128,54 @@ impl<'a> ExchangeEvent<'a> {
     }
 }
 
+/// One IAM API call that changes something (creating a token or a key, updating or deleting
+/// a key), allowed or refused. Reads are not audited.
+#[derive(Debug, Default, Serialize)]
+pub struct ManagementEvent<'a> {
+    pub request_id: &'a str,
+    pub client: &'a str,
+    /// The full gRPC method name, e.g. `yandex.cloud.iam.v1.KeyService/Create`.
+    pub method: &'a str,
+    /// The authenticated caller (a service account id). For `IamTokenService/Create`, the
+    /// account the JWT speaks for once its signature verified. Absent when authentication
+    /// failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<&'a str>,
+    /// What the call acts on, `kind:id` (`authorized_key:aje…`, `service_account:aje…`), as
+    /// named by the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<&'a str>,
+    /// `allow` or `deny`.
+    pub decision: &'a str,
+    /// The gRPC code of the answer: `OK`, `UNAUTHENTICATED`, `PERMISSION_DENIED`, …
+    pub code: &'a str,
+    /// The rule that refused the call (`unknown_key`, `token_expired`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'a str>,
+    /// The refusal in words, as answered (never a token or key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    /// `IamTokenService/Create`: whether the JWT's signature verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// `IamTokenService/Create`: hex SHA-256 and `jti` of the IAM token issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_jti: Option<&'a str>,
+}
+
+/// The first start's bootstrap of an empty IAM store: what was created, and where the
+/// administrator's key file was written (never the key).
+#[derive(Debug, Serialize)]
+pub struct BootstrapEvent<'a> {
+    pub cloud_id: &'a str,
+    pub folder_id: &'a str,
+    pub service_account_id: &'a str,
+    pub key_id: &'a str,
+    pub key_file: &'a str,
+}
+
 /// A configuration reload, applied or refused.
 #[derive(Debug, Default, Serialize)]
 pub struct ConfigReloadEvent<'a> {
@@ -247,7 +296,8 @@ impl Audit {
         })
     }
 
-    /// Records an event of kind `event` (`exchange`, `config_reload`, `signing_keys`).
+    /// Records an event of kind `event` (`exchange`, `management`, `config_reload`,
+    /// `signing_keys`, `iam_bootstrap`).
     pub fn record(&self, event: &str, body: impl Serialize) {
         let Some(shared) = &self.shared else { return };
         let line = Line {

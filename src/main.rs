@@ -1,8 +1,11 @@
 //! The `wif-gateway` binary: a thin command line over the library.
 //!
-//! - `serve --config FILE [--listen ADDR]`: run the gateway.
+//! - `serve --config FILE [--listen ADDR] [--store-url URL]`: run the gateway.
 //! - `check-config --config FILE`: validate a configuration set exactly as `serve` would.
 //! - `keygen [--alg ES256|EdDSA|RS256] --out FILE`: write a new PKCS#8 signing key.
+//! - `exchange …`: the client for CI jobs and pods.
+//! - `iam bootstrap-key --config FILE --out PATH`: a new authorized key for the IAM
+//!   administrator, written as a Yandex key file.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -45,6 +48,10 @@ enum Command {
         /// Listen on this address instead of the config's `[server] listen`.
         #[arg(long, env = "WIF_LISTEN")]
         listen: Option<std::net::SocketAddr>,
+        /// The IAM store's URL (sqlite://PATH or postgres://…) instead of the config's
+        /// `[store] url`; turns the store on even without `[store]`.
+        #[arg(long, env = "WIF_STORE_URL", hide_env_values = true)]
+        store_url: Option<String>,
     },
     /// Validate a configuration set (same code as `serve`) and load its signing keys; exit 1 if
     /// anything is invalid.
@@ -73,6 +80,32 @@ enum Command {
         group = clap::ArgGroup::new("token").required(true).args(["token_file", "token_env"])
     )]
     Exchange(wif_gateway::client::Options),
+    /// Manage the IAM store.
+    Iam {
+        #[command(subcommand)]
+        command: IamCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IamCommand {
+    /// Create a new authorized key for the IAM administrator (the service account the first
+    /// start created) directly in the store, and write it as a Yandex key file (mode 0600):
+    /// for when the bootstrap key file is lost.
+    BootstrapKey {
+        /// The configuration file (its `[store]` names the store).
+        #[arg(long, env = "WIF_CONFIG")]
+        config: PathBuf,
+        /// Where to write the key file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// The IAM store's URL instead of the config's `[store] url`.
+        #[arg(long, env = "WIF_STORE_URL", hide_env_values = true)]
+        store_url: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,10 +142,23 @@ fn main() -> ExitCode {
     };
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve { config, listen } => serve(config, listen),
+        Command::Serve {
+            config,
+            listen,
+            store_url,
+        } => serve(config, listen, store_url),
         Command::CheckConfig { config } => check_config(&config),
         Command::Keygen { alg, out, force } => keygen(alg, &out, force),
         Command::Exchange(options) => Ok(wif_gateway::client::main(&options, shutdown_signal())),
+        Command::Iam {
+            command:
+                IamCommand::BootstrapKey {
+                    config,
+                    out,
+                    force,
+                    store_url,
+                },
+        } => bootstrap_key(&config, &out, force, store_url),
     };
     match result {
         Ok(code) => code,
@@ -290,7 +336,22 @@ fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(path: PathBuf, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
+/// Replaces the config's store with `url` (`--store-url`, `WIF_STORE_URL`); a relative SQLite
+/// path there is relative to the working directory.
+fn override_store(settings: &mut config::Settings, url: Option<String>) -> anyhow::Result<()> {
+    if let Some(url) = url {
+        let store = config::validate::store_settings(std::path::Path::new("."), &url)
+            .map_err(|e| anyhow::anyhow!("--store-url (WIF_STORE_URL) {e}"))?;
+        settings.store = Some(store);
+    }
+    Ok(())
+}
+
+fn serve(
+    path: PathBuf,
+    listen: Option<std::net::SocketAddr>,
+    store_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let mut config = config::load_with(&path, listen)?;
     let wanted = config.settings.listen;
     // Bound before the state is built, so that port 0 works: the public URL (and the dev issuer
@@ -304,16 +365,72 @@ fn serve(path: PathBuf, listen: Option<std::net::SocketAddr>) -> anyhow::Result<
     if bound != wanted {
         config = config::load_with(&path, Some(bound))?;
     }
-    let state = wif_gateway::AppState::from_config(config)?;
+    override_store(&mut config.settings, store_url)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        let state = wif_gateway::AppState::start(config).await?;
         let listener = tokio::net::TcpListener::from_std(listener).context("listening")?;
         wif_gateway::run(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bootstrap_key(
+    path: &std::path::Path,
+    out: &std::path::Path,
+    force: bool,
+    store_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut config = config::load(path)?;
+    override_store(&mut config.settings, store_url)?;
+    let Some(store) = config.settings.store.clone() else {
+        anyhow::bail!(
+            "{}: no [store] section (and no --store-url): there is no IAM store",
+            path.display()
+        );
+    };
+    if out.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to overwrite it", out.display());
+    }
+    if let Some(dir) = store
+        .sqlite_file
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "the IAM store's directory {} does not exist: is [store] url right?",
+            dir.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let (administrator, key) = runtime.block_on(async {
+        let opened = wif_gateway::iam::store::Store::open(&store.url)
+            .await
+            .with_context(|| format!("IAM store {}", store.redacted()))?;
+        let made = wif_gateway::iam::bootstrap::new_administrator_key(
+            &opened,
+            out,
+            wif_gateway::time::now_unix(),
+        )
+        .await;
+        opened.close().await;
+        anyhow::Ok(made?)
+    })?;
+    println!(
+        "wrote authorized key {} of service account {} to {}",
+        key.id,
+        administrator.service_account_id,
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

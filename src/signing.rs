@@ -356,7 +356,9 @@ struct AccessClaims<'a> {
     exp: i64,
     jti: &'a str,
     client_id: &'a str,
-    act: Actor<'a>,
+    /// Absent when the service account acts as itself (an authorized key's JWT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<Actor<'a>>,
 }
 
 /// The hard ceiling on access-token lifetime (Yandex IAM tokens live at most 12 h).
@@ -425,6 +427,36 @@ impl Minter {
 
     /// Mints an access token valid from `now` for [`Minter::lifetime`] seconds.
     pub fn mint(&self, req: &MintRequest<'_>, now: i64) -> Result<IssuedToken, SigningError> {
+        self.issue(
+            req.service_account_id,
+            req.federation_id,
+            Some(Actor {
+                iss: req.external_issuer,
+                sub: req.external_subject,
+            }),
+            now,
+        )
+    }
+
+    /// Mints an access token (an IAM token) for a service account that authenticated with its
+    /// own authorized key `key_id` (`POST /iam/v1/tokens`): `client_id` is the key id and there
+    /// is no `act`, since nobody acts for the account.
+    pub fn mint_for_key(
+        &self,
+        service_account_id: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<IssuedToken, SigningError> {
+        self.issue(service_account_id, key_id, None, now)
+    }
+
+    fn issue(
+        &self,
+        sub: &str,
+        client_id: &str,
+        act: Option<Actor<'_>>,
+        now: i64,
+    ) -> Result<IssuedToken, SigningError> {
         let mut raw = [0u8; 16];
         SystemRandom::new()
             .fill(&mut raw)
@@ -432,17 +464,14 @@ impl Minter {
         let jti = b64(&raw);
         let claims = AccessClaims {
             iss: &self.issuer,
-            sub: req.service_account_id,
+            sub,
             aud: &self.audience,
             iat: now,
             nbf: now,
             exp: now + self.lifetime,
             jti: &jti,
-            client_id: req.federation_id,
-            act: Actor {
-                iss: req.external_issuer,
-                sub: req.external_subject,
-            },
+            client_id,
+            act,
         };
         let access_token = self
             .active
@@ -528,6 +557,26 @@ mod tests {
         assert!(SigningKey::from_pem("hello").is_err());
         let cert = pem::encode(&pem::Pem::new("CERTIFICATE", vec![1, 2, 3]));
         assert!(SigningKey::from_pem(&cert).is_err());
+    }
+
+    #[test]
+    fn tokens_for_an_authorized_key_name_the_key_and_no_actor() {
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).expect("gen");
+        let minter = Minter::new("https://gw".into(), "https://gw".into(), 600, key, vec![]);
+        let token = minter.mint_for_key("sa-1", "key-1", 1_000).expect("mint");
+        let jwt = crate::exchange::jwt::read(&token.access_token).expect("read");
+        assert_eq!(jwt.claims.sub.as_deref(), Some("sa-1"));
+        assert_eq!(jwt.claims.exp.map(|e| e.0), Some(1_600));
+        let payload = token
+            .access_token
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+            .expect("payload");
+        assert_eq!(payload["client_id"], "key-1");
+        assert!(payload.get("act").is_none(), "{payload}");
+        assert_eq!(token.expires_in, 600);
     }
 
     #[test]

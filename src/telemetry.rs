@@ -33,6 +33,8 @@ pub const RATE_LIMITED: &str = "wif_gateway_rate_limited_total";
 pub const SHED: &str = "wif_gateway_requests_shed_total";
 /// Audit events dropped because the audit writer could not keep up.
 pub const AUDIT_DROPPED: &str = "wif_gateway_audit_events_dropped_total";
+/// IAM API calls by `method` (full gRPC name) and `code` (gRPC code name, `OK` on success).
+pub const IAM_REQUESTS: &str = "wif_gateway_iam_requests_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -87,10 +89,11 @@ fn describe() {
         AUDIT_DROPPED,
         "Audit events dropped because the writer fell behind."
     );
+    describe_counter!(IAM_REQUESTS, "IAM API calls by method and gRPC code.");
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,
@@ -101,6 +104,7 @@ pub const ALL: [&str; 10] = [
     RATE_LIMITED,
     SHED,
     AUDIT_DROPPED,
+    IAM_REQUESTS,
 ];
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.

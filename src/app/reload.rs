@@ -5,8 +5,9 @@
 //! Exchanges in flight finish on the snapshot they started with.
 //!
 //! The directory, the signing keys, token lifetime and audience and the claim policy are
-//! reloaded; the public URL, listen address, limits, timeouts, JWKS cache settings, audit output
-//! and the dev issuer need a restart.
+//! reloaded; the public URL, listen address, limits, timeouts, JWKS cache settings, audit output,
+//! the dev issuer, the IAM store (`[store]`) and the IAM API's settings (`[iam]`) need a
+//! restart.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,18 +1,23 @@
 //! The running gateway's shared state: the snapshot an exchange reads (directory, minter,
-//! claim policy — swapped whole on reload), the issuer key cache, the limits, the audit sink and
-//! the settings.
+//! claim policy — swapped whole on reload), the issuer key cache, the limits, the audit sink,
+//! the settings, and, with `[store]`, the IAM store and the authorization policy of the IAM API.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::audit::{Audit, SigningKeysEvent};
+use crate::audit::{Audit, BootstrapEvent, SigningKeysEvent};
 use crate::config::{Config, Settings};
 use crate::dev_issuer::DevIssuer;
 use crate::exchange::directory::Directory;
+use crate::exchange::issuer_keys::KeySet;
 use crate::exchange::jwks::JwksCache;
 use crate::exchange::{Exchange, Policy};
+use crate::iam::bootstrap::{self, BootstrapError, Started};
+use crate::iam::service::{AdministratorOrSelf, Authorize};
+use crate::iam::store::{Store, StoreError};
 use crate::limits::Limits;
 use crate::signing::Minter;
 
@@ -47,12 +52,109 @@ struct StateInner {
     dev_issuer: Option<DevIssuer>,
     limits: Limits,
     settings: Settings,
+    /// The IAM store, when `[store]` is configured.
+    store: Option<Store>,
+    /// Who may call which IAM method (see [`crate::iam::service`]).
+    authorizer: Arc<dyn Authorize>,
+    /// The gateway's own keys as a verifier of IAM tokens, with the key ids they were built
+    /// for; rebuilt when a reload changes the keys.
+    own_keys: ArcSwapOption<(Vec<String>, Arc<KeySet>)>,
 }
 
+/// How long `/readyz` waits for the IAM database to answer.
+const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl AppState {
-    /// Builds the state from a compiled config: loads (or, if allowed, generates) the signing
-    /// keys and the dev issuer's key.
+    /// Builds the state from a compiled config without an IAM store: loads (or, if allowed,
+    /// generates) the signing keys and the dev issuer's key. A config with `[store]` needs
+    /// [`AppState::start`].
     pub fn from_config(config: Config) -> Result<AppState, StartError> {
+        if config.settings.store.is_some() {
+            return Err(StartError::StoreNeedsStart);
+        }
+        AppState::build(config, None, Arc::new(AdministratorOrSelf::default()))
+    }
+
+    /// Builds the state from a compiled config, as [`AppState::from_config`] does, and with
+    /// `[store]` also opens the IAM store (applying its migrations) and bootstraps it on the
+    /// first start (see [`crate::iam::bootstrap`]).
+    pub async fn start(config: Config) -> Result<AppState, StartError> {
+        let Some(store_settings) = config.settings.store.clone() else {
+            return AppState::from_config(config);
+        };
+        if let Some(dir) = store_settings
+            .sqlite_file
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StartError::StoreDirectory {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let store = Store::open(&store_settings.url)
+            .await
+            .map_err(|source| StartError::Store {
+                url: store_settings.redacted(),
+                source,
+            })?;
+        tracing::info!(url = %store_settings.redacted(), backend = ?store.backend(), "IAM store open");
+        let key_file = config.settings.iam.bootstrap_key_file.clone();
+        let started = bootstrap::ensure(&store, &key_file, crate::time::now_unix()).await?;
+        let administrator = started
+            .administrator()
+            .map(|a| a.service_account_id.clone());
+        let state = AppState::build(
+            config,
+            Some(store),
+            Arc::new(AdministratorOrSelf {
+                administrator: administrator.clone(),
+            }),
+        )?;
+        match &started {
+            Started::Bootstrapped {
+                administrator,
+                key_id,
+                key_file,
+            } => {
+                let path = key_file.display().to_string();
+                tracing::info!(
+                    key_file = %path,
+                    service_account = %administrator.service_account_id,
+                    cloud = %administrator.cloud_id,
+                    folder = %administrator.folder_id,
+                    key_id = %key_id,
+                    "IAM store bootstrapped: the administrator's authorized key is in the key file; keep it safe"
+                );
+                state.audit().record(
+                    "iam_bootstrap",
+                    BootstrapEvent {
+                        cloud_id: &administrator.cloud_id,
+                        folder_id: &administrator.folder_id,
+                        service_account_id: &administrator.service_account_id,
+                        key_id,
+                        key_file: &path,
+                    },
+                );
+            }
+            Started::Existing(Some(administrator)) => {
+                tracing::info!(service_account = %administrator.service_account_id, "IAM administrator");
+            }
+            Started::Existing(None) => {
+                tracing::warn!(
+                    "the IAM store has no administrator: only service accounts' own keys can be managed"
+                );
+            }
+        }
+        Ok(state)
+    }
+
+    fn build(
+        config: Config,
+        store: Option<Store>,
+        authorizer: Arc<dyn Authorize>,
+    ) -> Result<AppState, StartError> {
         log_warnings(&config.warnings);
         let settings = config.settings;
         let minter = settings.load_minter()?;
@@ -75,6 +177,9 @@ impl AppState {
                 dev_issuer,
                 limits: Limits::new(&settings.limits),
                 settings,
+                store,
+                authorizer,
+                own_keys: ArcSwapOption::empty(),
             }),
         };
         let snapshot = state.snapshot();
@@ -89,6 +194,46 @@ impl AppState {
             },
         );
         Ok(state)
+    }
+
+    /// The IAM store, when `[store]` is configured.
+    pub fn store(&self) -> Option<&Store> {
+        self.inner.store.as_ref()
+    }
+
+    /// Who may call which IAM method.
+    pub fn authorizer(&self) -> &dyn Authorize {
+        self.inner.authorizer.as_ref()
+    }
+
+    /// Whether the IAM database answers (within 2 s); `None` without a store.
+    pub async fn store_ready(&self) -> Option<bool> {
+        let store = self.store()?;
+        let answered = tokio::time::timeout(STORE_PING_TIMEOUT, store.max_seq()).await;
+        Some(matches!(answered, Ok(Ok(_))))
+    }
+
+    /// The gateway's own keys (active and published) of `minter` as a verifier of the IAM
+    /// tokens they signed. Built once per set of keys.
+    pub fn own_keys(&self, minter: &Minter) -> Arc<KeySet> {
+        let (active, mut kids) = minter.key_ids();
+        kids.push(active);
+        if let Some(cached) = self.inner.own_keys.load_full()
+            && cached.0 == kids
+        {
+            return cached.1.clone();
+        }
+        let keys = match KeySet::from_jwks_json(minter.jwks().to_string().as_bytes()) {
+            Ok(keys) => Arc::new(keys),
+            Err(e) => {
+                tracing::error!(error = %e, "the gateway's own JWKS does not parse; IAM tokens cannot be verified");
+                Arc::new(KeySet::default())
+            }
+        };
+        self.inner
+            .own_keys
+            .store(Some(Arc::new((kids, keys.clone()))));
+        keys
     }
 
     /// Replaces the snapshot (a reload); exchanges in flight keep the one they started with. The
@@ -180,6 +325,22 @@ pub enum StartError {
     DevIssuer(#[from] crate::dev_issuer::DevIssuerError),
     #[error("audit output: {0}")]
     Audit(std::io::Error),
+    #[error("IAM store {url}")]
+    Store {
+        /// The URL without its password.
+        url: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("creating the IAM store's directory {}: {source}", path.display())]
+    StoreDirectory {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("IAM bootstrap: {0}")]
+    Bootstrap(#[from] BootstrapError),
+    #[error("a configuration with [store] is started with AppState::start")]
+    StoreNeedsStart,
 }
 
 /// Publishes `wif_gateway_signing_key_info` for `current`'s keys and zeroes the (key, state)

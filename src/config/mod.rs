@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::exchange::directory::Directory;
 use schema::{ConfigFile, DirectoryFile};
-pub use settings::{DevIssuerSettings, Settings};
+pub use settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
 pub use source::ParseError;
 use source::{Items, Problems, parse_all, parse_toml, resolve};
 
@@ -1090,6 +1090,152 @@ external_subject_id = "subject-1"
             }
         }
         assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_store_and_the_iam_api_are_configured_with_defaults_beside_the_file() {
+        let dir = Scratch::new();
+        let server = "[server]\npublic_url = \"https://wif.example\"\n";
+        dir.write(
+            MAIN,
+            &format!("{server}{SIGNING}[store]\nurl = \"sqlite://data/iam.db\"\n"),
+        );
+        let config = load(&dir.0.join(MAIN)).expect("valid");
+        let store = config.settings.store.expect("store");
+        let file = dir.0.join("data/iam.db");
+        assert_eq!(store.url, format!("sqlite://{}?mode=rwc", file.display()));
+        assert_eq!(store.sqlite_file, Some(file));
+        assert_eq!(
+            config.settings.iam.token_audiences,
+            ["https://wif.example/iam/v1/tokens"]
+        );
+        assert_eq!(
+            config.settings.iam.bootstrap_key_file,
+            dir.0.join("admin-key.json")
+        );
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+        let none = load_files(&main_only(SIGNING.into())).expect("valid");
+        assert!(none.settings.store.is_none(), "no [store], no store");
+    }
+
+    #[test]
+    fn store_urls_are_resolved_kept_or_refused_without_showing_a_password() {
+        let base = Path::new("/etc/wif");
+        let cases: Vec<(&str, &str, Result<&str, &str>)> = vec![
+            (
+                "relative",
+                "sqlite://iam.db",
+                Ok("sqlite:///etc/wif/iam.db?mode=rwc"),
+            ),
+            (
+                "parent",
+                "sqlite:../state/iam.db",
+                Ok("sqlite:///etc/state/iam.db?mode=rwc"),
+            ),
+            (
+                "absolute",
+                "sqlite:///var/lib/wif/iam.db",
+                Ok("sqlite:///var/lib/wif/iam.db?mode=rwc"),
+            ),
+            (
+                "own mode",
+                "sqlite://iam.db?mode=rw",
+                Ok("sqlite:///etc/wif/iam.db?mode=rw"),
+            ),
+            (
+                "other parameter",
+                "sqlite://iam.db?cache=shared",
+                Ok("sqlite:///etc/wif/iam.db?cache=shared&mode=rwc"),
+            ),
+            (
+                "a ? in the name",
+                "sqlite://a%3Fb.db",
+                Ok("sqlite:///etc/wif/a%3Fb.db?mode=rwc"),
+            ),
+            (
+                "a % in the name",
+                "sqlite://100%25.db",
+                Ok("sqlite:///etc/wif/100%25.db?mode=rwc"),
+            ),
+            ("in memory", "sqlite::memory:", Ok("sqlite::memory:")),
+            (
+                "postgres",
+                "postgres://u:secret@db:5432/iam",
+                Ok("postgres://u:secret@db:5432/iam"),
+            ),
+            (
+                "postgresql",
+                "postgresql://db/iam?sslmode=require",
+                Ok("postgresql://db/iam?sslmode=require"),
+            ),
+            ("no file", "sqlite://", Err("names no database file")),
+            (
+                "mysql",
+                "mysql://u:secret@db/iam",
+                Err("must be a sqlite:// or postgres:// URL"),
+            ),
+            (
+                "not a URL",
+                "secret",
+                Err("must be a sqlite:// or postgres:// URL"),
+            ),
+        ];
+        for (name, url, want) in cases {
+            let got = validate::store_settings(base, url).map(|s| s.url);
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{name}"),
+                (Err(got), Err(want)) => {
+                    assert!(got.contains(want), "{name}: {got}");
+                    assert!(!got.contains("secret"), "{name}: {got}");
+                }
+                (got, want) => panic!("{name}: {got:?}, expected {want:?}"),
+            }
+        }
+        let store = validate::store_settings(base, "postgres://u:secret@db/iam").expect("valid");
+        assert_eq!(store.redacted(), "postgres://u:***@db/iam");
+        assert!(!format!("{store:?}").contains("secret"));
+        let store = validate::store_settings(base, "postgres://db/iam?user=u&password=secret")
+            .expect("valid");
+        assert_eq!(store.redacted(), "postgres://db/iam?user=u&password=***");
+    }
+
+    #[test]
+    fn iam_settings_are_checked() {
+        let store = "[store]\nurl = \"sqlite://iam.db\"\n";
+        let refused = [
+            (
+                format!("{SIGNING}{store}[iam]\ntoken_audiences = []\n"),
+                "token_audiences must list 1 to 100 values",
+            ),
+            (
+                format!("{SIGNING}{store}[iam]\ntoken_audiences = [\" x\"]\n"),
+                "without surrounding white space",
+            ),
+            (
+                format!("{SIGNING}[store]\nurl = \"mysql://u:secret@db/iam\"\n"),
+                "[store]: url must be a sqlite:// or postgres:// URL",
+            ),
+            (
+                format!("{SIGNING}[store]\nurl = \"sqlite://iam.db\"\npath = \"x\"\n"),
+                "unknown field `path`",
+            ),
+        ];
+        for (text, expected) in refused {
+            let err = load_files(&main_only(text)).expect_err(expected);
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
+        let lonely = load_files(&main_only(format!(
+            "{SIGNING}[iam]\nbootstrap_key_file = \"k.json\"\n"
+        )))
+        .expect("valid");
+        assert!(
+            lonely.warnings.len() == 1
+                && lonely.warnings[0].contains("[iam] has no effect without [store]"),
+            "{:?}",
+            lonely.warnings
+        );
     }
 
     #[test]

@@ -183,6 +183,35 @@ impl Default for AuditConfig {
     }
 }
 
+/// `[store]`: the IAM store. Without this section the gateway serves from the TOML files alone
+/// and the IAM API is off.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (a relative path is relative to the config file's directory) or
+    /// `postgres://…`. The `WIF_STORE_URL` environment variable of `serve` replaces it.
+    pub url: String,
+}
+
+/// The URL may hold a database password: never shown.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig").finish_non_exhaustive()
+    }
+}
+
+/// `[iam]`: the IAM API (needs `[store]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamConfig {
+    /// Accepted `aud` values of the service-account JWTs posted to `/iam/v1/tokens`. Default:
+    /// `{public_url}/iam/v1/tokens`.
+    pub token_audiences: Option<Vec<String>>,
+    /// Where the first start writes the administrator's authorized key (Yandex key file,
+    /// mode 0600). Default: `admin-key.json` beside the config file.
+    pub bootstrap_key_file: Option<PathBuf>,
+}
+
 /// `[[federations]]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,6 +290,10 @@ pub struct ConfigFile {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+    #[serde(default)]
+    pub iam: Option<IamConfig>,
     /// Files or directories (every `*.toml` inside, sorted) holding more directory items.
     #[serde(default)]
     pub include: Vec<PathBuf>,

@@ -39,6 +39,69 @@ pub struct Settings {
     pub watch: Vec<PathBuf>,
     pub reload_debounce_ms: u64,
     pub dev_issuer: Option<DevIssuerSettings>,
+    /// The IAM store, when `[store]` is configured (fixed at start).
+    pub store: Option<StoreSettings>,
+    /// The IAM API's settings (fixed at start; used only with a store).
+    pub iam: IamSettings,
+}
+
+/// Where the IAM store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// A `sqlite://` URL with its path resolved (and `mode=rwc` unless a mode is given), or a
+    /// `postgres://` URL as written. May hold a password: show [`StoreSettings::redacted`].
+    pub url: String,
+    /// SQLite: the database file (its directory is created at start if missing).
+    pub sqlite_file: Option<PathBuf>,
+}
+
+impl StoreSettings {
+    /// The URL without its password, for logs and messages.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("url", &self.redacted())
+            .finish()
+    }
+}
+
+/// `url` with any password (in the authority or a `password` parameter) replaced by `***`; text
+/// that is not a URL is shown as `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" { "***".into() } else { v };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        Err(_) if url.starts_with("sqlite:") => url.to_owned(),
+        Err(_) => "***".to_owned(),
+    }
+}
+
+/// The IAM API's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamSettings {
+    /// Accepted `aud` values of service-account JWTs at `POST /iam/v1/tokens`.
+    pub token_audiences: Vec<String>,
+    /// Where the first start writes the administrator's key file.
+    pub bootstrap_key_file: PathBuf,
 }
 
 /// The dev issuer, when enabled.

@@ -10,7 +10,7 @@ use aws_lc_rs::digest;
 use super::schema::{
     ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig, ServiceAccountConfig,
 };
-use super::settings::{DevIssuerSettings, Settings};
+use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
 use super::source::{ItemPlace, Items, Problems, Sourced, resolve};
 use crate::exchange::Policy;
 use crate::exchange::directory::{
@@ -190,7 +190,20 @@ pub(super) fn compile_settings(
             |p| resolve(base, p),
         ),
     });
+    let store = file
+        .store
+        .as_ref()
+        .and_then(|store| match store_settings(base, &store.url) {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                problems.add(&place("store"), format!("url {e}"));
+                None
+            }
+        });
+    let iam = compile_iam(file, &public_url, base, &place("iam"), problems);
     Settings {
+        store,
+        iam,
         listen: s.listen,
         token_audience: t.audience.clone().unwrap_or_else(|| public_url.clone()),
         public_url,
@@ -219,6 +232,120 @@ pub(super) fn compile_settings(
         reload_debounce_ms: s.reload_debounce_ms,
         dev_issuer,
     }
+}
+
+/// `[iam]`, with its defaults: the audience of `{public_url}/iam/v1/tokens` and `admin-key.json`
+/// beside the config file.
+fn compile_iam(
+    file: &ConfigFile,
+    public_url: &str,
+    base: &Path,
+    place: &String,
+    problems: &mut Problems,
+) -> IamSettings {
+    let iam = file.iam.clone().unwrap_or_default();
+    if file.iam.is_some() && file.store.is_none() {
+        problems.warn(
+            place,
+            "[iam] has no effect without [store]: the IAM API is off",
+        );
+    }
+    let token_audiences = match iam.token_audiences {
+        None => vec![format!("{public_url}/iam/v1/tokens")],
+        Some(audiences) => {
+            if audiences.is_empty() || audiences.len() > 100 {
+                problems.add(place, "token_audiences must list 1 to 100 values");
+            }
+            for a in &audiences {
+                if a.is_empty() || a.len() > 255 || a.trim() != a {
+                    problems.add(
+                        place,
+                        format!(
+                            "token_audiences value {a:?} must be 1 to 255 characters without surrounding white space"
+                        ),
+                    );
+                }
+            }
+            audiences
+        }
+    };
+    IamSettings {
+        token_audiences,
+        bootstrap_key_file: resolve(
+            base,
+            iam.bootstrap_key_file
+                .as_deref()
+                .unwrap_or(Path::new("admin-key.json")),
+        ),
+    }
+}
+
+/// The store to open: a `sqlite:` URL gets its path resolved against `base` and, unless it
+/// names a `mode`, `mode=rwc` (create the file if missing); `postgres://` and `postgresql://`
+/// URLs are kept as written. Errors never repeat the URL: it may hold a password.
+pub fn store_settings(base: &Path, url: &str) -> Result<StoreSettings, String> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err("names no database file".to_owned());
+        }
+        if path == ":memory:" {
+            return Ok(StoreSettings {
+                url: url.to_owned(),
+                sqlite_file: None,
+            });
+        }
+        let file = resolve(base, Path::new(&percent_decoded(path)?));
+        let encoded = file
+            .display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
+        let has_mode = query.split('&').any(|p| p.starts_with("mode="));
+        let query = match (query.is_empty(), has_mode) {
+            (true, _) => "?mode=rwc".to_owned(),
+            (false, true) => format!("?{query}"),
+            (false, false) => format!("?{query}&mode=rwc"),
+        };
+        return Ok(StoreSettings {
+            url: format!("sqlite://{encoded}{query}"),
+            sqlite_file: Some(file),
+        });
+    }
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "postgres" | "postgresql" => Ok(StoreSettings {
+            url: url.to_owned(),
+            sqlite_file: None,
+        }),
+        _ => Err("must be a sqlite:// or postgres:// URL".to_owned()),
+    }
+}
+
+/// The path of a URL with its `%XX` escapes decoded (as SQLite's driver reads it).
+fn percent_decoded(path: &str) -> Result<String, String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = (b == b'%')
+            .then(|| path.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                i += 3;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| "has a path that is not UTF-8 once decoded".to_owned())
 }
 
 /// Longest caller-token lifetime any federation may accept (Kubernetes tokens can live a year).

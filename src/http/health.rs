@@ -43,17 +43,22 @@ async fn healthz() -> Response {
 }
 
 /// Ready once the config and signing keys are loaded, which the state guarantees by existing.
-/// Issuer outages do not make the gateway unready: other federations still work.
+/// Issuer outages do not make the gateway unready: other federations still work. Nor does an
+/// IAM database outage: exchanges never need it, so `store` only reports it (`ok` or
+/// `unavailable`; absent without `[store]`).
 async fn readyz(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
-    Json(json!({
+    let mut body = json!({
         "status": "ready",
         "federations": snapshot.directory.federations().len(),
         "service_accounts": snapshot.directory.service_account_count(),
         "federated_credentials": snapshot.directory.credential_count(),
         "signing_key": snapshot.minter.active_key().kid(),
-    }))
-    .into_response()
+    });
+    if let Some(up) = state.store_ready().await {
+        body["store"] = if up { "ok" } else { "unavailable" }.into();
+    }
+    Json(body).into_response()
 }
 
 pub async fn not_found() -> WebError {

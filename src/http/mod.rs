@@ -6,6 +6,10 @@
 //! | `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json` | how downstream services verify minted tokens ([`wellknown`]) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness and metrics ([`health`]) |
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
+//! | `POST /iam/v1/tokens` | a service account's PS256 JWT for an IAM token ([`iam_tokens`]); only with `[store]` |
+//! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
+//!
+//! The IAM routes share [`yandex`]: the Yandex error body, authentication, metrics and audit.
 //!
 //! [`run`] owns the accept loop (hyper-util) instead of `axum::serve`, because only that way do
 //! connections get a header-read timeout (slowloris guard); every request also has a total timeout
@@ -14,9 +18,12 @@
 pub mod dev;
 pub mod error;
 pub mod health;
+pub mod iam_keys;
+pub mod iam_tokens;
 pub mod request_id;
 pub mod token;
 pub mod wellknown;
+pub mod yandex;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +34,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
+use axum::routing::any;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -50,6 +58,13 @@ pub fn router(state: AppState) -> Router {
     if state.dev_issuer().is_some() {
         app = app.merge(dev::routes());
     }
+    app = if state.store().is_some() {
+        app.merge(iam_tokens::routes())
+            .merge(iam_keys::routes())
+            .route("/iam/{*rest}", any(yandex::unknown_method))
+    } else {
+        app.route("/iam/{*rest}", any(yandex::no_store_configured))
+    };
     app.fallback(health::not_found)
         .layer(
             ServiceBuilder::new()

@@ -2,20 +2,34 @@
 //! authorized keys, access bindings and operations as managed, persistent resources.
 //!
 //! This module holds what every part of the plane shares: [`ResourceKind`], the kinds of
-//! resource, [`ids`], the Yandex-style identifiers they carry, [`status`], the Yandex error
-//! answer (`{"code","message","details"}` and its HTTP status), [`validate`], the field rules
-//! of the Yandex messages, [`operation`], the Operation objects mutations return, and
-//! [`paging`], page tokens and update masks. [`store`] keeps the
+//! resource, and [`ids`], the Yandex-style identifiers they carry. [`store`] keeps the
 //! resources in SQLite or PostgreSQL, one transaction per mutation, each recorded in a change
-//! log. The REST and gRPC layers, authorization and the propagation of changes into the
-//! exchange's in-memory directory are built on top of the store; the store knows nothing of
-//! them, nor of HTTP.
+//! log. On top of it, and knowing nothing of HTTP:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`status`] | how a call fails: a gRPC code, a message naming the rule, a stable reason; the `google.rpc.Status` body |
+//! | [`validate`] | the field rules of the Yandex messages (names, labels, ids, pages, audiences, issuer URLs, subjects) |
+//! | [`paging`] | opaque page tokens over id order, and update masks |
+//! | [`operation`] | the Operation objects mutations return: `Any` packing with each method's message types |
+//! | [`authn`] | `Authorization: Bearer <IAM token>` → the calling service account ([`authn::Principal`]) |
+//! | [`tokens`] | `IamTokenService.Create`: a service account's PS256 JWT, checked against its authorized key |
+//! | [`service`] | the API's methods (authorized keys), each behind one authorization check |
+//! | [`keys`] | authorized keys' RSA key material and the Yandex key file |
+//! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
+//!
+//! The REST routes are [`crate::http`]'s.
 
+pub mod authn;
+pub mod bootstrap;
 pub mod ids;
+pub mod keys;
 pub mod operation;
 pub mod paging;
+pub mod service;
 pub mod status;
 pub mod store;
+pub mod tokens;
 pub mod validate;
 
 use std::fmt;

@@ -27,7 +27,12 @@ pub fn after(token: &str) -> Result<Option<String>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
-    let bad = || Status::invalid_argument("page_token is not a token this list returned");
+    let bad = || {
+        Status::invalid_argument(
+            "invalid_page_token",
+            "page_token is not a token this list returned",
+        )
+    };
     let encoded = token.strip_prefix(TOKEN_TAG).ok_or_else(bad)?;
     let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| bad())?;
     let id = String::from_utf8(bytes).map_err(|_| bad())?;
@@ -49,15 +54,18 @@ pub fn update_mask(mask: &str, updatable: Updatable) -> Result<Vec<&'static str>
             .iter()
             .find(|f| **f == path || camel(f) == path)
             .ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "updateMask names {}, which cannot be updated; updatable: {}",
-                    crate::exchange::quote(path),
-                    updatable
-                        .iter()
-                        .map(|f| camel(f))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
+                Status::invalid_argument(
+                    "invalid_update_mask",
+                    format!(
+                        "updateMask names {}, which cannot be updated; updatable: {}",
+                        crate::exchange::quote(path),
+                        updatable
+                            .iter()
+                            .map(|f| camel(f))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
             })?;
         named.push(*field);
     }

@@ -1,20 +1,19 @@
-//! The answer of a management call that failed, as Yandex Cloud gives it on both of its wires:
-//! a `google.rpc.Status` with a gRPC code and a message, sent over REST as
-//! `{"code", "message", "details"}` with the HTTP status that code maps to.
+//! How an IAM call fails: a `google.rpc.Status` code with a message that names the failing rule
+//! ([`Status`]), plus a stable machine-readable reason for logs, the audit log and tests. The
+//! codes are the gRPC ones the Yandex API answers with; the REST layer
+//! ([`crate::http`]) maps each to its HTTP status (3→400, 5→404, 6→409, 7→403, 8→429, 9→400,
+//! 10→409, 12→501, 13→500, 14→503, 16→401). Nothing here knows HTTP.
 //!
-//! Every layer of the IAM plane speaks [`Status`]: validation ([`super::validate`]) refuses
-//! with `INVALID_ARGUMENT`, the store's errors map here ([`From<StoreError>`]), authentication
-//! and authorization add `UNAUTHENTICATED` and `PERMISSION_DENIED`. Messages name the failing
-//! rule and the values the caller sent, never a token, key or secret; internal causes are
-//! logged where they happen and answered as `INTERNAL` without detail.
+//! Messages may quote what the caller presented (ids, claims, times) but never a token or key.
 
 use std::fmt;
 
 use super::store::StoreError;
 
-/// The gRPC status codes the IAM plane answers (`google.rpc.Code`).
+/// The gRPC status codes the IAM API answers with (`google.rpc.Code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
+    Ok,
     InvalidArgument,
     NotFound,
     AlreadyExists,
@@ -22,29 +21,17 @@ pub enum Code {
     ResourceExhausted,
     FailedPrecondition,
     Aborted,
+    Unimplemented,
     Internal,
     Unavailable,
     Unauthenticated,
 }
 
 impl Code {
-    /// Every code, for documentation and tests.
-    pub const ALL: [Code; 10] = [
-        Code::InvalidArgument,
-        Code::NotFound,
-        Code::AlreadyExists,
-        Code::PermissionDenied,
-        Code::ResourceExhausted,
-        Code::FailedPrecondition,
-        Code::Aborted,
-        Code::Internal,
-        Code::Unavailable,
-        Code::Unauthenticated,
-    ];
-
-    /// The number `google.rpc.Code` gives it: the `code` of the body and the gRPC status.
-    pub fn number(self) -> u32 {
+    /// The number sent as `code`.
+    pub const fn number(self) -> i32 {
         match self {
+            Code::Ok => 0,
             Code::InvalidArgument => 3,
             Code::NotFound => 5,
             Code::AlreadyExists => 6,
@@ -52,29 +39,18 @@ impl Code {
             Code::ResourceExhausted => 8,
             Code::FailedPrecondition => 9,
             Code::Aborted => 10,
+            Code::Unimplemented => 12,
             Code::Internal => 13,
             Code::Unavailable => 14,
             Code::Unauthenticated => 16,
         }
     }
 
-    /// The HTTP status Yandex's REST gateway answers for it.
-    pub fn http_status(self) -> u16 {
+    /// The name, as gRPC writes it (`UNAUTHENTICATED`): the `code` label of the IAM metrics and
+    /// the `code` field of the audit log.
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Code::InvalidArgument | Code::FailedPrecondition => 400,
-            Code::Unauthenticated => 401,
-            Code::PermissionDenied => 403,
-            Code::NotFound => 404,
-            Code::AlreadyExists | Code::Aborted => 409,
-            Code::ResourceExhausted => 429,
-            Code::Internal => 500,
-            Code::Unavailable => 503,
-        }
-    }
-
-    /// The canonical name (`INVALID_ARGUMENT`), for logs, metrics and audit lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
+            Code::Ok => "OK",
             Code::InvalidArgument => "INVALID_ARGUMENT",
             Code::NotFound => "NOT_FOUND",
             Code::AlreadyExists => "ALREADY_EXISTS",
@@ -82,6 +58,7 @@ impl Code {
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::FailedPrecondition => "FAILED_PRECONDITION",
             Code::Aborted => "ABORTED",
+            Code::Unimplemented => "UNIMPLEMENTED",
             Code::Internal => "INTERNAL",
             Code::Unavailable => "UNAVAILABLE",
             Code::Unauthenticated => "UNAUTHENTICATED",
@@ -95,47 +72,44 @@ impl fmt::Display for Code {
     }
 }
 
-/// A failed management call: a code and a message for the caller.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
+/// A refused or failed IAM call.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub code: Code,
+    /// A stable snake_case name of the rule that failed (`unknown_key`, `token_expired`, …):
+    /// the `error_code` of the audit log. Not sent: the wire body is Yandex's.
+    pub reason: &'static str,
+    /// What failed, in words; sent as `message`.
     pub message: String,
 }
 
 impl Status {
-    pub fn new(code: Code, message: impl Into<String>) -> Status {
+    pub fn new(code: Code, reason: &'static str, message: impl Into<String>) -> Status {
         Status {
             code,
+            reason,
             message: message.into(),
         }
     }
 
-    pub fn invalid_argument(message: impl Into<String>) -> Status {
-        Status::new(Code::InvalidArgument, message)
+    pub fn invalid_argument(reason: &'static str, message: impl Into<String>) -> Status {
+        Status::new(Code::InvalidArgument, reason, message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> Status {
-        Status::new(Code::NotFound, message)
+    pub fn unauthenticated(reason: &'static str, message: impl Into<String>) -> Status {
+        Status::new(Code::Unauthenticated, reason, message)
     }
 
     pub fn permission_denied(message: impl Into<String>) -> Status {
-        Status::new(Code::PermissionDenied, message)
+        Status::new(Code::PermissionDenied, "permission_denied", message)
     }
 
-    pub fn unauthenticated(message: impl Into<String>) -> Status {
-        Status::new(Code::Unauthenticated, message)
+    pub fn not_found(message: impl Into<String>) -> Status {
+        Status::new(Code::NotFound, "not_found", message)
     }
 
-    pub fn failed_precondition(message: impl Into<String>) -> Status {
-        Status::new(Code::FailedPrecondition, message)
-    }
-
-    pub fn resource_exhausted(message: impl Into<String>) -> Status {
-        Status::new(Code::ResourceExhausted, message)
-    }
-
-    /// The REST body: `{"code": 3, "message": "…", "details": []}`.
+    /// The `google.rpc.Status` body, as REST answers it and as a failed Operation carries it:
+    /// `{"code": 3, "message": "…", "details": []}`.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({
             "code": self.code.number(),
@@ -143,32 +117,51 @@ impl Status {
             "details": [],
         })
     }
+
+    /// A fault of the gateway itself: the cause is logged here, the caller gets a fixed text.
+    pub fn internal(cause: &dyn fmt::Display) -> Status {
+        tracing::error!(error = %cause, "IAM call failed");
+        Status::new(Code::Internal, "internal", "internal error")
+    }
 }
 
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Status {}
+
 impl From<StoreError> for Status {
-    fn from(e: StoreError) -> Status {
-        match &e {
-            StoreError::AlreadyExists { .. } => Status::new(Code::AlreadyExists, e.to_string()),
-            StoreError::NotFound { .. } => Status::new(Code::NotFound, e.to_string()),
-            StoreError::Conflict { .. } => {
-                Status::new(Code::Aborted, format!("{e}; read it again and retry"))
+    fn from(err: StoreError) -> Status {
+        match err {
+            StoreError::AlreadyExists { .. } => {
+                Status::new(Code::AlreadyExists, "already_exists", err.to_string())
             }
-            StoreError::FailedPrecondition { .. } => {
-                Status::new(Code::FailedPrecondition, e.to_string())
-            }
-            StoreError::InvalidArgument { .. } => Status::new(Code::InvalidArgument, e.to_string()),
-            StoreError::Unavailable(_) => Status::new(
-                Code::Unavailable,
-                "the IAM database is unavailable; retry later (token exchanges are not affected)",
+            StoreError::NotFound { .. } => Status::not_found(err.to_string()),
+            StoreError::Conflict { .. } => Status::new(
+                Code::Aborted,
+                "conflict",
+                format!("{err}: it changed meanwhile; read it again and retry"),
             ),
-            StoreError::UnsupportedUrl { .. }
-            | StoreError::Migrate(_)
-            | StoreError::Corrupt { .. }
-            | StoreError::Random(_)
-            | StoreError::Database(_) => {
-                tracing::error!(error = %crate::report::error_chain(&e), "IAM store failure");
-                Status::new(Code::Internal, "internal error")
+            StoreError::FailedPrecondition { .. } => Status::new(
+                Code::FailedPrecondition,
+                "failed_precondition",
+                err.to_string(),
+            ),
+            StoreError::InvalidArgument { .. } => {
+                Status::invalid_argument("invalid_argument", err.to_string())
             }
+            StoreError::Unavailable(ref cause) => {
+                tracing::warn!(error = %cause, "IAM database unavailable");
+                Status::new(
+                    Code::Unavailable,
+                    "store_unavailable",
+                    "the IAM database is unavailable; retry later",
+                )
+            }
+            other => Status::internal(&crate::report::error_chain(&other)),
         }
     }
 }
@@ -177,86 +170,64 @@ impl From<StoreError> for Status {
 mod tests {
     use super::*;
 
-    /// The codes and statuses Yandex documents (3→400, 5→404, 6→409, 7→403, 8→429, 9→400,
-    /// 13→500, 14→503, 16→401), written out.
     #[test]
-    fn codes_have_the_yandex_numbers_and_http_statuses() {
-        let table = [
-            (Code::InvalidArgument, 3, 400),
-            (Code::NotFound, 5, 404),
-            (Code::AlreadyExists, 6, 409),
-            (Code::PermissionDenied, 7, 403),
-            (Code::ResourceExhausted, 8, 429),
-            (Code::FailedPrecondition, 9, 400),
-            (Code::Aborted, 10, 409),
-            (Code::Internal, 13, 500),
-            (Code::Unavailable, 14, 503),
-            (Code::Unauthenticated, 16, 401),
-        ];
-        assert_eq!(table.len(), Code::ALL.len());
-        for (code, number, status) in table {
-            assert_eq!(
-                (code.number(), code.http_status()),
-                (number, status),
-                "{code}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_body_is_a_google_rpc_status() {
-        let body = Status::invalid_argument("name \"A\": bad").body();
-        assert_eq!(
-            body,
-            serde_json::json!({"code": 3, "message": "name \"A\": bad", "details": []})
-        );
-    }
-
-    #[test]
-    fn store_errors_keep_their_meaning_and_hide_internals() {
-        let cases = [
+    fn store_errors_become_their_grpc_codes() {
+        let cases: Vec<(&str, StoreError, Code)> = vec![
             (
-                StoreError::AlreadyExists {
-                    what: "service account name in cloud",
-                },
+                "exists",
+                StoreError::AlreadyExists { what: "x" },
                 Code::AlreadyExists,
             ),
             (
+                "missing",
                 StoreError::NotFound {
-                    what: "folder",
-                    id: "b1gx".into(),
+                    what: "authorized key",
+                    id: "k".into(),
                 },
                 Code::NotFound,
             ),
             (
+                "conflict",
                 StoreError::Conflict {
-                    what: "federation",
-                    id: "ajex".into(),
+                    what: "authorized key",
+                    id: "k".into(),
                     expected: 1,
                     actual: 2,
                 },
                 Code::Aborted,
             ),
             (
-                StoreError::FailedPrecondition {
-                    reason: "folder b1gx does not exist".into(),
-                },
+                "precondition",
+                StoreError::FailedPrecondition { reason: "r".into() },
                 Code::FailedPrecondition,
             ),
             (
+                "down",
+                StoreError::Unavailable(sqlx::Error::PoolTimedOut),
+                Code::Unavailable,
+            ),
+            (
+                "broken",
                 StoreError::Corrupt {
-                    what: "labels",
-                    reason: "secret-looking detail".into(),
+                    what: "x",
+                    reason: "y".into(),
                 },
                 Code::Internal,
             ),
         ];
-        for (error, code) in cases {
-            let status = Status::from(error);
-            assert_eq!(status.code, code, "{status}");
-            if code == Code::Internal {
-                assert_eq!(status.message, "internal error");
-            }
+        for (name, err, code) in cases {
+            assert_eq!(Status::from(err).code, code, "{name}");
         }
+        assert_eq!(Code::Unauthenticated.number(), 16);
+        assert_eq!(Code::InvalidArgument.number(), 3);
+    }
+
+    #[test]
+    fn the_body_is_a_google_rpc_status() {
+        let body = Status::invalid_argument("invalid_name", "name \"A\": bad").body();
+        assert_eq!(
+            body,
+            serde_json::json!({"code": 3, "message": "name \"A\": bad", "details": []})
+        );
     }
 }

@@ -28,8 +28,11 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// The largest page a list call returns.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
+/// The reason every field rule refuses with (the audit log's `error_code`).
+pub const REASON: &str = "invalid_field";
+
 fn invalid(field: &str, value: &str, rule: &str) -> Status {
-    Status::invalid_argument(format!("{field} {}: {rule}", quote(value)))
+    Status::invalid_argument(REASON, format!("{field} {}: {rule}", quote(value)))
 }
 
 /// A resource name: a lowercase letter, then lowercase letters, digits or hyphens, not ending
@@ -74,10 +77,10 @@ pub fn description(value: &str) -> Result<(), Status> {
 /// most 63.
 pub fn labels(labels: &BTreeMap<String, String>) -> Result<(), Status> {
     if labels.len() > 64 {
-        return Err(Status::invalid_argument(format!(
-            "labels: {} given, at most 64 allowed",
-            labels.len()
-        )));
+        return Err(Status::invalid_argument(
+            REASON,
+            format!("labels: {} given, at most 64 allowed", labels.len()),
+        ));
     }
     let tail = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_';
     for (key, value) in labels {
@@ -103,7 +106,10 @@ pub fn labels(labels: &BTreeMap<String, String>) -> Result<(), Status> {
 /// A required id: 1 to 50 characters.
 pub fn id(field: &str, value: &str) -> Result<(), Status> {
     if value.is_empty() {
-        return Err(Status::invalid_argument(format!("{field} is required")));
+        return Err(Status::invalid_argument(
+            REASON,
+            format!("{field} is required"),
+        ));
     }
     if value.chars().count() > 50 {
         return Err(invalid(field, value, "must be at most 50 characters"));
@@ -114,9 +120,10 @@ pub fn id(field: &str, value: &str) -> Result<(), Status> {
 /// A list call's page: the size to return (0 → [`DEFAULT_PAGE_SIZE`]) and the token, checked.
 pub fn page(size: i64, token: &str) -> Result<usize, Status> {
     if !(0..=MAX_PAGE_SIZE as i64).contains(&size) {
-        return Err(Status::invalid_argument(format!(
-            "page_size {size}: must be 0 to {MAX_PAGE_SIZE}"
-        )));
+        return Err(Status::invalid_argument(
+            REASON,
+            format!("page_size {size}: must be 0 to {MAX_PAGE_SIZE}"),
+        ));
     }
     if token.chars().count() > 2000 {
         return Err(invalid(
@@ -134,10 +141,13 @@ pub fn page(size: i64, token: &str) -> Result<usize, Status> {
 /// A federation's audiences: 1 to 100 values of 1 to 255 characters.
 pub fn audiences(values: &[String]) -> Result<(), Status> {
     if values.is_empty() || values.len() > 100 {
-        return Err(Status::invalid_argument(format!(
-            "audiences: {} given; a federation trusts 1 to 100 audiences",
-            values.len()
-        )));
+        return Err(Status::invalid_argument(
+            REASON,
+            format!(
+                "audiences: {} given; a federation trusts 1 to 100 audiences",
+                values.len()
+            ),
+        ));
     }
     for a in values {
         if a.is_empty() || a.chars().count() > 255 {
@@ -151,7 +161,10 @@ pub fn audiences(values: &[String]) -> Result<(), Status> {
 /// and no credentials, `https` unless `allow_http` (a server setting for loopback issuers).
 pub fn issuer_url(field: &str, value: &str, allow_http: bool) -> Result<(), Status> {
     if value.is_empty() {
-        return Err(Status::invalid_argument(format!("{field} is required")));
+        return Err(Status::invalid_argument(
+            REASON,
+            format!("{field} is required"),
+        ));
     }
     if value.chars().count() > 8000 {
         return Err(invalid(field, value, "must be at most 8000 characters"));

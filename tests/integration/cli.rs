@@ -312,9 +312,17 @@ fn flag_descriptions(help: &str) -> Vec<(String, String)> {
 
 #[test]
 fn every_flag_of_every_subcommand_has_a_help_description() {
-    for subcommand in ["", "serve", "check-config", "keygen", "exchange"] {
+    for subcommand in [
+        "",
+        "serve",
+        "check-config",
+        "keygen",
+        "exchange",
+        "iam",
+        "iam bootstrap-key",
+    ] {
         let out = Command::new(BIN)
-            .args([subcommand, "--help"].into_iter().filter(|a| !a.is_empty()))
+            .args(subcommand.split_whitespace().chain(["--help"]))
             .output()
             .expect("run");
         assert!(out.status.success(), "{subcommand} --help");

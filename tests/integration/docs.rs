@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use wif_gateway::audit::ExchangeEvent;
+use wif_gateway::audit::{BootstrapEvent, ExchangeEvent, ManagementEvent};
 use wif_gateway::exchange::Reason;
 
 fn repo() -> &'static Path {
@@ -98,11 +98,41 @@ fn every_audit_field_is_in_audit_md() {
     };
     let value = serde_json::to_value(&event).unwrap();
     let exchange_fields = value.as_object().unwrap().keys().cloned();
+    let management = ManagementEvent {
+        request_id: "r",
+        client: "c",
+        method: "m",
+        principal: Some("p"),
+        resource: Some("r"),
+        decision: "deny",
+        code: "c",
+        error_code: Some("e"),
+        description: Some("d"),
+        verified: Some(true),
+        token_sha256: Some("h"),
+        token_jti: Some("j"),
+    };
+    let bootstrap = BootstrapEvent {
+        cloud_id: "c",
+        folder_id: "f",
+        service_account_id: "s",
+        key_id: "k",
+        key_file: "p",
+    };
+    let iam_fields: Vec<String> = [
+        serde_json::to_value(&management).unwrap(),
+        serde_json::to_value(&bootstrap).unwrap(),
+    ]
+    .iter()
+    .flat_map(|v| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+    .collect();
     // The envelope, the event kinds, and the fields of `config_reload` and `signing_keys`.
     let others = [
         "time",
         "event",
         "exchange",
+        "management",
+        "iam_bootstrap",
         "config_reload",
         "signing_keys",
         "result",
@@ -119,7 +149,7 @@ fn every_audit_field_is_in_audit_md() {
     assert_listed(
         "docs/audit.md",
         "audit fields",
-        exchange_fields.chain(others),
+        exchange_fields.chain(iam_fields).chain(others),
     );
 }
 

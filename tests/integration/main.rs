@@ -13,6 +13,8 @@ mod devsetup;
 mod docs;
 mod exchange;
 mod hostile;
+mod iam_keys;
+mod iam_tokens;
 mod jwks;
 mod layout;
 mod operate;

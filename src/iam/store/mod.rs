@@ -17,11 +17,14 @@
 //!
 //! Per kind there are create, get, list (by parent, id order, pages), update (where the kind
 //! is mutable) and delete; they live in the sibling modules, one per part of the hierarchy.
+//! [`Store::bootstrap`] fills an empty store with its first cloud, folder, administrator and
+//! key in one transaction.
 //! Validation of names and lengths is the API layer's; authorization too. Nothing here knows
 //! HTTP, and times come from the caller.
 
 mod accounts;
 mod bindings;
+mod bootstrap;
 mod cascade;
 mod codec;
 mod db;

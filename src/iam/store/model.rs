@@ -497,3 +497,25 @@ pub struct OperationUpdate {
     pub metadata: serde_json::Value,
     pub result: Option<OperationResult>,
 }
+
+/// What to create in an empty store. Parent references inside the inputs (`cloud_id`,
+/// `folder_id`, `service_account_id`) are ignored: each item goes into the one before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBootstrap {
+    pub cloud: NewCloud,
+    pub folder: NewFolder,
+    pub service_account: NewServiceAccount,
+    /// The role the service account gets on the cloud.
+    pub role_id: String,
+    pub key: NewAuthorizedKey,
+}
+
+/// What [`Store::bootstrap`](super::Store::bootstrap) created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrapped {
+    pub cloud: Cloud,
+    pub folder: Folder,
+    pub service_account: ServiceAccount,
+    pub binding: AccessBinding,
+    pub key: AuthorizedKey,
+}

@@ -35,6 +35,10 @@ pub struct Options {
     pub audit: String,
     /// Lines of `[signing]` replacing the generated key (e.g. several key files).
     pub signing: Option<String>,
+    /// Lines of `[store]`; `None`: no store (the IAM API is off).
+    pub store: Option<String>,
+    /// Lines of `[iam]`, written only with a store.
+    pub iam: String,
 }
 
 impl Default for Options {
@@ -48,6 +52,8 @@ impl Default for Options {
             tokens: String::new(),
             audit: "output = \"off\"".into(),
             signing: None,
+            store: None,
+            iam: String::new(),
         }
     }
 }
@@ -150,8 +156,11 @@ pub fn render(url: &str, directory: &str, options: &Options) -> String {
             options.signing_alg
         )
     });
+    let store = options.store.as_ref().map_or_else(String::new, |lines| {
+        format!("[store]\n{lines}\n\n[iam]\n{}\n\n", options.iam)
+    });
     format!(
-        "[server]\npublic_url = {url:?}\nreload_debounce_ms = 100\n{}\n\n[tokens]\n{}\n\n[signing]\n{signing}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n[limits]\n{}\n\n[audit]\n{}\n\n{directory}",
+        "[server]\npublic_url = {url:?}\nreload_debounce_ms = 100\n{}\n\n[tokens]\n{}\n\n[signing]\n{signing}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n[limits]\n{}\n\n[audit]\n{}\n\n{store}{directory}",
         options.server,
         options.tokens,
         options.jwks,
@@ -183,7 +192,12 @@ impl Gateway {
     }
 
     pub async fn start_with(directory: &str, options: Options) -> Gateway {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), directory, options).await
+    }
+
+    /// Starts the gateway with its config in `dir` (written afresh: the public URL follows the
+    /// new port), e.g. the directory of a gateway stopped with [`Gateway::stop_keeping_dir`].
+    pub async fn start_in(dir: tempfile::TempDir, directory: &str, options: Options) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -192,7 +206,9 @@ impl Gateway {
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, toml).expect("write config");
         let config = wif_gateway::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let state = AppState::from_config(config).expect("state");
+        let state = AppState::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("state: {}", wif_gateway::report::error_chain(&e)));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(wif_gateway::run(listener, state.clone(), async {
             let _ = rx.await;
@@ -261,6 +277,18 @@ impl Gateway {
     /// The Prometheus text of `GET /metrics`.
     pub async fn metrics(&self) -> String {
         self.get("/metrics").await.text
+    }
+
+    /// Stops the server and hands back its directory (config, keys, SQLite store), for a
+    /// restart with [`Gateway::start_in`].
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        let store = self.state.store().cloned();
+        self.stop().await;
+        if let Some(store) = store {
+            store.close().await;
+        }
+        dir
     }
 
     /// Stops accepting, drains and waits for the server to return.

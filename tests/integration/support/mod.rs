@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod gateway;
+pub mod iam;
 pub mod issuer;
 pub mod tls;
 

@@ -1,0 +1,122 @@
+//! `POST /iam/v1/tokens` (`IamTokenService.Create`): a service account's PS256 JWT, signed with
+//! one of its authorized keys, for an IAM token `{"iamToken","expiresAt"}`. The rules are
+//! [`crate::iam::tokens`]'s; the IAM token is minted like an exchange's access token, with the
+//! key id as `client_id`. The client IP's rate limit applies, as at the token exchange.
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::yandex::{Call, json_body, method_not_allowed, ok, store};
+use crate::app::AppState;
+use crate::iam::service::Method;
+use crate::iam::status::{Code, Status};
+use crate::iam::tokens::{self, JwtRules};
+use crate::signing::IssuedToken;
+use crate::time::{now_unix, rfc3339};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/iam/v1/tokens",
+        post(create).fallback(|| async { method_not_allowed("POST") }),
+    )
+}
+
+/// `CreateIamTokenRequest`: exactly one of its two identities.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateIamTokenRequest {
+    jwt: Option<String>,
+    #[serde(
+        rename = "yandexPassportOauthToken",
+        alias = "yandex_passport_oauth_token"
+    )]
+    passport_token: Option<String>,
+}
+
+async fn create(State(state): State<AppState>, request: Request) -> Response {
+    let mut call = Call::new(&state, &request, Method::IamTokenCreate);
+    let mut retry_after = None;
+    let result = issue(&state, &mut call, request, &mut retry_after).await;
+    let mut response = call.finish(result);
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+async fn issue(
+    state: &AppState,
+    call: &mut Call,
+    request: Request,
+    retry_after: &mut Option<u64>,
+) -> Result<Response, Status> {
+    if let Some(ip) = call.client_ip()
+        && let Err(limited) = state.limits().check_ip(ip)
+    {
+        *retry_after = limited.retry_after;
+        return Err(Status::new(
+            Code::ResourceExhausted,
+            "rate_limited",
+            limited.description,
+        ));
+    }
+    let store = store(state)?;
+    let body: CreateIamTokenRequest = json_body(request, "CreateIamTokenRequest").await?;
+    let jwt = match (body.jwt, body.passport_token) {
+        (Some(jwt), None) => jwt,
+        (None, Some(_)) => {
+            return Err(Status::invalid_argument(
+                "unsupported_identity",
+                "yandexPassportOauthToken is not accepted here: this gateway issues IAM tokens for service accounts' JWTs (jwt)",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Status::invalid_argument(
+                "malformed_request",
+                "give exactly one of jwt and yandexPassportOauthToken, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(Status::invalid_argument(
+                "malformed_request",
+                "the body has no jwt: send {\"jwt\": \"<the service account's signed JWT>\"}",
+            ));
+        }
+    };
+    let snapshot = state.snapshot();
+    let rules = JwtRules {
+        audiences: &state.settings().iam.token_audiences,
+        leeway: snapshot.policy.leeway,
+    };
+    let now = now_unix();
+    let verified = match tokens::verify(store, jwt.trim(), &rules, now).await {
+        Ok(verified) => verified,
+        Err(refused) => {
+            call.verified = Some(refused.verified);
+            call.resource = refused.kid.map(|kid| format!("authorized_key:{kid}"));
+            if refused.verified {
+                call.principal = refused.iss;
+            }
+            return Err(refused.status);
+        }
+    };
+    call.verified = Some(true);
+    call.resource = Some(format!("authorized_key:{}", verified.key.id));
+    call.principal = Some(verified.service_account.id.clone());
+    let token: IssuedToken = snapshot
+        .minter
+        .mint_for_key(&verified.service_account.id, &verified.key.id, now)
+        .map_err(|e| Status::internal(&e))?;
+    call.token = Some((token.sha256(), token.jti.clone()));
+    Ok(ok(json!({
+        "iamToken": token.access_token,
+        "expiresAt": rfc3339(now.saturating_add(token.expires_in)),
+    })))
+}

@@ -1,0 +1,231 @@
+//! What the routes of the Yandex-compatible IAM API ([`super::iam_tokens`],
+//! [`super::iam_keys`]) share: the Yandex error body (`google.rpc.Status` as JSON:
+//! `{"code","message","details":[]}`, with the HTTP status of its code), reading a JSON body,
+//! the one authentication of management calls ([`Call::authenticate`]), and the one place a
+//! call becomes a metric, an audit line (for mutations) and a debug log line
+//! ([`Call::finish`]).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::no_store;
+use super::request_id::RequestId;
+use super::token::read_body;
+use crate::app::AppState;
+use crate::audit::{Audit, ManagementEvent};
+use crate::iam::authn::{self, OwnTokens, Principal};
+use crate::iam::service::Method;
+use crate::iam::status::{Code, Status};
+use crate::iam::store::Store;
+use crate::telemetry;
+
+/// The HTTP status of a gRPC code (the Yandex API gateway's mapping).
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::InvalidArgument | Code::FailedPrecondition => StatusCode::BAD_REQUEST,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// The Yandex error answer of `status`, with `Cache-Control: no-store`.
+pub fn error_response(status: &Status) -> Response {
+    let mut response = (http_status(status.code), Json(status.body())).into_response();
+    no_store(&mut response);
+    if status.code == Code::Unavailable {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// A 200 JSON answer with `Cache-Control: no-store` (answers may hold a token or a key).
+pub fn ok(body: Value) -> Response {
+    let mut response = Json(body).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// `405` for a known path with another method; `Allow` lists the methods it has.
+pub fn method_not_allowed(allow: &'static str) -> Response {
+    let mut response = error_response(&Status::new(
+        Code::Unimplemented,
+        "method_not_allowed",
+        format!("this path accepts only {allow}"),
+    ));
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Any other path under `/iam/`: no such method.
+pub async fn unknown_method() -> Response {
+    error_response(&Status::not_found("no such IAM API method"))
+}
+
+/// Every path under `/iam/` when the gateway has no store.
+pub async fn no_store_configured() -> Response {
+    error_response(&Status::new(
+        Code::Unimplemented,
+        "no_store",
+        "the IAM API is off: this gateway has no [store] in its configuration",
+    ))
+}
+
+/// One IAM API call in progress: who asked, what for, and what it turned out to concern.
+pub struct Call {
+    pub method: Method,
+    audit: Audit,
+    request_id: String,
+    client: String,
+    /// The authenticated caller, once known.
+    pub principal: Option<String>,
+    /// What the call acts on (`kind:id`), once known.
+    pub resource: Option<String>,
+    /// `IamTokenService/Create`: whether the JWT's signature verified.
+    pub verified: Option<bool>,
+    /// `IamTokenService/Create`: the issued token's SHA-256 and `jti`.
+    pub token: Option<(String, String)>,
+}
+
+impl Call {
+    /// Starts the record of a call to `method` from `request`'s id and client address.
+    pub fn new(state: &AppState, request: &Request, method: Method) -> Call {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+        let forwarded_for = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let client = state.limits().client_ip(peer, forwarded_for);
+        Call {
+            method,
+            audit: state.audit().clone(),
+            request_id: request
+                .extensions()
+                .get::<RequestId>()
+                .map_or_else(String::new, |r| r.0.clone()),
+            client: client.to_string(),
+            principal: None,
+            resource: None,
+            verified: None,
+            token: None,
+        }
+    }
+
+    /// The client's address (the peer, or from `X-Forwarded-For` through trusted proxies).
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client.parse().ok()
+    }
+
+    /// The one authentication of management calls: the `Authorization: Bearer` IAM token of
+    /// `headers`, verified with the gateway's own keys and checked against the store
+    /// ([`crate::iam::authn`]).
+    pub async fn authenticate(
+        &mut self,
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<Principal, Status> {
+        let store = store(state)?;
+        let snapshot = state.snapshot();
+        let keys = state.own_keys(&snapshot.minter);
+        let own = OwnTokens {
+            keys: &keys,
+            issuer: &snapshot.minter.issuer,
+            audience: &snapshot.minter.audience,
+            leeway: snapshot.policy.leeway,
+        };
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        let principal =
+            authn::authenticate(authorization, &own, store, crate::time::now_unix()).await?;
+        self.principal = Some(principal.service_account_id.clone());
+        Ok(principal)
+    }
+
+    /// Ends the call: counts it, audits it if it is a mutation, and answers `result` (or its
+    /// error as a Yandex error body).
+    pub fn finish(self, result: Result<Response, Status>) -> Response {
+        let status = result.as_ref().err();
+        let code = status.map_or(Code::Ok, |s| s.code);
+        metrics::counter!(telemetry::IAM_REQUESTS, "method" => self.method.as_str(), "code" => code.as_str()).increment(1);
+        if let Some(s) = status {
+            tracing::debug!(method = self.method.as_str(), code = code.as_str(), error_code = s.reason, description = %s.message, "IAM call refused");
+        }
+        if self.method.is_mutation() {
+            self.audit(status, code);
+        }
+        match result {
+            Ok(response) => response,
+            Err(status) => error_response(&status),
+        }
+    }
+}
+
+impl Call {
+    /// The audit line of a finished mutation.
+    fn audit(&self, status: Option<&Status>, code: Code) {
+        self.audit.record(
+            "management",
+            ManagementEvent {
+                request_id: &self.request_id,
+                client: &self.client,
+                method: self.method.as_str(),
+                principal: self.principal.as_deref(),
+                resource: self.resource.as_deref(),
+                decision: if status.is_none() { "allow" } else { "deny" },
+                code: code.as_str(),
+                error_code: status.map(|s| s.reason),
+                description: status.map(|s| s.message.as_str()),
+                verified: self.verified,
+                token_sha256: self.token.as_ref().map(|(hash, _)| hash.as_str()),
+                token_jti: self.token.as_ref().map(|(_, jti)| jti.as_str()),
+            },
+        );
+    }
+}
+
+/// The store, which every IAM route needs (they are mounted only with one).
+pub fn store(state: &AppState) -> Result<&Store, Status> {
+    state.store().ok_or_else(|| {
+        Status::new(
+            Code::Unimplemented,
+            "no_store",
+            "the IAM API is off: this gateway has no [store] in its configuration",
+        )
+    })
+}
+
+/// Reads a JSON object body of at most 64 KiB into `T`; anything else is INVALID_ARGUMENT.
+pub async fn json_body<T: DeserializeOwned>(request: Request, what: &str) -> Result<T, Status> {
+    let bytes = read_body(request.into_body())
+        .await
+        .map_err(|e| Status::invalid_argument("malformed_request", e.description))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let detail: String = e.to_string().chars().take(300).collect();
+        Status::invalid_argument(
+            "malformed_request",
+            format!("the body is not a valid {what} JSON object: {detail}"),
+        )
+    })
+}

@@ -1,0 +1,239 @@
+//! Who is calling the IAM API: `Authorization: Bearer <IAM token>` → a [`Principal`].
+//!
+//! IAM tokens are the gateway's own access tokens (minted by the exchange or by
+//! `POST /iam/v1/tokens`, [`crate::signing`]): accepted when their signature verifies with one
+//! of the gateway's published keys, `iss` is its public URL, `aud` its token audience, they have
+//! not expired, and `sub` is a service account that still exists in the IAM store and is
+//! active. Every refusal is UNAUTHENTICATED with a message naming the rule; the token itself
+//! is never repeated. [`authenticate`] is the one function every management call goes through.
+
+use crate::exchange::issuer_keys::KeySet;
+use crate::exchange::jwt;
+use crate::exchange::{Reason, quote};
+use crate::time::rfc3339;
+
+use super::status::Status;
+use super::store::{ServiceAccountStatus, Store, StoreError};
+
+/// An authenticated caller: a service account of the store, as it was when its token was
+/// checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub service_account_id: String,
+    pub folder_id: String,
+    pub cloud_id: String,
+    /// `jti` of the IAM token that authenticated the call, for the audit log.
+    pub token_jti: Option<String>,
+}
+
+/// How the gateway's own tokens are recognised: its current keys (active and published), its
+/// issuer and audience, and the clock skew allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnTokens<'a> {
+    pub keys: &'a KeySet,
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub leeway: i64,
+}
+
+fn refused(reason: &'static str, message: impl Into<String>) -> Status {
+    Status::unauthenticated(reason, message)
+}
+
+/// The token of an `Authorization: Bearer …` header value (the scheme in any case, RFC 9110
+/// §11.1), or the refusal that says what is wrong with the header.
+fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
+    let Some(value) = authorization else {
+        return Err(refused(
+            "missing_credentials",
+            "the request has no Authorization header: send Authorization: Bearer <IAM token>",
+        ));
+    };
+    let malformed = |what: &str| {
+        refused(
+            "malformed_credentials",
+            format!("the Authorization header {what}: send Authorization: Bearer <IAM token>"),
+        )
+    };
+    let text = std::str::from_utf8(value).map_err(|_| malformed("is not text"))?;
+    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(malformed(&format!(
+            "uses the scheme {}, not Bearer",
+            quote(&scheme.chars().take(20).collect::<String>())
+        )));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(malformed("has no token after Bearer"));
+    }
+    Ok(token)
+}
+
+/// Authenticates a management call from its `Authorization` header value at `now`.
+pub async fn authenticate(
+    authorization: Option<&[u8]>,
+    own: &OwnTokens<'_>,
+    store: &Store,
+    now: i64,
+) -> Result<Principal, Status> {
+    let token = bearer(authorization)?;
+    let jwt = jwt::read(token).map_err(|e| {
+        refused(
+            e.reason.as_str(),
+            e.description.replacen("subject_token", "the IAM token", 1),
+        )
+    })?;
+    let kid = jwt.kid.as_deref().unwrap_or("(none)");
+    own.keys
+        .verify(jwt.kid.as_deref(), jwt.alg, jwt.signing_input, &jwt.signature)
+        .map_err(|e| match e.reason {
+            Reason::UnknownKey => refused(
+                "foreign_signer",
+                format!(
+                    "the IAM token is signed by key {} ({}), which is not a key of this gateway: only IAM tokens this gateway issued are accepted",
+                    quote(kid),
+                    jwt.alg
+                ),
+            ),
+            Reason::UnsupportedAlgorithm => refused(
+                "foreign_signer",
+                format!(
+                    "the IAM token's alg {} does not fit this gateway's key {}: only IAM tokens this gateway issued are accepted",
+                    jwt.alg,
+                    quote(kid)
+                ),
+            ),
+            _ => refused(
+                "bad_signature",
+                format!(
+                    "the IAM token's signature does not verify with this gateway's key {}",
+                    quote(kid)
+                ),
+            ),
+        })?;
+    let claims = &jwt.claims;
+    let iss = claims.iss.as_deref().unwrap_or("");
+    if iss != own.issuer {
+        return Err(refused(
+            "wrong_issuer",
+            format!(
+                "the IAM token's iss {} is not this gateway ({})",
+                quote(iss),
+                quote(own.issuer)
+            ),
+        ));
+    }
+    if !claims
+        .aud
+        .as_ref()
+        .is_some_and(|aud| aud.values().any(|a| a == own.audience))
+    {
+        return Err(refused(
+            "audience_mismatch",
+            format!(
+                "the IAM token's aud does not include this gateway's token audience {}",
+                quote(own.audience)
+            ),
+        ));
+    }
+    let Some(exp) = claims.exp else {
+        return Err(refused("missing_claim", "the IAM token has no exp claim"));
+    };
+    let server = || format!("server time {}, leeway {}s", rfc3339(now), own.leeway);
+    if now >= exp.0.saturating_add(own.leeway) {
+        return Err(refused(
+            "token_expired",
+            format!(
+                "the IAM token expired at {} ({}): get a new one",
+                rfc3339(exp.0),
+                server()
+            ),
+        ));
+    }
+    if let Some(nbf) = claims.nbf
+        && nbf.0 > now.saturating_add(own.leeway)
+    {
+        return Err(refused(
+            "token_not_yet_valid",
+            format!(
+                "the IAM token is not valid before {} ({})",
+                rfc3339(nbf.0),
+                server()
+            ),
+        ));
+    }
+    let sub = claims.sub.as_deref().unwrap_or("");
+    if sub.is_empty() {
+        return Err(refused("missing_claim", "the IAM token has no sub claim"));
+    }
+    let account = match store.get_service_account(sub).await {
+        Ok(account) => account,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(refused(
+                "unknown_service_account",
+                format!(
+                    "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
+                    quote(sub)
+                ),
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if account.status != ServiceAccountStatus::Active {
+        return Err(refused(
+            "service_account_suspended",
+            format!(
+                "the IAM token's service account {} is suspended",
+                quote(sub)
+            ),
+        ));
+    }
+    Ok(Principal {
+        service_account_id: account.id,
+        folder_id: account.folder_id,
+        cloud_id: account.cloud_id,
+        token_jti: claims.jti.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (name, header value, the token or the refusal's reason)
+    type Case<'a> = (&'a str, Option<&'a [u8]>, Result<&'a str, &'a str>);
+
+    #[test]
+    fn the_bearer_header_is_read_or_refused_with_its_reason() {
+        let cases: Vec<Case<'_>> = vec![
+            ("missing", None, Err("missing_credentials")),
+            ("empty", Some(b""), Err("malformed_credentials")),
+            (
+                "basic",
+                Some(b"Basic dXNlcjpwdw=="),
+                Err("malformed_credentials"),
+            ),
+            ("no token", Some(b"Bearer"), Err("malformed_credentials")),
+            (
+                "blank token",
+                Some(b"Bearer   "),
+                Err("malformed_credentials"),
+            ),
+            (
+                "not text",
+                Some(b"Bearer \xff\xfe"),
+                Err("malformed_credentials"),
+            ),
+            ("bearer", Some(b"Bearer a.b.c"), Ok("a.b.c")),
+            ("lowercase scheme", Some(b"bearer a.b.c"), Ok("a.b.c")),
+            ("padded", Some(b"  Bearer   a.b.c  "), Ok("a.b.c")),
+        ];
+        for (name, header, want) in cases {
+            let got = bearer(header).map_err(|s| s.reason);
+            assert_eq!(got, want, "{name}");
+        }
+        let basic = bearer(Some(b"Basic secret-material")).unwrap_err();
+        assert!(!basic.message.contains("secret"), "{}", basic.message);
+    }
+}

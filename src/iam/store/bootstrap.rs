@@ -1,0 +1,196 @@
+//! The first contents of an empty store, written in one transaction: a cloud, a folder in it, a
+//! service account in the folder, an access binding that grants the account a role on the
+//! cloud, and an authorized key of the account.
+//!
+//! "Empty" is decided inside the transaction, after the change counter is locked: the counter is
+//! 0 only before the first mutation ever committed. So of several gateways that start at once
+//! on one empty database, exactly one bootstraps it, and a store that ever held anything is
+//! never bootstrapped again, even if everything was deleted since.
+
+use crate::iam::{ResourceKind, ids};
+
+use super::Store;
+use super::codec::to_text;
+use super::db::Statement;
+use super::error::StoreError;
+use super::model::{
+    AccessBinding, AuthorizedKey, Bootstrapped, ChangeOp, Cloud, Folder, NewBootstrap, ResourceRef,
+    ServiceAccount, ServiceAccountStatus, Subject, SubjectType, Written,
+};
+
+impl Store {
+    /// Fills an empty store with `new`, all or nothing. `before_commit` runs inside the
+    /// transaction once everything is written and before it commits: an error from it rolls
+    /// everything back (it is where the caller saves the key's private half, so that a committed
+    /// bootstrap always has its key file). Returns `None`, having changed nothing, when the
+    /// store has ever held anything.
+    pub async fn bootstrap<E: From<StoreError>>(
+        &self,
+        new: &NewBootstrap,
+        now: i64,
+        before_commit: impl FnOnce(&Bootstrapped) -> Result<(), E>,
+    ) -> Result<Option<Written<Bootstrapped>>, E> {
+        let mut m = self.mutation(now).await?;
+        let counter = m
+            .tx()
+            .fetch_optional(
+                Statement::new("SELECT seq FROM change_counter WHERE id = 1"),
+                "change counter",
+            )
+            .await?;
+        if counter.map(|row| row.int("seq")).transpose()? != Some(0) {
+            return Ok(None);
+        }
+        let cloud = Cloud {
+            id: ids::generate(ResourceKind::Cloud).map_err(StoreError::from)?,
+            organization_id: new.cloud.organization_id.clone(),
+            name: new.cloud.name.clone(),
+            description: new.cloud.description.clone(),
+            labels: new.cloud.labels.clone(),
+            created_at: now,
+            version: 1,
+        };
+        let folder = Folder {
+            id: ids::generate(ResourceKind::Folder).map_err(StoreError::from)?,
+            cloud_id: cloud.id.clone(),
+            name: new.folder.name.clone(),
+            description: new.folder.description.clone(),
+            labels: new.folder.labels.clone(),
+            created_at: now,
+            version: 1,
+        };
+        let account = ServiceAccount {
+            id: ids::generate(ResourceKind::ServiceAccount).map_err(StoreError::from)?,
+            folder_id: folder.id.clone(),
+            cloud_id: cloud.id.clone(),
+            name: new.service_account.name.clone(),
+            description: new.service_account.description.clone(),
+            labels: new.service_account.labels.clone(),
+            status: ServiceAccountStatus::Active,
+            created_at: now,
+            version: 1,
+        };
+        let binding = AccessBinding {
+            id: ids::generate(ResourceKind::AccessBinding).map_err(StoreError::from)?,
+            resource: ResourceRef::new(ResourceKind::Cloud, cloud.id.clone()),
+            role_id: new.role_id.clone(),
+            subject: Subject {
+                subject_type: SubjectType::ServiceAccount,
+                id: account.id.clone(),
+            },
+            created_at: now,
+            version: 1,
+        };
+        let key = AuthorizedKey {
+            id: ids::generate(ResourceKind::AuthorizedKey).map_err(StoreError::from)?,
+            service_account_id: account.id.clone(),
+            description: new.key.description.clone(),
+            key_algorithm: new.key.key_algorithm,
+            public_key: new.key.public_key.clone(),
+            created_at: now,
+            version: 1,
+        };
+        let statements = [
+            (
+                Statement::new(
+                    "INSERT INTO clouds (id, organization_id, name, description, labels, \
+                     created_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&cloud.id)
+                .bind(&cloud.organization_id)
+                .bind(&cloud.name)
+                .bind(&cloud.description)
+                .bind(to_text(&cloud.labels))
+                .bind(now)
+                .bind(1_i64),
+                "cloud name in organization",
+            ),
+            (
+                Statement::new(
+                    "INSERT INTO folders (id, cloud_id, name, description, labels, created_at, \
+                     version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&folder.id)
+                .bind(&folder.cloud_id)
+                .bind(&folder.name)
+                .bind(&folder.description)
+                .bind(to_text(&folder.labels))
+                .bind(now)
+                .bind(1_i64),
+                "folder name in cloud",
+            ),
+            (
+                Statement::new(
+                    "INSERT INTO service_accounts (id, folder_id, cloud_id, name, description, \
+                     labels, status, created_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&account.id)
+                .bind(&account.folder_id)
+                .bind(&account.cloud_id)
+                .bind(&account.name)
+                .bind(&account.description)
+                .bind(to_text(&account.labels))
+                .bind(account.status.as_str())
+                .bind(now)
+                .bind(1_i64),
+                "service account name in cloud",
+            ),
+            (
+                Statement::new(
+                    "INSERT INTO access_bindings (id, resource_type, resource_id, cloud_id, \
+                     folder_id, service_account_id, federation_id, role_id, subject_type, \
+                     subject_id, created_at, version) \
+                     VALUES ($1, $2, $3, $4, NULL, NULL, NULL, $5, $6, $7, $8, $9)",
+                )
+                .bind(&binding.id)
+                .bind(ResourceKind::Cloud.as_str())
+                .bind(&cloud.id)
+                .bind(&cloud.id)
+                .bind(&binding.role_id)
+                .bind(binding.subject.subject_type.as_str())
+                .bind(&binding.subject.id)
+                .bind(now)
+                .bind(1_i64),
+                "access binding of this role to this subject on this resource",
+            ),
+            (
+                Statement::new(
+                    "INSERT INTO authorized_keys (id, service_account_id, description, \
+                     key_algorithm, public_key, created_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&key.id)
+                .bind(&key.service_account_id)
+                .bind(&key.description)
+                .bind(key.key_algorithm.as_str())
+                .bind(&key.public_key)
+                .bind(now)
+                .bind(1_i64),
+                "authorized key",
+            ),
+        ];
+        for (statement, unique) in statements {
+            m.tx().execute(statement, unique).await?;
+        }
+        for (kind, id) in [
+            (ResourceKind::Cloud, &cloud.id),
+            (ResourceKind::Folder, &folder.id),
+            (ResourceKind::ServiceAccount, &account.id),
+            (ResourceKind::AccessBinding, &binding.id),
+            (ResourceKind::AuthorizedKey, &key.id),
+        ] {
+            m.record(kind, id, ChangeOp::Create, 1);
+        }
+        let item = Bootstrapped {
+            cloud,
+            folder,
+            service_account: account,
+            binding,
+            key,
+        };
+        before_commit(&item)?;
+        let seq = self.commit(m).await?;
+        Ok(Some(Written { item, seq }))
+    }
+}

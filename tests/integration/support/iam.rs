@@ -1,0 +1,156 @@
+//! Speaking to the gateway's IAM API as a Yandex client does: reading a Yandex key file,
+//! signing the service-account JWT (PS256, `kid` = key id, `iss` = service account), getting an
+//! IAM token, and calling management methods with `Authorization: Bearer`.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use wif_gateway::testkit::{Jwt, KeyKind, TestKey};
+
+use super::gateway::{Gateway, Options, Reply};
+
+/// Options of a gateway with a SQLite store beside its config (`iam.db`) and the bootstrap key
+/// file at `admin-key.json` there.
+pub fn sqlite_store() -> Options {
+    Options {
+        store: Some("url = \"sqlite://iam.db\"".into()),
+        iam: "bootstrap_key_file = \"admin-key.json\"".into(),
+        ..Options::default()
+    }
+}
+
+/// A Yandex authorized key file, as written.
+#[derive(Debug, Clone)]
+pub struct KeyFile {
+    pub json: Value,
+    pub text: String,
+}
+
+impl KeyFile {
+    pub fn read(path: &Path) -> KeyFile {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        KeyFile {
+            json: serde_json::from_str(&text).expect("key file JSON"),
+            text,
+        }
+    }
+
+    /// The gateway's bootstrap key file.
+    pub fn bootstrap(gw: &Gateway) -> KeyFile {
+        KeyFile::read(&gw.dir.path().join("admin-key.json"))
+    }
+
+    pub fn id(&self) -> &str {
+        self.json["id"].as_str().expect("id")
+    }
+
+    pub fn service_account_id(&self) -> &str {
+        self.json["service_account_id"]
+            .as_str()
+            .expect("service_account_id")
+    }
+
+    /// `private_key` as written: the Yandex line, then the PKCS#8 PEM.
+    pub fn private_key(&self) -> &str {
+        self.json["private_key"].as_str().expect("private_key")
+    }
+
+    /// The signing key, read from `private_key` as it is (PEM readers skip the line before it).
+    pub fn signer(&self) -> TestKey {
+        signer(self.private_key(), self.id())
+    }
+}
+
+/// A PS256 signer from a PKCS#8 PEM (with or without text before it) under `kid`.
+pub fn signer(private_key_pem: &str, kid: &str) -> TestKey {
+    let block = pem::parse(private_key_pem).expect("PEM");
+    TestKey::from_pkcs8(KeyKind::Ps256, block.contents(), kid).expect("PKCS#8 RSA key")
+}
+
+/// The JWT header of a service-account JWT.
+pub fn header(alg: &str, kid: &str) -> Value {
+    json!({"typ": "JWT", "alg": alg, "kid": kid})
+}
+
+/// The claims of a service-account JWT issued at `iat` that expires at `exp`.
+pub fn claims(iss: &str, aud: &str, iat: i64, exp: i64) -> Value {
+    json!({"iss": iss, "aud": aud, "iat": iat, "exp": exp})
+}
+
+/// The audience the gateway accepts by default: its own `/iam/v1/tokens`.
+pub fn audience(gw: &Gateway) -> String {
+    format!("{}/iam/v1/tokens", gw.url)
+}
+
+/// A valid service-account JWT of `key` for `account`, issued now, living 360 s.
+pub fn jwt(gw: &Gateway, key: &TestKey, account: &str) -> String {
+    let now = wif_gateway::time::now_unix();
+    Jwt::new(
+        &header("PS256", key.kid()),
+        &claims(account, &audience(gw), now, now + 360),
+    )
+    .sign(key)
+}
+
+impl Gateway {
+    /// Any IAM API call: `method` on `path`, with a Bearer token and a JSON body if given.
+    pub async fn iam(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
+        let mut request = self.client.request(
+            method.parse().expect("method"),
+            format!("{}{path}", self.url),
+        );
+        if let Some(token) = bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        Reply::from(request.send().await.expect("gateway answers")).await
+    }
+
+    /// `POST /iam/v1/tokens {"jwt": …}`.
+    pub async fn iam_token_for(&self, jwt: &str) -> Reply {
+        self.iam(
+            "POST",
+            "/iam/v1/tokens",
+            None,
+            Some(json!({ "jwt": jwt }).to_string()),
+        )
+        .await
+    }
+
+    /// An IAM token of the key file's service account.
+    pub async fn iam_token(&self, file: &KeyFile) -> String {
+        let reply = self
+            .iam_token_for(&jwt(self, &file.signer(), file.service_account_id()))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body["iamToken"]
+            .as_str()
+            .expect("iamToken")
+            .to_owned()
+    }
+}
+
+impl Reply {
+    /// The Yandex error body's `code`.
+    pub fn grpc_code(&self) -> i64 {
+        self.body["code"].as_i64().unwrap_or(-1)
+    }
+
+    /// The Yandex error body's `message`.
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+}
