@@ -1,9 +1,11 @@
 //! Benchmarks of the token exchange against the cost of its unavoidable cryptography.
 //!
 //! * `pipeline/{RS256,ES256,EdDSA}`: what `POST /oauth/token` does per request minus the HTTP
-//!   plumbing: `request::parse_form` → `exchange::exchange` (JWT read, key lookup, signature check,
-//!   claim rules, directory lookups, ES256 minting) → `serde_json::to_vec` of the RFC 8693 response.
-//!   Each iteration takes the next body of a pool of distinct, valid caller tokens.
+//!   plumbing, through the same `Exchange::run` the token endpoint calls: form parsing, JWT read,
+//!   key lookup in the server's `JwksCache`, signature check, claim rules, directory lookups, the
+//!   `Limits` gate (its per-subject limit off: one subject runs the whole benchmark), ES256
+//!   minting and the RFC 8693 response body. Each iteration takes the next body of a pool of
+//!   distinct, valid caller tokens.
 //! * `floor/{RS256,ES256,EdDSA}`: the two crypto operations no implementation can avoid, on keys
 //!   parsed once: one verification of a caller signature and one ES256 signature over a message of
 //!   the minted token's signing-input size.

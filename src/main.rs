@@ -46,11 +46,13 @@ enum Command {
         #[arg(long, env = "WIF_LISTEN")]
         listen: Option<std::net::SocketAddr>,
     },
-    /// Validate a configuration set (same code as `serve`); exit 1 if it is invalid.
+    /// Validate a configuration set (same code as `serve`) and load its signing keys; exit 1 if
+    /// anything is invalid.
+    #[command(after_help = CHECK_CONFIG_HELP)]
     CheckConfig {
-        /// The configuration file to check.
-        #[arg(long, env = "WIF_CONFIG")]
-        config: PathBuf,
+        // `--config` and `--format`.
+        #[command(flatten)]
+        config: CheckConfigArgs,
     },
     /// Generate a signing key (PKCS#8 PEM, mode 0600) and print its key id.
     Keygen {
@@ -137,17 +139,26 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
-fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn check_config(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.config;
+    let mut report = CheckReport {
+        valid: false,
+        file: path.display().to_string(),
+        federations: None,
+        service_accounts: None,
+        federated_credentials: None,
+        warnings: Vec::new(),
+        problems: Vec::new(),
+    };
+    // The message of a set that did not load (every problem, in one block).
+    let mut failed = None;
     match config::load(path) {
         Ok(c) => {
             let d = &c.directory;
-            println!(
-                "{}: directory ok ({} federations, {} service accounts, {} federated credentials)",
-                path.display(),
-                d.federations().len(),
-                d.service_account_count(),
-                d.credential_count()
-            );
+            report.federations = Some(d.federations().len());
+            report.service_accounts = Some(d.service_account_count());
+            report.federated_credentials = Some(d.credential_count());
+            report.warnings = c.warnings;
             let key = &c.settings.signing_key_file;
             let mut problems = Vec::new();
             if key.exists() {
@@ -162,19 +173,94 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
                     problems.push(format!("published key: {e}"));
                 }
             }
-            if problems.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            for p in problems {
-                eprintln!("{}: {p}", path.display());
-            }
-            Ok(ExitCode::from(1))
+            report.problems = problems
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect();
         }
         Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            Ok(ExitCode::from(1))
+            failed = Some(format!("{}: {e}", path.display()));
+            report.warnings = e.warnings;
+            report.problems = e.problems;
         }
     }
+    report.valid = report.problems.is_empty();
+    match args.format {
+        CheckFormat::Text => {
+            if let (Some(f), Some(a), Some(c)) = (
+                report.federations,
+                report.service_accounts,
+                report.federated_credentials,
+            ) {
+                println!(
+                    "{}: directory ok ({}, {}, {})",
+                    report.file,
+                    counted(f, "federation", "federations"),
+                    counted(a, "service account", "service accounts"),
+                    counted(c, "federated credential", "federated credentials"),
+                );
+            }
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            match failed {
+                Some(message) => eprintln!("{message}"),
+                None => report.problems.iter().for_each(|p| eprintln!("{p}")),
+            }
+        }
+        CheckFormat::Json => println!("{}", serde_json::to_string(&report)?),
+    }
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `n thing` or `n things`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[derive(clap::Args)]
+struct CheckConfigArgs {
+    /// The configuration file.
+    #[arg(long, env = "WIF_CONFIG")]
+    config: PathBuf,
+    /// Output: `text` for people, `json` (one object, stable keys) for programs.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+}
+
+/// What `check-config` prints, after its options in `--help`.
+const CHECK_CONFIG_HELP: &str = "\
+Output:
+  text  `FILE: directory ok (N federations, N service accounts, N federated credentials)` on
+        stdout when the set loads; then on stderr a `warning: …` line per warning and every
+        problem.
+  json  one line on stdout, an object with these keys, always all of them and in this order:
+        \"valid\" (true or false), \"file\" (the --config path), \"federations\",
+        \"service_accounts\", \"federated_credentials\" (counts, or null when the set did not
+        load), \"warnings\" and \"problems\" (arrays of strings, each starting with its file
+        and, for an item, its line: `FILE:LINE: federations[0] (id \"…\"): …`).
+The exit status does not depend on the format: 0 if valid, 1 if not.";
+
+/// `check-config --format json`: the keys and their order are stable.
+#[derive(serde::Serialize)]
+struct CheckReport {
+    valid: bool,
+    file: String,
+    federations: Option<usize>,
+    service_accounts: Option<usize>,
+    federated_credentials: Option<usize>,
+    warnings: Vec<String>,
+    problems: Vec<String>,
 }
 
 fn keygen(alg: KeyAlg, out: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::state::{AppState, Snapshot, publish_signing_keys};
+use super::state::{AppState, Snapshot, log_warnings, publish_signing_keys};
 use crate::audit::{ConfigReloadEvent, SigningKeysEvent};
 use crate::config::ConfigError;
 use crate::config::settings::KeyLoadError;
@@ -74,6 +74,7 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
             return Err(error);
         }
     };
+    log_warnings(&config.warnings);
     let old = state.snapshot();
     let signing_keys_changed = old.minter.key_ids() != minter.key_ids();
     let directory = config.directory;

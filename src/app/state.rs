@@ -24,6 +24,13 @@ pub struct Snapshot {
     pub policy: Policy,
 }
 
+/// Logs a loaded configuration's warnings (at start and on every reload).
+pub(super) fn log_warnings(warnings: &[String]) {
+    for warning in warnings {
+        tracing::warn!(%warning, "configuration warning");
+    }
+}
+
 /// Shared server state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +53,7 @@ impl AppState {
     /// Builds the state from a compiled config: loads (or, if allowed, generates) the signing
     /// keys and the dev issuer's key.
     pub fn from_config(config: Config) -> Result<AppState, StartError> {
+        log_warnings(&config.warnings);
         let settings = config.settings;
         let minter = settings.load_minter()?;
         let dev_issuer = match &settings.dev_issuer {
@@ -86,8 +94,17 @@ impl AppState {
     /// Replaces the snapshot (a reload); exchanges in flight keep the one they started with. The
     /// issuer key cache forgets the key sources the new directory no longer names.
     pub fn swap(&self, snapshot: Snapshot) {
-        self.inner.issuer_keys.retain_sources(&snapshot.directory);
         self.inner.snapshot.store(Arc::new(snapshot));
+        self.forget_unnamed_key_sources();
+    }
+
+    /// Drops the cached key sets of sources the current directory does not name. Run on every
+    /// swap, on every upkeep round and before every scrape: an exchange that started on the
+    /// previous snapshot may still touch a source after the swap, and must not leave it behind.
+    pub fn forget_unnamed_key_sources(&self) {
+        self.inner
+            .issuer_keys
+            .retain_sources(&self.snapshot().directory);
     }
 
     pub fn config_path(&self) -> std::path::PathBuf {
@@ -100,6 +117,7 @@ impl AppState {
 
     /// The Prometheus text exposition of all metrics, if this process's recorder is ours.
     pub fn render_metrics(&self) -> Option<String> {
+        self.forget_unnamed_key_sources();
         let mut text = self.inner.metrics.as_ref().map(PrometheusHandle::render)?;
         crate::telemetry::render_key_set_ages(&mut text, &self.inner.issuer_keys.ages());
         Some(text)

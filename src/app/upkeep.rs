@@ -1,5 +1,6 @@
-//! Periodic upkeep: drains metric histograms into their buckets (or they grow without bound) and
-//! forgets rate-limit keys whose budget is full again.
+//! Periodic upkeep: drains metric histograms into their buckets (or they grow without bound),
+//! forgets issuer key sources the directory no longer names, and forgets rate-limit keys whose
+//! budget is full again.
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             n += 1;
             state.metrics_upkeep();
+            state.forget_unnamed_key_sources();
             if n.is_multiple_of(LIMITS_EVERY) {
                 state.limits().retain_recent();
             }

@@ -1,29 +1,35 @@
 //! Configuration: one TOML file (plus the files and directories it `include`s) parsed with
 //! unknown keys rejected, then *compiled*: every item validated, every reference resolved, the
 //! whole set checked together, and only then turned into a [`Directory`] and settings. A broken
-//! set is reported in full (every problem, with its file and item) and never half-applied.
-//! `wif-gateway check-config` runs exactly this code.
+//! set is reported in full and never half-applied: every problem, with its file and, for an item,
+//! its line and the item as written (`dir/ci.toml:42: federated_credentials[3]
+//! (external_subject_id "…"): …`). What is valid but probably not meant is a warning
+//! ([`Config::warnings`]). `wif-gateway check-config` runs exactly this code.
 //!
 //! Relative paths in a file are resolved against that file's directory, so a config means the
 //! same thing whatever the working directory.
 
 pub mod schema;
 pub mod settings;
+mod source;
 pub mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::exchange::directory::Directory;
-use schema::{ConfigFile, CredentialConfig, DirectoryFile, FederationConfig, ServiceAccountConfig};
+use schema::{ConfigFile, DirectoryFile};
 pub use settings::{DevIssuerSettings, Settings};
+pub use source::ParseError;
+use source::{Items, Problems, parse_all, parse_toml, resolve};
 
-/// Every problem found in a configuration set.
+/// Every problem found in a configuration set, and the warnings found beside them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub problems: Vec<String>,
+    /// What would have been [`Config::warnings`] (not shown by `Display`).
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for ConfigError {
@@ -48,75 +54,9 @@ pub struct Config {
     pub path: PathBuf,
     pub settings: Settings,
     pub directory: Directory,
-}
-
-/// Collects problems with their location.
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn add(&mut self, place: &str, message: impl fmt::Display) {
-        self.0.push(format!("{place}: {message}"));
-    }
-}
-
-fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
-}
-
-fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Items of one file, with the file they came from.
-struct Sourced<T> {
-    file: Arc<Path>,
-    index: usize,
-    item: T,
-}
-
-impl<T> Sourced<T> {
-    fn place(&self, list: &str, id: &str) -> String {
-        format!(
-            "{}: {list}[{}] (id {id:?})",
-            self.file.display(),
-            self.index
-        )
-    }
-}
-
-#[derive(Default)]
-struct Items {
-    federations: Vec<Sourced<FederationConfig>>,
-    service_accounts: Vec<Sourced<ServiceAccountConfig>>,
-    credentials: Vec<Sourced<CredentialConfig>>,
-}
-
-impl Items {
-    fn add(&mut self, file: &Path, f: DirectoryFile) {
-        let file: Arc<Path> = Arc::from(file);
-        self.federations.extend(sourced(&file, f.federations));
-        self.service_accounts
-            .extend(sourced(&file, f.service_accounts));
-        self.credentials
-            .extend(sourced(&file, f.federated_credentials));
-    }
-}
-
-fn sourced<T>(file: &Arc<Path>, items: Vec<T>) -> Vec<Sourced<T>> {
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| Sourced {
-            file: file.clone(),
-            index,
-            item,
-        })
-        .collect()
+    /// What is valid but probably not what was meant, each with its place like a problem
+    /// (`serve` logs them at warn level, `check-config` prints them).
+    pub warnings: Vec<String>,
 }
 
 /// Loads and compiles the configuration set rooted at `path`.
@@ -128,14 +68,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// follows the replaced address.
 pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, ConfigError> {
     let started = std::time::Instant::now();
-    let fail = |m: String| ConfigError { problems: vec![m] };
-    let mut file: ConfigFile = parse_toml(path).map_err(fail)?;
+    let fail = |m: String| ConfigError {
+        problems: vec![m],
+        warnings: Vec::new(),
+    };
+    let mut file: ConfigFile = parse_toml(path).map_err(|e| fail(e.to_string()))?;
     if let Some(listen) = listen {
         file.server.listen = listen;
     }
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut items = Items::default();
-    let mut problems = Problems(Vec::new());
+    let mut problems = Problems::new();
     items.add(
         path,
         DirectoryFile {
@@ -170,7 +113,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
     for (f, parsed) in included.iter().zip(parse_all(&included)) {
         match parsed {
             Ok(d) => items.add(f, d),
-            Err(e) => problems.0.push(e),
+            Err(e) => problems.errors.push(e.to_string()),
         }
     }
     let parsed = started.elapsed();
@@ -191,54 +134,19 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
         total_ms = started.elapsed().as_millis() as u64,
         "configuration loaded"
     );
-    if problems.0.is_empty() {
+    if problems.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),
             settings,
             directory,
+            warnings: problems.warnings,
         })
     } else {
         Err(ConfigError {
-            problems: problems.0,
+            problems: problems.errors,
+            warnings: problems.warnings,
         })
     }
-}
-
-/// Parses included files on all cores, in order.
-fn parse_all(files: &[PathBuf]) -> Vec<Result<DirectoryFile, String>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(files.len())
-        .max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<DirectoryFile, String>>> = Vec::new();
-    results.resize_with(files.len(), || None);
-    let slots: Vec<std::sync::Mutex<Option<Result<DirectoryFile, String>>>> =
-        results.into_iter().map(std::sync::Mutex::new).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(file) = files.get(i) else { break };
-                    let parsed = parse_toml::<DirectoryFile>(file);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(parsed);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .zip(files)
-        .map(|(slot, file)| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(format!("{}: not parsed", file.display())))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -249,6 +157,9 @@ mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+    use std::sync::Arc;
+
+    use super::source::{ItemPlace, LineIndex, Place as _};
     use super::*;
     use crate::exchange::directory::KeySourceKind;
 
@@ -892,6 +803,310 @@ external_subject_id = "subject-1"
                 err.problems.len()
             )),
             "{shown}"
+        );
+    }
+
+    /// Whether `text` holds an id derived for a credential written without one (`fc` and 18 hex
+    /// digits).
+    fn has_derived_id(text: &str) -> bool {
+        text.match_indices("fc").any(|(i, _)| {
+            text.get(i + 2..i + 20)
+                .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+    }
+
+    #[test]
+    fn items_are_placed_by_file_line_and_what_was_written() {
+        // Line numbers matter below: dir/b.toml's second credential starts on line 8.
+        let included = "# bindings of the app\n\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"project_path:group/app:ref_type:branch:ref:main\"\n\n[[federated_credentials]]\nfederation_id = \"nope\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"project_path:group/app:ref_type:branch:ref:dev\"\n";
+        // Main file: an inline credential array whose second element (line 4) names an unknown
+        // service account, a federation on line 8 and its duplicate on line 14.
+        let main = format!(
+            "include = [\"dir\"]\nfederated_credentials = [\n  {{ id = \"cred-ok\", federation_id = \"fed-1\", service_account_id = \"sa-1\", external_subject_id = \"s\" }},\n  {{ federation_id = \"fed-1\", service_account_id = \"sa-x\", external_subject_id = \"s\" }},\n]\n{SIGNING}[[federations]]\nid = \"fed-1\"\nissuer = \"https://issuer.example\"\naudiences = [\"a\"]\njwks_url = \"https://issuer.example/jwks\"\n\n[[federations]]\nid = \"fed-1\"\nissuer = \"https://other.example\"\naudiences = [\"a\"]\n{SA}"
+        );
+        let lines: Vec<&str> = main.lines().collect();
+        assert_eq!(
+            (lines[3], lines[7], lines[13]),
+            (
+                "  { federation_id = \"fed-1\", service_account_id = \"sa-x\", external_subject_id = \"s\" },",
+                "[[federations]]",
+                "[[federations]]",
+            ),
+            "the test's own line numbers"
+        );
+        let err =
+            load_files(&vec![(MAIN, main), ("dir/b.toml", included.into())]).expect_err("invalid");
+        let find = |needle: &str| {
+            err.problems
+                .iter()
+                .find(|p| p.contains(needle))
+                .unwrap_or_else(|| panic!("no problem has {needle:?}: {:#?}", err.problems))
+                .clone()
+        };
+        let unknown_federation = find("names no federation");
+        assert!(
+            unknown_federation.ends_with(
+                "/dir/b.toml:8: federated_credentials[1] (external_subject_id \"project_path:group/app:ref_type:branch:ref:dev\"): federation_id \"nope\" names no federation"
+            ),
+            "{unknown_federation}"
+        );
+        let duplicate = find("duplicate federation id");
+        assert!(
+            duplicate.contains(&format!("/{MAIN}:14: federations[1] (id \"fed-1\"): "))
+                && duplicate.ends_with(&format!("/{MAIN}:8)")),
+            "{duplicate}"
+        );
+        let unknown_account = find("names no service account");
+        assert!(
+            unknown_account.contains(&format!(
+                "/{MAIN}:4: federated_credentials[1] (external_subject_id \"s\"): "
+            )),
+            "{unknown_account}"
+        );
+        for p in &err.problems {
+            assert!(!has_derived_id(p), "a derived id in {p}");
+        }
+        assert_eq!(err.problems.len(), 3, "{:#?}", err.problems);
+    }
+
+    #[test]
+    fn duplicates_point_at_the_first_of_them() {
+        let binding = "\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"subject-1\"\n";
+        let err = load_files(&vec![
+            (MAIN, format!("include = [\"dir\"]\n{SIGNING}{FED}{SA}")),
+            ("dir/a.toml", format!("\n{binding}")),
+            ("dir/b.toml", format!("{SA}{binding}")),
+        ])
+        .expect_err("invalid");
+        let problems = err.problems.join("\n");
+        assert!(
+            problems.contains(
+                "/dir/b.toml:5: federated_credentials[0] (external_subject_id \"subject-1\"): the same federation, service account and subject are bound twice (first at "
+            ) && problems.contains("/dir/a.toml:3)"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("/dir/b.toml:2: service_accounts[0] (id \"sa-1\"): duplicate service account id (first at ")
+                && problems.contains(&format!("/{MAIN}:"))
+        );
+        assert!(!has_derived_id(&problems), "{problems}");
+
+        // The same id written twice.
+        let err = load_files(&main_only(format!(
+            "{SIGNING}{FED}{SA}{CRED}{}",
+            CRED.replace("subject-1", "subject-2")
+        )))
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].contains(&format!(
+                "/{MAIN}:19: federated_credentials[1] (id \"cred-1\"): duplicate federated credential id (first at "
+            )) && err.problems[0].ends_with(&format!("/{MAIN}:13)")),
+            "{:?}",
+            err.problems
+        );
+
+        // An id written by hand that another credential derives from its binding.
+        let unnamed = binding.replace("subject-1", "subject-9");
+        let config = load_files(&main_only(format!("{SIGNING}{FED}{SA}{unnamed}"))).expect("valid");
+        let d = &config.directory;
+        let derived = d
+            .federations_for_issuer("https://issuer.example")
+            .first()
+            .and_then(|&f| d.credential(f, "sa-1", "subject-9"))
+            .expect("derived id")
+            .to_owned();
+        let named = CRED.replace("\"cred-1\"", &format!("{derived:?}"));
+        let err = load_files(&main_only(format!("{SIGNING}{FED}{SA}{named}{unnamed}")))
+            .expect_err("invalid");
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].contains(&format!(
+                "federated_credentials[1] (external_subject_id \"subject-9\"): the id derived from its binding, {derived:?}, is the id of the credential at "
+            )),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_in_places() {
+        let subject = "s".repeat(1001);
+        let err = load_files(&main_only(format!(
+            "{SIGNING}{FED}{SA}\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"{subject}\"\n"
+        )))
+        .expect_err("invalid");
+        let shown = format!("(external_subject_id \"{}\"…)", "s".repeat(100));
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.contains(&shown) && p.contains("1 to 1000 characters")),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
+    fn line_numbers_are_read_once_per_file() {
+        let dir = Scratch::new();
+        dir.write("a.toml", "one\ntwo\n\nfour");
+        let file = Arc::new(dir.0.join("a.toml"));
+        let mut lines = LineIndex::default();
+        let found: Vec<Option<usize>> = [0, 3, 4, 8, 9, 13, 100]
+            .iter()
+            .map(|&offset| lines.line(&file, offset))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                Some(1),
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4),
+                Some(4),
+                Some(4)
+            ]
+        );
+        std::fs::remove_file(&*file).expect("rm");
+        assert_eq!(lines.line(&file, 9), Some(4), "the line starts are kept");
+        let gone = Arc::new(dir.0.join("gone.toml"));
+        assert_eq!(lines.line(&gone, 0), None);
+        // A place whose file is gone still names the file.
+        let place = ItemPlace {
+            file: &gone,
+            list: "federations",
+            index: 0,
+            offset: 0,
+            key: "id",
+            value: "f",
+        };
+        assert!(
+            place
+                .describe(&mut lines)
+                .ends_with("/gone.toml: federations[0] (id \"f\")")
+        );
+    }
+
+    #[test]
+    fn warns_about_what_is_valid_but_probably_not_meant() {
+        let fed = |id: &str, lines: &str| federation(id, &format!("audiences = [\"a\"]\n{lines}"));
+        // (name, text, warning a valid config has: strings it contains; none: no warning)
+        let cases: Vec<(&str, String, Vec<&str>)> = vec![
+            (
+                "nothing to say",
+                format!("{SIGNING}{FED}{SA}{CRED}"),
+                vec![],
+            ),
+            (
+                "issuer with a trailing slash",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"https://gitlab.example/\"\njwks_url = \"https://gitlab.example/jwks\""
+                    )
+                ),
+                vec![
+                    ":4: federations[0] (id \"fed-1\"): ",
+                    "issuer \"https://gitlab.example/\" ends with a slash; matching is exact: tokens must carry exactly this iss",
+                ],
+            ),
+            (
+                "plain http to a loopback issuer",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"http://127.0.0.1:9000\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec![],
+            ),
+            (
+                "plain http to localhost",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"https://i.example\"\njwks_url = \"http://localhost:9000/k\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec![],
+            ),
+            (
+                "plain http to another host",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"https://i.example\"\njwks_url = \"http://keys.example/jwks\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec!["(id \"fed-1\")", "plain http from \"keys.example\""],
+            ),
+            (
+                "plain http to another host by discovery",
+                format!(
+                    "{SIGNING}{}",
+                    fed(
+                        "fed-1",
+                        "issuer = \"http://10.0.0.1\"\nallow_insecure_http = true"
+                    )
+                ),
+                vec!["(id \"fed-1\")", "plain http from \"10.0.0.1\""],
+            ),
+            (
+                "a wildcard in a subject",
+                format!(
+                    "{SIGNING}{FED}{SA}\n[[federated_credentials]]\nfederation_id = \"fed-1\"\nservice_account_id = \"sa-1\"\nexternal_subject_id = \"project_path:group/*\"\n"
+                ),
+                vec![
+                    "federated_credentials[0] (external_subject_id \"project_path:group/*\")",
+                    "'*' is not a wildcard: subjects are compared exactly",
+                ],
+            ),
+            (
+                "the dev issuer",
+                format!("{SIGNING}[dev_issuer]\nenabled = true\n"),
+                vec!["[dev_issuer]", "for local round trips only"],
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (name, text, needles) in cases {
+            match load_files(&main_only(text)) {
+                Err(e) => failures.push(format!("{name}: {e}")),
+                Ok(config) => {
+                    let ok = if needles.is_empty() {
+                        config.warnings.is_empty()
+                    } else {
+                        config.warnings.len() == 1
+                            && needles.iter().all(|n| config.warnings[0].contains(n))
+                    };
+                    if !ok {
+                        failures.push(format!("{name}: {:?}", config.warnings));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn an_invalid_set_keeps_its_warnings() {
+        let err = load_files(&main_only(format!(
+            "{SIGNING}{}",
+            federation("fed-1", "issuer = \"https://i.example/\"\naudiences = []")
+        )))
+        .expect_err("invalid");
+        assert!(
+            err.warnings.len() == 1 && err.warnings[0].contains("ends with a slash"),
+            "{:?}",
+            err.warnings
+        );
+        assert!(
+            !err.to_string().contains("slash"),
+            "Display shows problems only"
         );
     }
 }

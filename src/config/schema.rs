@@ -1,11 +1,14 @@
 //! The configuration files as written: TOML types with unknown keys rejected. Nothing here is
 //! validated beyond its type; [`super::validate`] compiles these into settings and a directory.
+//! Directory items keep their byte span in their file ([`Spanned`]: the `[[…]]` header or the
+//! inline table), so that a problem can name the line they were written on.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+pub use toml::Spanned;
 
 pub use crate::exchange::jwks::JwksConfig;
 pub use crate::limits::LimitsConfig;
@@ -262,11 +265,11 @@ pub struct ConfigFile {
     #[serde(default)]
     pub include: Vec<PathBuf>,
     #[serde(default)]
-    pub federations: Vec<FederationConfig>,
+    pub federations: Vec<Spanned<FederationConfig>>,
     #[serde(default)]
-    pub service_accounts: Vec<ServiceAccountConfig>,
+    pub service_accounts: Vec<Spanned<ServiceAccountConfig>>,
     #[serde(default)]
-    pub federated_credentials: Vec<CredentialConfig>,
+    pub federated_credentials: Vec<Spanned<CredentialConfig>>,
 }
 
 /// An included file: directory items only.
@@ -274,9 +277,9 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct DirectoryFile {
     #[serde(default)]
-    pub federations: Vec<FederationConfig>,
+    pub federations: Vec<Spanned<FederationConfig>>,
     #[serde(default)]
-    pub service_accounts: Vec<ServiceAccountConfig>,
+    pub service_accounts: Vec<Spanned<ServiceAccountConfig>>,
     #[serde(default)]
-    pub federated_credentials: Vec<CredentialConfig>,
+    pub federated_credentials: Vec<Spanned<CredentialConfig>>,
 }

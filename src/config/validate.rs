@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 
-use super::schema::{ConfigFile, CredentialConfig, ExchangeConfig};
+use super::schema::{
+    ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig, ServiceAccountConfig,
+};
 use super::settings::{DevIssuerSettings, Settings};
-use super::{Items, Problems, resolve};
+use super::source::{ItemPlace, Items, Problems, Sourced, resolve};
 use crate::exchange::Policy;
 use crate::exchange::directory::{
     Directory, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
@@ -176,6 +178,12 @@ pub(super) fn compile_settings(
     }
     watch.sort();
     watch.dedup();
+    if file.dev_issuer.enabled {
+        problems.warn(
+            &place("dev_issuer"),
+            "the dev issuer is enabled: anyone who can reach /dev/issuer/token gets caller tokens that federations trusting it accept; for local round trips only",
+        );
+    }
     let dev_issuer = file.dev_issuer.enabled.then(|| DevIssuerSettings {
         key_file: file.dev_issuer.key_file.as_ref().map_or_else(
             || signing_key_file.with_file_name("dev-issuer-key.pem"),
@@ -274,21 +282,151 @@ fn resolve_dev_issuer(items: &mut Items, dev_issuer_url: Option<&str>, problems:
         if !s.item.dev_issuer {
             continue;
         }
-        let place = s.place("federations", &s.item.id);
         match dev_issuer_url {
-            Some(_) if !s.item.issuer.is_empty() => {
-                problems.add(&place, "set either issuer or dev_issuer = true, not both")
-            }
-            Some(url) => {
+            Some(url) if s.item.issuer.is_empty() => {
                 s.item.issuer = url.to_owned();
                 // The gateway fetches its own dev issuer's keys over its public URL.
                 s.item.allow_insecure_http |= url.starts_with("http://");
             }
+            Some(_) => problems.add(
+                &s.place("federations", &s.item.id),
+                "set either issuer or dev_issuer = true, not both",
+            ),
             None => problems.add(
-                &place,
+                &s.place("federations", &s.item.id),
                 "dev_issuer = true needs the dev issuer: [dev_issuer] enabled = true",
             ),
         }
+    }
+}
+
+/// A credential named as written: by its id, or by its subject when it has none (never by the id
+/// derived from its binding, which appears nowhere in the files).
+fn credential_place(s: &Sourced<CredentialConfig>) -> ItemPlace<'_> {
+    match &s.item.id {
+        Some(id) => s.place("federated_credentials", id),
+        None => s.place_by(
+            "federated_credentials",
+            "external_subject_id",
+            &s.item.external_subject_id,
+        ),
+    }
+}
+
+/// What a credential binds: no two may bind the same.
+fn binding(c: &CredentialConfig) -> (&str, &str, &str) {
+    (
+        &c.federation_id,
+        &c.service_account_id,
+        &c.external_subject_id,
+    )
+}
+
+/// What a credential repeats of an earlier one.
+#[derive(Clone, Copy)]
+enum Repeated {
+    Id,
+    Binding,
+}
+
+/// Reports the credentials (`repeated`: index, in order) whose id or binding an earlier one has,
+/// each with the place of the first one.
+fn report_repeated(
+    credentials: &[Sourced<CredentialConfig>],
+    ids: &[String],
+    repeated: &[(usize, Repeated)],
+    problems: &mut Problems,
+) {
+    if repeated.is_empty() {
+        return;
+    }
+    // The first credential of each repeated id and binding.
+    let mut first_id: HashMap<&str, Option<usize>> = HashMap::new();
+    let mut first_binding: HashMap<(&str, &str, &str), Option<usize>> = HashMap::new();
+    for &(i, what) in repeated {
+        if let (Some(s), Some(id)) = (credentials.get(i), ids.get(i)) {
+            match what {
+                Repeated::Id => first_id.insert(id, None),
+                Repeated::Binding => first_binding.insert(binding(&s.item), None),
+            };
+        }
+    }
+    for (i, (s, id)) in credentials.iter().zip(ids).enumerate() {
+        if let Some(first) = first_id.get_mut(id.as_str()) {
+            first.get_or_insert(i);
+        }
+        if let Some(first) = first_binding.get_mut(&binding(&s.item)) {
+            first.get_or_insert(i);
+        }
+    }
+    for &(i, what) in repeated {
+        let (Some(s), Some(id)) = (credentials.get(i), ids.get(i)) else {
+            continue;
+        };
+        let first = match what {
+            Repeated::Id => first_id.get(id.as_str()),
+            Repeated::Binding => first_binding.get(&binding(&s.item)),
+        };
+        let Some(first) = first.copied().flatten().and_then(|f| credentials.get(f)) else {
+            continue;
+        };
+        let at = problems.locate(&credential_place(first));
+        let message = match what {
+            Repeated::Binding => format!(
+                "the same federation, service account and subject are bound twice (first at {at})"
+            ),
+            Repeated::Id if s.item.id.is_some() => {
+                format!("duplicate federated credential id (first at {at})")
+            }
+            // Someone wrote a derived id by hand.
+            Repeated::Id if first.item.id.is_some() => format!(
+                "the id derived from its binding, {id:?}, is the id of the credential at {at}; give one of them another id"
+            ),
+            // Two derived ids are equal only when their bindings are: reported as such.
+            Repeated::Id => continue,
+        };
+        problems.add(&credential_place(s), message);
+    }
+}
+
+/// What is valid in a federation but probably not meant.
+fn warn_federation(f: &FederationConfig, place: &ItemPlace<'_>, problems: &mut Problems) {
+    if f.issuer.len() > 1 && f.issuer.ends_with('/') {
+        problems.warn(
+            place,
+            format!(
+                "issuer {:?} ends with a slash; matching is exact: tokens must carry exactly this iss",
+                f.issuer
+            ),
+        );
+    }
+    // Where keys are fetched from over the network, if they are.
+    let fetched = match (&f.jwks_url, &f.jwks, &f.jwks_file) {
+        (Some(url), _, _) => Some(url),
+        (None, None, None) => Some(&f.issuer),
+        _ => None,
+    };
+    if f.allow_insecure_http
+        && let Some(url) = fetched.and_then(|u| url::Url::parse(u).ok())
+        && url.scheme() == "http"
+        && !is_loopback(&url)
+    {
+        problems.warn(
+            place,
+            format!(
+                "keys are fetched over plain http from {:?}, which is not a loopback address: anyone on the path can substitute them",
+                url.host_str().unwrap_or_default()
+            ),
+        );
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -301,15 +439,19 @@ pub(super) fn compile_directory(
     resolve_dev_issuer(&mut items, dev_issuer_url, problems);
     let mut sources: HashMap<String, Arc<KeySource>> = HashMap::new();
     let mut federations = Vec::with_capacity(items.federations.len());
-    let mut fed_ids: HashSet<String> = HashSet::new();
+    // Each id and the federation that first has it.
+    let mut fed_ids: HashMap<&str, &Sourced<FederationConfig>> = HashMap::new();
     for s in &items.federations {
         let f = &s.item;
         let place = s.place("federations", &f.id);
         if let Err(e) = check_id(&f.id) {
             problems.add(&place, e);
         }
-        if !fed_ids.insert(f.id.clone()) {
-            problems.add(&place, "duplicate federation id");
+        if let Some(first) = fed_ids.get(f.id.as_str()) {
+            let at = problems.locate(&first.place("federations", &f.id));
+            problems.add(&place, format!("duplicate federation id (first at {at})"));
+        } else {
+            fed_ids.insert(&f.id, s);
         }
         if let Some(name) = &f.name
             && let Err(e) = check_name(name)
@@ -342,6 +484,7 @@ pub(super) fn compile_directory(
         if !(60..=MAX_CALLER_LIFETIME).contains(&max_lifetime) {
             problems.add(&place, format!("max_token_lifetime_seconds = {max_lifetime} is outside 60..={MAX_CALLER_LIFETIME}"));
         }
+        warn_federation(f, &place, problems);
         let base = s.file.parent().unwrap_or(Path::new("."));
         let ca_bundle = f.ca_bundle.as_ref().map(|p| resolve(base, p));
         if let Some(ca) = &ca_bundle {
@@ -438,7 +581,7 @@ pub(super) fn compile_directory(
     }
 
     let mut accounts = Vec::with_capacity(items.service_accounts.len());
-    let mut sa_ids: HashSet<String> = HashSet::new();
+    let mut sa_ids: HashMap<&str, &Sourced<ServiceAccountConfig>> = HashMap::new();
     for s in &items.service_accounts {
         let a = &s.item;
         let place = s.place("service_accounts", &a.id);
@@ -450,8 +593,14 @@ pub(super) fn compile_directory(
         {
             problems.add(&place, e);
         }
-        if !sa_ids.insert(a.id.clone()) {
-            problems.add(&place, "duplicate service account id");
+        if let Some(first) = sa_ids.get(a.id.as_str()) {
+            let at = problems.locate(&first.place("service_accounts", &a.id));
+            problems.add(
+                &place,
+                format!("duplicate service account id (first at {at})"),
+            );
+        } else {
+            sa_ids.insert(&a.id, s);
         }
         accounts.push(ServiceAccount {
             id: a.id.clone(),
@@ -472,29 +621,32 @@ pub(super) fn compile_directory(
                 .unwrap_or_else(|| derived_credential_id(&s.item))
         })
         .collect();
+    // Repeated ids and bindings are rare: this pass only notes them, and where each first
+    // occurrence is, is looked up afterwards (maps of every first would cost tens of MB here).
+    let mut repeated = Vec::new();
     {
         let mut seen_ids: HashSet<&str> = HashSet::with_capacity(ids.len());
         let mut bindings: HashSet<(&str, &str, &str)> = HashSet::with_capacity(ids.len());
-        for (s, id) in items.credentials.iter().zip(&ids) {
+        for (i, (s, id)) in items.credentials.iter().zip(&ids).enumerate() {
             let c = &s.item;
-            let place = || s.place("federated_credentials", id);
+            let place = credential_place(s);
             if c.id.is_some()
                 && let Err(e) = check_id(id)
             {
-                problems.add(&place(), e);
+                problems.add(&place, e);
             }
             if !seen_ids.insert(id) {
-                problems.add(&place(), "duplicate federated credential id");
+                repeated.push((i, Repeated::Id));
             }
-            if !fed_ids.contains(&c.federation_id) {
+            if !fed_ids.contains_key(c.federation_id.as_str()) {
                 problems.add(
-                    &place(),
+                    &place,
                     format!("federation_id {:?} names no federation", c.federation_id),
                 );
             }
-            if !sa_ids.contains(&c.service_account_id) {
+            if !sa_ids.contains_key(c.service_account_id.as_str()) {
                 problems.add(
-                    &place(),
+                    &place,
                     format!(
                         "service_account_id {:?} names no service account",
                         c.service_account_id
@@ -503,22 +655,25 @@ pub(super) fn compile_directory(
             }
             let subject = &c.external_subject_id;
             if subject.is_empty() || subject.len() > 1000 {
-                problems.add(&place(), "external_subject_id must be 1 to 1000 characters (a binding never matches any subject)");
+                problems.add(&place, "external_subject_id must be 1 to 1000 characters (a binding never matches any subject)");
             } else if subject.trim() != subject {
                 problems.add(
-                    &place(),
+                    &place,
                     "external_subject_id has surrounding white space; subjects are compared exactly",
                 );
-            }
-            if !bindings.insert((&c.federation_id, &c.service_account_id, subject)) {
-                problems.add(
-                    &place(),
-                    "the same federation, service account and subject are bound twice",
+            } else if subject.contains('*') {
+                problems.warn(
+                    &place,
+                    "'*' is not a wildcard: subjects are compared exactly, so this matches only a subject with a literal '*'",
                 );
+            }
+            if !bindings.insert(binding(c)) {
+                repeated.push((i, Repeated::Binding));
             }
         }
     }
-    if !problems.0.is_empty() {
+    report_repeated(&items.credentials, &ids, &repeated, problems);
+    if !problems.is_empty() {
         return Directory::default();
     }
     let credentials = items

@@ -3,27 +3,9 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wif-gateway");
-
-/// A spawned process, killed and reaped when dropped: a test that fails (panics) while it runs
-/// does not leave it behind.
-struct KillOnDrop(Child);
-
-impl KillOnDrop {
-    fn spawn(command: &mut Command) -> KillOnDrop {
-        KillOnDrop(command.spawn().expect("spawn"))
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::binary::{BIN, KillOnDrop, dev_config, dev_token, free_port, wait_ready};
 
 /// Whether a process of this id exists (`kill -0`).
 fn process_exists(pid: u32) -> bool {
@@ -32,27 +14,6 @@ fn process_exists(pid: u32) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// The repository's dev config, unedited, one level below `dir` so that its keys (`../.wif-dev/`)
-/// are generated in `dir`. The tests move it with `--listen`, as a user would.
-fn dev_config(dir: &Path) -> std::path::PathBuf {
-    let config = dir.join("config");
-    std::fs::create_dir_all(&config).expect("mkdir");
-    let path = config.join("dev.toml");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"),
-        &path,
-    )
-    .expect("copy config/dev.toml");
-    path
 }
 
 #[tokio::test]
@@ -76,35 +37,15 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(&client, &base).await;
 
     // 1. A caller token from the dev issuer.
-    let issued: serde_json::Value = client
-        .post(format!("{base}/dev/issuer/token"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("sub=project_path:demo/app:ref_type:branch:ref:main&aud=wif-gateway-dev")
-        .send()
-        .await
-        .expect("dev token")
-        .json()
-        .await
-        .expect("json");
-    let jwt = issued["id_token"].as_str().expect("id_token").to_owned();
+    let jwt = dev_token(
+        &client,
+        &base,
+        "project_path:demo/app:ref_type:branch:ref:main",
+    )
+    .await;
     // 2. The Yandex tutorial request, byte for byte as curl -d sends it.
     let body = format!(
         "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&requested_token_type=urn:ietf:params:oauth:token-type:access_token&audience=aje0devserviceacc001&subject_token={jwt}&subject_token_type=urn:ietf:params:oauth:token-type:id_token"
@@ -139,18 +80,7 @@ async fn serve_runs_the_readme_round_trip_and_stops_on_sigterm() {
         format!("{base}/.well-known/jwks.json")
     );
 
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "gateway did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = child.terminate().await;
     assert!(status.success(), "exit status {status}");
     let mut logs = String::new();
     std::fs::File::open(&log_path)
@@ -184,7 +114,7 @@ fn check_config_accepts_the_shipped_configs_and_lists_every_problem() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("1 federations"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("1 federation,"));
 
     let dir = tempfile::tempdir().expect("dir");
     let bad = dir.path().join("bad.toml");
@@ -431,5 +361,261 @@ fn a_failing_test_stops_the_gateway_it_started() {
     assert!(
         !process_exists(pid),
         "the gateway (pid {pid}) still runs after the test that started it failed"
+    );
+}
+
+/// Runs `check-config --config PATH` with `extra` arguments: (exit code, stdout, stderr).
+fn check_config(path: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(path)
+        .args(extra)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A valid set: 2 federations (one issuer with a trailing slash: a warning), 1 service account, 1
+/// federated credential; the signing key is generated on first start, so none need exist.
+const VALID_WITH_A_WARNING: &str = r#"
+[signing]
+key_file = "k.pem"
+generate_if_missing = true
+
+[audit]
+output = "off"
+
+[[federations]]
+id = "gitlab"
+issuer = "https://gitlab.example/"
+audiences = ["a"]
+jwks_url = "https://gitlab.example/oauth/discovery/keys"
+
+[[federations]]
+id = "other"
+issuer = "https://other.example"
+audiences = ["a"]
+jwks_url = "https://other.example/keys"
+
+[[service_accounts]]
+id = "sa-1"
+
+[[federated_credentials]]
+federation_id = "gitlab"
+service_account_id = "sa-1"
+external_subject_id = "project_path:group/app:ref_type:branch:ref:main"
+"#;
+
+/// An invalid set: its credential (written without an id, on line 11) names no federation.
+const INVALID: &str = r#"
+[signing]
+key_file = "k.pem"
+generate_if_missing = true
+
+[[federations]]
+id = "gitlab"
+issuer = "https://gitlab.example/"
+audiences = ["a"]
+
+[[federated_credentials]]
+federation_id = "nope"
+service_account_id = "sa-1"
+external_subject_id = "project_path:group/app:ref_type:branch:ref:main"
+
+[[service_accounts]]
+id = "sa-1"
+"#;
+
+#[test]
+fn check_config_counts_in_words_and_places_items_by_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, VALID_WITH_A_WARNING).expect("write");
+    let (code, stdout, stderr) = check_config(&path, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "{}: directory ok (2 federations, 1 service account, 1 federated credential)\n",
+            path.display()
+        )
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "warning: {}:9: federations[0] (id \"gitlab\"): issuer \"https://gitlab.example/\" ends with a slash; matching is exact: tokens must carry exactly this iss\n",
+            path.display()
+        )
+    );
+
+    std::fs::write(
+        &path,
+        "[signing]\nkey_file = \"k.pem\"\ngenerate_if_missing = true\n\n[[federations]]\nid = \"f\"\nissuer = \"https://i.example\"\naudiences = [\"a\"]\n\n[[service_accounts]]\nid = \"sa-1\"\n",
+    )
+    .expect("write");
+    let (code, stdout, _) = check_config(&path, &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout
+            .ends_with("directory ok (1 federation, 1 service account, 0 federated credentials)\n"),
+        "{stdout}"
+    );
+
+    std::fs::write(&path, INVALID).expect("write");
+    let (code, stdout, stderr) = check_config(&path, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "", "no summary for a set that did not load");
+    let expected = format!(
+        "{}:11: federated_credentials[0] (external_subject_id \"project_path:group/app:ref_type:branch:ref:main\"): federation_id \"nope\" names no federation",
+        path.display()
+    );
+    assert!(stderr.contains(&expected), "{expected}\nnot in:\n{stderr}");
+    assert!(
+        stderr.starts_with("warning: ") && stderr.contains("ends with a slash"),
+        "an invalid set's warnings are shown too: {stderr}"
+    );
+    assert!(
+        !stderr.contains("(id \"fc"),
+        "a credential without an id is not named by its derived id: {stderr}"
+    );
+}
+
+#[test]
+fn check_config_reports_in_json() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("gateway.toml");
+    let file = path.display().to_string();
+    std::fs::write(&path, VALID_WITH_A_WARNING).expect("write");
+    let (code, stdout, stderr) = check_config(&path, &["--format", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr, "", "json goes to stdout only");
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        report,
+        serde_json::json!({
+            "valid": true,
+            "file": file,
+            "federations": 2,
+            "service_accounts": 1,
+            "federated_credentials": 1,
+            "warnings": [format!("{file}:9: federations[0] (id \"gitlab\"): issuer \"https://gitlab.example/\" ends with a slash; matching is exact: tokens must carry exactly this iss")],
+            "problems": [],
+        })
+    );
+    // Stable keys, in a stable order.
+    let keys = [
+        "valid",
+        "file",
+        "federations",
+        "service_accounts",
+        "federated_credentials",
+        "warnings",
+        "problems",
+    ];
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| stdout.find(&format!("\"{k}\":")).expect(k))
+        .collect();
+    assert!(positions.is_sorted(), "{stdout}");
+
+    std::fs::write(&path, INVALID).expect("write");
+    let (code, stdout, stderr) = check_config(&path, &["--format", "json"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr, "");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["file"], file.as_str());
+    for key in ["federations", "service_accounts", "federated_credentials"] {
+        assert!(report[key].is_null(), "{key}: {report}");
+    }
+    assert_eq!(report["warnings"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        report["problems"],
+        serde_json::json!([format!(
+            "{file}:11: federated_credentials[0] (external_subject_id \"project_path:group/app:ref_type:branch:ref:main\"): federation_id \"nope\" names no federation"
+        )])
+    );
+
+    // A valid directory whose signing key is missing: counts, and the key as a problem.
+    std::fs::write(
+        &path,
+        VALID_WITH_A_WARNING.replace("generate_if_missing = true", ""),
+    )
+    .expect("write");
+    let (code, stdout, _) = check_config(&path, &["--format", "json"]);
+    assert_eq!(code, Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        (report["valid"].clone(), report["federations"].clone()),
+        (false.into(), 2.into())
+    );
+    let problems = report["problems"].to_string();
+    assert!(problems.contains("k.pem does not exist"), "{problems}");
+
+    std::fs::write(&path, "[signing]\nkey_file = \"k.pem\"\nlisten = 1\n").expect("write");
+    let (code, stdout, _) = check_config(&path, &["--format", "json"]);
+    assert_eq!(code, Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert!(
+        report["problems"].to_string().contains("unknown field"),
+        "{report}"
+    );
+}
+
+#[test]
+fn check_config_documents_every_flag() {
+    let out = Command::new(BIN)
+        .args(["check-config", "--help"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    // Every flag has a description (every_flag_of_every_subcommand_has_a_help_description);
+    // here: the output formats are documented where a script writer looks.
+    for needle in [
+        "The configuration file",
+        "\"valid\"",
+        "federated_credentials",
+        "warnings",
+        "problems",
+    ] {
+        assert!(help.contains(needle), "{needle:?} not in:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn serve_logs_configuration_warnings() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{VALID_WITH_A_WARNING}"),
+    )
+    .expect("write");
+    let log_path = dir.path().join("stderr.log");
+    let mut child = KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file")),
+    );
+    wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+    let status = child.terminate().await;
+    assert!(status.success(), "exit status {status}");
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("configuration warning"))
+        .unwrap_or_else(|| panic!("no configuration warning in:\n{logs}"));
+    assert!(
+        warning.contains("WARN") && warning.contains("ends with a slash"),
+        "{warning}"
     );
 }

@@ -3,20 +3,10 @@
 //! dev federation with it.
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wif-gateway");
-
-/// Stops the gateway whatever happens to the test.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::binary::{BIN, KillOnDrop, dev_config, dev_token, wait_ready};
 
 /// The address in the `listening` log line, with colour codes (if any) removed.
 fn listening_addr(line: &str) -> Option<String> {
@@ -41,24 +31,16 @@ fn listening_addr(line: &str) -> Option<String> {
 #[tokio::test]
 async fn the_unedited_dev_config_works_on_any_port() {
     let dir = tempfile::tempdir().expect("dir");
-    // The tracked file, byte for byte, one level down so that its `../.wif-dev/` lands here.
-    std::fs::create_dir(dir.path().join("config")).expect("mkdir");
-    let config = dir.path().join("config/dev.toml");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"),
-        &config,
-    )
-    .expect("copy");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let _running = Running(child);
+    let config = dev_config(dir.path());
+    let mut child = KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -77,16 +59,7 @@ async fn the_unedited_dev_config_works_on_any_port() {
     );
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &base).await;
     let discovery: serde_json::Value = client
         .get(format!("{base}/.well-known/openid-configuration"))
         .send()
@@ -99,17 +72,12 @@ async fn the_unedited_dev_config_works_on_any_port() {
         discovery["issuer"], base,
         "the public URL follows the bound address"
     );
-    let issued: serde_json::Value = client
-        .post(format!("{base}/dev/issuer/token"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("sub=project_path:demo/app:ref_type:branch:ref:main&aud=wif-gateway-dev")
-        .send()
-        .await
-        .expect("dev token")
-        .json()
-        .await
-        .expect("json");
-    let jwt = issued["id_token"].as_str().expect("id_token");
+    let jwt = dev_token(
+        &client,
+        &base,
+        "project_path:demo/app:ref_type:branch:ref:main",
+    )
+    .await;
     let response = client
         .post(format!("{base}/oauth/token"))
         .header("Content-Type", "application/x-www-form-urlencoded")

@@ -9,6 +9,7 @@ use serde_json::Value;
 use wif_gateway::signing::{SigningAlgorithm, SigningKey};
 
 use crate::exchange::verify_offline;
+use crate::support::binary::{BIN, KillOnDrop, dev_config, dev_token, free_port, wait_ready};
 use crate::support::gateway::{AUD, FED, SA, SUBJECT, form, scenario};
 use crate::support::*;
 
@@ -389,64 +390,42 @@ async fn shutdown_lets_requests_in_flight_finish() {
     assert!(refused.is_err(), "no new connections after shutdown");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The repository's dev config, its keys generated beside it. Tests pass `--listen`.
-fn dev_config() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"))
-        .unwrap()
-        .replace("../.wif-dev/", "")
+/// The dev binary on `port`, with `config`; killed if the test fails.
+fn spawn_dev(config: &std::path::Path, port: u16, stderr: std::process::Stdio) -> KillOnDrop {
+    KillOnDrop::spawn(
+        std::process::Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--config",
+            ])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr),
+    )
 }
 
 #[tokio::test]
 async fn sighup_reloads_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let dev = dev_config().replace("[server]\n", "[server]\nwatch_config = false\n");
-    let config = dir.path().join("dev.toml");
+    let config = dev_config(dir.path());
+    let dev = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[server]\n", "[server]\nwatch_config = false\n");
     std::fs::write(&config, &dev).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_dev(&config, port, std::process::Stdio::null());
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    wait_for("the gateway", async || {
-        client.get(format!("{base}/readyz")).send().await.is_ok()
-    })
-    .await;
+    wait_ready(&client, &base).await;
     let exchange = async |sub: &str| {
-        let jwt: Value = client
-            .post(format!("{base}/dev/issuer/token"))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(format!("sub={sub}&aud=wif-gateway-dev"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwt = dev_token(&client, &base, sub).await;
         client
             .post(format!("{base}/oauth/token"))
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(form(
-                "aje0devserviceacc001",
-                jwt["id_token"].as_str().unwrap(),
-            ))
+            .body(form("aje0devserviceacc001", &jwt))
             .send()
             .await
             .unwrap()
@@ -461,16 +440,9 @@ async fn sighup_reloads_the_binary() {
         400,
         "file changes are not watched in this config"
     );
-    std::process::Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
+    child.signal("HUP");
     wait_for("the reload", async || exchange("ci:new").await == 200).await;
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.terminate().await.success());
 }
 
 #[tokio::test]
@@ -772,44 +744,15 @@ async fn signing_key_info_lists_only_states_a_key_has_had() {
 async fn sigterm_stops_the_binary_with_a_last_log_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = dir.path().join("dev.toml");
-    std::fs::write(&config, dev_config()).unwrap();
+    let config = dev_config(dir.path());
     let log_path = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wif-gateway"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_for("the gateway", async || {
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let mut status = None;
-    wait_for("the gateway to exit", async || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    })
-    .await;
-    let status = status.unwrap();
+    let mut child = spawn_dev(
+        &config,
+        port,
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
+    wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+    let status = child.terminate().await;
     assert!(status.success(), "exit status {status}");
     let logs = std::fs::read_to_string(&log_path).unwrap();
     let last = logs.lines().rev().find(|l| !l.trim().is_empty());

@@ -1,7 +1,8 @@
-//! Test support: a real OIDC issuer ([`issuer`]), an HTTPS front for it ([`tls`]) and the real
-//! gateway ([`gateway`]). Keys, claims and tokens come from the library's test kit
+//! Test support: a real OIDC issuer ([`issuer`]), an HTTPS front for it ([`tls`]), the real
+//! gateway in process ([`gateway`]) and the real binary ([`binary`]). Keys, claims and tokens come from the library's test kit
 //! (`wif_gateway::testkit`).
 
+pub mod binary;
 pub mod gateway;
 pub mod issuer;
 pub mod tls;
