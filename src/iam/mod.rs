@@ -4,11 +4,15 @@
 //! This module holds what every part of the plane shares: [`ResourceKind`], the kinds of
 //! resource, and [`ids`], the Yandex-style identifiers they carry. [`store`] keeps the
 //! resources in SQLite or PostgreSQL, one transaction per mutation, each recorded in a change
-//! log. The REST and gRPC layers, authorization and the propagation of changes into the
-//! exchange's in-memory directory are built on top of the store; the store knows nothing of
-//! them, nor of HTTP.
+//! log. [`roles`] is the role graph as data (permissions, roles, what each API method needs)
+//! and [`authz`] the in-memory authorization index that applies it to access bindings and the
+//! resource hierarchy; both are pure. The REST and gRPC layers and the propagation of changes
+//! into the exchange's in-memory directory and the authorization index are built on top of the
+//! store; the store knows nothing of them, nor of HTTP.
 
+pub mod authz;
 pub mod ids;
+pub mod roles;
 pub mod store;
 
 use std::fmt;
