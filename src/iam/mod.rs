@@ -17,15 +17,19 @@
 //! | [`service`] | the API's methods (authorized keys), each behind one authorization check |
 //! | [`keys`] | authorized keys' RSA key material and the Yandex key file |
 //! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
+//! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
+//! | [`authz`] | the in-memory authorization index: access bindings × resource hierarchy, incremental, with the grant (escalation) rules |
 //!
 //! The REST routes are [`crate::http`]'s.
 
 pub mod authn;
+pub mod authz;
 pub mod bootstrap;
 pub mod ids;
 pub mod keys;
 pub mod operation;
 pub mod paging;
+pub mod roles;
 pub mod service;
 pub mod status;
 pub mod store;

@@ -1,0 +1,272 @@
+//! The cost of an authorization check against the number of access bindings.
+//!
+//! * `authz/check_allowed/{10,1000000}`: a principal holding `iam.serviceAccounts.user` on a
+//!   folder reads a service account in it (found one level up).
+//! * `authz/check_denied/{10,1000000}`: the same principal asks for a permission none of its
+//!   roles grants, so every level up to the organization is looked at, for the principal,
+//!   `system:allAuthenticatedUsers` and `system:allUsers` (the worst case).
+//! * `authz/authorize_credential_create/{10,1000000}`: a method with two requirements
+//!   (`FederatedCredentialCreate`), both held.
+//! * `authz/add_remove_binding/{10,1000000}`: one binding added and removed again.
+//!
+//! Each iteration takes the next query of a pool of 1024 distinct (principal, resource) pairs,
+//! so the large index is not answered from a handful of hot cache lines. The bindings are
+//! spread over 100 clouds, 10 000 folders, 100 000 service accounts and 10 000 federations for
+//! 200 000 principals. Medians: `target/criterion/authz/<bench>/<size>/new/estimates.json`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+use wif_gateway::iam::authz::{AuthzIndex, Principal, Resource, SubjectRef};
+use wif_gateway::iam::roles::{Method, Permission, Role, Scope};
+
+/// A deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    }
+}
+
+struct Shape {
+    clouds: usize,
+    folders: usize,
+    accounts: usize,
+    federations: usize,
+    principals: usize,
+}
+
+/// Roles the filler bindings use: none grants `iam.userAccounts.revokeRefreshTokens`, the
+/// permission of the denied check.
+const FILLER: &[Role] = &[
+    Role::Auditor,
+    Role::Viewer,
+    Role::IamAuditor,
+    Role::IamViewer,
+    Role::ServiceAccountsUser,
+    Role::ServiceAccountsKeyAdmin,
+    Role::ServiceAccountsTokenCreator,
+    Role::ServiceAccountsFederatedCredentialViewer,
+    Role::FederationsViewer,
+    Role::FederationsUser,
+];
+
+struct Query {
+    principal: String,
+    folder: String,
+    account: String,
+    federation: String,
+}
+
+struct Fixture {
+    index: AuthzIndex,
+    queries: Vec<Query>,
+}
+
+fn build(bindings: usize) -> Fixture {
+    let shape = if bindings <= 10 {
+        Shape {
+            clouds: 1,
+            folders: 2,
+            accounts: 8,
+            federations: 2,
+            principals: 4,
+        }
+    } else {
+        Shape {
+            clouds: 100,
+            folders: 10_000,
+            accounts: 100_000,
+            federations: 10_000,
+            principals: 200_000,
+        }
+    };
+    let mut index = AuthzIndex::new();
+    let cloud = |i: usize| format!("c{}", i % shape.clouds);
+    let folder = |i: usize| format!("f{}", i % shape.folders);
+    let account = |i: usize| format!("s{}", i % shape.accounts);
+    let federation = |i: usize| format!("w{}", i % shape.federations);
+    let principal = |i: usize| format!("p{}", i % shape.principals);
+    for c in 0..shape.clouds {
+        index
+            .set_parent(Resource::cloud(&cloud(c)), Resource::organization("o1"))
+            .unwrap();
+    }
+    for f in 0..shape.folders {
+        index
+            .set_parent(Resource::folder(&folder(f)), Resource::cloud(&cloud(f)))
+            .unwrap();
+    }
+    for s in 0..shape.accounts {
+        index
+            .set_parent(
+                Resource::service_account(&account(s)),
+                Resource::folder(&folder(s)),
+            )
+            .unwrap();
+    }
+    for w in 0..shape.federations {
+        index
+            .set_parent(
+                Resource::federation(&federation(w)),
+                Resource::folder(&folder(w)),
+            )
+            .unwrap();
+    }
+    let mut rng = Rng(7);
+    let mut queries = Vec::new();
+    let pool = if bindings <= 10 { 2 } else { 1024 };
+    // The queries' own bindings: two each (the folder's user role and the credential editor
+    // role on the account).
+    for _ in 0..pool {
+        let s = rng.below(shape.accounts);
+        let p = principal(rng.below(shape.principals));
+        let f = folder(s);
+        let who = SubjectRef::service_account(&p);
+        index.add_binding(Resource::folder(&f), Role::ServiceAccountsUser, who);
+        index.add_binding(
+            Resource::service_account(&account(s)),
+            Role::ServiceAccountsFederatedCredentialEditor,
+            who,
+        );
+        queries.push(Query {
+            principal: p,
+            folder: f,
+            account: account(s),
+            // A federation in the same folder: w(i) lives in folder i mod folders.
+            federation: federation(s % shape.folders),
+        });
+    }
+    // The system subjects hold something somewhere, so the walk looks them up at every level.
+    index.add_binding(
+        Resource::cloud(&cloud(0)),
+        Role::Auditor,
+        SubjectRef::all_authenticated_users(),
+    );
+    index.add_binding(
+        Resource::federation(&federation(0)),
+        Role::FederationsAuditor,
+        SubjectRef::all_users(),
+    );
+    while index.binding_count() < bindings {
+        let p = principal(rng.below(shape.principals));
+        let role = FILLER[rng.below(FILLER.len())];
+        let n = rng.below(shape.accounts);
+        let (scope, id) = match rng.below(10) {
+            0..=5 => (Scope::ServiceAccount, account(n)),
+            6..=7 => (Scope::Folder, folder(n)),
+            8 => (Scope::Federation, federation(n)),
+            _ => (Scope::Cloud, cloud(n)),
+        };
+        index.add_binding(
+            Resource::new(scope, &id),
+            role,
+            SubjectRef::service_account(&p),
+        );
+    }
+    // A federation user role for every query, on the folder.
+    for q in &queries {
+        index.add_binding(
+            Resource::folder(&q.folder),
+            Role::FederationsUser,
+            SubjectRef::service_account(&q.principal),
+        );
+    }
+    for q in &queries {
+        let who = Principal::service_account(&q.principal);
+        let account = Resource::service_account(&q.account);
+        assert!(
+            index
+                .check(&who, Permission::ServiceAccountsGet, account)
+                .is_ok()
+        );
+        assert!(
+            index
+                .check(&who, Permission::UserAccountsRevokeRefreshTokens, account)
+                .is_err()
+        );
+        assert!(
+            index
+                .authorize(
+                    &who,
+                    Method::FederatedCredentialCreate,
+                    &[account, Resource::federation(&q.federation)]
+                )
+                .is_ok()
+        );
+    }
+    Fixture { index, queries }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("authz");
+    for size in [10usize, 1_000_000] {
+        let fixture = build(size);
+        eprintln!("{size}: {:?}", fixture.index);
+        let queries = &fixture.queries;
+        let index = &fixture.index;
+        group.bench_function(BenchmarkId::new("check_allowed", size), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let q = &queries[i % queries.len()];
+                i += 1;
+                black_box(index.check(
+                    &Principal::service_account(&q.principal),
+                    black_box(Permission::ServiceAccountsGet),
+                    Resource::service_account(&q.account),
+                ))
+            });
+        });
+        group.bench_function(BenchmarkId::new("check_denied", size), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let q = &queries[i % queries.len()];
+                i += 1;
+                black_box(index.check(
+                    &Principal::service_account(&q.principal),
+                    black_box(Permission::UserAccountsRevokeRefreshTokens),
+                    Resource::service_account(&q.account),
+                ))
+            });
+        });
+        group.bench_function(BenchmarkId::new("authorize_credential_create", size), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let q = &queries[i % queries.len()];
+                i += 1;
+                black_box(index.authorize(
+                    &Principal::service_account(&q.principal),
+                    black_box(Method::FederatedCredentialCreate),
+                    &[
+                        Resource::service_account(&q.account),
+                        Resource::federation(&q.federation),
+                    ],
+                ))
+            });
+        });
+        let mut index = fixture.index.clone();
+        group.bench_function(BenchmarkId::new("add_remove_binding", size), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let q = &queries[i % queries.len()];
+                i += 1;
+                let on = Resource::service_account(&q.account);
+                let who = SubjectRef::service_account(&q.principal);
+                assert!(index.add_binding(on, Role::Editor, who));
+                assert!(index.remove_binding(on, Role::Editor, who));
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
