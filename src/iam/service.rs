@@ -1,12 +1,11 @@
 //! The IAM API's methods over the store, independent of the transport (the REST routes of
-//! [`crate::http`] call them; a gRPC front would too). For now: `KeyService` (authorized keys).
+//! [`crate::http`] call them; a gRPC front would too). It serves `KeyService` (authorized keys).
 //!
 //! Every method that reads or changes a resource passes through one authorization check,
 //! [`Keys::authorize`], which hands (principal, [`Method`], [`Resource`]) to the [`Authorize`]
-//! implementation the gateway was started with. That trait is where the role engine (roles ×
-//! access bindings, inherited down cloud → folder → service account) plugs in.
-//! [`AdministratorOrSelf`] is the policy in place until then: the bootstrap administrator may
-//! do everything, a service account may manage its own keys, nobody else anything.
+//! implementation the gateway was started with. The gateway starts with
+//! [`AdministratorOrSelf`]: the bootstrap administrator may do everything, a service account
+//! may manage its own keys, nobody else anything.
 //!
 //! Also here: the proto3 JSON forms of the messages these methods answer with
 //! ([`key_message`]); operations are packed by [`super::operation`].
@@ -428,7 +427,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_interim_policy_allows_the_administrator_and_the_account_itself() {
+    async fn administrator_or_self_allows_the_administrator_and_the_account_itself() {
         let policy = AdministratorOrSelf {
             administrator: Some("admin".into()),
         };
