@@ -21,6 +21,7 @@
 //! | [`http`] | routes, RFC 6749 error responses, the accept loop with its timeouts |
 //! | [`audit`], [`telemetry`] | the audit log and the Prometheus metrics |
 //! | [`iam`], [`iam::store`] | IAM resources (clouds, folders, service accounts, federations, credentials, keys, bindings, operations) in SQLite or PostgreSQL, with a change log |
+//! | [`iam::roles`], [`iam::authz`] | the role graph as data (permissions, roles, what each method needs); the in-memory authorization index: check, authorize, may_grant |
 //! | [`client`] | `wif-gateway exchange`: exchanges a caller JWT with retries, prints or refreshes the token |
 //! | [`dev_issuer`] | an OIDC issuer for local round trips; exists only when the config enables it |
 //! | [`files`], [`report`], [`time`] | private file writes; errors shown with their sources; the one place that reads the wall clock |

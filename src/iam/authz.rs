@@ -556,9 +556,10 @@ impl AuthzIndex {
                 self.all_users,
             ],
         };
-        // Each parent link goes one scope up (`set_parent` refuses any other), so this walk
-        // visits at most four resources.
-        while node != NONE {
+        // Each parent link goes one scope up (`set_parent` refuses any other), so the walk
+        // visits at most one resource per scope; bounding it by that keeps a broken link from
+        // ever turning a check into an endless loop.
+        for _ in Scope::ALL {
             for subject in who {
                 if subject != NONE
                     && self
@@ -570,6 +571,9 @@ impl AuthzIndex {
                 }
             }
             node = self.resources.parent(node);
+            if node == NONE {
+                return false;
+            }
         }
         false
     }

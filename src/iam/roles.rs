@@ -1632,6 +1632,24 @@ mod tests {
     }
 
     #[test]
+    fn roles_describe_themselves() {
+        assert_eq!(Role::IamViewer.description(), "The same as iam.auditor.");
+        assert_eq!(
+            Role::Auditor.description(),
+            "Read the configuration and metadata of any resource, without access to data."
+        );
+        assert_eq!(
+            Role::ServiceAccountsUser.includes(),
+            &[] as &[Role],
+            "a leaf of the graph"
+        );
+        assert_eq!(
+            Role::FederationsAdmin.includes(),
+            [Role::FederationsEditor, Role::FederationsUser]
+        );
+    }
+
+    #[test]
     fn roles_list_in_id_order() {
         let listed = roles_by_id();
         assert_eq!(listed.len(), Role::ALL.len());

@@ -557,6 +557,23 @@ mod inheritance {
     }
 
     #[test]
+    fn a_broken_parent_link_cannot_loop() {
+        let mut index = with(&[("viewer", F1)]);
+        // Not reachable through set_parent; made by hand to prove the walk is bounded.
+        let f1 = index.resources.find(Scope::Folder as usize, "f1").unwrap();
+        index.resources.set_parent(f1, f1);
+        assert_eq!(
+            index.check(&ALICE, Permission::ServiceAccountsGet, S1),
+            Ok(())
+        );
+        assert!(
+            index
+                .check(&ALICE, Permission::ServiceAccountsDelete, S1)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn only_the_scope_directly_above_can_be_a_parent() {
         let mut index = AuthzIndex::new();
         for (child, parent) in [
