@@ -11,7 +11,7 @@
 //!   the union of its own permissions and those of every role it includes, transitively:
 //!   [`Role::permissions`] reads that closure, computed once when the crate is compiled (a
 //!   `const` fixed point over the inclusions), never listed by hand. "A broader role also
-//!   satisfies" follows from it.
+//!   satisfies" follows from it. The tests refuse a cycle of inclusions.
 //! - A [`Method`] is an RPC of the REST/gRPC API; [`Method::requirements`] says which
 //!   permission it needs on which of the resources it names ([`Method::targets`]).
 //! - Role ids from requests are checked with [`Role::parse`] / [`check_role_id`]: unknown ids
@@ -862,9 +862,9 @@ const fn own_set(role: Role) -> PermissionSet {
 
 const ROLES: usize = Role::ALL.len();
 
-/// Per role, everything it grants. A fixed point: each round adds to every role the current
-/// sets of the roles it includes; after as many rounds as there are roles, every chain of
-/// inclusions (at most that long) has been followed to its end.
+/// Per role, everything it grants: its own permissions, then, until nothing changes, the
+/// current sets of the roles it includes added to it. The sets only grow, so this ends (after
+/// as many rounds as the longest chain of inclusions, plus one).
 const CLOSURE: [PermissionSet; ROLES] = {
     let mut sets = [PermissionSet::EMPTY; ROLES];
     let mut i = 0;
@@ -872,58 +872,25 @@ const CLOSURE: [PermissionSet; ROLES] = {
         sets[i] = own_set(Role::ALL[i]);
         i += 1;
     }
-    let mut round = 0;
-    while round < ROLES {
+    let mut changed = true;
+    while changed {
+        changed = false;
         let mut r = 0;
         while r < ROLES {
             let includes = Role::ALL[r].def().includes;
             let mut j = 0;
             while j < includes.len() {
-                sets[r] = sets[r].union(sets[includes[j] as usize]);
+                let grown = sets[r].union(sets[includes[j] as usize]);
+                if grown.0 != sets[r].0 {
+                    sets[r] = grown;
+                    changed = true;
+                }
                 j += 1;
             }
             r += 1;
         }
-        round += 1;
     }
     sets
-};
-
-/// Per role, the roles it includes, transitively; computed like [`CLOSURE`], and only to
-/// prove at compile time that no role includes itself.
-const INCLUDED: [RoleSet; ROLES] = {
-    let mut sets = [RoleSet::EMPTY; ROLES];
-    let mut round = 0;
-    while round < ROLES {
-        let mut r = 0;
-        while r < ROLES {
-            let includes = Role::ALL[r].def().includes;
-            let mut j = 0;
-            while j < includes.len() {
-                let included = includes[j];
-                sets[r] = RoleSet(sets[r].0 | sets[included as usize].0).with(included);
-                j += 1;
-            }
-            r += 1;
-        }
-        round += 1;
-    }
-    sets
-};
-
-const _: () = {
-    let mut r = 0;
-    while r < ROLES {
-        assert!(
-            !INCLUDED[r].contains(Role::ALL[r]),
-            "the role graph has a cycle"
-        );
-        assert!(
-            Role::ALL[r] as usize == r,
-            "Role::ALL is in declaration order"
-        );
-        r += 1;
-    }
 };
 
 /// Per permission, the roles that grant it.
@@ -1479,6 +1446,34 @@ mod tests {
     }
 
     #[test]
+    fn the_role_graph_has_no_cycle() {
+        fn reaches(from: Role, target: Role, seen: &mut Vec<Role>) -> bool {
+            from.includes().iter().any(|next| {
+                if *next == target {
+                    return true;
+                }
+                if seen.contains(next) {
+                    return false;
+                }
+                seen.push(*next);
+                reaches(*next, target, seen)
+            })
+        }
+        for role in Role::ALL {
+            assert!(
+                !reaches(*role, *role, &mut Vec::new()),
+                "{role} includes itself"
+            );
+        }
+        for (i, role) in Role::ALL.iter().enumerate() {
+            assert_eq!(*role as usize, i, "Role::ALL is in declaration order");
+        }
+        for (i, p) in Permission::ALL.iter().enumerate() {
+            assert_eq!(*p as usize, i, "Permission::ALL is in declaration order");
+        }
+    }
+
+    #[test]
     fn the_closure_follows_chains_of_inclusions() {
         // organizations.owner → clouds.owner → admin → editor → viewer → auditor.
         let owner = Role::OrganizationManagerOrganizationsOwner;
@@ -1736,6 +1731,11 @@ mod tests {
         assert!(!set.is_subset(PermissionSet::of(&[Permission::CloudsGet])));
         assert!(PermissionSet::EMPTY.is_empty() && !set.is_empty());
         let roles = RoleSet::EMPTY.with(Role::Admin).with(Role::Viewer);
+        assert_eq!(
+            roles.with(Role::Admin),
+            roles,
+            "adding a role it holds changes nothing"
+        );
         assert_eq!(
             roles.iter().collect::<Vec<_>>(),
             [Role::Viewer, Role::Admin]
