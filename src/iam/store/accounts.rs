@@ -14,7 +14,7 @@ use super::model::{
     NewServiceAccount, Page, PageRequest, Seq, ServiceAccount, ServiceAccountStatus,
     ServiceAccountUpdate, Written,
 };
-use super::versions::{missed, not_found};
+use super::versions::not_found;
 
 const ACCOUNT_NAME: &str = "service account name in cloud";
 
@@ -187,18 +187,15 @@ impl Store {
                 ACCOUNT_NAME,
             )
             .await?;
-        let Some(row) = row else {
-            return Err(missed(m.tx(), ResourceKind::ServiceAccount, id, expected).await);
-        };
-        let account = account_from_row(&row)?;
-        m.record(
+        self.finish_update(
+            m,
             ResourceKind::ServiceAccount,
             id,
-            ChangeOp::Update,
-            account.version,
-        );
-        let seq = self.commit(m).await?;
-        Ok(Written { item: account, seq })
+            expected,
+            row,
+            account_from_row,
+        )
+        .await
     }
 
     /// Deletes a service account with its keys, federated credentials and the bindings on it.
@@ -321,18 +318,15 @@ impl Store {
                 "authorized key",
             )
             .await?;
-        let Some(row) = row else {
-            return Err(missed(m.tx(), ResourceKind::AuthorizedKey, id, expected).await);
-        };
-        let key = key_from_row(&row)?;
-        m.record(
+        self.finish_update(
+            m,
             ResourceKind::AuthorizedKey,
             id,
-            ChangeOp::Update,
-            key.version,
-        );
-        let seq = self.commit(m).await?;
-        Ok(Written { item: key, seq })
+            expected,
+            row,
+            key_from_row,
+        )
+        .await
     }
 
     pub async fn delete_authorized_key(

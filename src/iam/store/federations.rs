@@ -13,7 +13,7 @@ use super::model::{
     ChangeOp, FederatedCredential, Federation, FederationUpdate, NewFederatedCredential,
     NewFederation, Page, PageRequest, Seq, Written,
 };
-use super::versions::{missed, not_found};
+use super::versions::not_found;
 
 const FEDERATION_NAME: &str = "federation name in folder";
 const CREDENTIAL: &str = "federated credential for this service account, federation and subject";
@@ -176,21 +176,15 @@ impl Store {
                 FEDERATION_NAME,
             )
             .await?;
-        let Some(row) = row else {
-            return Err(missed(m.tx(), ResourceKind::Federation, id, expected).await);
-        };
-        let federation = federation_from_row(&row)?;
-        m.record(
+        self.finish_update(
+            m,
             ResourceKind::Federation,
             id,
-            ChangeOp::Update,
-            federation.version,
-        );
-        let seq = self.commit(m).await?;
-        Ok(Written {
-            item: federation,
-            seq,
-        })
+            expected,
+            row,
+            federation_from_row,
+        )
+        .await
     }
 
     /// Deletes a federation with its federated credentials and the bindings on it.

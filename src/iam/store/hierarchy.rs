@@ -12,7 +12,7 @@ use super::model::{
     ChangeOp, Cloud, CloudUpdate, Folder, FolderUpdate, NewCloud, NewFolder, Page, PageRequest,
     Seq, Written,
 };
-use super::versions::{missed, not_found};
+use super::versions::not_found;
 
 const CLOUD_NAME: &str = "cloud name in organization";
 
@@ -145,13 +145,8 @@ impl Store {
                 CLOUD_NAME,
             )
             .await?;
-        let Some(row) = row else {
-            return Err(missed(m.tx(), ResourceKind::Cloud, id, expected).await);
-        };
-        let cloud = cloud_from_row(&row)?;
-        m.record(ResourceKind::Cloud, id, ChangeOp::Update, cloud.version);
-        let seq = self.commit(m).await?;
-        Ok(Written { item: cloud, seq })
+        self.finish_update(m, ResourceKind::Cloud, id, expected, row, cloud_from_row)
+            .await
     }
 
     /// Deletes a cloud with its folders and everything in them, and the bindings on all of
@@ -274,13 +269,8 @@ impl Store {
                 FOLDER_NAME,
             )
             .await?;
-        let Some(row) = row else {
-            return Err(missed(m.tx(), ResourceKind::Folder, id, expected).await);
-        };
-        let folder = folder_from_row(&row)?;
-        m.record(ResourceKind::Folder, id, ChangeOp::Update, folder.version);
-        let seq = self.commit(m).await?;
-        Ok(Written { item: folder, seq })
+        self.finish_update(m, ResourceKind::Folder, id, expected, row, folder_from_row)
+            .await
     }
 
     /// Deletes a folder with its service accounts and federations (and their keys,

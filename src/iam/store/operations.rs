@@ -12,7 +12,7 @@ use super::model::{
     ChangeOp, NewOperation, Operation, OperationResult, OperationUpdate, Page, PageRequest, Seq,
     Written,
 };
-use super::versions::{missed, not_found};
+use super::versions::not_found;
 
 fn operation_from_row(row: &Row) -> Result<Operation, StoreError> {
     let response = row.opt_text("response")?;
@@ -194,21 +194,15 @@ impl Store {
                 "operation",
             )
             .await?;
-        let Some(row) = row else {
-            return Err(missed(m.tx(), ResourceKind::Operation, id, expected).await);
-        };
-        let operation = operation_from_row(&row)?;
-        m.record(
+        self.finish_update(
+            m,
             ResourceKind::Operation,
             id,
-            ChangeOp::Update,
-            operation.version,
-        );
-        let seq = self.commit(m).await?;
-        Ok(Written {
-            item: operation,
-            seq,
-        })
+            expected,
+            row,
+            operation_from_row,
+        )
+        .await
     }
 
     pub async fn delete_operation(

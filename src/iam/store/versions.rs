@@ -9,9 +9,10 @@ use crate::iam::ResourceKind;
 
 use super::Store;
 use super::cascade;
-use super::db::{Statement, Tx};
+use super::db::{Row, Statement, Tx};
 use super::error::StoreError;
-use super::model::{ChangeOp, Seq};
+use super::log::Mutation;
+use super::model::{ChangeOp, Seq, Written};
 
 /// How errors name a kind.
 pub(crate) const fn noun(kind: ResourceKind) -> &'static str {
@@ -77,8 +78,32 @@ pub(crate) async fn current(
     }
 }
 
+/// A stored record with a version (optimistic concurrency).
+pub(crate) trait Versioned {
+    fn version(&self) -> i64;
+}
+
+macro_rules! versioned {
+    ($($t:ty),*) => {
+        $(impl Versioned for $t {
+            fn version(&self) -> i64 {
+                self.version
+            }
+        })*
+    };
+}
+
+versioned!(
+    super::model::Cloud,
+    super::model::Folder,
+    super::model::ServiceAccount,
+    super::model::AuthorizedKey,
+    super::model::Federation,
+    super::model::Operation
+);
+
 /// Why a conditional update of `(kind, id)` at `expected` changed no row.
-pub(crate) async fn missed(tx: &mut Tx, kind: ResourceKind, id: &str, expected: i64) -> StoreError {
+async fn missed(tx: &mut Tx, kind: ResourceKind, id: &str, expected: i64) -> StoreError {
     match current(tx, kind, id).await {
         Ok(Some(actual)) => StoreError::Conflict {
             what: noun(kind),
@@ -92,6 +117,27 @@ pub(crate) async fn missed(tx: &mut Tx, kind: ResourceKind, id: &str, expected: 
 }
 
 impl Store {
+    /// Ends a conditional update (`… WHERE id = $n AND version = $m RETURNING …`): the returned
+    /// row read back, logged as an update and committed; or, when no row matched, why
+    /// (`Conflict` with the version found, or `NotFound`).
+    pub(crate) async fn finish_update<T: Versioned>(
+        &self,
+        mut mutation: Mutation,
+        kind: ResourceKind,
+        id: &str,
+        expected: i64,
+        row: Option<Row>,
+        read: fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Written<T>, StoreError> {
+        let Some(row) = row else {
+            return Err(missed(mutation.tx(), kind, id, expected).await);
+        };
+        let item = read(&row)?;
+        mutation.record(kind, id, ChangeOp::Update, item.version());
+        let seq = self.commit(mutation).await?;
+        Ok(Written { item, seq })
+    }
+
     /// Deletes `(kind, id)` and everything that cascades from it, if its version is
     /// `expected` (any version when `None`). Returns the sequence number of the last
     /// deletion logged, the resource's own.
