@@ -56,7 +56,7 @@ fn every_metric_is_in_metrics_md() {
 
 #[test]
 fn every_error_code_is_in_errors_md() {
-    let exchange = Reason::ALL.into_iter().map(|r| r.as_str().to_owned());
+    let exchange = Reason::ALL.iter().map(|r| r.as_str().to_owned());
     // Answered by the HTTP layer and the rate limits rather than by the exchange.
     let http = [
         "rate_limited",
