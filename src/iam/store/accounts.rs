@@ -18,6 +18,42 @@ use super::versions::not_found;
 
 const ACCOUNT_NAME: &str = "service account name in cloud";
 
+/// The statement that stores a new service account, and what its uniqueness rule means.
+pub(super) fn insert_account(account: &ServiceAccount) -> (Statement, &'static str) {
+    let statement = Statement::new(
+        "INSERT INTO service_accounts (id, folder_id, cloud_id, name, description, \
+         labels, status, created_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&account.id)
+    .bind(&account.folder_id)
+    .bind(&account.cloud_id)
+    .bind(&account.name)
+    .bind(&account.description)
+    .bind(to_text(&account.labels))
+    .bind(account.status.as_str())
+    .bind(account.created_at)
+    .bind(account.version);
+    (statement, ACCOUNT_NAME)
+}
+
+/// The statement that stores a new authorized key's public half.
+pub(super) fn insert_key(key: &AuthorizedKey) -> (Statement, &'static str) {
+    let statement = Statement::new(
+        "INSERT INTO authorized_keys (id, service_account_id, description, \
+         key_algorithm, public_key, created_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&key.id)
+    .bind(&key.service_account_id)
+    .bind(&key.description)
+    .bind(key.key_algorithm.as_str())
+    .bind(&key.public_key)
+    .bind(key.created_at)
+    .bind(key.version);
+    (statement, "authorized key")
+}
+
 fn account_from_row(row: &Row) -> Result<ServiceAccount, StoreError> {
     Ok(ServiceAccount {
         id: row.text("id")?,
@@ -86,25 +122,8 @@ impl Store {
             created_at: now,
             version: 1,
         };
-        m.tx()
-            .execute(
-                Statement::new(
-                    "INSERT INTO service_accounts (id, folder_id, cloud_id, name, description, \
-                     labels, status, created_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&account.id)
-                .bind(&account.folder_id)
-                .bind(&account.cloud_id)
-                .bind(&account.name)
-                .bind(&account.description)
-                .bind(to_text(&account.labels))
-                .bind(account.status.as_str())
-                .bind(account.created_at)
-                .bind(account.version),
-                ACCOUNT_NAME,
-            )
-            .await?;
+        let (insert, unique) = insert_account(&account);
+        m.tx().execute(insert, unique).await?;
         m.record(
             ResourceKind::ServiceAccount,
             &account.id,
@@ -226,23 +245,8 @@ impl Store {
             version: 1,
         };
         let mut m = self.mutation(now).await?;
-        m.tx()
-            .execute(
-                Statement::new(
-                    "INSERT INTO authorized_keys (id, service_account_id, description, \
-                     key_algorithm, public_key, created_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&key.id)
-                .bind(&key.service_account_id)
-                .bind(&key.description)
-                .bind(key.key_algorithm.as_str())
-                .bind(&key.public_key)
-                .bind(key.created_at)
-                .bind(key.version),
-                "authorized key",
-            )
-            .await?;
+        let (insert, unique) = insert_key(&key);
+        m.tx().execute(insert, unique).await?;
         m.record(
             ResourceKind::AuthorizedKey,
             &key.id,

@@ -17,6 +17,32 @@ use super::versions::not_found;
 
 const BINDING: &str = "access binding of this role to this subject on this resource";
 
+/// The statement that stores a new access binding (its resource also in the reference column
+/// of its kind, so that deleting the resource cascades), and what its uniqueness rule means.
+pub(super) fn insert_binding(binding: &AccessBinding) -> (Statement, &'static str) {
+    let kind = binding.resource.kind;
+    let target = binding.resource.id.as_str();
+    let statement = Statement::new(
+        "INSERT INTO access_bindings (id, resource_type, resource_id, cloud_id, \
+         folder_id, service_account_id, federation_id, role_id, subject_type, \
+         subject_id, created_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&binding.id)
+    .bind(kind.as_str())
+    .bind(target)
+    .bind(reference(kind, ResourceKind::Cloud, target))
+    .bind(reference(kind, ResourceKind::Folder, target))
+    .bind(reference(kind, ResourceKind::ServiceAccount, target))
+    .bind(reference(kind, ResourceKind::Federation, target))
+    .bind(&binding.role_id)
+    .bind(binding.subject.subject_type.as_str())
+    .bind(&binding.subject.id)
+    .bind(binding.created_at)
+    .bind(binding.version);
+    (statement, BINDING)
+}
+
 fn binding_from_row(row: &Row) -> Result<AccessBinding, StoreError> {
     Ok(AccessBinding {
         id: row.text("id")?,
@@ -70,31 +96,9 @@ impl Store {
             created_at: now,
             version: 1,
         };
-        let target = binding.resource.id.as_str();
         let mut m = self.mutation(now).await?;
-        m.tx()
-            .execute(
-                Statement::new(
-                    "INSERT INTO access_bindings (id, resource_type, resource_id, cloud_id, \
-                     folder_id, service_account_id, federation_id, role_id, subject_type, \
-                     subject_id, created_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&binding.id)
-                .bind(kind.as_str())
-                .bind(target)
-                .bind(reference(kind, ResourceKind::Cloud, target))
-                .bind(reference(kind, ResourceKind::Folder, target))
-                .bind(reference(kind, ResourceKind::ServiceAccount, target))
-                .bind(reference(kind, ResourceKind::Federation, target))
-                .bind(&binding.role_id)
-                .bind(binding.subject.subject_type.as_str())
-                .bind(&binding.subject.id)
-                .bind(binding.created_at)
-                .bind(binding.version),
-                BINDING,
-            )
-            .await?;
+        let (insert, unique) = insert_binding(&binding);
+        m.tx().execute(insert, unique).await?;
         m.record(
             ResourceKind::AccessBinding,
             &binding.id,

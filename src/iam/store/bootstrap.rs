@@ -10,9 +10,11 @@
 use crate::iam::{ResourceKind, ids};
 
 use super::Store;
-use super::codec::to_text;
+use super::accounts::{insert_account, insert_key};
+use super::bindings::insert_binding;
 use super::db::Statement;
 use super::error::StoreError;
+use super::hierarchy::{insert_cloud, insert_folder};
 use super::model::{
     AccessBinding, AuthorizedKey, Bootstrapped, ChangeOp, Cloud, Folder, NewBootstrap, ResourceRef,
     ServiceAccount, ServiceAccountStatus, Subject, SubjectType, Written,
@@ -91,84 +93,11 @@ impl Store {
             version: 1,
         };
         let statements = [
-            (
-                Statement::new(
-                    "INSERT INTO clouds (id, organization_id, name, description, labels, \
-                     created_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&cloud.id)
-                .bind(&cloud.organization_id)
-                .bind(&cloud.name)
-                .bind(&cloud.description)
-                .bind(to_text(&cloud.labels))
-                .bind(now)
-                .bind(1_i64),
-                "cloud name in organization",
-            ),
-            (
-                Statement::new(
-                    "INSERT INTO folders (id, cloud_id, name, description, labels, created_at, \
-                     version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&folder.id)
-                .bind(&folder.cloud_id)
-                .bind(&folder.name)
-                .bind(&folder.description)
-                .bind(to_text(&folder.labels))
-                .bind(now)
-                .bind(1_i64),
-                "folder name in cloud",
-            ),
-            (
-                Statement::new(
-                    "INSERT INTO service_accounts (id, folder_id, cloud_id, name, description, \
-                     labels, status, created_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&account.id)
-                .bind(&account.folder_id)
-                .bind(&account.cloud_id)
-                .bind(&account.name)
-                .bind(&account.description)
-                .bind(to_text(&account.labels))
-                .bind(account.status.as_str())
-                .bind(now)
-                .bind(1_i64),
-                "service account name in cloud",
-            ),
-            (
-                Statement::new(
-                    "INSERT INTO access_bindings (id, resource_type, resource_id, cloud_id, \
-                     folder_id, service_account_id, federation_id, role_id, subject_type, \
-                     subject_id, created_at, version) \
-                     VALUES ($1, $2, $3, $4, NULL, NULL, NULL, $5, $6, $7, $8, $9)",
-                )
-                .bind(&binding.id)
-                .bind(ResourceKind::Cloud.as_str())
-                .bind(&cloud.id)
-                .bind(&cloud.id)
-                .bind(&binding.role_id)
-                .bind(binding.subject.subject_type.as_str())
-                .bind(&binding.subject.id)
-                .bind(now)
-                .bind(1_i64),
-                "access binding of this role to this subject on this resource",
-            ),
-            (
-                Statement::new(
-                    "INSERT INTO authorized_keys (id, service_account_id, description, \
-                     key_algorithm, public_key, created_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&key.id)
-                .bind(&key.service_account_id)
-                .bind(&key.description)
-                .bind(key.key_algorithm.as_str())
-                .bind(&key.public_key)
-                .bind(now)
-                .bind(1_i64),
-                "authorized key",
-            ),
+            insert_cloud(&cloud),
+            insert_folder(&folder),
+            insert_account(&account),
+            insert_binding(&binding),
+            insert_key(&key),
         ];
         for (statement, unique) in statements {
             m.tx().execute(statement, unique).await?;

@@ -18,6 +18,38 @@ const CLOUD_NAME: &str = "cloud name in organization";
 
 const FOLDER_NAME: &str = "folder name in cloud";
 
+/// The statement that stores a new cloud, and what its uniqueness rule means.
+pub(super) fn insert_cloud(cloud: &Cloud) -> (Statement, &'static str) {
+    let statement = Statement::new(
+        "INSERT INTO clouds (id, organization_id, name, description, labels, \
+         created_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&cloud.id)
+    .bind(&cloud.organization_id)
+    .bind(&cloud.name)
+    .bind(&cloud.description)
+    .bind(to_text(&cloud.labels))
+    .bind(cloud.created_at)
+    .bind(cloud.version);
+    (statement, CLOUD_NAME)
+}
+
+/// The statement that stores a new folder, and what its uniqueness rule means.
+pub(super) fn insert_folder(folder: &Folder) -> (Statement, &'static str) {
+    let statement = Statement::new(
+        "INSERT INTO folders (id, cloud_id, name, description, labels, created_at, \
+         version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&folder.id)
+    .bind(&folder.cloud_id)
+    .bind(&folder.name)
+    .bind(&folder.description)
+    .bind(to_text(&folder.labels))
+    .bind(folder.created_at)
+    .bind(folder.version);
+    (statement, FOLDER_NAME)
+}
+
 fn cloud_from_row(row: &Row) -> Result<Cloud, StoreError> {
     Ok(Cloud {
         id: row.text("id")?,
@@ -59,22 +91,8 @@ impl Store {
             version: 1,
         };
         let mut m = self.mutation(now).await?;
-        m.tx()
-            .execute(
-                Statement::new(
-                    "INSERT INTO clouds (id, organization_id, name, description, labels, \
-                     created_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&cloud.id)
-                .bind(&cloud.organization_id)
-                .bind(&cloud.name)
-                .bind(&cloud.description)
-                .bind(to_text(&cloud.labels))
-                .bind(cloud.created_at)
-                .bind(cloud.version),
-                CLOUD_NAME,
-            )
-            .await?;
+        let (insert, unique) = insert_cloud(&cloud);
+        m.tx().execute(insert, unique).await?;
         m.record(
             ResourceKind::Cloud,
             &cloud.id,
@@ -178,22 +196,8 @@ impl Store {
             version: 1,
         };
         let mut m = self.mutation(now).await?;
-        m.tx()
-            .execute(
-                Statement::new(
-                    "INSERT INTO folders (id, cloud_id, name, description, labels, created_at, \
-                     version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&folder.id)
-                .bind(&folder.cloud_id)
-                .bind(&folder.name)
-                .bind(&folder.description)
-                .bind(to_text(&folder.labels))
-                .bind(folder.created_at)
-                .bind(folder.version),
-                FOLDER_NAME,
-            )
-            .await?;
+        let (insert, unique) = insert_folder(&folder);
+        m.tx().execute(insert, unique).await?;
         m.record(
             ResourceKind::Folder,
             &folder.id,
