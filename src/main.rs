@@ -201,7 +201,7 @@ fn check_config(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
     match config::load(path) {
         Ok(c) => {
             let d = &c.directory;
-            report.federations = Some(d.federations().len());
+            report.federations = Some(d.federation_count());
             report.service_accounts = Some(d.service_account_count());
             report.federated_credentials = Some(d.credential_count());
             report.warnings = c.warnings;

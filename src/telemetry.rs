@@ -35,6 +35,12 @@ pub const SHED: &str = "wif_gateway_requests_shed_total";
 pub const AUDIT_DROPPED: &str = "wif_gateway_audit_events_dropped_total";
 /// IAM API calls by `method` (full gRPC name) and `code` (gRPC code name, `OK` on success).
 pub const IAM_REQUESTS: &str = "wif_gateway_iam_requests_total";
+/// Resources of the IAM store held in memory, by `kind` (`federation`, `service_account`,
+/// `federated_credential`, `access_binding`).
+pub const IAM_DIRECTORY_SIZE: &str = "wif_gateway_iam_directory_size";
+/// Seconds between the commit of the newest change applied from the IAM store's change log
+/// and its application on this replica (whole seconds: the log records commit times so).
+pub const IAM_PROPAGATION_LAG: &str = "wif_gateway_iam_propagation_lag_seconds";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -90,10 +96,18 @@ fn describe() {
         "Audit events dropped because the writer fell behind."
     );
     describe_counter!(IAM_REQUESTS, "IAM API calls by method and gRPC code.");
+    describe_gauge!(
+        IAM_DIRECTORY_SIZE,
+        "IAM store resources held in memory, by kind."
+    );
+    describe_gauge!(
+        IAM_PROPAGATION_LAG,
+        "Seconds from the commit of the newest applied IAM change to its application here."
+    );
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 13] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,
@@ -105,6 +119,8 @@ pub const ALL: [&str; 11] = [
     SHED,
     AUDIT_DROPPED,
     IAM_REQUESTS,
+    IAM_DIRECTORY_SIZE,
+    IAM_PROPAGATION_LAG,
 ];
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.

@@ -1,5 +1,6 @@
 //! The running gateway: its shared state ([`state`]), served by [`crate::http`], and the
-//! background tasks that keep it current ([`reload`], [`upkeep`]).
+//! background tasks that keep it current ([`reload`], [`upkeep`], and the IAM store's follower,
+//! [`crate::iam::live::Live::follow`]).
 
 pub mod reload;
 pub mod state;
@@ -7,7 +8,8 @@ pub mod upkeep;
 
 pub use state::{AppState, Snapshot, StartError};
 
-/// The background tasks of a running gateway: metrics upkeep and live reload. Dropping this
+/// The background tasks of a running gateway: metrics upkeep, live reload and, with a store,
+/// following its change log. Dropping this
 /// stops them.
 pub struct Tasks {
     handles: Vec<tokio::task::JoinHandle<()>>,
@@ -16,9 +18,11 @@ pub struct Tasks {
 impl Tasks {
     /// Starts the background tasks for `state` on the current runtime.
     pub fn start(state: &AppState) -> Tasks {
-        Tasks {
-            handles: vec![upkeep::spawn(state.clone()), reload::spawn(state.clone())],
+        let mut handles = vec![upkeep::spawn(state.clone()), reload::spawn(state.clone())];
+        if let Some(live) = state.live() {
+            handles.push(tokio::spawn(live.clone().follow()));
         }
+        Tasks { handles }
     }
 }
 

@@ -80,7 +80,7 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
     let signing_keys_changed = old.minter.key_ids() != minter.key_ids();
     let directory = config.directory;
     let done = Reloaded {
-        federations: directory.federations().len(),
+        federations: directory.federation_count(),
         service_accounts: directory.service_account_count(),
         federated_credentials: directory.credential_count(),
         signing_keys_changed,

@@ -15,8 +15,10 @@ use crate::exchange::directory::Directory;
 use crate::exchange::issuer_keys::KeySet;
 use crate::exchange::jwks::JwksCache;
 use crate::exchange::{Exchange, Policy};
+use crate::iam::authz::AuthzIndex;
 use crate::iam::bootstrap::{self, BootstrapError, Started};
-use crate::iam::service::{AdministratorOrSelf, Authorize};
+use crate::iam::live::{FederationDefaults, Live};
+use crate::iam::service::Authorize;
 use crate::iam::store::{Store, StoreError};
 use crate::limits::Limits;
 use crate::signing::Minter;
@@ -52,9 +54,10 @@ struct StateInner {
     dev_issuer: Option<DevIssuer>,
     limits: Limits,
     settings: Settings,
-    /// The IAM store, when `[store]` is configured.
-    store: Option<Store>,
-    /// Who may call which IAM method (see [`crate::iam::service`]).
+    /// The IAM store followed, when `[store]` is configured.
+    live: Option<Live>,
+    /// Who may call which IAM method: the authorization index the store feeds (see
+    /// [`crate::iam::service`]); empty without a store.
     authorizer: Arc<dyn Authorize>,
     /// The gateway's own keys as a verifier of IAM tokens, with the key ids they were built
     /// for; rebuilt when a reload changes the keys.
@@ -72,7 +75,7 @@ impl AppState {
         if config.settings.store.is_some() {
             return Err(StartError::StoreNeedsStart);
         }
-        AppState::build(config, None, Arc::new(AdministratorOrSelf::default()))
+        AppState::build(config, None)
     }
 
     /// Builds the state from a compiled config, as [`AppState::from_config`] does, and with
@@ -102,16 +105,17 @@ impl AppState {
         tracing::info!(url = %store_settings.redacted(), backend = ?store.backend(), "IAM store open");
         let key_file = config.settings.iam.bootstrap_key_file.clone();
         let started = bootstrap::ensure(&store, &key_file, crate::time::now_unix()).await?;
-        let administrator = started
-            .administrator()
-            .map(|a| a.service_account_id.clone());
-        let state = AppState::build(
-            config,
-            Some(store),
-            Arc::new(AdministratorOrSelf {
-                administrator: administrator.clone(),
-            }),
-        )?;
+        let defaults = FederationDefaults {
+            max_token_lifetime: config.settings.iam.federation_max_token_lifetime,
+            allow_http_to_loopback: config.settings.iam.allow_http_to_loopback,
+        };
+        let live = Live::load(store, defaults)
+            .await
+            .map_err(|source| StartError::Store {
+                url: store_settings.redacted(),
+                source,
+            })?;
+        let state = AppState::build(config, Some(live))?;
         match &started {
             Started::Bootstrapped {
                 administrator,
@@ -150,11 +154,11 @@ impl AppState {
         Ok(state)
     }
 
-    fn build(
-        config: Config,
-        store: Option<Store>,
-        authorizer: Arc<dyn Authorize>,
-    ) -> Result<AppState, StartError> {
+    fn build(config: Config, live: Option<Live>) -> Result<AppState, StartError> {
+        let authorizer: Arc<dyn Authorize> = match &live {
+            Some(live) => live.authorizer(),
+            None => Arc::new(std::sync::RwLock::new(AuthzIndex::new())),
+        };
         log_warnings(&config.warnings);
         let settings = config.settings;
         let minter = settings.load_minter()?;
@@ -177,7 +181,7 @@ impl AppState {
                 dev_issuer,
                 limits: Limits::new(&settings.limits),
                 settings,
-                store,
+                live,
                 authorizer,
                 own_keys: ArcSwapOption::empty(),
             }),
@@ -198,7 +202,22 @@ impl AppState {
 
     /// The IAM store, when `[store]` is configured.
     pub fn store(&self) -> Option<&Store> {
-        self.inner.store.as_ref()
+        self.inner.live.as_ref().map(Live::store)
+    }
+
+    /// The IAM store followed, when `[store]` is configured.
+    pub fn live(&self) -> Option<&Live> {
+        self.inner.live.as_ref()
+    }
+
+    /// The directory an exchange reads now: the snapshot's configuration items and the store's
+    /// as last applied.
+    pub fn directory(&self) -> Directory {
+        let snapshot = self.snapshot();
+        match self.live() {
+            Some(live) => snapshot.directory.with_store(live.entries()),
+            None => snapshot.directory.clone(),
+        }
     }
 
     /// Who may call which IAM method.
@@ -247,9 +266,7 @@ impl AppState {
     /// swap, on every upkeep round and before every scrape: an exchange that started on the
     /// previous snapshot may still touch a source after the swap, and must not leave it behind.
     pub fn forget_unnamed_key_sources(&self) {
-        self.inner
-            .issuer_keys
-            .retain_sources(&self.snapshot().directory);
+        self.inner.issuer_keys.retain_sources(&self.directory());
     }
 
     pub fn config_path(&self) -> std::path::PathBuf {
@@ -304,8 +321,12 @@ impl AppState {
         now: i64,
     ) -> Result<crate::exchange::Issued, crate::exchange::Refused> {
         let snapshot = self.snapshot();
+        let directory = match self.live() {
+            Some(live) => snapshot.directory.with_store(live.entries()),
+            None => snapshot.directory.clone(),
+        };
         Exchange {
-            directory: &snapshot.directory,
+            directory: &directory,
             minter: &snapshot.minter,
             keys: self.issuer_keys(),
             policy: &snapshot.policy,

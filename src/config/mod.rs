@@ -263,7 +263,7 @@ external_subject_id = "subject-1"
             "[server]\nlisten = \"127.0.0.1:4567\"\n{SIGNING}{dev}{fed}"
         )))
         .expect("valid");
-        let f = &config.directory.federations()[0];
+        let f = config.directory.federations().next().unwrap();
         assert_eq!(f.issuer, "http://127.0.0.1:4567/dev/issuer");
         assert!(
             matches!(&f.key_source.kind, KeySourceKind::Discovery { issuer } if *issuer == f.issuer),
@@ -408,7 +408,7 @@ external_subject_id = "subject-1"
             let d = &config.directory;
             assert_eq!(
                 (
-                    d.federations().len(),
+                    d.federation_count(),
                     d.service_account_count(),
                     d.credential_count()
                 ),
@@ -431,7 +431,7 @@ external_subject_id = "subject-1"
             )
         );
         let config = load_files(&main_only(text)).expect("valid");
-        let federation = &config.directory.federations()[0];
+        let federation = config.directory.federations().next().unwrap();
         match &federation.key_source.kind {
             KeySourceKind::Inline { keys, .. } => {
                 assert_eq!(keys.kids().collect::<Vec<_>>(), ["k1"]);

@@ -210,6 +210,11 @@ pub struct IamConfig {
     /// Where the first start writes the administrator's authorized key (Yandex key file,
     /// mode 0600). Default: `admin-key.json` beside the config file.
     pub bootstrap_key_file: Option<PathBuf>,
+    /// Lets federations created through the API fetch their keys over plain `http://` when
+    /// the host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`). For development
+    /// with the dev issuer only: `config/dev.toml` turns it on.
+    #[serde(default)]
+    pub allow_http_to_loopback: bool,
 }
 
 /// `[[federations]]`

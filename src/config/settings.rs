@@ -102,6 +102,12 @@ pub struct IamSettings {
     pub token_audiences: Vec<String>,
     /// Where the first start writes the administrator's key file.
     pub bootstrap_key_file: PathBuf,
+    /// Whether federations created through the API may fetch keys over plain `http://` from a
+    /// loopback host (the dev issuer); otherwise only `https://`.
+    pub allow_http_to_loopback: bool,
+    /// The longest subject-token lifetime the API's federations accept
+    /// (`[exchange] max_token_lifetime_seconds`).
+    pub federation_max_token_lifetime: i64,
 }
 
 /// The dev issuer, when enabled.

@@ -271,6 +271,8 @@ fn compile_iam(
     };
     IamSettings {
         token_audiences,
+        allow_http_to_loopback: iam.allow_http_to_loopback,
+        federation_max_token_lifetime: file.exchange.max_token_lifetime_seconds,
         bootstrap_key_file: resolve(
             base,
             iam.bootstrap_key_file

@@ -1,11 +1,14 @@
-//! The directory: federations, service accounts and federated credentials, compiled into one
-//! immutable, pre-indexed snapshot. The exchange reads it without locks; a reload builds a whole
-//! new one (see [`crate::config`]) and swaps it in, or keeps the old one if the new set is invalid.
+//! The directory: federations, service accounts and federated credentials, pre-indexed, in two
+//! layers. The configuration files' layer is compiled whole: a reload builds a new one (see
+//! [`crate::config`]) and swaps it in, or keeps the old one if the new set is invalid. The IAM
+//! store's layer is kept current one change at a time by [`crate::iam::live`]. The exchange
+//! reads an immutable [`Directory`] of both without locks.
 //!
 //! Lookups are hash-map hits whatever the number of bindings: federations by exact issuer string,
 //! service accounts by id, credentials by (federation, service account, subject).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -91,78 +94,68 @@ impl KeySource {
     }
 }
 
-/// The compiled directory. Build it with [`Directory::build`]; validation of the raw config (ids,
-/// references, duplicates) happens in [`crate::config`] before that.
-#[derive(Debug, Default)]
+/// The directory an exchange reads: the federations, service accounts and credentials of the
+/// configuration files, and those of the IAM store. The two are kept apart — a reload
+/// replaces the first, the store's change log updates the second one change at a time — and
+/// every lookup consults both. Cheap to clone (two `Arc`s).
+#[derive(Debug, Clone, Default)]
 pub struct Directory {
-    federations: Vec<Federation>,
-    by_issuer: HashMap<String, Vec<u32>>,
-    service_accounts: HashMap<String, ServiceAccount>,
-    /// Key: `"{federation index}\u{1f}{service account id}\u{1f}{subject}"`. Ids never contain
-    /// U+001F (config validation guarantees it), so the key is unambiguous; value: credential id.
-    credentials: HashMap<Box<str>, Box<str>>,
-    credential_count: usize,
+    config: Arc<Entries>,
+    store: Arc<Entries>,
 }
 
-fn credential_key(federation: u32, service_account: &str, subject: &str) -> String {
-    use std::fmt::Write as _;
-    let mut key = String::with_capacity(12 + service_account.len() + subject.len());
-    let _ = write!(key, "{federation}");
-    key.push('\u{1f}');
-    key.push_str(service_account);
-    key.push('\u{1f}');
-    key.push_str(subject);
-    key
-}
-
-/// The federation index of an entry in [`Directory::federations_for_issuer`].
+/// Index of a federation in [`Directory::federations_for_issuer`]: the position in its layer,
+/// with [`STORE_LAYER`] set for the store's.
 pub type FederationIndex = u32;
 
+/// The bit of a [`FederationIndex`] that names the store's layer.
+const STORE_LAYER: u32 = 1 << 31;
+
 impl Directory {
-    /// Indexes already-validated items. Credentials naming an unknown federation are dropped
-    /// (validation has refused them before this point).
+    /// A directory of already-validated configuration items, with an empty store layer.
+    /// Credentials naming an unknown federation are dropped (validation has refused them
+    /// before this point).
     pub fn build(
         federations: Vec<Federation>,
         service_accounts: Vec<ServiceAccount>,
         credentials: Vec<FederatedCredential>,
     ) -> Directory {
-        let mut by_issuer: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut by_id: HashMap<&str, u32> = HashMap::new();
-        for (i, f) in federations.iter().enumerate() {
-            let i = u32::try_from(i).unwrap_or(u32::MAX);
-            by_issuer.entry(f.issuer.clone()).or_default().push(i);
-            by_id.insert(f.id.as_str(), i);
-        }
-        let mut index = HashMap::with_capacity(credentials.len());
-        for c in credentials {
-            if let Some(fi) = by_id.get(c.federation_id.as_str()) {
-                index.insert(
-                    credential_key(*fi, &c.service_account_id, &c.external_subject_id)
-                        .into_boxed_str(),
-                    c.id.into_boxed_str(),
-                );
-            }
-        }
-        let credential_count = index.len();
         Directory {
-            service_accounts: service_accounts
-                .into_iter()
-                .map(|s| (s.id.clone(), s))
-                .collect(),
-            federations,
-            by_issuer,
-            credentials: index,
-            credential_count,
+            config: Arc::new(Entries::build(federations, service_accounts, credentials)),
+            store: Arc::default(),
+        }
+    }
+
+    /// This directory's configuration items with `store` as the store's.
+    pub fn with_store(&self, store: Arc<Entries>) -> Directory {
+        Directory {
+            config: self.config.clone(),
+            store,
+        }
+    }
+
+    fn layer(&self, index: FederationIndex) -> (&Entries, u32) {
+        if index & STORE_LAYER == 0 {
+            (&self.config, index)
+        } else {
+            (&self.store, index & !STORE_LAYER)
         }
     }
 
     pub fn federation(&self, index: FederationIndex) -> Option<&Federation> {
-        self.federations.get(index as usize)
+        let (layer, slot) = self.layer(index);
+        layer.federation(slot)
     }
 
-    /// Federations whose issuer equals `iss` exactly, in configuration order.
-    pub fn federations_for_issuer(&self, iss: &str) -> &[FederationIndex] {
-        self.by_issuer.get(iss).map_or(&[], Vec::as_slice)
+    /// Federations whose issuer equals `iss` exactly: the configuration's in file order, then
+    /// the store's.
+    pub fn federations_for_issuer(&self, iss: &str) -> Vec<FederationIndex> {
+        let config = self.config.slots_for_issuer(iss);
+        let store = self.store.slots_for_issuer(iss);
+        let mut all = Vec::with_capacity(config.len() + store.len());
+        all.extend_from_slice(config);
+        all.extend(store.iter().map(|slot| slot | STORE_LAYER));
+        all
     }
 
     /// Configured issuers that differ from `iss` only by a trailing slash or by letter case: the
@@ -170,19 +163,27 @@ impl Directory {
     /// error instead of a bare "unknown".
     pub fn near_issuers(&self, iss: &str) -> Vec<&str> {
         let trimmed = iss.trim_end_matches('/');
-        self.by_issuer
-            .keys()
+        let mut near: Vec<&str> = [&self.config, &self.store]
+            .into_iter()
+            .flat_map(|layer| layer.by_issuer.keys())
             .filter(|k| {
                 k.as_str() != iss
                     && (k.trim_end_matches('/') == trimmed
                         || k.trim_end_matches('/').eq_ignore_ascii_case(trimmed))
             })
             .map(String::as_str)
-            .collect()
+            .collect();
+        near.sort_unstable();
+        near.dedup();
+        near
     }
 
+    /// A service account by id: the configuration's, else the store's.
     pub fn service_account(&self, id: &str) -> Option<&ServiceAccount> {
-        self.service_accounts.get(id)
+        self.config
+            .service_accounts
+            .get(id)
+            .or_else(|| self.store.service_accounts.get(id))
     }
 
     /// The id of the credential binding `subject` of the federation to the service account.
@@ -192,13 +193,100 @@ impl Directory {
         service_account: &str,
         subject: &str,
     ) -> Option<&str> {
-        self.credentials
-            .get(credential_key(federation, service_account, subject).as_str())
+        let (layer, slot) = self.layer(federation);
+        let federation = layer.federation(slot)?;
+        layer
+            .credentials
+            .get(&credential_key(&federation.id, service_account, subject))
             .map(AsRef::as_ref)
     }
 
-    pub fn federations(&self) -> &[Federation] {
-        &self.federations
+    /// Every federation: the configuration's, then the store's.
+    pub fn federations(&self) -> impl Iterator<Item = &Federation> {
+        self.config.federations().chain(self.store.federations())
+    }
+
+    pub fn federation_count(&self) -> usize {
+        self.config.federation_count() + self.store.federation_count()
+    }
+
+    pub fn service_account_count(&self) -> usize {
+        self.config.service_accounts.len() + self.store.service_accounts.len()
+    }
+
+    pub fn credential_count(&self) -> usize {
+        self.config.credentials.len() + self.store.credentials.len()
+    }
+}
+
+/// `"{federation id}\u{1f}{service account id}\u{1f}{subject}"`. Ids never contain U+001F
+/// (they are validated), so the key is unambiguous.
+fn credential_key(federation: &str, service_account: &str, subject: &str) -> String {
+    let mut key =
+        String::with_capacity(2 + federation.len() + service_account.len() + subject.len());
+    key.push_str(federation);
+    key.push('\u{1f}');
+    key.push_str(service_account);
+    key.push('\u{1f}');
+    key.push_str(subject);
+    key
+}
+
+/// One layer of the directory: its federations (in slots, indexed by issuer), service
+/// accounts by id, and credentials by (federation, service account, subject).
+///
+/// The store's layer changes one item at a time while exchanges read the published copy: a
+/// clone shares everything, and a change copies only what it touches — the federation list
+/// (short), and one of [`SHARDS`] shards of the service accounts or credentials — so applying
+/// a change costs the same with ten credentials or a million
+/// (`docs/design.md#propagation`).
+#[derive(Debug, Clone, Default)]
+pub struct Entries {
+    federations: Vec<Option<Federation>>,
+    /// Slots of removed federations, reused by the next ones added.
+    free: Vec<u32>,
+    slot_of: HashMap<String, u32>,
+    by_issuer: HashMap<String, Vec<u32>>,
+    service_accounts: Shards<ServiceAccount>,
+    /// Value: the credential's id.
+    credentials: Shards<Box<str>>,
+}
+
+impl Entries {
+    fn build(
+        federations: Vec<Federation>,
+        service_accounts: Vec<ServiceAccount>,
+        credentials: Vec<FederatedCredential>,
+    ) -> Entries {
+        let mut entries = Entries::default();
+        for f in federations {
+            entries.put_federation(f);
+        }
+        for a in service_accounts {
+            entries.put_service_account(a);
+        }
+        for c in credentials {
+            if entries.slot_of.contains_key(&c.federation_id) {
+                entries.put_credential(&c);
+            }
+        }
+        entries
+    }
+
+    fn federation(&self, slot: u32) -> Option<&Federation> {
+        self.federations.get(slot as usize)?.as_ref()
+    }
+
+    fn slots_for_issuer(&self, iss: &str) -> &[u32] {
+        self.by_issuer.get(iss).map_or(&[], Vec::as_slice)
+    }
+
+    fn federations(&self) -> impl Iterator<Item = &Federation> {
+        self.federations.iter().flatten()
+    }
+
+    pub fn federation_count(&self) -> usize {
+        self.slot_of.len()
     }
 
     pub fn service_account_count(&self) -> usize {
@@ -206,6 +294,150 @@ impl Directory {
     }
 
     pub fn credential_count(&self) -> usize {
-        self.credential_count
+        self.credentials.len()
+    }
+
+    /// Adds a federation, or replaces the one with its id.
+    pub fn put_federation(&mut self, federation: Federation) {
+        if let Some(&slot) = self.slot_of.get(&federation.id) {
+            let old = self.federations[slot as usize].replace(federation);
+            let new_issuer = self.federations[slot as usize]
+                .as_ref()
+                .map(|f| f.issuer.clone());
+            if let (Some(old), Some(new_issuer)) = (old, new_issuer)
+                && old.issuer != new_issuer
+            {
+                self.unindex_issuer(&old.issuer, slot);
+                self.by_issuer.entry(new_issuer).or_default().push(slot);
+            }
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.federations.push(None);
+                u32::try_from(self.federations.len() - 1).unwrap_or(u32::MAX & !STORE_LAYER)
+            }
+        };
+        self.slot_of.insert(federation.id.clone(), slot);
+        self.by_issuer
+            .entry(federation.issuer.clone())
+            .or_default()
+            .push(slot);
+        self.federations[slot as usize] = Some(federation);
+    }
+
+    /// Removes a federation; its credentials stay until removed, but match nothing (they are
+    /// keyed by the federation's id, which a new federation never has).
+    pub fn remove_federation(&mut self, id: &str) -> Option<Federation> {
+        let slot = self.slot_of.remove(id)?;
+        let old = self.federations[slot as usize].take()?;
+        self.unindex_issuer(&old.issuer, slot);
+        self.free.push(slot);
+        Some(old)
+    }
+
+    fn unindex_issuer(&mut self, issuer: &str, slot: u32) {
+        if let Some(slots) = self.by_issuer.get_mut(issuer) {
+            slots.retain(|s| *s != slot);
+            if slots.is_empty() {
+                self.by_issuer.remove(issuer);
+            }
+        }
+    }
+
+    /// Adds a service account, or replaces the one with its id.
+    pub fn put_service_account(&mut self, account: ServiceAccount) {
+        self.service_accounts
+            .insert(account.id.as_str().into(), account);
+    }
+
+    pub fn remove_service_account(&mut self, id: &str) -> Option<ServiceAccount> {
+        self.service_accounts.remove(id)
+    }
+
+    /// Adds a credential (replacing one with the same federation, account and subject).
+    pub fn put_credential(&mut self, credential: &FederatedCredential) {
+        let key = credential_key(
+            &credential.federation_id,
+            &credential.service_account_id,
+            &credential.external_subject_id,
+        );
+        self.credentials
+            .insert(key.into_boxed_str(), credential.id.as_str().into());
+    }
+
+    /// Removes a credential if the entry for its (federation, account, subject) is its own.
+    pub fn remove_credential(&mut self, credential: &FederatedCredential) -> bool {
+        let key = credential_key(
+            &credential.federation_id,
+            &credential.service_account_id,
+            &credential.external_subject_id,
+        );
+        if self.credentials.get(&key).map(AsRef::as_ref) == Some(credential.id.as_str()) {
+            self.credentials.remove(&key);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How many shards a layer's maps are split into: a change copies one shard of a shared
+/// layer, about 1/256 of the map.
+pub const SHARDS: usize = 256;
+
+/// A string-keyed map split into [`SHARDS`] copy-on-write shards.
+#[derive(Debug, Clone)]
+struct Shards<V> {
+    hasher: RandomState,
+    shards: Vec<Arc<HashMap<Box<str>, V>>>,
+    len: usize,
+}
+
+impl<V> Default for Shards<V> {
+    fn default() -> Self {
+        Shards {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Arc::new(HashMap::new())).collect(),
+            len: 0,
+        }
+    }
+}
+
+impl<V: Clone> Shards<V> {
+    fn shard(&self, key: &str) -> usize {
+        // The low bits of a SipHash are as good as any.
+        (self.hasher.hash_one(key) as usize) % SHARDS
+    }
+
+    fn get(&self, key: &str) -> Option<&V> {
+        self.shards[self.shard(key)].get(key)
+    }
+
+    fn insert(&mut self, key: Box<str>, value: V) {
+        let shard = self.shard(&key);
+        if Arc::make_mut(&mut self.shards[shard])
+            .insert(key, value)
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<V> {
+        let shard = self.shard(key);
+        if !self.shards[shard].contains_key(key) {
+            return None;
+        }
+        let removed = Arc::make_mut(&mut self.shards[shard]).remove(key);
+        if removed.is_some() {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 }

@@ -185,7 +185,6 @@ impl JwksCache {
     pub fn retain_sources(&self, directory: &Directory) {
         let named: HashSet<&str> = directory
             .federations()
-            .iter()
             .map(|f| f.key_source.cache_key.as_str())
             .collect();
         let mut states = match self.inner.states.write() {

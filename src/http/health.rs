@@ -48,11 +48,12 @@ async fn healthz() -> Response {
 /// `unavailable`; absent without `[store]`).
 async fn readyz(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
+    let directory = state.directory();
     let mut body = json!({
         "status": "ready",
-        "federations": snapshot.directory.federations().len(),
-        "service_accounts": snapshot.directory.service_account_count(),
-        "federated_credentials": snapshot.directory.credential_count(),
+        "federations": directory.federation_count(),
+        "service_accounts": directory.service_account_count(),
+        "federated_credentials": directory.credential_count(),
         "signing_key": snapshot.minter.active_key().kid(),
     });
     if let Some(up) = state.store_ready().await {

@@ -168,9 +168,9 @@ impl Call {
     pub fn finish(self, result: Result<Response, Status>) -> Response {
         let status = result.as_ref().err();
         let code = status.map_or(Code::Ok, |s| s.code);
-        metrics::counter!(telemetry::IAM_REQUESTS, "method" => self.method.as_str(), "code" => code.as_str()).increment(1);
+        metrics::counter!(telemetry::IAM_REQUESTS, "method" => self.method.name(), "code" => code.as_str()).increment(1);
         if let Some(s) = status {
-            tracing::debug!(method = self.method.as_str(), code = code.as_str(), error_code = s.reason, description = %s.message, "IAM call refused");
+            tracing::debug!(method = self.method.name(), code = code.as_str(), error_code = s.reason, description = %s.message, "IAM call refused");
         }
         if self.method.is_mutation() {
             self.audit(status, code);
@@ -190,7 +190,7 @@ impl Call {
             ManagementEvent {
                 request_id: &self.request_id,
                 client: &self.client,
-                method: self.method.as_str(),
+                method: self.method.name(),
                 principal: self.principal.as_deref(),
                 resource: self.resource.as_deref(),
                 decision: if status.is_none() { "allow" } else { "deny" },

@@ -26,6 +26,13 @@ pub struct Principal {
     pub token_jti: Option<String>,
 }
 
+impl Principal {
+    /// The principal as the authorization index knows it: a service account.
+    pub fn as_subject(&self) -> super::authz::Principal<'_> {
+        super::authz::Principal::service_account(&self.service_account_id)
+    }
+}
+
 /// How the gateway's own tokens are recognised: its current keys (active and published), its
 /// issuer and audience, and the clock skew allowed.
 #[derive(Debug, Clone, Copy)]

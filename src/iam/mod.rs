@@ -19,6 +19,7 @@
 //! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
 //! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
 //! | [`authz`] | the in-memory authorization index: access bindings × resource hierarchy, incremental, with the grant (escalation) rules |
+//! | [`live`] | the store followed: the authorization index and the store's layer of the exchange directory, loaded at start and kept current from the change log |
 //!
 //! The REST routes are [`crate::http`]'s.
 
@@ -27,6 +28,7 @@ pub mod authz;
 pub mod bootstrap;
 pub mod ids;
 pub mod keys;
+pub mod live;
 pub mod operation;
 pub mod paging;
 pub mod roles;

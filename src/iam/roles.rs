@@ -1400,6 +1400,13 @@ impl Method {
     pub const fn requirements(self) -> &'static [Requirement] {
         self.def().requires
     }
+
+    /// Whether the method changes something (and so is audited): every method but the
+    /// `Get…` and `List…` ones.
+    pub fn is_mutation(self) -> bool {
+        let short = self.name().rsplit('/').next().unwrap_or_default();
+        !(short.starts_with("Get") || short.starts_with("List"))
+    }
 }
 
 impl fmt::Display for Method {
@@ -1411,6 +1418,25 @@ impl fmt::Display for Method {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_not_mutations_and_everything_else_is() {
+        for (method, mutation) in [
+            (Method::KeyGet, false),
+            (Method::KeyList, false),
+            (Method::FolderListAccessBindings, false),
+            (Method::CloudListOperations, false),
+            (Method::OperationGet, false),
+            (Method::RoleList, false),
+            (Method::KeyCreate, true),
+            (Method::FolderSetAccessBindings, true),
+            (Method::ServiceAccountUpdateAccessBindings, true),
+            (Method::IamTokenCreate, true),
+            (Method::FederatedCredentialDelete, true),
+        ] {
+            assert_eq!(method.is_mutation(), mutation, "{method}");
+        }
+    }
 
     const PRIMITIVE_CHAIN: [Role; 4] = [Role::Auditor, Role::Viewer, Role::Editor, Role::Admin];
 

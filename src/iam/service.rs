@@ -10,8 +10,7 @@
 //! Also here: the proto3 JSON forms of the messages these methods answer with
 //! ([`key_message`]); operations are packed by [`super::operation`].
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::{PoisonError, RwLock};
 
 use serde_json::{Value, json};
 
@@ -20,128 +19,86 @@ use crate::iam::ResourceKind;
 use crate::time::rfc3339;
 
 use super::authn::Principal;
+use super::authz::{AuthzIndex, Refused, Resource as AuthzResource};
 use super::keys::{self, GeneratedKey};
 use super::operation::{self, OperationTypes, types};
+use super::roles::{Role, Scope};
 use super::status::Status;
 use super::store::{
     AuthorizedKey, AuthorizedKeyUpdate, KeyAlgorithm, NewAuthorizedKey, NewOperation, Operation,
-    Page, PageRequest, ResourceRef, ServiceAccount, Store, StoreError,
+    Page, PageRequest, ServiceAccount, Store, StoreError,
 };
 
-/// The IAM API's methods, named as gRPC names them (the `method` of the audit log and metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// `POST /iam/v1/tokens`: needs no authorization, only the JWT.
-    IamTokenCreate,
-    KeyGet,
-    KeyList,
-    KeyCreate,
-    KeyUpdate,
-    KeyDelete,
-}
+pub use super::roles::Method;
 
-impl Method {
-    pub const ALL: [Method; 6] = [
-        Method::IamTokenCreate,
-        Method::KeyGet,
-        Method::KeyList,
-        Method::KeyCreate,
-        Method::KeyUpdate,
-        Method::KeyDelete,
-    ];
-
-    /// The full gRPC method name, e.g. `yandex.cloud.iam.v1.KeyService/Create`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Method::IamTokenCreate => "yandex.cloud.iam.v1.IamTokenService/Create",
-            Method::KeyGet => "yandex.cloud.iam.v1.KeyService/Get",
-            Method::KeyList => "yandex.cloud.iam.v1.KeyService/List",
-            Method::KeyCreate => "yandex.cloud.iam.v1.KeyService/Create",
-            Method::KeyUpdate => "yandex.cloud.iam.v1.KeyService/Update",
-            Method::KeyDelete => "yandex.cloud.iam.v1.KeyService/Delete",
-        }
-    }
-
-    /// Whether the method changes something (and so is audited).
-    pub const fn is_mutation(self) -> bool {
-        !matches!(self, Method::KeyGet | Method::KeyList)
-    }
-}
-
-/// What a call acts on, as authorization sees it: the resource whose access bindings decide,
-/// with the folder and cloud it inherits bindings from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resource {
-    /// For an authorized key: its service account (keys carry no bindings of their own).
-    pub target: ResourceRef,
-    pub folder_id: String,
-    pub cloud_id: String,
-    /// The service account the call concerns: for a key, its owner.
-    pub service_account_id: Option<String>,
-}
-
-impl Resource {
-    /// A service account, or anything it owns (its keys).
-    pub fn service_account(account: &ServiceAccount) -> Resource {
-        Resource {
-            target: ResourceRef::new(ResourceKind::ServiceAccount, account.id.clone()),
-            folder_id: account.folder_id.clone(),
-            cloud_id: account.cloud_id.clone(),
-            service_account_id: Some(account.id.clone()),
-        }
-    }
-}
-
-/// The answer of an [`Authorize`] check: `Ok` to go on, or the refusal (PERMISSION_DENIED, or
-/// UNAVAILABLE when the decision cannot be made now).
-pub type Decision<'a> = Pin<Box<dyn Future<Output = Result<(), Status>> + Send + 'a>>;
-
-/// Decides whether `principal` may call `method` on `resource`.
+/// Decides whether a principal may call a method on the resources it names, and whether it
+/// may grant a role on a resource. The gateway's implementation is the authorization index
+/// ([`super::authz::AuthzIndex`]) kept current from the store; every method of the API goes
+/// through it once, before it reads or changes anything else.
 pub trait Authorize: Send + Sync {
-    fn authorize<'a>(
-        &'a self,
-        principal: &'a Principal,
+    /// `targets` are the resources of [`Method::targets`], in that order. `Err` is
+    /// PERMISSION_DENIED naming the permission and the resource it is missing on.
+    fn authorize(
+        &self,
+        principal: &Principal,
         method: Method,
-        resource: &'a Resource,
-    ) -> Decision<'a>;
+        targets: &[AuthzResource<'_>],
+    ) -> Result<(), Status>;
+
+    /// Whether the principal may grant (or revoke) `role_id` on `resource`; the role on
+    /// success. An unknown role, or one not granted on resources of that kind, is
+    /// INVALID_ARGUMENT.
+    fn may_grant(
+        &self,
+        principal: &Principal,
+        role_id: &str,
+        resource: AuthzResource<'_>,
+    ) -> Result<Role, Status>;
+}
+
+/// The refusal of the authorization index as the API answers it.
+pub fn refusal(method: Option<Method>, refused: Refused) -> Status {
+    match refused {
+        Refused::Denied(denied) => Status::permission_denied(match method {
+            Some(method) => format!("{method}: {denied}"),
+            None => denied.to_string(),
+        }),
+        Refused::UnknownRole(_) | Refused::NotGrantableOn { .. } => {
+            Status::invalid_argument("invalid_role", refused.to_string())
+        }
+        Refused::WrongTargets { .. } => Status::internal(&refused),
+    }
+}
+
+impl Authorize for RwLock<AuthzIndex> {
+    fn authorize(
+        &self,
+        principal: &Principal,
+        method: Method,
+        targets: &[AuthzResource<'_>],
+    ) -> Result<(), Status> {
+        let index = self.read().unwrap_or_else(PoisonError::into_inner);
+        index
+            .authorize(&principal.as_subject(), method, targets)
+            .map_err(|refused| refusal(Some(method), refused))
+    }
+
+    fn may_grant(
+        &self,
+        principal: &Principal,
+        role_id: &str,
+        resource: AuthzResource<'_>,
+    ) -> Result<Role, Status> {
+        let index = self.read().unwrap_or_else(PoisonError::into_inner);
+        index
+            .may_grant(&principal.as_subject(), role_id, resource)
+            .map_err(|refused| refusal(None, refused))
+    }
 }
 
 /// The role id the bootstrap administrator holds on its cloud: the broadest there is (it may
 /// also grant owner roles, which `admin` may not).
 pub const ADMINISTRATOR_ROLE: &str = "resource-manager.clouds.owner";
-
-/// Allows the bootstrap administrator everything, and a service account what concerns itself
-/// (its own keys); refuses everyone else.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AdministratorOrSelf {
-    /// The bootstrap administrator's service account id, if the store has one.
-    pub administrator: Option<String>,
-}
-
-impl Authorize for AdministratorOrSelf {
-    fn authorize<'a>(
-        &'a self,
-        principal: &'a Principal,
-        method: Method,
-        resource: &'a Resource,
-    ) -> Decision<'a> {
-        let caller = principal.service_account_id.as_str();
-        let allowed = self.administrator.as_deref() == Some(caller)
-            || resource.service_account_id.as_deref() == Some(caller);
-        let decision = if allowed {
-            Ok(())
-        } else {
-            Err(Status::permission_denied(format!(
-                "service account {} may not call {} on {} {}: only the administrator and the service account itself may",
-                quote(caller),
-                method.as_str(),
-                resource.target.kind,
-                quote(&resource.target.id)
-            )))
-        };
-        Box::pin(std::future::ready(decision))
-    }
-}
 
 /// Longest description of a key (`CreateKeyRequest.description`: length ≤ 256).
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
@@ -210,9 +167,11 @@ impl Keys<'_> {
             }
             Err(other) => return Err(other.into()),
         };
-        self.authorizer
-            .authorize(principal, method, &Resource::service_account(&account))
-            .await?;
+        self.authorizer.authorize(
+            principal,
+            method,
+            &[AuthzResource::new(Scope::ServiceAccount, &account.id)],
+        )?;
         Ok(account)
     }
 
@@ -406,6 +365,7 @@ pub fn key_message(key: &AuthorizedKey) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam::authz::SubjectRef;
     use crate::iam::store::OperationResult;
 
     fn principal(id: &str) -> Principal {
@@ -417,49 +377,93 @@ mod tests {
         }
     }
 
-    fn resource_of(owner: &str) -> Resource {
-        Resource {
-            target: ResourceRef::new(ResourceKind::ServiceAccount, owner),
-            folder_id: "f".into(),
-            cloud_id: "c".into(),
-            service_account_id: Some(owner.into()),
+    fn index() -> RwLock<AuthzIndex> {
+        let mut index = AuthzIndex::new();
+        index
+            .set_parent(AuthzResource::folder("f"), AuthzResource::cloud("c"))
+            .unwrap();
+        for account in ["sa-1", "sa-2", "admin"] {
+            index
+                .set_parent(
+                    AuthzResource::new(Scope::ServiceAccount, account),
+                    AuthzResource::folder("f"),
+                )
+                .unwrap();
         }
+        let admin = SubjectRef::service_account("admin");
+        assert!(index.add_binding(
+            AuthzResource::cloud("c"),
+            Role::parse(ADMINISTRATOR_ROLE).unwrap(),
+            admin
+        ));
+        let viewer = SubjectRef::service_account("sa-2");
+        assert!(index.add_binding(
+            AuthzResource::new(Scope::ServiceAccount, "sa-1"),
+            Role::Viewer,
+            viewer
+        ));
+        RwLock::new(index)
     }
 
-    #[tokio::test]
-    async fn administrator_or_self_allows_the_administrator_and_the_account_itself() {
-        let policy = AdministratorOrSelf {
-            administrator: Some("admin".into()),
-        };
-        let cases = [
-            ("administrator on another account", "admin", "sa-1", true),
-            ("account on itself", "sa-1", "sa-1", true),
-            ("account on another account", "sa-2", "sa-1", false),
-        ];
-        for (name, caller, owner, allowed) in cases {
-            for method in Method::ALL {
-                let got = policy
-                    .authorize(&principal(caller), method, &resource_of(owner))
-                    .await;
-                assert_eq!(got.is_ok(), allowed, "{name}, {}", method.as_str());
-                if let Err(status) = got {
-                    assert_eq!(status.code, super::super::status::Code::PermissionDenied);
-                    assert!(
-                        status.message.contains(method.as_str()),
-                        "{}",
-                        status.message
-                    );
-                }
-            }
-        }
-        let nobody = AdministratorOrSelf::default();
+    #[test]
+    fn the_index_decides_and_refusals_name_the_method_and_the_missing_permission() {
+        let index = index();
+        let on = |id| [AuthzResource::new(Scope::ServiceAccount, id)];
         assert!(
-            nobody
-                .authorize(&principal("admin"), Method::KeyCreate, &resource_of("sa-1"))
-                .await
-                .is_err(),
-            "no administrator: nobody else"
+            index
+                .authorize(&principal("admin"), Method::KeyCreate, &on("sa-1"))
+                .is_ok()
         );
+        assert!(
+            index
+                .authorize(&principal("sa-2"), Method::KeyList, &on("sa-1"))
+                .is_ok()
+        );
+        let refused = index
+            .authorize(&principal("sa-2"), Method::KeyCreate, &on("sa-1"))
+            .unwrap_err();
+        assert_eq!(refused.code, super::super::status::Code::PermissionDenied);
+        assert!(
+            refused.message.contains(Method::KeyCreate.name()),
+            "{}",
+            refused.message
+        );
+        assert!(
+            refused
+                .message
+                .contains("iam.authorizedKeys.create is required on iam.serviceAccount sa-1"),
+            "{}",
+            refused.message
+        );
+        // An account holds nothing on itself unless a binding says so.
+        assert!(
+            index
+                .authorize(&principal("sa-1"), Method::KeyGet, &on("sa-1"))
+                .is_err()
+        );
+        let wrong = index
+            .authorize(&principal("admin"), Method::KeyCreate, &[])
+            .unwrap_err();
+        assert_eq!(wrong.code, super::super::status::Code::Internal);
+    }
+
+    #[test]
+    fn grants_are_checked_and_unknown_roles_are_invalid_arguments() {
+        let index = index();
+        let folder = AuthzResource::folder("f");
+        assert_eq!(
+            index.may_grant(&principal("admin"), "editor", folder),
+            Ok(Role::Editor)
+        );
+        let denied = index
+            .may_grant(&principal("sa-2"), "viewer", folder)
+            .unwrap_err();
+        assert_eq!(denied.code, super::super::status::Code::PermissionDenied);
+        let unknown = index
+            .may_grant(&principal("admin"), "no.such.role", folder)
+            .unwrap_err();
+        assert_eq!(unknown.code, super::super::status::Code::InvalidArgument);
+        assert_eq!(unknown.reason, "invalid_role");
     }
 
     #[test]

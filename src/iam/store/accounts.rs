@@ -54,7 +54,7 @@ pub(super) fn insert_key(key: &AuthorizedKey) -> (Statement, &'static str) {
     (statement, "authorized key")
 }
 
-fn account_from_row(row: &Row) -> Result<ServiceAccount, StoreError> {
+pub(super) fn account_from_row(row: &Row) -> Result<ServiceAccount, StoreError> {
     Ok(ServiceAccount {
         id: row.text("id")?,
         folder_id: row.text("folder_id")?,

@@ -43,7 +43,7 @@ pub(super) fn insert_binding(binding: &AccessBinding) -> (Statement, &'static st
     (statement, BINDING)
 }
 
-fn binding_from_row(row: &Row) -> Result<AccessBinding, StoreError> {
+pub(super) fn binding_from_row(row: &Row) -> Result<AccessBinding, StoreError> {
     Ok(AccessBinding {
         id: row.text("id")?,
         resource: ResourceRef {

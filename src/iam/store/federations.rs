@@ -18,7 +18,7 @@ use super::versions::not_found;
 const FEDERATION_NAME: &str = "federation name in folder";
 const CREDENTIAL: &str = "federated credential for this service account, federation and subject";
 
-fn federation_from_row(row: &Row) -> Result<Federation, StoreError> {
+pub(super) fn federation_from_row(row: &Row) -> Result<Federation, StoreError> {
     Ok(Federation {
         id: row.text("id")?,
         folder_id: row.text("folder_id")?,
@@ -34,7 +34,7 @@ fn federation_from_row(row: &Row) -> Result<Federation, StoreError> {
     })
 }
 
-fn credential_from_row(row: &Row) -> Result<FederatedCredential, StoreError> {
+pub(super) fn credential_from_row(row: &Row) -> Result<FederatedCredential, StoreError> {
     Ok(FederatedCredential {
         id: row.text("id")?,
         service_account_id: row.text("service_account_id")?,

@@ -50,7 +50,7 @@ pub(super) fn insert_folder(folder: &Folder) -> (Statement, &'static str) {
     (statement, FOLDER_NAME)
 }
 
-fn cloud_from_row(row: &Row) -> Result<Cloud, StoreError> {
+pub(super) fn cloud_from_row(row: &Row) -> Result<Cloud, StoreError> {
     Ok(Cloud {
         id: row.text("id")?,
         organization_id: row.text("organization_id")?,
@@ -62,7 +62,7 @@ fn cloud_from_row(row: &Row) -> Result<Cloud, StoreError> {
     })
 }
 
-fn folder_from_row(row: &Row) -> Result<Folder, StoreError> {
+pub(super) fn folder_from_row(row: &Row) -> Result<Folder, StoreError> {
     Ok(Folder {
         id: row.text("id")?,
         cloud_id: row.text("cloud_id")?,

@@ -34,6 +34,7 @@ mod hierarchy;
 mod log;
 mod model;
 mod operations;
+mod scan;
 mod versions;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use db::{Backend, OpenOptions};
 pub use error::StoreError;
 pub use log::CHANNEL;
 pub use model::*;
+pub use scan::{FOLLOWED, Record};
 
 /// The migrations, compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/iam/store/migrations");

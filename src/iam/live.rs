@@ -1,0 +1,429 @@
+//! The store, followed: the in-memory views the gateway decides with — the authorization
+//! index ([`AuthzIndex`]) and the store's layer of the exchange directory ([`Entries`]) — kept
+//! current from the store's change log (`docs/design.md#propagation`).
+//!
+//! - **Start**: [`Live::load`] notes the log's last sequence number, then reads every followed
+//!   table in pages, then applies the changes committed since that number. Reading a record
+//!   newer than the number is harmless: each change is applied by reading the record as it is
+//!   now, so applying one twice, or late, converges on the same state.
+//! - **Following**: [`Live::follow`] applies the changes after the last applied one whenever
+//!   the store tells of a commit (this replica's at once; other replicas' through PostgreSQL's
+//!   `NOTIFY`, typically within milliseconds) and, in case a notification was lost or the
+//!   database was away, every [`POLL`] anyway. A replica that was disconnected catches up from
+//!   the log where it stopped.
+//! - **This replica's writes**: the API calls [`Live::caught_up_to`] with the sequence number
+//!   of its write before it answers, so a write is visible to this replica's exchange and
+//!   authorization before the caller learns it happened.
+//!
+//! Each change costs O(1): a few hash operations in the index, and one copied shard of the
+//! directory layer (see [`crate::exchange::directory`]). Exchanges never wait for it: they read
+//! the last published layer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Mutex, broadcast};
+
+use crate::exchange::directory::{
+    Entries, FederatedCredential as DirectoryCredential, Federation as DirectoryFederation,
+    KeySource, KeySourceKind, ServiceAccount as DirectoryAccount,
+};
+use crate::iam::ResourceKind;
+use crate::telemetry;
+
+use super::authz::{AuthzIndex, Resource as AuthzResource};
+use super::roles::Scope;
+use super::store::{
+    AccessBinding, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq, Store,
+    StoreError,
+};
+
+/// How often the log is read even without a notification.
+pub const POLL: Duration = Duration::from_secs(1);
+/// Changes read per query while catching up; records per page while loading.
+const BATCH: u32 = 1000;
+const LOAD_PAGE: u32 = 10_000;
+
+/// How the store's federations become the exchange's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FederationDefaults {
+    /// Longest accepted subject-token lifetime, in seconds.
+    pub max_token_lifetime: i64,
+    /// Plain `http://` key sources on loopback hosts are fetched (development only).
+    pub allow_http_to_loopback: bool,
+}
+
+/// The followed store. Cheap to clone.
+#[derive(Clone)]
+pub struct Live {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    defaults: FederationDefaults,
+    authz: Arc<RwLock<AuthzIndex>>,
+    published: ArcSwap<Entries>,
+    follower: Mutex<Follower>,
+    /// The last applied sequence number, readable without the follower's lock.
+    applied: std::sync::atomic::AtomicI64,
+}
+
+/// What applying changes needs besides the published views.
+struct Follower {
+    applied: Seq,
+    /// The working copy of the directory layer; published after each batch.
+    entries: Entries,
+    /// What a deletion must undo, which the log does not say: the stored credential or
+    /// binding, by id.
+    credentials: HashMap<String, DirectoryCredential>,
+    bindings: HashMap<String, AccessBinding>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("applied", &self.applied())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    /// Loads every followed record of `store` and the changes committed meanwhile.
+    pub async fn load(store: Store, defaults: FederationDefaults) -> Result<Live, StoreError> {
+        let started = std::time::Instant::now();
+        let mut follower = Follower {
+            applied: store.max_seq().await?,
+            entries: Entries::default(),
+            credentials: HashMap::new(),
+            bindings: HashMap::new(),
+        };
+        let mut index = AuthzIndex::new();
+        for kind in FOLLOWED {
+            let mut after = String::new();
+            loop {
+                let page = store.scan(kind, &after, LOAD_PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id().to_owned();
+                for record in page {
+                    follower.put(&mut index, record, &defaults);
+                }
+            }
+        }
+        let live = Live {
+            inner: Arc::new(Inner {
+                published: ArcSwap::from_pointee(follower.entries.clone()),
+                applied: follower.applied.0.into(),
+                follower: Mutex::new(follower),
+                authz: Arc::new(RwLock::new(index)),
+                store,
+                defaults,
+            }),
+        };
+        live.catch_up().await?;
+        tracing::info!(
+            seq = live.applied().0,
+            bindings = live.authz_read(AuthzIndex::binding_count),
+            federations = live.entries().federation_count(),
+            federated_credentials = live.entries().credential_count(),
+            ms = started.elapsed().as_millis() as u64,
+            "IAM store loaded"
+        );
+        Ok(live)
+    }
+
+    /// The authorization index, as the API's [`super::service::Authorize`].
+    pub fn authorizer(&self) -> Arc<RwLock<AuthzIndex>> {
+        self.inner.authz.clone()
+    }
+
+    fn authz_read<T>(&self, f: impl FnOnce(&AuthzIndex) -> T) -> T {
+        f(&self
+            .inner
+            .authz
+            .read()
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The store's layer of the exchange directory, as last published.
+    pub fn entries(&self) -> Arc<Entries> {
+        self.inner.published.load_full()
+    }
+
+    /// The last change applied.
+    pub fn applied(&self) -> Seq {
+        Seq(self
+            .inner
+            .applied
+            .load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Returns once the change `seq` is applied (reading the log if it is not yet). A failure
+    /// to read leaves it to [`Live::follow`], which retries.
+    pub async fn caught_up_to(&self, seq: Seq) {
+        if self.applied() >= seq {
+            return;
+        }
+        if let Err(e) = self.catch_up().await {
+            tracing::warn!(error = %e, seq = seq.0, "IAM store: a change is not applied yet; retrying in the background");
+        }
+    }
+
+    /// Applies every change after the last applied one, and publishes the result.
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        let mut follower = self.inner.follower.lock().await;
+        let result = self.apply_pending(&mut follower).await;
+        // Publish what was applied even when the log could not be read to the end.
+        self.inner
+            .published
+            .store(Arc::new(follower.entries.clone()));
+        self.inner
+            .applied
+            .store(follower.applied.0, std::sync::atomic::Ordering::Release);
+        self.record_sizes(&follower);
+        result
+    }
+
+    async fn apply_pending(&self, follower: &mut Follower) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        loop {
+            let changes = store.changes_since(follower.applied, BATCH).await?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok(());
+            };
+            for change in &changes {
+                if FOLLOWED.contains(&change.kind) {
+                    let record = store.record(change.kind, &change.resource_id).await?;
+                    self.apply(follower, change, record);
+                }
+                follower.applied = change.seq;
+            }
+            if let Some(newest) = changes.last() {
+                let lag = crate::time::now_unix().saturating_sub(newest.at);
+                metrics::gauge!(telemetry::IAM_PROPAGATION_LAG).set(lag.max(0) as f64);
+            }
+            debug_assert_eq!(follower.applied, last);
+        }
+    }
+
+    fn apply(&self, follower: &mut Follower, change: &Change, record: Option<Record>) {
+        let mut index = self
+            .inner
+            .authz
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match record {
+            Some(record) => follower.put(&mut index, record, &self.inner.defaults),
+            None => follower.remove(&mut index, change.kind, &change.resource_id),
+        }
+    }
+
+    /// Follows the log until the store closes: on every notification, and every [`POLL`].
+    pub async fn follow(self) {
+        let mut notifications: Option<broadcast::Receiver<Seq>> = None;
+        let mut failing = false;
+        loop {
+            if notifications.is_none() {
+                notifications = self.inner.store.subscribe().await.ok();
+            }
+            match notifications.as_mut() {
+                Some(rx) => {
+                    tokio::select! {
+                        received = rx.recv() => match received {
+                            Ok(seq) if seq <= self.applied() => continue,
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => notifications = None,
+                        },
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
+                None => tokio::time::sleep(POLL).await,
+            }
+            match self.catch_up().await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!(
+                        seq = self.applied().0,
+                        "IAM store: following the change log again"
+                    );
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, seq = self.applied().0, "IAM store: cannot read the change log; exchanges go on with what was applied, retrying every second");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn record_sizes(&self, follower: &Follower) {
+        let entries = &follower.entries;
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "federation")
+            .set(entries.federation_count() as f64);
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "service_account")
+            .set(entries.service_account_count() as f64);
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "federated_credential")
+            .set(entries.credential_count() as f64);
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "access_binding")
+            .set(self.authz_read(AuthzIndex::binding_count) as f64);
+    }
+}
+
+impl Follower {
+    /// Puts a record, as it is now, into the views.
+    fn put(&mut self, index: &mut AuthzIndex, record: Record, defaults: &FederationDefaults) {
+        match record {
+            Record::Cloud(cloud) => {
+                if !cloud.organization_id.is_empty() {
+                    link(
+                        index,
+                        AuthzResource::cloud(&cloud.id),
+                        AuthzResource::organization(&cloud.organization_id),
+                    );
+                }
+            }
+            Record::Folder(folder) => link(
+                index,
+                AuthzResource::folder(&folder.id),
+                AuthzResource::cloud(&folder.cloud_id),
+            ),
+            Record::ServiceAccount(account) => {
+                link(
+                    index,
+                    AuthzResource::service_account(&account.id),
+                    AuthzResource::folder(&account.folder_id),
+                );
+                self.entries.put_service_account(DirectoryAccount {
+                    id: account.id,
+                    name: account.name,
+                    folder_id: account.folder_id,
+                });
+            }
+            Record::Federation(federation) => {
+                link(
+                    index,
+                    AuthzResource::new(Scope::Federation, &federation.id),
+                    AuthzResource::folder(&federation.folder_id),
+                );
+                self.entries
+                    .put_federation(directory_federation(federation, defaults));
+            }
+            Record::FederatedCredential(credential) => {
+                let credential = directory_credential(credential);
+                if let Some(old) = self.credentials.get(&credential.id) {
+                    self.entries.remove_credential(old);
+                }
+                self.entries.put_credential(&credential);
+                self.credentials.insert(credential.id.clone(), credential);
+            }
+            Record::AccessBinding(binding) => {
+                if let Some(old) = self.bindings.remove(&binding.id) {
+                    let _ = index.remove_access_binding(&old);
+                }
+                match index.add_access_binding(&binding) {
+                    Ok(_) => {
+                        self.bindings.insert(binding.id.clone(), binding);
+                    }
+                    Err(e) => {
+                        tracing::warn!(binding = %binding.id, error = %e, "IAM store: an access binding is ignored");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes a record that no longer exists out of the views.
+    fn remove(&mut self, index: &mut AuthzIndex, kind: ResourceKind, id: &str) {
+        match kind {
+            ResourceKind::Cloud => {
+                index.remove_parent(AuthzResource::cloud(id));
+            }
+            ResourceKind::Folder => {
+                index.remove_parent(AuthzResource::folder(id));
+            }
+            ResourceKind::ServiceAccount => {
+                index.remove_parent(AuthzResource::service_account(id));
+                self.entries.remove_service_account(id);
+            }
+            ResourceKind::Federation => {
+                index.remove_parent(AuthzResource::new(Scope::Federation, id));
+                self.entries.remove_federation(id);
+            }
+            ResourceKind::FederatedCredential => {
+                if let Some(old) = self.credentials.remove(id) {
+                    self.entries.remove_credential(&old);
+                }
+            }
+            ResourceKind::AccessBinding => {
+                if let Some(old) = self.bindings.remove(id) {
+                    let _ = index.remove_access_binding(&old);
+                }
+            }
+            ResourceKind::AuthorizedKey | ResourceKind::Operation => {}
+        }
+    }
+}
+
+/// Sets a parent link the store's constraints guarantee is well formed.
+fn link(index: &mut AuthzIndex, child: AuthzResource<'_>, parent: AuthzResource<'_>) {
+    if let Err(e) = index.set_parent(child, parent) {
+        tracing::warn!(error = %e, child = child.id, "IAM store: a parent link is ignored");
+    }
+}
+
+/// A stored federation as the exchange uses it: keys from its `jwks_url`, or by OIDC discovery
+/// from its issuer.
+pub fn directory_federation(
+    federation: Federation,
+    defaults: &FederationDefaults,
+) -> DirectoryFederation {
+    let kind = match url::Url::parse(&federation.jwks_url) {
+        Ok(url) if !federation.jwks_url.is_empty() => KeySourceKind::JwksUrl(url),
+        _ => KeySourceKind::Discovery {
+            issuer: federation.issuer.clone(),
+        },
+    };
+    let fetched_from = match &kind {
+        KeySourceKind::JwksUrl(url) => url.clone(),
+        _ => url::Url::parse(&federation.issuer)
+            .unwrap_or_else(|_| url::Url::parse("https://invalid.").expect("a valid URL")),
+    };
+    let allow_http = defaults.allow_http_to_loopback && is_loopback_http(&fetched_from);
+    DirectoryFederation {
+        id: federation.id,
+        name: federation.name,
+        folder_id: federation.folder_id,
+        issuer: federation.issuer,
+        audiences: federation.audiences,
+        enabled: federation.enabled,
+        key_source: Arc::new(KeySource::new(kind, allow_http, None)),
+        max_token_lifetime: defaults.max_token_lifetime,
+    }
+}
+
+/// Whether `url` is plain `http://` to a loopback host.
+pub fn is_loopback_http(url: &url::Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        }
+}
+
+fn directory_credential(credential: FederatedCredential) -> DirectoryCredential {
+    DirectoryCredential {
+        id: credential.id,
+        federation_id: credential.federation_id,
+        service_account_id: credential.service_account_id,
+        external_subject_id: credential.external_subject_id,
+    }
+}
