@@ -216,6 +216,23 @@ pub fn store(state: &AppState) -> Result<&Store, Status> {
     })
 }
 
+/// The followed IAM store, or UNIMPLEMENTED when the gateway has none.
+pub fn live(state: &AppState) -> Result<&crate::iam::live::Live, Status> {
+    store(state)?;
+    state
+        .live()
+        .ok_or_else(|| Status::internal(&"the IAM store is not followed"))
+}
+
+/// What a management call runs with: the followed store, the authorizer, the time now.
+pub fn context(state: &AppState) -> Result<crate::iam::service::Context<'_>, Status> {
+    Ok(crate::iam::service::Context {
+        live: live(state)?,
+        authorizer: state.authorizer(),
+        now: crate::time::now_unix(),
+    })
+}
+
 /// Reads a JSON object body of at most 64 KiB into `T`; anything else is INVALID_ARGUMENT.
 pub async fn json_body<T: DeserializeOwned>(request: Request, what: &str) -> Result<T, Status> {
     let bytes = read_body(request.into_body())

@@ -21,12 +21,13 @@ use crate::time::rfc3339;
 use super::authn::Principal;
 use super::authz::{AuthzIndex, Refused, Resource as AuthzResource};
 use super::keys::{self, GeneratedKey};
+use super::live::Live;
 use super::operation::{self, OperationTypes, types};
 use super::roles::{Role, Scope};
 use super::status::Status;
 use super::store::{
     AuthorizedKey, AuthorizedKeyUpdate, KeyAlgorithm, NewAuthorizedKey, NewOperation, Operation,
-    Page, PageRequest, ServiceAccount, Store, StoreError,
+    Page, PageRequest, ServiceAccount, Store, StoreError, Written,
 };
 
 pub use super::roles::Method;
@@ -308,8 +309,6 @@ impl Keys<'_> {
         .await
     }
 
-    /// Keeps the finished operation of a change that has committed. Failing to keep it does not
-    /// undo the change: the operation is answered all the same, and the failure logged.
     async fn record_operation(
         &self,
         principal: &Principal,
@@ -319,33 +318,109 @@ impl Keys<'_> {
         metadata: &Value,
         response: &Value,
     ) -> Result<Operation, Status> {
-        let (metadata, result) = operation::finished(types, metadata, Ok(response));
-        let new = NewOperation {
-            resource_id: resource_id.to_owned(),
-            description: description.to_owned(),
-            created_by: principal.service_account_id.clone(),
-            done: true,
+        let finished = Finished {
+            resource_id,
+            description,
+            types,
             metadata,
-            result: Some(result),
+            response,
         };
-        match self.store.create_operation(&new, self.now).await {
-            Ok(written) => Ok(written.item),
-            Err(e) => {
-                tracing::warn!(error = %crate::report::error_chain(&e), resource_id, "the operation of a committed change was not kept");
-                Ok(Operation {
-                    id: super::ids::generate(ResourceKind::Operation)
-                        .map_err(|e| Status::internal(&e))?,
-                    resource_id: new.resource_id,
-                    description: new.description,
-                    created_by: new.created_by,
-                    created_at: self.now,
-                    modified_at: self.now,
-                    done: true,
-                    metadata: new.metadata,
-                    result: new.result,
-                    version: 1,
-                })
-            }
+        record_operation(self.store, self.now, principal, finished).await
+    }
+}
+
+/// What the API methods over the followed store share: the store, the authorizer, the clock.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub live: &'a Live,
+    pub authorizer: &'a dyn Authorize,
+    pub now: i64,
+}
+
+impl Context<'_> {
+    pub fn store(&self) -> &Store {
+        self.live.store()
+    }
+
+    /// The one authorization check of a method: see [`Authorize::authorize`].
+    pub fn authorize(
+        &self,
+        principal: &Principal,
+        method: Method,
+        targets: &[AuthzResource<'_>],
+    ) -> Result<(), Status> {
+        self.authorizer.authorize(principal, method, targets)
+    }
+
+    /// The written item, once this replica's exchange and authorization see the change: a
+    /// mutation calls this before it answers (`docs/design.md#propagation`).
+    pub async fn applied<T>(&self, written: Written<T>) -> T {
+        self.live.caught_up_to(written.seq).await;
+        written.item
+    }
+
+    /// Keeps and returns the finished operation of a committed change.
+    pub async fn finished(
+        &self,
+        principal: &Principal,
+        finished: Finished<'_>,
+    ) -> Result<Operation, Status> {
+        record_operation(self.store(), self.now, principal, finished).await
+    }
+}
+
+/// A finished operation: what it acted on, its description (`"Create service account"`), its
+/// metadata and response types, and their messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a> {
+    pub resource_id: &'a str,
+    pub description: &'a str,
+    pub types: OperationTypes,
+    pub metadata: &'a Value,
+    pub response: &'a Value,
+}
+
+/// Keeps the finished operation of a change that has committed. Failing to keep it does not
+/// undo the change: the operation is answered all the same, and the failure logged.
+pub async fn record_operation(
+    store: &Store,
+    now: i64,
+    principal: &Principal,
+    finished: Finished<'_>,
+) -> Result<Operation, Status> {
+    let Finished {
+        resource_id,
+        description,
+        types,
+        metadata,
+        response,
+    } = finished;
+    let (metadata, result) = operation::finished(types, metadata, Ok(response));
+    let new = NewOperation {
+        resource_id: resource_id.to_owned(),
+        description: description.to_owned(),
+        created_by: principal.service_account_id.clone(),
+        done: true,
+        metadata,
+        result: Some(result),
+    };
+    match store.create_operation(&new, now).await {
+        Ok(written) => Ok(written.item),
+        Err(e) => {
+            tracing::warn!(error = %crate::report::error_chain(&e), resource_id, "the operation of a committed change was not kept");
+            Ok(Operation {
+                id: super::ids::generate(ResourceKind::Operation)
+                    .map_err(|e| Status::internal(&e))?,
+                resource_id: new.resource_id,
+                description: new.description,
+                created_by: new.created_by,
+                created_at: now,
+                modified_at: now,
+                done: true,
+                metadata: new.metadata,
+                result: new.result,
+                version: 1,
+            })
         }
     }
 }
