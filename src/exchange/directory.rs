@@ -316,7 +316,7 @@ impl Entries {
             Some(slot) => slot,
             None => {
                 self.federations.push(None);
-                u32::try_from(self.federations.len() - 1).unwrap_or(u32::MAX & !STORE_LAYER)
+                u32::try_from(self.federations.len() - 1).unwrap_or(!STORE_LAYER)
             }
         };
         self.slot_of.insert(federation.id.clone(), slot);
@@ -439,5 +439,194 @@ impl<V: Clone> Shards<V> {
 
     fn len(&self) -> usize {
         self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn federation(id: &str, issuer: &str) -> Federation {
+        Federation {
+            id: id.into(),
+            name: id.into(),
+            folder_id: "folder".into(),
+            issuer: issuer.into(),
+            audiences: vec!["aud".into()],
+            enabled: true,
+            key_source: Arc::new(KeySource::new(
+                KeySourceKind::Discovery {
+                    issuer: issuer.into(),
+                },
+                false,
+                None,
+            )),
+            max_token_lifetime: 3600,
+        }
+    }
+
+    fn account(id: &str) -> ServiceAccount {
+        ServiceAccount {
+            id: id.into(),
+            name: id.into(),
+            folder_id: "folder".into(),
+        }
+    }
+
+    fn credential(id: &str, federation: &str, account: &str, subject: &str) -> FederatedCredential {
+        FederatedCredential {
+            id: id.into(),
+            federation_id: federation.into(),
+            service_account_id: account.into(),
+            external_subject_id: subject.into(),
+        }
+    }
+
+    const ISSUER: &str = "https://issuer.example";
+
+    #[test]
+    fn lookups_consult_the_configuration_then_the_store() {
+        let config = Directory::build(
+            vec![federation("fed-file", ISSUER)],
+            vec![account("sa-file")],
+            vec![credential("cred-file", "fed-file", "sa-file", "sub")],
+        );
+        let mut store = Entries::default();
+        store.put_federation(federation("fed-store", ISSUER));
+        store.put_service_account(account("sa-store"));
+        store.put_credential(&credential("cred-store", "fed-store", "sa-store", "sub"));
+        let directory = config.with_store(Arc::new(store));
+
+        let found = directory.federations_for_issuer(ISSUER);
+        let ids: Vec<&str> = found
+            .iter()
+            .map(|i| directory.federation(*i).unwrap().id.as_str())
+            .collect();
+        assert_eq!(ids, ["fed-file", "fed-store"]);
+        assert!(directory.service_account("sa-file").is_some());
+        assert!(directory.service_account("sa-store").is_some());
+        assert!(directory.service_account("sa-nobody").is_none());
+        assert_eq!(
+            directory.credential(found[0], "sa-file", "sub"),
+            Some("cred-file")
+        );
+        assert_eq!(
+            directory.credential(found[1], "sa-store", "sub"),
+            Some("cred-store")
+        );
+        // A credential belongs to its federation's layer only.
+        assert_eq!(directory.credential(found[0], "sa-store", "sub"), None);
+        assert_eq!(directory.credential(found[1], "sa-file", "sub"), None);
+        assert_eq!(
+            (
+                directory.federation_count(),
+                directory.service_account_count(),
+                directory.credential_count()
+            ),
+            (2, 2, 2)
+        );
+        // The configuration alone knows nothing of the store.
+        assert_eq!(config.federations_for_issuer(ISSUER).len(), 1);
+    }
+
+    #[test]
+    fn near_issuers_come_from_both_layers_once() {
+        let config = Directory::build(vec![federation("a", "https://x.example/")], vec![], vec![]);
+        let mut store = Entries::default();
+        store.put_federation(federation("b", "https://X.example"));
+        store.put_federation(federation("c", "https://x.example/"));
+        let directory = config.with_store(Arc::new(store));
+        assert_eq!(
+            directory.near_issuers("https://x.example"),
+            ["https://X.example", "https://x.example/"]
+        );
+    }
+
+    #[test]
+    fn a_federation_is_replaced_in_place_and_its_issuer_reindexed() {
+        let mut entries = Entries::default();
+        entries.put_federation(federation("fed", ISSUER));
+        entries.put_federation(federation("fed", "https://other.example"));
+        assert_eq!(entries.federation_count(), 1);
+        assert!(entries.slots_for_issuer(ISSUER).is_empty());
+        assert_eq!(entries.slots_for_issuer("https://other.example"), [0]);
+        let mut disabled = federation("fed", "https://other.example");
+        disabled.enabled = false;
+        entries.put_federation(disabled);
+        assert!(!entries.federation(0).unwrap().enabled);
+        assert_eq!(entries.slots_for_issuer("https://other.example"), [0]);
+    }
+
+    #[test]
+    fn a_removed_federations_slot_is_reused_without_its_credentials() {
+        let mut entries = Entries::default();
+        entries.put_federation(federation("fed-old", ISSUER));
+        entries.put_credential(&credential("cred", "fed-old", "sa", "sub"));
+        assert!(entries.remove_federation("fed-old").is_some());
+        assert!(entries.remove_federation("fed-old").is_none());
+        assert!(entries.slots_for_issuer(ISSUER).is_empty());
+        entries.put_federation(federation("fed-new", ISSUER));
+        assert_eq!(entries.federations.len(), 1, "the slot is reused");
+        let directory = Directory::default().with_store(Arc::new(entries));
+        let index = directory.federations_for_issuer(ISSUER)[0];
+        assert_eq!(directory.federation(index).unwrap().id, "fed-new");
+        assert_eq!(directory.credential(index, "sa", "sub"), None);
+    }
+
+    #[test]
+    fn a_credential_is_removed_only_by_its_own_id() {
+        let mut entries = Entries::default();
+        entries.put_credential(&credential("cred-1", "fed", "sa", "sub"));
+        assert!(!entries.remove_credential(&credential("cred-2", "fed", "sa", "sub")));
+        assert_eq!(entries.credential_count(), 1);
+        assert!(entries.remove_credential(&credential("cred-1", "fed", "sa", "sub")));
+        assert!(!entries.remove_credential(&credential("cred-1", "fed", "sa", "sub")));
+        assert_eq!(entries.credential_count(), 0);
+        entries.put_service_account(account("sa"));
+        entries.put_service_account(account("sa"));
+        assert_eq!(entries.service_account_count(), 1);
+        assert!(entries.remove_service_account("sa").is_some());
+        assert!(entries.remove_service_account("sa").is_none());
+        assert_eq!(entries.service_account_count(), 0);
+    }
+
+    #[test]
+    fn a_published_copy_does_not_see_later_changes() {
+        let mut working = Entries::default();
+        for i in 0..2000 {
+            working.put_credential(&credential(&format!("c{i}"), "fed", &format!("sa{i}"), "s"));
+        }
+        let published = working.clone();
+        working.put_credential(&credential("late", "fed", "sa-late", "s"));
+        assert!(working.remove_credential(&credential("c7", "fed", "sa7", "s")));
+        assert_eq!(published.credential_count(), 2000);
+        assert_eq!(working.credential_count(), 2000);
+        assert!(
+            published
+                .credentials
+                .get(&credential_key("fed", "sa7", "s"))
+                .is_some()
+        );
+        assert!(
+            published
+                .credentials
+                .get(&credential_key("fed", "sa-late", "s"))
+                .is_none()
+        );
+        assert!(
+            working
+                .credentials
+                .get(&credential_key("fed", "sa-late", "s"))
+                .is_some()
+        );
+        // Only the shards a change touched were copied.
+        let shared = published
+            .credentials
+            .shards
+            .iter()
+            .zip(&working.credentials.shards)
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert!(shared >= SHARDS - 2, "{shared} of {SHARDS} shards shared");
     }
 }

@@ -390,12 +390,13 @@ pub fn directory_federation(
             issuer: federation.issuer.clone(),
         },
     };
-    let fetched_from = match &kind {
-        KeySourceKind::JwksUrl(url) => url.clone(),
-        _ => url::Url::parse(&federation.issuer)
-            .unwrap_or_else(|_| url::Url::parse("https://invalid.").expect("a valid URL")),
+    let fetched_from = if federation.jwks_url.is_empty() {
+        &federation.issuer
+    } else {
+        &federation.jwks_url
     };
-    let allow_http = defaults.allow_http_to_loopback && is_loopback_http(&fetched_from);
+    let allow_http = defaults.allow_http_to_loopback
+        && url::Url::parse(fetched_from).is_ok_and(|url| is_loopback_http(&url));
     DirectoryFederation {
         id: federation.id,
         name: federation.name,

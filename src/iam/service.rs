@@ -2,10 +2,9 @@
 //! [`crate::http`] call them; a gRPC front would too). It serves `KeyService` (authorized keys).
 //!
 //! Every method that reads or changes a resource passes through one authorization check,
-//! [`Keys::authorize`], which hands (principal, [`Method`], [`Resource`]) to the [`Authorize`]
-//! implementation the gateway was started with. The gateway starts with
-//! [`AdministratorOrSelf`]: the bootstrap administrator may do everything, a service account
-//! may manage its own keys, nobody else anything.
+//! [`Keys::authorize`] (or [`Context::authorize`]), which hands (principal, [`Method`], targets) to the [`Authorize`]
+//! implementation the gateway was started with: the authorization index, fed by the store's
+//! access bindings ([`super::live`]).
 //!
 //! Also here: the proto3 JSON forms of the messages these methods answer with
 //! ([`key_message`]); operations are packed by [`super::operation`].

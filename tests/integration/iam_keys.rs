@@ -6,36 +6,37 @@
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use wif_gateway::iam::store::NewServiceAccount;
+use wif_gateway::iam::ResourceKind;
+use wif_gateway::iam::store::{NewAccessBinding, ResourceRef, Subject, SubjectType};
 use wif_gateway::testkit::{Jwt, KeyKind, TestKey, b64url};
 
 use crate::operate::{audit_lines, wait_for};
 use crate::support::binary::{BIN, KillOnDrop, dev_config, free_port, wait_ready};
 use crate::support::gateway::{AUD, FED, SA, SUBJECT, scenario};
-use crate::support::iam::{KeyFile, jwt, signer, sqlite_store};
+use crate::support::iam::{KeyFile, add_account, jwt, signer, sqlite_store};
 use crate::support::*;
 
-/// A service account in the administrator's folder, made directly in the store.
-async fn add_account(gw: &Gateway, admin: &KeyFile, name: &str) -> String {
-    let store = gw.state.store().expect("store");
-    let folder = store
-        .get_service_account(admin.service_account_id())
-        .await
+/// Grants `role` on service account `on` to service account `to`, directly in the store, and
+/// applies it before this returns.
+async fn grant(gw: &Gateway, role: &str, on: &str, to: &str) {
+    let written = gw
+        .state
+        .store()
         .unwrap()
-        .folder_id;
-    store
-        .create_service_account(
-            &NewServiceAccount {
-                folder_id: folder,
-                name: name.into(),
-                ..NewServiceAccount::default()
+        .create_access_binding(
+            &NewAccessBinding {
+                resource: ResourceRef::new(ResourceKind::ServiceAccount, on),
+                role_id: role.into(),
+                subject: Subject {
+                    subject_type: SubjectType::ServiceAccount,
+                    id: to.into(),
+                },
             },
             now(),
         )
         .await
-        .unwrap()
-        .item
-        .id
+        .unwrap();
+    gw.state.live().unwrap().caught_up_to(written.seq).await;
 }
 
 #[tokio::test]
@@ -381,7 +382,7 @@ async fn a_created_private_key_is_answered_once_and_works_until_the_key_is_delet
 }
 
 #[tokio::test]
-async fn only_the_administrator_and_the_account_itself_manage_its_keys() {
+async fn keys_are_managed_by_whoever_holds_a_key_role_on_the_account_and_nobody_else() {
     let gw = Gateway::start_with("", sqlite_store()).await;
     let admin = KeyFile::bootstrap(&gw);
     let admin_token = gw.iam_token(&admin).await;
@@ -414,9 +415,19 @@ async fn only_the_administrator_and_the_account_itself_manage_its_keys() {
     }
     let (alice, alice_key, alice_token) = &tokens[0];
     let (bob, _, bob_token) = &tokens[1];
-    // Alice manages her own keys (the list defaults to her own account)...
+    // An account holds no role on itself by being itself...
     let own = gw.iam("GET", "/iam/v1/keys", Some(alice_token), None).await;
-    assert_eq!(own.status, 200);
+    assert_eq!((own.status, own.grpc_code()), (403, 7), "{}", own.text);
+    assert!(
+        own.message().contains("iam.authorizedKeys.list"),
+        "{}",
+        own.text
+    );
+    // ...until a binding gives it one: then it manages its own keys (the list defaults to its
+    // own account)...
+    grant(&gw, "iam.serviceAccounts.authorizedKeyAdmin", alice, alice).await;
+    let own = gw.iam("GET", "/iam/v1/keys", Some(alice_token), None).await;
+    assert_eq!(own.status, 200, "{}", own.text);
     assert_eq!(own.body["keys"][0]["id"], alice_key.as_str());
     let created = gw
         .iam("POST", "/iam/v1/keys", Some(alice_token), Some("{}".into()))
@@ -450,9 +461,19 @@ async fn only_the_administrator_and_the_account_itself_manage_its_keys() {
             "{method} {path}: {}",
             reply.text
         );
-        assert!(reply.message().contains(alice.as_str()), "{}", reply.text);
+        assert!(reply.message().contains("is required on"), "{}", reply.text);
     }
+    grant(&gw, "viewer", alice, bob).await;
     let bobs = gw.iam("GET", "/iam/v1/keys", Some(bob_token), None).await;
+    assert_eq!(bobs.status, 403, "a role on alice gives nothing on bob");
+    let bobs = gw
+        .iam(
+            "GET",
+            &format!("/iam/v1/keys?serviceAccountId={bob}"),
+            Some(&admin_token),
+            None,
+        )
+        .await;
     assert_eq!(
         bobs.body["keys"].as_array().unwrap().len(),
         1,

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use serde_json::{Value, json};
 use wif_gateway::iam::ResourceKind;
 use wif_gateway::iam::ids;
-use wif_gateway::iam::store::{NewServiceAccount, OpenOptions, PageRequest, Store};
+use wif_gateway::iam::store::{OpenOptions, PageRequest, Store};
 use wif_gateway::testkit::{Jwt, KeyKind, TestKey, decode_payload};
 
 use crate::operate::{audit_lines, wait_for};
@@ -234,29 +234,13 @@ async fn a_third_party_signer_reads_the_yandex_key_file_as_it_is() {
 
 /// A second service account in the administrator's folder, with a key made through the API.
 async fn other_account(gw: &Gateway, admin: &KeyFile, admin_token: &str) -> (String, TestKey) {
-    let store = gw.state.store().expect("store");
-    let admin_account = store
-        .get_service_account(admin.service_account_id())
-        .await
-        .unwrap();
-    let other = store
-        .create_service_account(
-            &NewServiceAccount {
-                folder_id: admin_account.folder_id,
-                name: "other".into(),
-                ..NewServiceAccount::default()
-            },
-            now(),
-        )
-        .await
-        .unwrap()
-        .item;
+    let other_id = crate::support::iam::add_account(gw, admin, "other").await;
     let created = gw
         .iam(
             "POST",
             "/iam/v1/keys",
             Some(admin_token),
-            Some(json!({"serviceAccountId": other.id}).to_string()),
+            Some(json!({"serviceAccountId": other_id}).to_string()),
         )
         .await;
     assert_eq!(created.status, 200, "{}", created.text);
@@ -264,7 +248,7 @@ async fn other_account(gw: &Gateway, admin: &KeyFile, admin_token: &str) -> (Str
         created.body["privateKey"].as_str().unwrap(),
         created.body["key"]["id"].as_str().unwrap(),
     );
-    (other.id, key)
+    (other_id, key)
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ mod jwks;
 mod layout;
 mod operate;
 mod overload;
+mod propagation;
 mod rejection;
 mod store;
 mod tls;

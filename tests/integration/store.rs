@@ -37,8 +37,8 @@ const NOW: i64 = 1_780_000_000;
 const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n";
 
 /// A store under test, and how to open another one on the same database.
-struct TestDb {
-    store: Store,
+pub(crate) struct TestDb {
+    pub(crate) store: Store,
     url: String,
     options: OpenOptions,
     /// SQLite: the directory holding the file.
@@ -48,7 +48,7 @@ struct TestDb {
 }
 
 impl TestDb {
-    async fn sqlite() -> TestDb {
+    pub(crate) async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("iam.db").display());
         let options = OpenOptions::default();
@@ -63,7 +63,7 @@ impl TestDb {
     }
 
     /// `None`, with a note, when no PostgreSQL URL is configured.
-    async fn postgres() -> Option<TestDb> {
+    pub(crate) async fn postgres() -> Option<TestDb> {
         let Ok(url) = std::env::var(PG_URL_ENV) else {
             eprintln!(
                 "note: PostgreSQL store test skipped; set {PG_URL_ENV}=postgres://… to run it"
@@ -95,18 +95,18 @@ impl TestDb {
     }
 
     /// Another store on the same database (a second replica, or a restart).
-    async fn reopen(&self) -> Store {
+    pub(crate) async fn reopen(&self) -> Store {
         Store::open_with(&self.url, &self.options)
             .await
             .expect("reopen")
     }
 
-    fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         self.store.backend() == Backend::Postgres
     }
 
     /// Closes the store; PostgreSQL: drops the schema and records that `test` ran.
-    async fn finish(self, test: &str) {
+    pub(crate) async fn finish(self, test: &str) {
         self.store.close().await;
         if self.schema.is_some()
             && let Ok(marker) = std::env::var(PG_MARKER_ENV)
@@ -204,7 +204,7 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 }
 
 /// A cloud with one folder; `name` keeps clouds apart within a test.
-async fn cloud_and_folder(store: &Store, name: &str) -> (String, String) {
+pub(crate) async fn cloud_and_folder(store: &Store, name: &str) -> (String, String) {
     let cloud = store
         .create_cloud(
             &NewCloud {
@@ -232,7 +232,7 @@ async fn cloud_and_folder(store: &Store, name: &str) -> (String, String) {
     (cloud.id, folder.id)
 }
 
-async fn account(store: &Store, folder_id: &str, name: &str) -> String {
+pub(crate) async fn account(store: &Store, folder_id: &str, name: &str) -> String {
     store
         .create_service_account(
             &NewServiceAccount {
@@ -248,7 +248,7 @@ async fn account(store: &Store, folder_id: &str, name: &str) -> String {
         .id
 }
 
-fn new_federation(folder_id: &str, name: &str) -> NewFederation {
+pub(crate) fn new_federation(folder_id: &str, name: &str) -> NewFederation {
     NewFederation {
         folder_id: folder_id.into(),
         name: name.into(),
@@ -279,7 +279,11 @@ fn new_key(service_account_id: &str) -> NewAuthorizedKey {
     }
 }
 
-fn new_credential(account: &str, federation: &str, subject: &str) -> NewFederatedCredential {
+pub(crate) fn new_credential(
+    account: &str,
+    federation: &str,
+    subject: &str,
+) -> NewFederatedCredential {
     NewFederatedCredential {
         service_account_id: account.into(),
         federation_id: federation.into(),
@@ -287,7 +291,12 @@ fn new_credential(account: &str, federation: &str, subject: &str) -> NewFederate
     }
 }
 
-fn new_binding(kind: ResourceKind, id: &str, role: &str, subject: &str) -> NewAccessBinding {
+pub(crate) fn new_binding(
+    kind: ResourceKind,
+    id: &str,
+    role: &str,
+    subject: &str,
+) -> NewAccessBinding {
     NewAccessBinding {
         resource: ResourceRef::new(kind, id),
         role_id: role.into(),

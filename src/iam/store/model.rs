@@ -519,3 +519,38 @@ pub struct Bootstrapped {
     pub binding: AccessBinding,
     pub key: AuthorizedKey,
 }
+
+/// The kinds the views hold, parents before children; keys and operations are read where they
+/// are used.
+pub const FOLLOWED: [ResourceKind; 6] = [
+    ResourceKind::Cloud,
+    ResourceKind::Folder,
+    ResourceKind::ServiceAccount,
+    ResourceKind::Federation,
+    ResourceKind::FederatedCredential,
+    ResourceKind::AccessBinding,
+];
+
+/// A record of one of the kinds the in-memory views hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Cloud(Cloud),
+    Folder(Folder),
+    ServiceAccount(ServiceAccount),
+    Federation(Federation),
+    FederatedCredential(FederatedCredential),
+    AccessBinding(AccessBinding),
+}
+
+impl Record {
+    pub fn id(&self) -> &str {
+        match self {
+            Record::Cloud(r) => &r.id,
+            Record::Folder(r) => &r.id,
+            Record::ServiceAccount(r) => &r.id,
+            Record::Federation(r) => &r.id,
+            Record::FederatedCredential(r) => &r.id,
+            Record::AccessBinding(r) => &r.id,
+        }
+    }
+}

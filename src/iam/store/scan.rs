@@ -10,31 +10,7 @@ use super::db::{Row, Statement};
 use super::error::StoreError;
 use super::federations::{credential_from_row, federation_from_row};
 use super::hierarchy::{cloud_from_row, folder_from_row};
-use super::model::{AccessBinding, Cloud, FederatedCredential, Federation, Folder, ServiceAccount};
-
-/// A record of one of the kinds the in-memory views hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    Cloud(Cloud),
-    Folder(Folder),
-    ServiceAccount(ServiceAccount),
-    Federation(Federation),
-    FederatedCredential(FederatedCredential),
-    AccessBinding(AccessBinding),
-}
-
-impl Record {
-    pub fn id(&self) -> &str {
-        match self {
-            Record::Cloud(r) => &r.id,
-            Record::Folder(r) => &r.id,
-            Record::ServiceAccount(r) => &r.id,
-            Record::Federation(r) => &r.id,
-            Record::FederatedCredential(r) => &r.id,
-            Record::AccessBinding(r) => &r.id,
-        }
-    }
-}
+use super::model::Record;
 
 /// How a kind is read: by id, and a page of the whole table in id order.
 struct Table {
@@ -58,17 +34,6 @@ macro_rules! table {
         }
     };
 }
-
-/// The kinds the views hold, parents before children; keys and operations are read where they
-/// are used.
-pub const FOLLOWED: [ResourceKind; 6] = [
-    ResourceKind::Cloud,
-    ResourceKind::Folder,
-    ResourceKind::ServiceAccount,
-    ResourceKind::Federation,
-    ResourceKind::FederatedCredential,
-    ResourceKind::AccessBinding,
-];
 
 fn table(kind: ResourceKind) -> Option<Table> {
     Some(match kind {

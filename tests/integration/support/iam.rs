@@ -154,3 +154,27 @@ impl Reply {
         self.body["message"].as_str().unwrap_or("")
     }
 }
+
+/// A service account in the administrator's folder, made directly in the store and applied
+/// before this returns.
+pub async fn add_account(gw: &Gateway, admin: &KeyFile, name: &str) -> String {
+    let store = gw.state.store().expect("store");
+    let folder = store
+        .get_service_account(admin.service_account_id())
+        .await
+        .unwrap()
+        .folder_id;
+    let written = store
+        .create_service_account(
+            &wif_gateway::iam::store::NewServiceAccount {
+                folder_id: folder,
+                name: name.into(),
+                ..Default::default()
+            },
+            wif_gateway::time::now_unix(),
+        )
+        .await
+        .unwrap();
+    gw.state.live().unwrap().caught_up_to(written.seq).await;
+    written.item.id
+}
