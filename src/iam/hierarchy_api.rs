@@ -174,12 +174,15 @@ fn check_update(update: &Update) -> Result<(), Status> {
 
 /// Reads a page of visible, matching items from `fetch`, walking the store's pages until the
 /// page is full: a list shows only what the caller may see, so a store page can hold fewer.
-async fn visible_page<T>(
+async fn visible_page<T, F>(
     listing: &Listing,
-    fetch: impl AsyncFn(PageRequest) -> Result<Page<T>, StoreError>,
+    fetch: impl Fn(PageRequest) -> F,
     keep: impl Fn(&T) -> bool,
     id: impl Fn(&T) -> &str,
-) -> Result<Page<T>, Status> {
+) -> Result<Page<T>, Status>
+where
+    F: Future<Output = Result<Page<T>, StoreError>>,
+{
     let mut found = Vec::new();
     let mut after = listing.after.clone();
     loop {
@@ -287,7 +290,7 @@ impl Hierarchy<'_> {
         let authorizer = self.ctx.authorizer;
         visible_page(
             &listing,
-            async |page| store.list_clouds(&page).await,
+            |page| async move { store.list_clouds(&page).await },
             |cloud: &Cloud| {
                 (organization_id.is_empty() || cloud.organization_id == organization_id)
                     && listing.name.as_deref().is_none_or(|n| cloud.name == n)
@@ -440,7 +443,7 @@ impl Hierarchy<'_> {
         let store = self.ctx.store();
         visible_page(
             &listing,
-            async |page| store.list_folders(cloud_id, &page).await,
+            |page| async move { store.list_folders(cloud_id, &page).await },
             |folder: &Folder| listing.name.as_deref().is_none_or(|n| folder.name == n),
             |folder| &folder.id,
         )
@@ -610,7 +613,7 @@ impl Hierarchy<'_> {
         let store = self.ctx.store();
         visible_page(
             &listing,
-            async |page| store.list_service_accounts(folder_id, &page).await,
+            |page| async move { store.list_service_accounts(folder_id, &page).await },
             |account: &ServiceAccount| listing.name.as_deref().is_none_or(|n| account.name == n),
             |account| &account.id,
         )
