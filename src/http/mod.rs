@@ -8,6 +8,7 @@
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
 //! | `POST /iam/v1/tokens` | a service account's PS256 JWT for an IAM token ([`iam_tokens`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
+//! | `/resource-manager/v1/clouds…`, `/resource-manager/v1/folders…`, `/iam/v1/serviceAccounts…`, `GET /operations/{id}` | the resource hierarchy and operations ([`iam_hierarchy`]); only with `[store]` |
 //!
 //! The IAM routes share [`yandex`]: the Yandex error body, authentication, metrics and audit.
 //!
@@ -18,6 +19,7 @@
 pub mod dev;
 pub mod error;
 pub mod health;
+pub mod iam_hierarchy;
 pub mod iam_keys;
 pub mod iam_tokens;
 pub mod request_id;
@@ -61,9 +63,15 @@ pub fn router(state: AppState) -> Router {
     app = if state.store().is_some() {
         app.merge(iam_tokens::routes())
             .merge(iam_keys::routes())
+            .merge(iam_hierarchy::routes())
             .route("/iam/{*rest}", any(yandex::unknown_method))
     } else {
         app.route("/iam/{*rest}", any(yandex::no_store_configured))
+            .route(
+                "/resource-manager/{*rest}",
+                any(yandex::no_store_configured),
+            )
+            .route("/operations/{*rest}", any(yandex::no_store_configured))
     };
     app.fallback(health::not_found)
         .layer(

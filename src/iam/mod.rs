@@ -15,6 +15,7 @@
 //! | [`authn`] | `Authorization: Bearer <IAM token>` → the calling service account ([`authn::Principal`]) |
 //! | [`tokens`] | `IamTokenService.Create`: a service account's PS256 JWT, checked against its authorized key |
 //! | [`service`] | the API's methods (authorized keys), each behind one authorization check |
+//! | [`hierarchy_api`] | clouds, folders and service accounts (get, list, create, update, delete) and `OperationService.Get` |
 //! | [`keys`] | authorized keys' RSA key material and the Yandex key file |
 //! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
 //! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
@@ -26,6 +27,7 @@
 pub mod authn;
 pub mod authz;
 pub mod bootstrap;
+pub mod hierarchy_api;
 pub mod ids;
 pub mod keys;
 pub mod live;

@@ -22,7 +22,7 @@ use super::authz::{AuthzIndex, Refused, Resource as AuthzResource};
 use super::keys::{self, GeneratedKey};
 use super::live::Live;
 use super::operation::{self, OperationTypes, types};
-use super::roles::{Role, Scope};
+use super::roles::{Permission, Role, Scope};
 use super::status::Status;
 use super::store::{
     AuthorizedKey, AuthorizedKeyUpdate, KeyAlgorithm, NewAuthorizedKey, NewOperation, Operation,
@@ -54,6 +54,15 @@ pub trait Authorize: Send + Sync {
         role_id: &str,
         resource: AuthzResource<'_>,
     ) -> Result<Role, Status>;
+
+    /// Whether the principal holds `permission` on `resource` (by a binding on it or above
+    /// it). For the methods that show only what the caller may see (`CloudService.List`).
+    fn check(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+        resource: AuthzResource<'_>,
+    ) -> bool;
 }
 
 /// The refusal of the authorization index as the API answers it.
@@ -93,6 +102,18 @@ impl Authorize for RwLock<AuthzIndex> {
         index
             .may_grant(&principal.as_subject(), role_id, resource)
             .map_err(|refused| refusal(None, refused))
+    }
+
+    fn check(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+        resource: AuthzResource<'_>,
+    ) -> bool {
+        let index = self.read().unwrap_or_else(PoisonError::into_inner);
+        index
+            .check(&principal.as_subject(), permission, resource)
+            .is_ok()
     }
 }
 
