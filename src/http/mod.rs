@@ -8,6 +8,8 @@
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
 //! | `POST /iam/v1/tokens` | a service account's PS256 JWT for an IAM token ([`iam_tokens`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
+//! | `/iam/v1/workload/…` | OIDC federations and federated credentials ([`iam_federations`]); only with `[store]` |
+//! | `…:listAccessBindings`, `…:setAccessBindings`, `…:updateAccessBindings` | access bindings of clouds, folders, service accounts and federations ([`iam_bindings`]); only with `[store]` |
 //!
 //! The IAM routes share [`yandex`]: the Yandex error body, authentication, metrics and audit.
 //!
@@ -18,6 +20,8 @@
 pub mod dev;
 pub mod error;
 pub mod health;
+pub mod iam_bindings;
+pub mod iam_federations;
 pub mod iam_keys;
 pub mod iam_tokens;
 pub mod request_id;
@@ -61,6 +65,8 @@ pub fn router(state: AppState) -> Router {
     app = if state.store().is_some() {
         app.merge(iam_tokens::routes())
             .merge(iam_keys::routes())
+            .merge(iam_federations::routes())
+            .merge(iam_bindings::routes())
             .route("/iam/{*rest}", any(yandex::unknown_method))
     } else {
         app.route("/iam/{*rest}", any(yandex::no_store_configured))
