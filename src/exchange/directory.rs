@@ -316,7 +316,7 @@ impl Entries {
             Some(slot) => slot,
             None => {
                 self.federations.push(None);
-                u32::try_from(self.federations.len() - 1).unwrap_or(u32::MAX & !STORE_LAYER)
+                u32::try_from(self.federations.len() - 1).unwrap_or(!STORE_LAYER)
             }
         };
         self.slot_of.insert(federation.id.clone(), slot);

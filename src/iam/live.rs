@@ -391,11 +391,11 @@ pub fn directory_federation(
         },
     };
     let fetched_from = match &kind {
-        KeySourceKind::JwksUrl(url) => url.clone(),
-        _ => url::Url::parse(&federation.issuer)
-            .unwrap_or_else(|_| url::Url::parse("https://invalid.").expect("a valid URL")),
+        KeySourceKind::JwksUrl(url) => Some(url.clone()),
+        _ => url::Url::parse(&federation.issuer).ok(),
     };
-    let allow_http = defaults.allow_http_to_loopback && is_loopback_http(&fetched_from);
+    let allow_http =
+        defaults.allow_http_to_loopback && fetched_from.as_ref().is_some_and(is_loopback_http);
     DirectoryFederation {
         id: federation.id,
         name: federation.name,
