@@ -25,8 +25,10 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::iam_bindings;
 use super::yandex::{Call, context, json_body, method_not_allowed, ok};
 use crate::app::AppState;
+use crate::iam::ResourceKind;
 use crate::iam::hierarchy_api::{
     Attributes, Hierarchy, ListRequest, Update, cloud_message, folder_message,
     service_account_message,
@@ -46,10 +48,25 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/resource-manager/v1/clouds/{cloud_id}",
-            get(get_cloud)
-                .patch(update_cloud)
-                .delete(delete_cloud)
-                .fallback(|| async { method_not_allowed("GET, PATCH, DELETE") }),
+            get(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::read_or(
+                        state,
+                        ResourceKind::Cloud,
+                        segment,
+                        request,
+                        |state, id, request| get_cloud(State(state), Path(id), request),
+                    )
+                },
+            )
+            .post(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::Cloud, segment, request)
+                },
+            )
+            .patch(update_cloud)
+            .delete(delete_cloud)
+            .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
         )
         .route(
             "/resource-manager/v1/folders",
@@ -59,10 +76,25 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/resource-manager/v1/folders/{folder_id}",
-            get(get_folder)
-                .patch(update_folder)
-                .delete(delete_folder)
-                .fallback(|| async { method_not_allowed("GET, PATCH, DELETE") }),
+            get(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::read_or(
+                        state,
+                        ResourceKind::Folder,
+                        segment,
+                        request,
+                        |state, id, request| get_folder(State(state), Path(id), request),
+                    )
+                },
+            )
+            .post(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::Folder, segment, request)
+                },
+            )
+            .patch(update_folder)
+            .delete(delete_folder)
+            .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
         )
         .route(
             "/iam/v1/serviceAccounts",
@@ -72,10 +104,25 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/iam/v1/serviceAccounts/{service_account_id}",
-            get(get_service_account)
-                .patch(update_service_account)
-                .delete(delete_service_account)
-                .fallback(|| async { method_not_allowed("GET, PATCH, DELETE") }),
+            get(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::read_or(
+                        state,
+                        ResourceKind::ServiceAccount,
+                        segment,
+                        request,
+                        |state, id, request| get_service_account(State(state), Path(id), request),
+                    )
+                },
+            )
+            .post(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::ServiceAccount, segment, request)
+                },
+            )
+            .patch(update_service_account)
+            .delete(delete_service_account)
+            .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
         )
         .route(
             "/operations/{operation_id}",

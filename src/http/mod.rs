@@ -9,6 +9,8 @@
 //! | `POST /iam/v1/tokens` | a service account's PS256 JWT for an IAM token ([`iam_tokens`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
 //! | `/resource-manager/v1/clouds…`, `/resource-manager/v1/folders…`, `/iam/v1/serviceAccounts…`, `GET /operations/{id}` | the resource hierarchy and operations ([`iam_hierarchy`]); only with `[store]` |
+//! | `/iam/v1/workload/…` | OIDC federations and federated credentials ([`iam_federations`]); only with `[store]` |
+//! | `…:listAccessBindings`, `…:setAccessBindings`, `…:updateAccessBindings` | access bindings of clouds, folders, service accounts and federations ([`iam_bindings`]); only with `[store]` |
 //!
 //! The IAM routes share [`yandex`]: the Yandex error body, authentication, metrics and audit.
 //!
@@ -19,6 +21,8 @@
 pub mod dev;
 pub mod error;
 pub mod health;
+pub mod iam_bindings;
+pub mod iam_federations;
 pub mod iam_hierarchy;
 pub mod iam_keys;
 pub mod iam_tokens;
@@ -64,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         app.merge(iam_tokens::routes())
             .merge(iam_keys::routes())
             .merge(iam_hierarchy::routes())
+            .merge(iam_federations::routes())
             .route("/iam/{*rest}", any(yandex::unknown_method))
     } else {
         app.route("/iam/{*rest}", any(yandex::no_store_configured))

@@ -16,6 +16,8 @@
 //! | [`tokens`] | `IamTokenService.Create`: a service account's PS256 JWT, checked against its authorized key |
 //! | [`service`] | the API's methods (authorized keys), each behind one authorization check |
 //! | [`hierarchy_api`] | clouds, folders and service accounts (get, list, create, update, delete) and `OperationService.Get` |
+//! | [`federations_api`] | `FederationService` and `FederatedCredentialService`: OIDC federations and the subjects they let act as service accounts |
+//! | [`bindings_api`] | the access-binding methods of clouds, folders, service accounts and federations, with the grant rules |
 //! | [`keys`] | authorized keys' RSA key material and the Yandex key file |
 //! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
 //! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
@@ -26,7 +28,9 @@
 
 pub mod authn;
 pub mod authz;
+pub mod bindings_api;
 pub mod bootstrap;
+pub mod federations_api;
 pub mod hierarchy_api;
 pub mod ids;
 pub mod keys;

@@ -17,11 +17,11 @@ use sqlx::Row as _;
 use wif_gateway::iam::ResourceKind;
 use wif_gateway::iam::ids;
 use wif_gateway::iam::store::{
-    AccessBinding, AuthorizedKeyUpdate, Backend, ChangeOp, CloudUpdate, FederationUpdate,
-    FolderUpdate, KeyAlgorithm, Labels, NewAccessBinding, NewAuthorizedKey, NewCloud,
-    NewFederatedCredential, NewFederation, NewFolder, NewOperation, NewServiceAccount, OpenOptions,
-    OperationResult, OperationUpdate, PageRequest, ResourceRef, Seq, ServiceAccountStatus,
-    ServiceAccountUpdate, Store, StoreError, Subject, SubjectType,
+    AccessBinding, AuthorizedKeyUpdate, Backend, BindingAction, BindingDelta, ChangeOp,
+    CloudUpdate, FederationUpdate, FolderUpdate, KeyAlgorithm, Labels, NewAccessBinding,
+    NewAuthorizedKey, NewCloud, NewFederatedCredential, NewFederation, NewFolder, NewOperation,
+    NewServiceAccount, OpenOptions, OperationResult, OperationUpdate, PageRequest, ResourceRef,
+    Seq, ServiceAccountStatus, ServiceAccountUpdate, Store, StoreError, Subject, SubjectType,
 };
 
 const PG_URL_ENV: &str = "WIF_TEST_DATABASE_URL";
@@ -185,6 +185,7 @@ on_both_backends!(
     service_accounts_and_keys_crud,
     federations_and_credentials_crud,
     access_bindings_crud,
+    access_binding_changes_apply_in_one_transaction,
     operations_crud,
     uniqueness_follows_the_yandex_rules,
     missing_references_and_bad_values_are_refused,
@@ -626,6 +627,109 @@ async fn access_bindings_crud(db: &TestDb) {
             .expect("delete binding");
         assert!(is_not_found(store.get_access_binding(&binding.id).await));
     }
+}
+
+fn delta(action: BindingAction, role: &str, subject: &str) -> BindingDelta {
+    BindingDelta {
+        action,
+        role_id: role.into(),
+        subject: Subject {
+            subject_type: SubjectType::ServiceAccount,
+            id: subject.into(),
+        },
+    }
+}
+
+async fn access_binding_changes_apply_in_one_transaction(db: &TestDb) {
+    let store = &db.store;
+    let (_, folder_id) = cloud_and_folder(store, "c").await;
+    let alice = account(store, &folder_id, "alice").await;
+    let bob = account(store, &folder_id, "bob").await;
+    let folder = ResourceRef::new(ResourceKind::Folder, &folder_id);
+    let existing = store
+        .create_access_binding(
+            &new_binding(ResourceKind::Folder, &folder_id, "viewer", &alice),
+            NOW,
+        )
+        .await
+        .expect("create binding")
+        .item;
+    let before = store.max_seq().await.expect("max_seq");
+    let deltas = vec![
+        // Already granted: no change.
+        delta(BindingAction::Add, "viewer", &alice),
+        delta(BindingAction::Add, "editor", &alice),
+        delta(BindingAction::Add, "viewer", &bob),
+        // Never granted: no change.
+        delta(BindingAction::Remove, "admin", &bob),
+        delta(BindingAction::Remove, "viewer", &alice),
+        // Granted above, in this same call.
+        delta(BindingAction::Add, "editor", &alice),
+    ];
+    let written = store
+        .change_access_bindings(&folder, &deltas, NOW)
+        .await
+        .expect("change");
+    assert_eq!(
+        written.item,
+        vec![deltas[1].clone(), deltas[2].clone(), deltas[4].clone()],
+        "only the deltas that changed something"
+    );
+    let changes = store.changes_since(before, 100).await.expect("changes");
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.kind == ResourceKind::AccessBinding)
+    );
+    assert_eq!(changes.last().map(|c| c.seq), Some(written.seq));
+    assert_eq!(changes[2].resource_id, existing.id);
+    assert_eq!(changes[2].op, ChangeOp::Delete);
+    let mut held: Vec<(String, String)> = store
+        .list_access_bindings(&folder, &PageRequest::first(0))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|b| (b.role_id, b.subject.id))
+        .collect();
+    held.sort();
+    let mut expected = vec![
+        ("editor".to_owned(), alice.clone()),
+        ("viewer".to_owned(), bob.clone()),
+    ];
+    expected.sort();
+    assert_eq!(held, expected);
+
+    // Nothing to do: nothing logged, the sequence number stays.
+    let idle = store
+        .change_access_bindings(&folder, &deltas[1..4], NOW)
+        .await
+        .expect("no-op");
+    assert!(idle.item.is_empty());
+    assert_eq!(idle.seq, written.seq);
+
+    // Refused calls change nothing.
+    let missing = ResourceRef::new(ResourceKind::Folder, "b1gnosuchfolder00000");
+    let refused = store
+        .change_access_bindings(&missing, &[delta(BindingAction::Add, "viewer", &bob)], NOW)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::FailedPrecondition { .. })),
+        "{refused:?}"
+    );
+    let not_bindable = store
+        .change_access_bindings(
+            &ResourceRef::new(ResourceKind::Operation, "op"),
+            &[delta(BindingAction::Add, "viewer", &bob)],
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(not_bindable, Err(StoreError::InvalidArgument { .. })),
+        "{not_bindable:?}"
+    );
+    assert_eq!(store.max_seq().await.expect("max_seq"), written.seq);
 }
 
 async fn operations_crud(db: &TestDb) {

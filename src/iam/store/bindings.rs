@@ -1,7 +1,9 @@
 //! Access bindings: a role granted to a subject on a cloud, folder, service account or
 //! federation. Immutable (grant and revoke are create and delete); (resource, role, subject)
 //! is unique. The database refuses a binding on a missing resource and deletes bindings with
-//! their resource ([`super::cascade`]).
+//! their resource ([`super::cascade`]). [`Store::change_access_bindings`] applies a list of
+//! grants and revocations to one resource in one transaction (`setAccessBindings`,
+//! `updateAccessBindings`).
 
 use crate::iam::{ResourceKind, ids};
 
@@ -10,8 +12,8 @@ use super::codec::from_name;
 use super::db::{Row, Statement};
 use super::error::StoreError;
 use super::model::{
-    AccessBinding, ChangeOp, NewAccessBinding, Page, PageRequest, ResourceRef, Seq, Subject,
-    SubjectType, Written,
+    AccessBinding, BindingAction, BindingDelta, ChangeOp, NewAccessBinding, Page, PageRequest,
+    ResourceRef, Seq, Subject, SubjectType, Written,
 };
 use super::versions::not_found;
 
@@ -153,6 +155,87 @@ impl Store {
             .map(binding_from_row)
             .collect::<Result<_, _>>()?;
         Ok(Page::cut(items, size, |b: &AccessBinding| &b.id))
+    }
+
+    /// Applies `deltas` to the bindings of `resource`, in order, in one transaction: an
+    /// `Add` of a grant that exists and a `Remove` of one that does not change nothing. The
+    /// written item is the deltas that changed something (the "effective deltas"), in request
+    /// order. The resource must exist for an `Add` ([`StoreError::FailedPrecondition`]) and be
+    /// of a bindable kind ([`StoreError::InvalidArgument`]).
+    pub async fn change_access_bindings(
+        &self,
+        resource: &ResourceRef,
+        deltas: &[BindingDelta],
+        now: i64,
+    ) -> Result<Written<Vec<BindingDelta>>, StoreError> {
+        let kind = resource.kind;
+        if !kind.is_bindable() {
+            return Err(StoreError::InvalidArgument {
+                reason: format!("access bindings cannot be set on a {kind}"),
+            });
+        }
+        let mut m = self.mutation(now).await?;
+        let mut effective = Vec::new();
+        for delta in deltas {
+            let existing = m
+                .tx()
+                .fetch_optional(
+                    Statement::new(
+                        "SELECT id, version FROM access_bindings \
+                         WHERE resource_type = $1 AND resource_id = $2 AND role_id = $3 \
+                         AND subject_type = $4 AND subject_id = $5",
+                    )
+                    .bind(kind.as_str())
+                    .bind(&resource.id)
+                    .bind(&delta.role_id)
+                    .bind(delta.subject.subject_type.as_str())
+                    .bind(&delta.subject.id),
+                    BINDING,
+                )
+                .await?;
+            match (delta.action, existing) {
+                (BindingAction::Add, None) => {
+                    let binding = AccessBinding {
+                        id: ids::generate(ResourceKind::AccessBinding)?,
+                        resource: resource.clone(),
+                        role_id: delta.role_id.clone(),
+                        subject: delta.subject.clone(),
+                        created_at: now,
+                        version: 1,
+                    };
+                    let (insert, unique) = insert_binding(&binding);
+                    m.tx().execute(insert, unique).await?;
+                    m.record(
+                        ResourceKind::AccessBinding,
+                        &binding.id,
+                        ChangeOp::Create,
+                        binding.version,
+                    );
+                }
+                (BindingAction::Remove, Some(row)) => {
+                    let id = row.text("id")?;
+                    m.tx()
+                        .execute(
+                            Statement::new("DELETE FROM access_bindings WHERE id = $1").bind(&id),
+                            BINDING,
+                        )
+                        .await?;
+                    m.record(
+                        ResourceKind::AccessBinding,
+                        &id,
+                        ChangeOp::Delete,
+                        row.int("version")?,
+                    );
+                }
+                (BindingAction::Add, Some(_)) | (BindingAction::Remove, None) => continue,
+            }
+            effective.push(delta.clone());
+        }
+        let seq = self.commit(m).await?;
+        Ok(Written {
+            item: effective,
+            seq,
+        })
     }
 
     /// Revokes a grant.

@@ -455,6 +455,32 @@ pub struct NewAccessBinding {
     pub subject: Subject,
 }
 
+/// Whether a change grants or revokes (`access.AccessBindingAction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindingAction {
+    Add,
+    Remove,
+}
+
+impl BindingAction {
+    /// The enum value's name in proto3 JSON: `ADD`, `REMOVE`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BindingAction::Add => "ADD",
+            BindingAction::Remove => "REMOVE",
+        }
+    }
+}
+
+/// One change of a resource's access bindings (`access.AccessBindingDelta`): grant or revoke
+/// `role_id` to `subject`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BindingDelta {
+    pub action: BindingAction,
+    pub role_id: String,
+    pub subject: Subject,
+}
+
 /// How a finished operation ended (`operation.Operation.result`): the response message or a
 /// `google.rpc.Status`, as JSON.
 #[derive(Debug, Clone, PartialEq)]

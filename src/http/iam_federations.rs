@@ -1,0 +1,383 @@
+//! `FederationService` and `FederatedCredentialService` at their Yandex REST paths.
+//!
+//! | route | method |
+//! |---|---|
+//! | `GET /iam/v1/workload/oidc/federations?folderId=&pageSize=&pageToken=` | List → `{"federations","nextPageToken"}` |
+//! | `POST /iam/v1/workload/oidc/federations` | Create → the finished operation (response: the federation) |
+//! | `GET /iam/v1/workload/oidc/federations/{federationId}` | Get → the federation |
+//! | `PATCH /iam/v1/workload/oidc/federations/{federationId}` | Update → the finished operation |
+//! | `DELETE /iam/v1/workload/oidc/federations/{federationId}` | Delete → the finished operation |
+//! | `GET …/federations/{federationId}:listAccessBindings`, `POST …:setAccessBindings`, `POST …:updateAccessBindings` | the federation's access bindings ([`super::iam_bindings`]) |
+//! | `GET /iam/v1/workload/federatedCredentials?serviceAccountId=&pageSize=&pageToken=` | List → `{"federatedCredentials","nextPageToken"}` |
+//! | `POST /iam/v1/workload/federatedCredentials` | Create → the finished operation (response: the credential) |
+//! | `GET /iam/v1/workload/federatedCredentials/{federatedCredentialId}` | Get → the credential |
+//! | `DELETE /iam/v1/workload/federatedCredentials/{federatedCredentialId}` | Delete → the finished operation |
+//!
+//! Bodies are proto3 JSON (camelCase; the proto's snake_case names are accepted too); an
+//! unknown field is INVALID_ARGUMENT. The methods themselves are [`crate::iam::federations_api`].
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::iam_bindings::{self, split_verb};
+use super::yandex::{Call, context, json_body, method_not_allowed, ok, unknown_method};
+use crate::app::AppState;
+use crate::iam::ResourceKind;
+use crate::iam::federations_api::{
+    CreateFederatedCredential, CreateFederation, Federations, ListPage, UpdateFederation,
+    credential_message, federation_message,
+};
+use crate::iam::operation;
+use crate::iam::service::Method;
+use crate::iam::status::Status;
+use crate::iam::store::Labels;
+
+pub const FEDERATIONS: &str = "/iam/v1/workload/oidc/federations";
+pub const CREDENTIALS: &str = "/iam/v1/workload/federatedCredentials";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            FEDERATIONS,
+            get(list)
+                .post(create)
+                .fallback(|| async { method_not_allowed("GET, POST") }),
+        )
+        .route(
+            "/iam/v1/workload/oidc/federations/{federation_id}",
+            get(read_or_verb)
+                .post(verb)
+                .patch(update)
+                .delete(delete)
+                .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
+        )
+        .route(
+            CREDENTIALS,
+            get(list_credentials)
+                .post(create_credential)
+                .fallback(|| async { method_not_allowed("GET, POST") }),
+        )
+        .route(
+            "/iam/v1/workload/federatedCredentials/{federated_credential_id}",
+            get(read_credential)
+                .delete(delete_credential)
+                .fallback(|| async { method_not_allowed("GET, DELETE") }),
+        )
+}
+
+fn federations(state: &AppState) -> Result<Federations<'_>, Status> {
+    Ok(Federations {
+        ctx: context(state)?,
+        allow_http_to_loopback: state.settings().iam.allow_http_to_loopback,
+    })
+}
+
+/// The query of a list call: the id named by one of `id_names` (camelCase, snake_case) and
+/// the page.
+pub fn list_query(request: &Request, id_names: [&str; 2]) -> Result<(String, ListPage), Status> {
+    let mut id = String::new();
+    let mut page = ListPage::default();
+    for (name, value) in form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            n if id_names.contains(&n) => id = value.into_owned(),
+            "pageSize" | "page_size" => {
+                page.size = value.parse::<i64>().map_err(|_| {
+                    Status::invalid_argument(
+                        "invalid_argument",
+                        "pageSize must be a number from 0 to 1000",
+                    )
+                })?;
+            }
+            "pageToken" | "page_token" => page.token = value.into_owned(),
+            _ => {}
+        }
+    }
+    Ok((id, page))
+}
+
+/// A list answer: `items` under `field`, and `nextPageToken` when another page follows.
+pub fn list_body(field: &str, items: Vec<Value>, next_page_token: Option<String>) -> Value {
+    let mut body = json!({ field: items });
+    if let Some(token) = next_page_token {
+        body["nextPageToken"] = token.into();
+    }
+    body
+}
+
+async fn list(State(state): State<AppState>, request: Request) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederationList);
+    let result = async {
+        let request = request;
+        let principal = call.authenticate(&state, request.headers()).await?;
+        let (folder, page) = list_query(&request, ["folderId", "folder_id"])?;
+        call.resource = Some(format!("folder:{folder}"));
+        let listed = federations(&state)?
+            .list(&principal, &folder, &page)
+            .await?;
+        Ok(ok(list_body(
+            "federations",
+            listed.items.iter().map(federation_message).collect(),
+            listed.next_page_token,
+        )))
+    }
+    .await;
+    call.finish(result)
+}
+
+/// `CreateFederationRequest` in proto3 JSON.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateFederationRequest {
+    #[serde(default, alias = "folder_id")]
+    folder_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default, alias = "jwks_url")]
+    jwks_url: String,
+    #[serde(default)]
+    labels: Labels,
+}
+
+async fn create(State(state): State<AppState>, request: Request) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederationCreate);
+    let result = async {
+        let principal = call.authenticate(&state, request.headers()).await?;
+        let body: CreateFederationRequest = json_body(request, "CreateFederationRequest").await?;
+        call.resource = Some(format!("folder:{}", body.folder_id));
+        let operation = federations(&state)?
+            .create(
+                &principal,
+                CreateFederation {
+                    folder_id: body.folder_id,
+                    name: body.name,
+                    description: body.description,
+                    disabled: body.disabled,
+                    audiences: body.audiences,
+                    issuer: body.issuer,
+                    jwks_url: body.jwks_url,
+                    labels: body.labels,
+                },
+            )
+            .await?;
+        call.resource = Some(format!("federation:{}", operation.resource_id));
+        Ok(ok(operation::to_json(&operation)))
+    }
+    .await;
+    call.finish(result)
+}
+
+/// `GET …/federations/{id}`: the federation, or with `:listAccessBindings` its bindings.
+async fn read_or_verb(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    request: Request,
+) -> Response {
+    if let Some((id, verb)) = split_verb(&segment) {
+        return iam_bindings::dispatch_verb(&state, request, ResourceKind::Federation, id, verb)
+            .await;
+    }
+    let mut call = Call::new(&state, &request, Method::FederationGet);
+    call.resource = Some(format!("federation:{segment}"));
+    let headers = request.into_parts().0.headers;
+    let result = async {
+        let principal = call.authenticate(&state, &headers).await?;
+        let federation = federations(&state)?.get(&principal, &segment).await?;
+        Ok(ok(federation_message(&federation)))
+    }
+    .await;
+    call.finish(result)
+}
+
+/// `POST …/federations/{id}:setAccessBindings` and `:updateAccessBindings`.
+async fn verb(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    request: Request,
+) -> Response {
+    match split_verb(&segment) {
+        Some((id, verb)) => {
+            iam_bindings::dispatch_verb(&state, request, ResourceKind::Federation, id, verb).await
+        }
+        None => unknown_method().await,
+    }
+}
+
+/// `UpdateFederationRequest` in proto3 JSON; `updateMask` is a FieldMask's JSON form,
+/// comma-separated paths.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateFederationRequest {
+    #[serde(default, alias = "federation_id")]
+    federation_id: Option<String>,
+    #[serde(alias = "update_mask")]
+    update_mask: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    disabled: Option<bool>,
+    audiences: Option<Vec<String>>,
+    #[serde(alias = "jwks_url")]
+    jwks_url: Option<String>,
+    labels: Option<Labels>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederationUpdate);
+    call.resource = Some(format!("federation:{id}"));
+    let result = async {
+        let principal = call.authenticate(&state, request.headers()).await?;
+        let body: UpdateFederationRequest = json_body(request, "UpdateFederationRequest").await?;
+        if body
+            .federation_id
+            .as_deref()
+            .is_some_and(|named| !named.is_empty() && named != id)
+        {
+            return Err(Status::invalid_argument(
+                "invalid_argument",
+                "federationId in the body differs from the one in the path",
+            ));
+        }
+        let operation = federations(&state)?
+            .update(
+                &principal,
+                &id,
+                UpdateFederation {
+                    update_mask: body.update_mask,
+                    name: body.name,
+                    description: body.description,
+                    disabled: body.disabled,
+                    audiences: body.audiences,
+                    jwks_url: body.jwks_url,
+                    labels: body.labels,
+                },
+            )
+            .await?;
+        Ok(ok(operation::to_json(&operation)))
+    }
+    .await;
+    call.finish(result)
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederationDelete);
+    call.resource = Some(format!("federation:{id}"));
+    let headers = request.into_parts().0.headers;
+    let result = async {
+        let principal = call.authenticate(&state, &headers).await?;
+        let operation = federations(&state)?.delete(&principal, &id).await?;
+        Ok(ok(operation::to_json(&operation)))
+    }
+    .await;
+    call.finish(result)
+}
+
+async fn list_credentials(State(state): State<AppState>, request: Request) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederatedCredentialList);
+    let result = async {
+        let request = request;
+        let principal = call.authenticate(&state, request.headers()).await?;
+        let (account, page) = list_query(&request, ["serviceAccountId", "service_account_id"])?;
+        call.resource = Some(format!("service_account:{account}"));
+        let listed = federations(&state)?
+            .list_credentials(&principal, &account, &page)
+            .await?;
+        Ok(ok(list_body(
+            "federatedCredentials",
+            listed.items.iter().map(credential_message).collect(),
+            listed.next_page_token,
+        )))
+    }
+    .await;
+    call.finish(result)
+}
+
+/// `CreateFederatedCredentialRequest` in proto3 JSON.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateFederatedCredentialRequest {
+    #[serde(default, alias = "service_account_id")]
+    service_account_id: String,
+    #[serde(default, alias = "federation_id")]
+    federation_id: String,
+    #[serde(default, alias = "external_subject_id")]
+    external_subject_id: String,
+}
+
+async fn create_credential(State(state): State<AppState>, request: Request) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederatedCredentialCreate);
+    let result = async {
+        let principal = call.authenticate(&state, request.headers()).await?;
+        let body: CreateFederatedCredentialRequest =
+            json_body(request, "CreateFederatedCredentialRequest").await?;
+        call.resource = Some(format!("service_account:{}", body.service_account_id));
+        let operation = federations(&state)?
+            .create_credential(
+                &principal,
+                CreateFederatedCredential {
+                    service_account_id: body.service_account_id,
+                    federation_id: body.federation_id,
+                    external_subject_id: body.external_subject_id,
+                },
+            )
+            .await?;
+        call.resource = Some(format!("federated_credential:{}", operation.resource_id));
+        Ok(ok(operation::to_json(&operation)))
+    }
+    .await;
+    call.finish(result)
+}
+
+async fn read_credential(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederatedCredentialGet);
+    call.resource = Some(format!("federated_credential:{id}"));
+    let headers = request.into_parts().0.headers;
+    let result = async {
+        let principal = call.authenticate(&state, &headers).await?;
+        let credential = federations(&state)?.get_credential(&principal, &id).await?;
+        Ok(ok(credential_message(&credential)))
+    }
+    .await;
+    call.finish(result)
+}
+
+async fn delete_credential(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let mut call = Call::new(&state, &request, Method::FederatedCredentialDelete);
+    call.resource = Some(format!("federated_credential:{id}"));
+    let headers = request.into_parts().0.headers;
+    let result = async {
+        let principal = call.authenticate(&state, &headers).await?;
+        let operation = federations(&state)?
+            .delete_credential(&principal, &id)
+            .await?;
+        Ok(ok(operation::to_json(&operation)))
+    }
+    .await;
+    call.finish(result)
+}
