@@ -18,8 +18,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::iam_federations::{list_body, list_query};
 use super::yandex::{Call, context, json_body, method_not_allowed, ok, unknown_method};
+use super::yandex::{list_body, list_query};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::bindings_api::{

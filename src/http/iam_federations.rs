@@ -21,15 +21,16 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::iam_bindings::{self, split_verb};
-use super::yandex::{Call, context, json_body, method_not_allowed, ok, unknown_method};
+use super::yandex::{
+    Call, context, json_body, list_body, list_query, method_not_allowed, ok, unknown_method,
+};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::federations_api::{
-    CreateFederatedCredential, CreateFederation, Federations, ListPage, UpdateFederation,
-    credential_message, federation_message,
+    CreateFederatedCredential, CreateFederation, Federations, UpdateFederation, credential_message,
+    federation_message,
 };
 use crate::iam::operation;
 use crate::iam::service::Method;
@@ -74,38 +75,6 @@ fn federations(state: &AppState) -> Result<Federations<'_>, Status> {
         ctx: context(state)?,
         allow_http_to_loopback: state.settings().iam.allow_http_to_loopback,
     })
-}
-
-/// The query of a list call: the id named by one of `id_names` (camelCase, snake_case) and
-/// the page.
-pub fn list_query(request: &Request, id_names: [&str; 2]) -> Result<(String, ListPage), Status> {
-    let mut id = String::new();
-    let mut page = ListPage::default();
-    for (name, value) in form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()) {
-        match name.as_ref() {
-            n if id_names.contains(&n) => id = value.into_owned(),
-            "pageSize" | "page_size" => {
-                page.size = value.parse::<i64>().map_err(|_| {
-                    Status::invalid_argument(
-                        "invalid_argument",
-                        "pageSize must be a number from 0 to 1000",
-                    )
-                })?;
-            }
-            "pageToken" | "page_token" => page.token = value.into_owned(),
-            _ => {}
-        }
-    }
-    Ok((id, page))
-}
-
-/// A list answer: `items` under `field`, and `nextPageToken` when another page follows.
-pub fn list_body(field: &str, items: Vec<Value>, next_page_token: Option<String>) -> Value {
-    let mut body = json!({ field: items });
-    if let Some(token) = next_page_token {
-        body["nextPageToken"] = token.into();
-    }
-    body
 }
 
 async fn list(State(state): State<AppState>, request: Request) -> Response {

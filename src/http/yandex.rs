@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::error::no_store;
 use super::request_id::RequestId;
@@ -20,6 +20,7 @@ use super::token::read_body;
 use crate::app::AppState;
 use crate::audit::{Audit, ManagementEvent};
 use crate::iam::authn::{self, OwnTokens, Principal};
+use crate::iam::federations_api::ListPage;
 use crate::iam::service::Method;
 use crate::iam::status::{Code, Status};
 use crate::iam::store::Store;
@@ -245,4 +246,36 @@ pub async fn json_body<T: DeserializeOwned>(request: Request, what: &str) -> Res
             format!("the body is not a valid {what} JSON object: {detail}"),
         )
     })
+}
+
+/// The query of a list call: the id named by one of `id_names` (camelCase, snake_case) and
+/// the page.
+pub fn list_query(request: &Request, id_names: [&str; 2]) -> Result<(String, ListPage), Status> {
+    let mut id = String::new();
+    let mut page = ListPage::default();
+    for (name, value) in form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            n if id_names.contains(&n) => id = value.into_owned(),
+            "pageSize" | "page_size" => {
+                page.size = value.parse::<i64>().map_err(|_| {
+                    Status::invalid_argument(
+                        "invalid_argument",
+                        "pageSize must be a number from 0 to 1000",
+                    )
+                })?;
+            }
+            "pageToken" | "page_token" => page.token = value.into_owned(),
+            _ => {}
+        }
+    }
+    Ok((id, page))
+}
+
+/// A list answer: `items` under `field`, and `nextPageToken` when another page follows.
+pub fn list_body(field: &str, items: Vec<Value>, next_page_token: Option<String>) -> Value {
+    let mut body = json!({ field: items });
+    if let Some(token) = next_page_token {
+        body["nextPageToken"] = token.into();
+    }
+    body
 }
