@@ -187,6 +187,9 @@ impl AppState {
             }),
         };
         let snapshot = state.snapshot();
+        if let Some(live) = state.live() {
+            live.configure(&snapshot.directory);
+        }
         publish_signing_keys(None, &snapshot.minter);
         let (active, published) = snapshot.minter.key_ids();
         state.audit().record(
@@ -258,6 +261,9 @@ impl AppState {
     /// Replaces the snapshot (a reload); exchanges in flight keep the one they started with. The
     /// issuer key cache forgets the key sources the new directory no longer names.
     pub fn swap(&self, snapshot: Snapshot) {
+        if let Some(live) = self.live() {
+            live.configure(&snapshot.directory);
+        }
         self.inner.snapshot.store(Arc::new(snapshot));
         self.forget_unnamed_key_sources();
     }

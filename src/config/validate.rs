@@ -14,7 +14,7 @@ use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
 use super::source::{ItemPlace, Items, Problems, Sourced, resolve};
 use crate::exchange::Policy;
 use crate::exchange::directory::{
-    Directory, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
+    Directory, FederatedCredential, Federation, Files, KeySource, KeySourceKind, ServiceAccount,
 };
 use crate::exchange::issuer_keys::KeySet;
 use crate::signing::{MAX_TOKEN_LIFETIME, SigningAlgorithm};
@@ -805,16 +805,41 @@ pub(super) fn compile_directory(
     if !problems.is_empty() {
         return Directory::default();
     }
+    let mut files = Files::default();
+    let mut file_index: HashMap<*const PathBuf, u16> = HashMap::new();
+    let mut index_of = |file: &Arc<PathBuf>| -> u16 {
+        *file_index.entry(Arc::as_ptr(file)).or_insert_with(|| {
+            files.paths.push(file.as_ref().clone());
+            u16::try_from(files.paths.len() - 1).unwrap_or(u16::MAX)
+        })
+    };
+    let federation_files: Vec<u16> = items
+        .federations
+        .iter()
+        .map(|s| index_of(&s.file))
+        .collect();
+    let account_files: Vec<u16> = items
+        .service_accounts
+        .iter()
+        .map(|s| index_of(&s.file))
+        .collect();
+    let mut credential_files = Vec::with_capacity(items.credentials.len());
     let credentials = items
         .credentials
         .into_iter()
         .zip(ids)
-        .map(|(s, id)| FederatedCredential {
-            id,
-            federation_id: s.item.federation_id,
-            service_account_id: s.item.service_account_id,
-            external_subject_id: s.item.external_subject_id,
+        .map(|(s, id)| {
+            credential_files.push(index_of(&s.file));
+            FederatedCredential {
+                id,
+                federation_id: s.item.federation_id,
+                service_account_id: s.item.service_account_id,
+                external_subject_id: s.item.external_subject_id,
+            }
         })
         .collect();
-    Directory::build(federations, accounts, credentials)
+    files.federations = federation_files;
+    files.service_accounts = account_files;
+    files.credentials = credential_files;
+    Directory::build_from_files(federations, accounts, credentials, files)
 }

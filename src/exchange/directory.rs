@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::issuer_keys::KeySet;
@@ -120,8 +120,24 @@ impl Directory {
         service_accounts: Vec<ServiceAccount>,
         credentials: Vec<FederatedCredential>,
     ) -> Directory {
+        Directory::build_from_files(federations, service_accounts, credentials, Files::default())
+    }
+
+    /// [`Directory::build`] of configuration items that remember the file each came from
+    /// ([`Directory::managed_by`]).
+    pub fn build_from_files(
+        federations: Vec<Federation>,
+        service_accounts: Vec<ServiceAccount>,
+        credentials: Vec<FederatedCredential>,
+        files: Files,
+    ) -> Directory {
         Directory {
-            config: Arc::new(Entries::build(federations, service_accounts, credentials)),
+            config: Arc::new(Entries::build(
+                federations,
+                service_accounts,
+                credentials,
+                files,
+            )),
             store: Arc::default(),
         }
     }
@@ -198,7 +214,61 @@ impl Directory {
         layer
             .credentials
             .get(&credential_key(&federation.id, service_account, subject))
-            .map(AsRef::as_ref)
+            .map(|entry| &*entry.id)
+    }
+
+    /// The configuration file that defines the federation, service account or federated
+    /// credential `id`, if a configuration file does. (Credentials are found by a scan: this is
+    /// for the management API's refusals, not for exchanges.)
+    pub fn managed_by(&self, id: &str) -> Option<&Path> {
+        let config = &self.config;
+        let file = match config.managed.get(id) {
+            Some(file) => *file,
+            None => config.credentials.find(|entry| &*entry.id == id)?.1.file,
+        };
+        config.files.get(usize::from(file)).map(PathBuf::as_path)
+    }
+
+    /// A federation of the configuration files, by id.
+    pub fn configured_federation(&self, id: &str) -> Option<&Federation> {
+        let slot = *self.config.slot_of.get(id)?;
+        self.config.federation(slot)
+    }
+
+    /// The configuration files' federations and service accounts.
+    pub fn configured(
+        &self,
+    ) -> (
+        impl Iterator<Item = &Federation>,
+        impl Iterator<Item = &ServiceAccount>,
+    ) {
+        (
+            self.config.federations(),
+            self.config.service_accounts.values(),
+        )
+    }
+
+    /// A service account of the configuration files, by id.
+    pub fn configured_service_account(&self, id: &str) -> Option<&ServiceAccount> {
+        self.config.service_accounts.get(id)
+    }
+
+    /// The ids of the configuration files' federated credentials.
+    pub fn configured_credential_ids(&self) -> impl Iterator<Item = &str> {
+        self.config.credentials.values().map(|entry| &*entry.id)
+    }
+
+    /// A federated credential of the configuration files, by id (a scan; see
+    /// [`Directory::managed_by`]).
+    pub fn configured_credential(&self, id: &str) -> Option<FederatedCredential> {
+        let (key, _) = self.config.credentials.find(|entry| &*entry.id == id)?;
+        let mut parts = key.splitn(3, '\u{1f}');
+        Some(FederatedCredential {
+            id: id.to_owned(),
+            federation_id: parts.next()?.to_owned(),
+            service_account_id: parts.next()?.to_owned(),
+            external_subject_id: parts.next()?.to_owned(),
+        })
     }
 
     /// Every federation: the configuration's, then the store's.
@@ -248,8 +318,31 @@ pub struct Entries {
     slot_of: HashMap<String, u32>,
     by_issuer: HashMap<String, Vec<u32>>,
     service_accounts: Shards<ServiceAccount>,
-    /// Value: the credential's id.
-    credentials: Shards<Box<str>>,
+    credentials: Shards<CredentialEntry>,
+    /// Configuration layer: the files items come from, and the file of each federation and
+    /// service account (credentials carry theirs).
+    files: Vec<PathBuf>,
+    managed: HashMap<String, u16>,
+}
+
+/// A credential as a layer keeps it: its id, and the index of its file in [`Entries::files`]
+/// ([`NO_FILE`] in the store's layer).
+#[derive(Debug, Clone)]
+struct CredentialEntry {
+    id: Box<str>,
+    file: u16,
+}
+
+const NO_FILE: u16 = u16::MAX;
+
+/// Where configuration items come from: the files, and for each federation, service account
+/// and credential (in the order given to [`Directory::build_from_files`]) the index of its file.
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    pub paths: Vec<PathBuf>,
+    pub federations: Vec<u16>,
+    pub service_accounts: Vec<u16>,
+    pub credentials: Vec<u16>,
 }
 
 impl Entries {
@@ -257,19 +350,29 @@ impl Entries {
         federations: Vec<Federation>,
         service_accounts: Vec<ServiceAccount>,
         credentials: Vec<FederatedCredential>,
+        files: Files,
     ) -> Entries {
+        let file = |list: &[u16], i: usize| list.get(i).copied().unwrap_or(NO_FILE);
         let mut entries = Entries::default();
-        for f in federations {
+        for (i, f) in federations.into_iter().enumerate() {
+            entries
+                .managed
+                .insert(f.id.clone(), file(&files.federations, i));
             entries.put_federation(f);
         }
-        for a in service_accounts {
+        for (i, a) in service_accounts.into_iter().enumerate() {
+            entries
+                .managed
+                .insert(a.id.clone(), file(&files.service_accounts, i));
             entries.put_service_account(a);
         }
-        for c in credentials {
+        for (i, c) in credentials.iter().enumerate() {
             if entries.slot_of.contains_key(&c.federation_id) {
-                entries.put_credential(&c);
+                entries.put_credential_from(c, file(&files.credentials, i));
             }
         }
+        entries.managed.retain(|_, file| *file != NO_FILE);
+        entries.files = files.paths;
         entries
     }
 
@@ -358,13 +461,20 @@ impl Entries {
 
     /// Adds a credential (replacing one with the same federation, account and subject).
     pub fn put_credential(&mut self, credential: &FederatedCredential) {
+        self.put_credential_from(credential, NO_FILE);
+    }
+
+    fn put_credential_from(&mut self, credential: &FederatedCredential, file: u16) {
         let key = credential_key(
             &credential.federation_id,
             &credential.service_account_id,
             &credential.external_subject_id,
         );
-        self.credentials
-            .insert(key.into_boxed_str(), credential.id.as_str().into());
+        let entry = CredentialEntry {
+            id: credential.id.as_str().into(),
+            file,
+        };
+        self.credentials.insert(key.into_boxed_str(), entry);
     }
 
     /// Removes a credential if the entry for its (federation, account, subject) is its own.
@@ -374,7 +484,7 @@ impl Entries {
             &credential.service_account_id,
             &credential.external_subject_id,
         );
-        if self.credentials.get(&key).map(AsRef::as_ref) == Some(credential.id.as_str()) {
+        if self.credentials.get(&key).map(|entry| &*entry.id) == Some(credential.id.as_str()) {
             self.credentials.remove(&key);
             true
         } else {
@@ -439,6 +549,19 @@ impl<V: Clone> Shards<V> {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.shards.iter().flat_map(|shard| shard.values())
+    }
+
+    /// The first entry whose value satisfies `wanted`, by a scan of every shard.
+    fn find(&self, wanted: impl Fn(&V) -> bool) -> Option<(&str, &V)> {
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.iter())
+            .find(|(_, value)| wanted(value))
+            .map(|(key, value)| (&**key, value))
     }
 }
 

@@ -184,6 +184,16 @@ impl Bindings<'_> {
         };
         match found {
             Ok(()) => Ok(methods),
+            // A configuration file's service account or federation: its bindings can be listed
+            // (there are none), not changed.
+            Err(StoreError::NotFound { .. })
+                if matches!(
+                    kind,
+                    ResourceKind::ServiceAccount | ResourceKind::Federation
+                ) && self.ctx.live.configured().managed_by(id).is_some() =>
+            {
+                Ok(methods)
+            }
             Err(StoreError::NotFound { .. }) => Err(Status::not_found(format!(
                 "{} {} not found",
                 noun(kind),
@@ -234,6 +244,7 @@ impl Bindings<'_> {
             }
         }
         self.ctx.authorize(principal, set, &[target(resource)?])?;
+        self.ctx.writable(noun(resource.kind), &resource.id)?;
         let current = self.all(resource).await?;
         let held: HashSet<(String, Subject)> = current
             .iter()
@@ -279,6 +290,7 @@ impl Bindings<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         self.ctx
             .authorize(principal, update, &[target(resource)?])?;
+        self.ctx.writable(noun(resource.kind), &resource.id)?;
         self.apply(
             principal,
             resource,

@@ -119,7 +119,13 @@ impl Federations<'_> {
         validate::id("federation_id", id)?;
         match self.ctx.store().get_federation(id).await {
             Ok(federation) => Ok(federation),
-            Err(StoreError::NotFound { .. }) => Err(not_found("federation", id)),
+            Err(StoreError::NotFound { .. }) => {
+                let configured = self.ctx.live.configured();
+                match configured.configured_federation(id) {
+                    Some(federation) => Ok(configured_federation(federation)),
+                    None => Err(not_found("federation", id)),
+                }
+            }
             Err(other) => Err(other.into()),
         }
     }
@@ -128,7 +134,19 @@ impl Federations<'_> {
         validate::id("federated_credential_id", id)?;
         match self.ctx.store().get_federated_credential(id).await {
             Ok(credential) => Ok(credential),
-            Err(StoreError::NotFound { .. }) => Err(not_found("federated credential", id)),
+            Err(StoreError::NotFound { .. }) => {
+                match self.ctx.live.configured().configured_credential(id) {
+                    Some(c) => Ok(FederatedCredential {
+                        id: c.id,
+                        service_account_id: c.service_account_id,
+                        federation_id: c.federation_id,
+                        external_subject_id: c.external_subject_id,
+                        created_at: 0,
+                        version: 0,
+                    }),
+                    None => Err(not_found("federated credential", id)),
+                }
+            }
             Err(other) => Err(other.into()),
         }
     }
@@ -278,6 +296,7 @@ impl Federations<'_> {
             Method::FederationUpdate,
             &[Resource::federation(&federation.id)],
         )?;
+        self.ctx.writable("federation", &federation.id)?;
         let written = self
             .ctx
             .store()
@@ -306,6 +325,7 @@ impl Federations<'_> {
             Method::FederationDelete,
             &[Resource::federation(&federation.id)],
         )?;
+        self.ctx.writable("federation", &federation.id)?;
         let seq = self
             .ctx
             .store()
@@ -373,6 +393,9 @@ impl Federations<'_> {
         validate::id("service_account_id", &request.service_account_id)?;
         validate::id("federation_id", &request.federation_id)?;
         validate::external_subject(&request.external_subject_id)?;
+        self.ctx
+            .writable("service account", &request.service_account_id)?;
+        self.ctx.writable("federation", &request.federation_id)?;
         let account = match self
             .ctx
             .store()
@@ -434,6 +457,7 @@ impl Federations<'_> {
             Method::FederatedCredentialDelete,
             &[Resource::service_account(&credential.service_account_id)],
         )?;
+        self.ctx.writable("federated credential", &credential.id)?;
         let seq = self
             .ctx
             .store()
@@ -480,6 +504,28 @@ pub fn credential_message(credential: &FederatedCredential) -> Value {
         "externalSubjectId": credential.external_subject_id,
         "createdAt": rfc3339(credential.created_at),
     })
+}
+
+/// A configuration file's federation in the API's shape: no description, labels or creation
+/// time; its keys' URL when it names one.
+fn configured_federation(federation: &crate::exchange::directory::Federation) -> Federation {
+    let jwks_url = match &federation.key_source.kind {
+        crate::exchange::directory::KeySourceKind::JwksUrl(url) => url.to_string(),
+        _ => String::new(),
+    };
+    Federation {
+        id: federation.id.clone(),
+        folder_id: federation.folder_id.clone(),
+        name: federation.name.clone(),
+        description: String::new(),
+        enabled: federation.enabled,
+        audiences: federation.audiences.clone(),
+        issuer: federation.issuer.clone(),
+        jwks_url,
+        labels: Default::default(),
+        created_at: 0,
+        version: 0,
+    }
 }
 
 #[cfg(test)]

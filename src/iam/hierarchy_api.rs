@@ -33,7 +33,8 @@ use super::service::{Context, Finished};
 use super::status::{Code, Status};
 use super::store::{
     Cloud, CloudUpdate, Folder, FolderUpdate, Labels, NewCloud, NewFolder, NewServiceAccount,
-    Operation, Page, PageRequest, Record, ServiceAccount, ServiceAccountUpdate, StoreError,
+    Operation, Page, PageRequest, Record, ServiceAccount, ServiceAccountStatus,
+    ServiceAccountUpdate, StoreError,
 };
 use super::validate;
 
@@ -591,7 +592,26 @@ impl Hierarchy<'_> {
             "service account",
         )
         .await?;
-        Ok(self.ctx.store().get_service_account(id).await?)
+        match self.ctx.store().get_service_account(id).await {
+            Err(StoreError::NotFound { .. }) => {
+                let configured = self.ctx.live.configured();
+                let Some(account) = configured.configured_service_account(id) else {
+                    return Err(not_found("service account", id));
+                };
+                Ok(ServiceAccount {
+                    id: account.id.clone(),
+                    folder_id: account.folder_id.clone(),
+                    cloud_id: String::new(),
+                    name: account.name.clone(),
+                    description: String::new(),
+                    labels: Labels::new(),
+                    status: ServiceAccountStatus::Active,
+                    created_at: 0,
+                    version: 0,
+                })
+            }
+            other => Ok(other?),
+        }
     }
 
     /// `ServiceAccountService.List`: the service accounts of a folder.
@@ -692,6 +712,7 @@ impl Hierarchy<'_> {
             "service account",
         )
         .await?;
+        self.ctx.writable("service account", id)?;
         let store = self.ctx.store();
         let account = store.get_service_account(id).await?;
         let next = apply(
@@ -742,6 +763,7 @@ impl Hierarchy<'_> {
             "service account",
         )
         .await?;
+        self.ctx.writable("service account", id)?;
         let seq = self
             .ctx
             .store()

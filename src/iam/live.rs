@@ -27,8 +27,9 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, broadcast};
 
 use crate::exchange::directory::{
-    Entries, FederatedCredential as DirectoryCredential, Federation as DirectoryFederation,
-    KeySource, KeySourceKind, ServiceAccount as DirectoryAccount,
+    Directory, Entries, FederatedCredential as DirectoryCredential,
+    Federation as DirectoryFederation, KeySource, KeySourceKind,
+    ServiceAccount as DirectoryAccount,
 };
 use crate::iam::ResourceKind;
 use crate::telemetry;
@@ -69,6 +70,10 @@ struct Inner {
     follower: Mutex<Follower>,
     /// The last applied sequence number, readable without the follower's lock.
     applied: std::sync::atomic::AtomicI64,
+    /// The configuration files' layer of the directory, as last given to [`Live::configure`],
+    /// and the parent links it put into the authorization index.
+    configured: ArcSwap<Directory>,
+    configured_links: std::sync::Mutex<Vec<(Scope, String, String)>>,
 }
 
 /// What applying changes needs besides the published views.
@@ -120,6 +125,8 @@ impl Live {
                 authz: Arc::new(RwLock::new(index)),
                 store,
                 defaults,
+                configured: ArcSwap::from_pointee(Directory::default()),
+                configured_links: std::sync::Mutex::new(Vec::new()),
             }),
         };
         live.catch_up().await?;
@@ -132,6 +139,54 @@ impl Live {
             "IAM store loaded"
         );
         Ok(live)
+    }
+
+    /// Takes the configuration files' resources into account: they are read-only through the
+    /// API, and their service accounts and federations sit in their folders for authorization
+    /// (a role on the folder covers them), as the store's do. Called at start and on every
+    /// reload.
+    pub fn configure(&self, directory: &Directory) {
+        let (federations, accounts) = directory.configured();
+        let mut links: Vec<(Scope, String, String)> = federations
+            .map(|f| (Scope::Federation, f.id.clone(), f.folder_id.clone()))
+            .chain(accounts.map(|a| (Scope::ServiceAccount, a.id.clone(), a.folder_id.clone())))
+            .filter(|(_, _, folder)| !folder.is_empty())
+            .collect();
+        links.sort();
+        let mut previous = self
+            .inner
+            .configured_links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut index = self
+                .inner
+                .authz
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (scope, id, _) in previous.iter() {
+                if links
+                    .binary_search_by(|(s, i, _)| (s, i).cmp(&(scope, id)))
+                    .is_err()
+                {
+                    index.remove_parent(AuthzResource::new(*scope, id));
+                }
+            }
+            for (scope, id, folder) in &links {
+                link(
+                    &mut index,
+                    AuthzResource::new(*scope, id),
+                    AuthzResource::folder(folder),
+                );
+            }
+        }
+        *previous = links;
+        self.inner.configured.store(Arc::new(directory.clone()));
+    }
+
+    /// The configuration files' layer, as last given to [`Live::configure`].
+    pub fn configured(&self) -> Arc<Directory> {
+        self.inner.configured.load_full()
     }
 
     /// The authorization index, as the API's [`super::service::Authorize`].

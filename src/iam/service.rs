@@ -379,6 +379,23 @@ impl Context<'_> {
         written.item
     }
 
+    /// FAILED_PRECONDITION when the resource `id` (a `what`: "federation", …) is defined by a
+    /// configuration file: such resources are read-only through the API.
+    pub fn writable(&self, what: &str, id: &str) -> Result<(), Status> {
+        match self.live.configured().managed_by(id) {
+            None => Ok(()),
+            Some(file) => Err(Status::new(
+                super::status::Code::FailedPrecondition,
+                "managed_by_configuration",
+                format!(
+                    "{what} {} is defined in the configuration file {}: it is read-only through the API; change it in that file",
+                    quote(id),
+                    file.display()
+                ),
+            )),
+        }
+    }
+
     /// Keeps and returns the finished operation of a committed change.
     pub async fn finished(
         &self,

@@ -13,6 +13,7 @@ mod devsetup;
 mod docs;
 mod exchange;
 mod hostile;
+mod iam_configured;
 mod iam_federations;
 mod iam_hierarchy;
 mod iam_keys;
