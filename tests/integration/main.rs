@@ -23,5 +23,6 @@ mod operate;
 mod overload;
 mod propagation;
 mod rejection;
+mod replicas;
 mod store;
 mod tls;
