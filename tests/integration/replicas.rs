@@ -468,10 +468,14 @@ async fn two_gateways_share_one_store_on_postgresql() {
     let federation = a
         .create_federation(&client, &token_a, &folder, "trusts-b", &b)
         .await;
+    let federation_created = Instant::now();
     let subject = "repo:demo/replicas:ref:refs/heads/main";
     let jwt = b.caller_token(&client, subject).await;
-    let before = b.exchange(&client, &account, &jwt).await;
-    assert_eq!(before.status, 400, "no credential yet: {}", before.text);
+    // B knows the federation once it verifies the token (its keys now cached) and finds no
+    // credential, rather than not knowing the issuer.
+    let to_federation = b
+        .time_until(&client, &account, &jwt, federation_created, no_credential)
+        .await;
     let credential = a
         .create_credential(&client, &token_a, &account, &federation, subject)
         .await;
@@ -509,9 +513,12 @@ async fn two_gateways_share_one_store_on_postgresql() {
     assert_eq!(on_a.body["issuer"], a.issuer());
 
     eprintln!(
-        "replication A -> B: credential created on A exchangeable on B after {:.1} ms, \
-         deleted on A refused on B after {:.1} ms; B -> A: created on B exchangeable on A \
-         after {:.1} ms (limit {PROPAGATION_LIMIT:?}, design target 1 s)",
+        "replication A -> B: federation created on A known on B after {:.1} ms (its first \
+         key fetch included), credential created on A exchangeable on B after {:.1} ms, \
+         deleted on A refused on B after {:.1} ms; B -> A: federation and credential created \
+         on B exchangeable on A after {:.1} ms, key fetch included (limit \
+         {PROPAGATION_LIMIT:?}, design target 1 s)",
+        ms(to_federation),
         ms(to_exchange),
         ms(to_refusal),
         ms(to_exchange_on_a),
