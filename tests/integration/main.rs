@@ -24,5 +24,6 @@ mod operate;
 mod overload;
 mod propagation;
 mod rejection;
+mod replicas;
 mod store;
 mod tls;

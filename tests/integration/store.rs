@@ -101,6 +101,18 @@ impl TestDb {
             .expect("reopen")
     }
 
+    /// The URL a gateway process opens this database with (`[store] url`, `--store-url`): on
+    /// PostgreSQL the test's schema rides in the URL as the connections' `search_path`.
+    pub(crate) fn gateway_url(&self) -> String {
+        match &self.options.pg_schema {
+            Some(schema) => {
+                let separator = if self.url.contains('?') { '&' } else { '?' };
+                format!("{}{separator}options[search_path]={schema}", self.url)
+            }
+            None => self.url.clone(),
+        }
+    }
+
     pub(crate) fn is_postgres(&self) -> bool {
         self.store.backend() == Backend::Postgres
     }

@@ -77,6 +77,17 @@ pub fn dev_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// [`dev_config`] with `extra` (whole TOML sections the dev config does not have, such as
+/// `[limits]`) appended.
+pub fn dev_config_with(dir: &Path, extra: &str) -> PathBuf {
+    let path = dev_config(dir);
+    let mut text = std::fs::read_to_string(&path).expect("read the dev config");
+    text.push('\n');
+    text.push_str(extra);
+    std::fs::write(&path, text).expect("write the dev config");
+    path
+}
+
 /// Waits until `GET {base}/readyz` answers 200.
 pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     let started = Instant::now();
@@ -94,10 +105,15 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
 /// A caller token for `sub` from the dev issuer of the gateway at `base` (audience
 /// `wif-gateway-dev`, as the dev federation trusts).
 pub async fn dev_token(client: &reqwest::Client, base: &str, sub: &str) -> String {
+    dev_token_for(client, base, sub, "wif-gateway-dev").await
+}
+
+/// A caller token for `sub` with audience `aud` from the dev issuer of the gateway at `base`.
+pub async fn dev_token_for(client: &reqwest::Client, base: &str, sub: &str, aud: &str) -> String {
     let issued: serde_json::Value = client
         .post(format!("{base}/dev/issuer/token"))
         .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(format!("sub={sub}&aud=wif-gateway-dev"))
+        .body(format!("sub={sub}&aud={aud}"))
         .send()
         .await
         .expect("dev token")
