@@ -459,22 +459,35 @@ impl Entries {
         self.service_accounts.remove(id)
     }
 
-    /// Adds a credential (replacing one with the same federation, account and subject).
-    pub fn put_credential(&mut self, credential: &FederatedCredential) {
-        self.put_credential_from(credential, NO_FILE);
+    /// Adds a credential (replacing one with the same federation, account and subject), and
+    /// answers the key it is kept under (for [`Entries::remove_credential_by_key`]).
+    pub fn put_credential(&mut self, credential: &FederatedCredential) -> Box<str> {
+        self.put_credential_from(credential, NO_FILE)
     }
 
-    fn put_credential_from(&mut self, credential: &FederatedCredential, file: u16) {
+    fn put_credential_from(&mut self, credential: &FederatedCredential, file: u16) -> Box<str> {
         let key = credential_key(
             &credential.federation_id,
             &credential.service_account_id,
             &credential.external_subject_id,
-        );
+        )
+        .into_boxed_str();
         let entry = CredentialEntry {
             id: credential.id.as_str().into(),
             file,
         };
-        self.credentials.insert(key.into_boxed_str(), entry);
+        self.credentials.insert(key.clone(), entry);
+        key
+    }
+
+    /// Removes the credential kept under `key` if it is the one with id `id`.
+    pub fn remove_credential_by_key(&mut self, key: &str, id: &str) -> bool {
+        if self.credentials.get(key).map(|entry| &*entry.id) == Some(id) {
+            self.credentials.remove(key);
+            true
+        } else {
+            false
+        }
     }
 
     /// Removes a credential if the entry for its (federation, account, subject) is its own.
@@ -484,12 +497,7 @@ impl Entries {
             &credential.service_account_id,
             &credential.external_subject_id,
         );
-        if self.credentials.get(&key).map(|entry| &*entry.id) == Some(credential.id.as_str()) {
-            self.credentials.remove(&key);
-            true
-        } else {
-            false
-        }
+        self.remove_credential_by_key(&key, &credential.id)
     }
 }
 

@@ -83,7 +83,8 @@ struct Follower {
     entries: Entries,
     /// What a deletion must undo, which the log does not say: the stored credential or
     /// binding, by id.
-    credentials: HashMap<String, DirectoryCredential>,
+    /// Credential id → its key in the directory layer.
+    credentials: HashMap<Box<str>, Box<str>>,
     bindings: HashMap<String, AccessBinding>,
 }
 
@@ -372,11 +373,11 @@ impl Follower {
             }
             Record::FederatedCredential(credential) => {
                 let credential = directory_credential(credential);
-                if let Some(old) = self.credentials.get(&credential.id) {
-                    self.entries.remove_credential(old);
+                if let Some(old) = self.credentials.get(credential.id.as_str()) {
+                    self.entries.remove_credential_by_key(old, &credential.id);
                 }
-                self.entries.put_credential(&credential);
-                self.credentials.insert(credential.id.clone(), credential);
+                let key = self.entries.put_credential(&credential);
+                self.credentials.insert(credential.id.into_boxed_str(), key);
             }
             Record::AccessBinding(binding) => {
                 if let Some(old) = self.bindings.remove(&binding.id) {
@@ -412,8 +413,8 @@ impl Follower {
                 self.entries.remove_federation(id);
             }
             ResourceKind::FederatedCredential => {
-                if let Some(old) = self.credentials.remove(id) {
-                    self.entries.remove_credential(&old);
+                if let Some(key) = self.credentials.remove(id) {
+                    self.entries.remove_credential_by_key(&key, id);
                 }
             }
             ResourceKind::AccessBinding => {
