@@ -215,6 +215,25 @@ pub struct IamConfig {
     /// with the dev issuer only: `config/dev.toml` turns it on.
     #[serde(default)]
     pub allow_http_to_loopback: bool,
+    /// Quotas per cloud; each defaults to Yandex Cloud's.
+    #[serde(default)]
+    pub quotas: QuotasConfig,
+}
+
+/// `[iam.quotas]`: per cloud, how many of each resource the API creates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasConfig {
+    /// `iam.serviceAccounts.count`, default 100.
+    pub service_accounts: Option<u64>,
+    /// `iam.oidcWLIFederations.count`, default 50.
+    pub federations: Option<u64>,
+    /// `iam.saFederatedCredentials.count`, default 200.
+    pub federated_credentials: Option<u64>,
+    /// `iam.authorizedKeys.count`, default 1000.
+    pub authorized_keys: Option<u64>,
+    /// `iam.accessBindings.count` (on the cloud and everything in it), default 1000.
+    pub access_bindings: Option<u64>,
 }
 
 /// `[[federations]]`

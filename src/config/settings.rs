@@ -108,6 +108,8 @@ pub struct IamSettings {
     /// The longest subject-token lifetime the API's federations accept
     /// (`[exchange] max_token_lifetime_seconds`).
     pub federation_max_token_lifetime: i64,
+    /// Quotas per cloud.
+    pub quotas: crate::iam::quota::Quotas,
 }
 
 /// The dev issuer, when enabled.

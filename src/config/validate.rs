@@ -273,6 +273,17 @@ fn compile_iam(
         token_audiences,
         allow_http_to_loopback: iam.allow_http_to_loopback,
         federation_max_token_lifetime: file.exchange.max_token_lifetime_seconds,
+        quotas: {
+            let d = crate::iam::quota::Quotas::default();
+            let q = &iam.quotas;
+            crate::iam::quota::Quotas {
+                service_accounts: q.service_accounts.unwrap_or(d.service_accounts),
+                federations: q.federations.unwrap_or(d.federations),
+                federated_credentials: q.federated_credentials.unwrap_or(d.federated_credentials),
+                authorized_keys: q.authorized_keys.unwrap_or(d.authorized_keys),
+                access_bindings: q.access_bindings.unwrap_or(d.access_bindings),
+            }
+        },
         bootstrap_key_file: resolve(
             base,
             iam.bootstrap_key_file

@@ -48,6 +48,7 @@ fn keys(state: &AppState) -> Result<Keys<'_>, Status> {
     Ok(Keys {
         store: store(state)?,
         authorizer: state.authorizer(),
+        quotas: &state.settings().iam.quotas,
         now: now_unix(),
     })
 }

@@ -230,6 +230,7 @@ pub fn context(state: &AppState) -> Result<crate::iam::service::Context<'_>, Sta
     Ok(crate::iam::service::Context {
         live: live(state)?,
         authorizer: state.authorizer(),
+        quotas: &state.settings().iam.quotas,
         now: crate::time::now_unix(),
     })
 }

@@ -28,6 +28,7 @@ use super::authn::Principal;
 use super::authz::{ALL_AUTHENTICATED_USERS, ALL_USERS, Resource};
 use super::federations_api::ListPage;
 use super::operation::types;
+use super::quota::Quota;
 use super::service::{Authorize, Context, Finished, Method};
 use super::status::Status;
 use super::store::{
@@ -203,6 +204,20 @@ impl Bindings<'_> {
         }
     }
 
+    /// The cloud a bindable resource is in.
+    async fn cloud_of(&self, resource: &ResourceRef) -> Result<String, Status> {
+        let store = self.ctx.store();
+        let folder = match resource.kind {
+            ResourceKind::Cloud => return Ok(resource.id.clone()),
+            ResourceKind::ServiceAccount => {
+                return Ok(store.get_service_account(&resource.id).await?.cloud_id);
+            }
+            ResourceKind::Federation => store.get_federation(&resource.id).await?.folder_id,
+            _ => resource.id.clone(),
+        };
+        Ok(store.get_folder(&folder).await?.cloud_id)
+    }
+
     /// `ListAccessBindings` of a cloud, folder, service account or federation.
     pub async fn list(
         &self,
@@ -350,6 +365,17 @@ impl Bindings<'_> {
                     )
                 },
             )?;
+        }
+        let adds = deltas
+            .iter()
+            .filter(|d| d.action == BindingAction::Add)
+            .count();
+        let removes = deltas.len() - adds;
+        if adds > removes {
+            let cloud = self.cloud_of(resource).await?;
+            self.ctx
+                .quota(Quota::AccessBindings, &cloud, (adds - removes) as u64)
+                .await?;
         }
         let written = self
             .ctx

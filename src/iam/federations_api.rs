@@ -24,6 +24,7 @@ use super::authn::Principal;
 use super::authz::Resource;
 use super::operation::types;
 use super::paging;
+use super::quota::Quota;
 use super::service::{Context, Finished, Method};
 use super::status::Status;
 use super::store::{
@@ -204,6 +205,14 @@ impl Federations<'_> {
             Method::FederationCreate,
             &[Resource::folder(&request.folder_id)],
         )?;
+        let cloud = match self.ctx.store().get_folder(&request.folder_id).await {
+            Ok(folder) => folder.cloud_id,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(not_found("folder", &request.folder_id));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        self.ctx.quota(Quota::Federations, &cloud, 1).await?;
         let written = self
             .ctx
             .store()
@@ -417,6 +426,9 @@ impl Federations<'_> {
                 Resource::federation(&federation.id),
             ],
         )?;
+        self.ctx
+            .quota(Quota::FederatedCredentials, &account.cloud_id, 1)
+            .await?;
         let written = self
             .ctx
             .store()

@@ -11,7 +11,7 @@
 //!
 //! | rule | value |
 //! |---|---|
-//! | service accounts per cloud (`iam.serviceAccounts.count`) | [`SERVICE_ACCOUNTS_PER_CLOUD`], RESOURCE_EXHAUSTED beyond |
+//! | service accounts per cloud (`iam.serviceAccounts.count`) | [`crate::iam::quota`], RESOURCE_EXHAUSTED beyond |
 //! | name uniqueness | service accounts and folders in their cloud, clouds in their organization (the store's rules, ALREADY_EXISTS) |
 //! | `updateMask` | comma-separated paths, camelCase or snake_case, of `name`, `description`, `labels`; none: every one of them, an absent field reset to its default (an empty name keeps the name) |
 //! | list `filter` | empty, or `name="<name>"` |
@@ -28,6 +28,7 @@ use super::authn::Principal;
 use super::authz::Resource;
 use super::operation::types;
 use super::paging::{self, Updatable};
+use super::quota::Quota;
 use super::roles::{Method, Permission, Scope};
 use super::service::{Context, Finished};
 use super::status::{Code, Status};
@@ -37,10 +38,6 @@ use super::store::{
     ServiceAccountUpdate, StoreError,
 };
 use super::validate;
-
-/// The default of the `iam.serviceAccounts.count` quota: service accounts per cloud, in all
-/// its folders (Yandex IAM "Quotas and limits").
-pub const SERVICE_ACCOUNTS_PER_CLOUD: i64 = 100;
 
 /// The fields an update of a cloud, a folder or a service account may change.
 pub const UPDATABLE: Updatable = &["name", "description", "labels"];
@@ -641,7 +638,7 @@ impl Hierarchy<'_> {
     }
 
     /// `ServiceAccountService.Create`, authorized on the folder; at most
-    /// [`SERVICE_ACCOUNTS_PER_CLOUD`] in the folder's cloud.
+    /// `[iam.quotas] service_accounts` in the folder's cloud.
     pub async fn create_service_account(
         &self,
         principal: &Principal,
@@ -659,18 +656,9 @@ impl Hierarchy<'_> {
         .await?;
         let store = self.ctx.store();
         let folder = store.get_folder(folder_id).await?;
-        let count = store.count_service_accounts(&folder.cloud_id).await?;
-        if count >= SERVICE_ACCOUNTS_PER_CLOUD {
-            return Err(Status::new(
-                Code::ResourceExhausted,
-                "quota_exceeded",
-                format!(
-                    "quota iam.serviceAccounts.count of cloud {} is {SERVICE_ACCOUNTS_PER_CLOUD}: \
-                     delete a service account first",
-                    quote(&folder.cloud_id)
-                ),
-            ));
-        }
+        self.ctx
+            .quota(Quota::ServiceAccounts, &folder.cloud_id, 1)
+            .await?;
         let written = store
             .create_service_account(
                 &NewServiceAccount {

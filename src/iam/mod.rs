@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`status`] | how a call fails: a gRPC code, a message naming the rule, a stable reason; the `google.rpc.Status` body |
 //! | [`validate`] | the field rules of the Yandex messages (names, labels, ids, pages, audiences, issuer URLs, subjects) |
+//! | [`quota`] | quotas per cloud with Yandex Cloud's defaults, answered RESOURCE_EXHAUSTED |
 //! | [`paging`] | opaque page tokens over id order, and update masks |
 //! | [`operation`] | the Operation objects mutations return: `Any` packing with each method's message types |
 //! | [`authn`] | `Authorization: Bearer <IAM token>` → the calling service account ([`authn::Principal`]) |
@@ -37,6 +38,7 @@ pub mod keys;
 pub mod live;
 pub mod operation;
 pub mod paging;
+pub mod quota;
 pub mod roles;
 pub mod service;
 pub mod status;

@@ -22,6 +22,7 @@ use super::authz::{AuthzIndex, Refused, Resource as AuthzResource};
 use super::keys::{self, GeneratedKey};
 use super::live::Live;
 use super::operation::{self, OperationTypes, types};
+use super::quota::{Quota, Quotas};
 use super::roles::{Permission, Role, Scope};
 use super::status::Status;
 use super::store::{
@@ -166,6 +167,7 @@ pub struct CreatedKey {
 pub struct Keys<'a> {
     pub store: &'a Store,
     pub authorizer: &'a dyn Authorize,
+    pub quotas: &'a Quotas,
     pub now: i64,
 }
 
@@ -253,6 +255,9 @@ impl Keys<'_> {
         check_description(&request.description)?;
         let account = self
             .authorize(principal, Method::KeyCreate, account_id)
+            .await?;
+        self.quotas
+            .check(self.store, Quota::AuthorizedKeys, &account.cloud_id, 1)
             .await?;
         let algorithm = request.algorithm;
         let generated = tokio::task::spawn_blocking(move || keys::generate(algorithm))
@@ -354,6 +359,7 @@ impl Keys<'_> {
 pub struct Context<'a> {
     pub live: &'a Live,
     pub authorizer: &'a dyn Authorize,
+    pub quotas: &'a Quotas,
     pub now: i64,
 }
 
@@ -377,6 +383,13 @@ impl Context<'_> {
     pub async fn applied<T>(&self, written: Written<T>) -> T {
         self.live.caught_up_to(written.seq).await;
         written.item
+    }
+
+    /// RESOURCE_EXHAUSTED when `cloud_id` has no room for `adding` more under `quota`.
+    pub async fn quota(&self, quota: Quota, cloud_id: &str, adding: u64) -> Result<(), Status> {
+        self.quotas
+            .check(self.store(), quota, cloud_id, adding)
+            .await
     }
 
     /// FAILED_PRECONDITION when the resource `id` (a `what`: "federation", …) is defined by a

@@ -704,3 +704,98 @@ async fn service_accounts_beyond_the_cloud_quota_are_resource_exhausted() {
     assert_refused(&reply, 429, 8, "iam.serviceAccounts.count");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn every_quota_is_configurable_and_answered_resource_exhausted() {
+    // One more than the bootstrap holds of each: its account, its key, its binding.
+    let mut options = sqlite_store();
+    options.iam.push_str(
+        "\nquotas = { service_accounts = 2, federations = 1, federated_credentials = 1, \
+         authorized_keys = 2, access_bindings = 2 }",
+    );
+    let gw = Gateway::start_with("", options).await;
+    let admin = KeyFile::bootstrap(&gw);
+    let token = gw.iam_token(&admin).await;
+    let (folder, _) = home(&gw, &admin).await;
+    let me = admin.service_account_id();
+
+    let created = call(
+        &gw,
+        "POST",
+        "/iam/v1/serviceAccounts",
+        &token,
+        Some(json!({"folderId": folder, "name": "second"})),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let reply = call(
+        &gw,
+        "POST",
+        "/iam/v1/serviceAccounts",
+        &token,
+        Some(json!({"folderId": folder, "name": "third"})),
+    )
+    .await;
+    assert_refused(&reply, 429, 8, "iam.serviceAccounts.count of cloud");
+
+    let key = json!({"serviceAccountId": me});
+    let reply = call(&gw, "POST", "/iam/v1/keys", &token, Some(key.clone())).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = call(&gw, "POST", "/iam/v1/keys", &token, Some(key)).await;
+    assert_refused(&reply, 429, 8, "iam.authorizedKeys.count");
+
+    let federation = |name: &str| {
+        json!({"folderId": folder, "name": name, "issuer": "https://issuer.example",
+               "audiences": ["aud"], "jwksUrl": "https://issuer.example/jwks"})
+    };
+    let reply = call(
+        &gw,
+        "POST",
+        "/iam/v1/workload/oidc/federations",
+        &token,
+        Some(federation("first")),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let federation_id = reply.body["response"]["id"].as_str().unwrap().to_owned();
+    let reply = call(
+        &gw,
+        "POST",
+        "/iam/v1/workload/oidc/federations",
+        &token,
+        Some(federation("second")),
+    )
+    .await;
+    assert_refused(&reply, 429, 8, "iam.oidcWLIFederations.count");
+
+    let credential = |subject: &str| json!({"serviceAccountId": me, "federationId": federation_id, "externalSubjectId": subject});
+    let reply = call(
+        &gw,
+        "POST",
+        "/iam/v1/workload/federatedCredentials",
+        &token,
+        Some(credential("a")),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = call(
+        &gw,
+        "POST",
+        "/iam/v1/workload/federatedCredentials",
+        &token,
+        Some(credential("b")),
+    )
+    .await;
+    assert_refused(&reply, 429, 8, "iam.saFederatedCredentials.count");
+
+    let grant = |role: &str| {
+        json!({"accessBindingDeltas": [{"action": "ADD", "accessBinding": {
+            "roleId": role, "subject": {"id": me, "type": "serviceAccount"}}}]})
+    };
+    let path = format!("/resource-manager/v1/folders/{folder}:updateAccessBindings");
+    let reply = call(&gw, "POST", &path, &token, Some(grant("viewer"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = call(&gw, "POST", &path, &token, Some(grant("editor"))).await;
+    assert_refused(&reply, 429, 8, "iam.accessBindings.count");
+    gw.stop().await;
+}

@@ -108,4 +108,47 @@ impl Store {
             .await?;
         rows.iter().map(table.decode).collect()
     }
+
+    /// How many resources of `kind` a cloud holds: service accounts, federations (in its
+    /// folders), federated credentials and authorized keys (of its service accounts), access
+    /// bindings (on the cloud and everything in it); 0 for other kinds.
+    pub async fn count_in_cloud(
+        &self,
+        kind: ResourceKind,
+        cloud_id: &str,
+    ) -> Result<u64, StoreError> {
+        let sql = match kind {
+            ResourceKind::ServiceAccount => {
+                "SELECT COUNT(*) AS n FROM service_accounts WHERE cloud_id = $1"
+            }
+            ResourceKind::Federation => {
+                "SELECT COUNT(*) AS n FROM federations d JOIN folders f ON d.folder_id = f.id \
+                 WHERE f.cloud_id = $1"
+            }
+            ResourceKind::FederatedCredential => {
+                "SELECT COUNT(*) AS n FROM federated_credentials c \
+                 JOIN service_accounts s ON c.service_account_id = s.id WHERE s.cloud_id = $1"
+            }
+            ResourceKind::AuthorizedKey => {
+                "SELECT COUNT(*) AS n FROM authorized_keys k \
+                 JOIN service_accounts s ON k.service_account_id = s.id WHERE s.cloud_id = $1"
+            }
+            ResourceKind::AccessBinding => {
+                "SELECT (SELECT COUNT(*) FROM access_bindings WHERE cloud_id = $1) \
+                 + (SELECT COUNT(*) FROM access_bindings b JOIN folders f ON b.folder_id = f.id \
+                    WHERE f.cloud_id = $1) \
+                 + (SELECT COUNT(*) FROM access_bindings b \
+                    JOIN service_accounts s ON b.service_account_id = s.id WHERE s.cloud_id = $1) \
+                 + (SELECT COUNT(*) FROM access_bindings b JOIN federations d ON b.federation_id = d.id \
+                    JOIN folders f ON d.folder_id = f.id WHERE f.cloud_id = $1) AS n"
+            }
+            _ => return Ok(0),
+        };
+        let row = self
+            .db()
+            .fetch_optional(Statement::new(sql).bind(cloud_id))
+            .await?;
+        let n = row.map_or(Ok(0), |row| row.int("n"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }
