@@ -201,9 +201,9 @@ enum FederationCommand {
         /// The accepted `aud` values.
         #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
         audiences: Vec<String>,
-        /// Where the issuer's keys are [default: from its OIDC discovery].
+        /// Where the issuer's keys (JWKS) are.
         #[arg(long, value_name = "URL")]
-        jwks_url: Option<String>,
+        jwks_url: String,
         #[arg(long, default_value = "")]
         description: String,
         /// Create it disabled: its tokens are refused until it is enabled.
@@ -732,17 +732,15 @@ async fn federation(
             disabled,
         } => {
             let folder = folder_or_default(session, folder_id).await?;
-            let mut body = json!({
+            let body = json!({
                 "folderId": folder,
                 "name": name,
                 "description": description,
                 "disabled": disabled,
                 "issuer": issuer,
                 "audiences": audiences,
+                "jwksUrl": jwks_url,
             });
-            if let Some(url) = jwks_url {
-                body["jwksUrl"] = Value::String(url);
-            }
             out.done(
                 &session
                     .mutate(Method::POST, FEDERATIONS, Some(body))
