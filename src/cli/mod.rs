@@ -930,6 +930,86 @@ mod tests {
         }
     }
 
+    #[derive(clap::Parser)]
+    struct Iam {
+        #[command(subcommand)]
+        command: IamCommand,
+    }
+
+    #[derive(clap::Parser)]
+    struct ResourceManager {
+        #[command(flatten)]
+        args: ResourceManagerArgs,
+    }
+
+    #[test]
+    fn the_command_definitions_are_consistent_and_parse_yc_style_lines() {
+        use clap::{CommandFactory as _, Parser as _};
+        Iam::command().debug_assert();
+        ResourceManager::command().debug_assert();
+        let parsed = Iam::try_parse_from([
+            "iam",
+            "workload-identity",
+            "oidc",
+            "federation",
+            "create",
+            "--name",
+            "ci",
+            "--issuer",
+            "https://gitlab.example.com",
+            "--jwks-url",
+            "https://gitlab.example.com/jwks",
+            "--audiences",
+            "a,b",
+            "--format",
+            "json",
+            "--endpoint",
+            "http://gw:8080",
+        ])
+        .unwrap();
+        let IamCommand::WorkloadIdentity(args) = parsed.command else {
+            panic!("workload-identity");
+        };
+        assert_eq!(args.connection.format, Format::Json);
+        assert_eq!(args.connection.endpoint, "http://gw:8080");
+        let WorkloadIdentityCommand::Oidc {
+            command:
+                OidcCommand::Federation {
+                    command: FederationCommand::Create { audiences, .. },
+                },
+        } = args.command
+        else {
+            panic!("federation create");
+        };
+        assert_eq!(audiences, ["a", "b"]);
+        for refused in [
+            &["iam", "service-account", "get"][..],
+            &["iam", "service-account", "update", "aje1"],
+            &[
+                "iam",
+                "service-account",
+                "add-access-binding",
+                "aje1",
+                "--role",
+                "viewer",
+            ],
+            &["iam", "key", "create", "--service-account-id", "aje1"],
+        ] {
+            assert!(Iam::try_parse_from(refused).is_err(), "{refused:?}");
+        }
+        assert!(
+            ResourceManager::try_parse_from([
+                "rm",
+                "folder",
+                "list-access-bindings",
+                "b1g",
+                "--format",
+                "text",
+            ])
+            .is_ok()
+        );
+    }
+
     #[test]
     fn update_bodies_mask_the_fields_given() {
         assert_eq!(
