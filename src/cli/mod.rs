@@ -72,6 +72,7 @@ enum ServiceAccountCommand {
         /// The folder [default: the key file's service account's folder].
         #[arg(long, value_name = "ID")]
         folder_id: Option<String>,
+        /// A description.
         #[arg(long, default_value = "")]
         description: String,
     },
@@ -84,7 +85,9 @@ enum ServiceAccountCommand {
     /// Show a service account, by id or by --name.
     #[command(group = ArgGroup::new("which").required(true).args(["id", "name"]))]
     Get {
+        /// The service account's id.
         id: Option<String>,
+        /// Find it by name instead.
         #[arg(long)]
         name: Option<String>,
         /// With --name: the folder [default: the key file's service account's folder].
@@ -94,20 +97,29 @@ enum ServiceAccountCommand {
     /// Rename a service account or change its description.
     #[command(group = ArgGroup::new("change").required(true).multiple(true).args(["new_name", "description"]))]
     Update {
+        /// The resource's id.
         id: String,
+        /// The new name.
         #[arg(long)]
         new_name: Option<String>,
+        /// The new description.
         #[arg(long)]
         description: Option<String>,
     },
     /// Delete a service account (its keys, credentials and bindings go with it).
-    Delete { id: String },
+    Delete {
+        /// The resource's id.
+        id: String,
+    },
     /// Grant a role on a service account.
     AddAccessBinding(BindingArgs),
     /// Revoke a role on a service account.
     RemoveAccessBinding(BindingArgs),
     /// List the access bindings of a service account.
-    ListAccessBindings { id: String },
+    ListAccessBindings {
+        /// The resource's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -134,8 +146,10 @@ enum KeyCommand {
         /// The key's service account [default: the key file's].
         #[arg(long, value_name = "ID")]
         service_account_id: Option<String>,
+        /// The RSA key size.
         #[arg(long, value_enum, default_value_t = KeyAlgorithm::Rsa2048)]
         algorithm: KeyAlgorithm,
+        /// A description.
         #[arg(long, default_value = "")]
         description: String,
         /// Where to write the key file.
@@ -152,7 +166,10 @@ enum KeyCommand {
         service_account_id: Option<String>,
     },
     /// Delete an authorized key.
-    Delete { id: String },
+    Delete {
+        /// The resource's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +207,7 @@ enum OidcCommand {
 enum FederationCommand {
     /// Create a federation.
     Create {
+        /// Its name: a lowercase letter, then lowercase letters, digits or hyphens.
         #[arg(long)]
         name: String,
         /// The folder [default: the key file's service account's folder].
@@ -204,6 +222,7 @@ enum FederationCommand {
         /// Where the issuer's keys (JWKS) are.
         #[arg(long, value_name = "URL")]
         jwks_url: String,
+        /// A description.
         #[arg(long, default_value = "")]
         description: String,
         /// Create it disabled: its tokens are refused until it is enabled.
@@ -217,42 +236,59 @@ enum FederationCommand {
         folder_id: Option<String>,
     },
     /// Show a federation.
-    Get { id: String },
+    Get {
+        /// The resource's id.
+        id: String,
+    },
     /// Change a federation (the issuer cannot change).
     #[command(group = ArgGroup::new("change").required(true).multiple(true)
         .args(["new_name", "description", "audiences", "jwks_url", "disable", "enable"]))]
     Update {
+        /// The resource's id.
         id: String,
+        /// The new name.
         #[arg(long)]
         new_name: Option<String>,
+        /// The new description.
         #[arg(long)]
         description: Option<String>,
         /// Replace the accepted `aud` values.
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         audiences: Option<Vec<String>>,
+        /// Where the issuer's keys (JWKS) are.
         #[arg(long, value_name = "URL")]
         jwks_url: Option<String>,
+        /// Disable it: its tokens are refused.
         #[arg(long, conflicts_with = "enable")]
         disable: bool,
+        /// Enable it again.
         #[arg(long)]
         enable: bool,
     },
     /// Delete a federation (its credentials and bindings go with it).
-    Delete { id: String },
+    Delete {
+        /// The resource's id.
+        id: String,
+    },
     /// Grant a role on a federation.
     AddAccessBinding(BindingArgs),
     /// Revoke a role on a federation.
     RemoveAccessBinding(BindingArgs),
     /// List the access bindings of a federation.
-    ListAccessBindings { id: String },
+    ListAccessBindings {
+        /// The resource's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum CredentialCommand {
     /// Let an external subject of a federation act as a service account.
     Create {
+        /// The service account the subject acts as.
         #[arg(long, value_name = "ID")]
         service_account_id: String,
+        /// The federation whose tokens the subject presents.
         #[arg(long, value_name = "ID")]
         federation_id: String,
         /// The token's `sub`, compared exactly.
@@ -261,13 +297,20 @@ enum CredentialCommand {
     },
     /// List the federated credentials of a service account.
     List {
+        /// The service account.
         #[arg(long, value_name = "ID")]
         service_account_id: String,
     },
     /// Show a federated credential.
-    Get { id: String },
+    Get {
+        /// The resource's id.
+        id: String,
+    },
     /// Delete a federated credential: its subject's tokens are refused from then on.
-    Delete { id: String },
+    Delete {
+        /// The resource's id.
+        id: String,
+    },
 }
 
 /// `wif-gateway resource-manager …` (`yc resource-manager`).
@@ -292,17 +335,24 @@ enum ResourceManagerCommand {
 enum FolderCommand {
     /// List the folders of a cloud.
     List {
+        /// The cloud.
         #[arg(long, value_name = "ID")]
         cloud_id: String,
     },
     /// Show a folder.
-    Get { id: String },
+    Get {
+        /// The resource's id.
+        id: String,
+    },
     /// Grant a role on a folder (and so on everything in it).
     AddAccessBinding(BindingArgs),
     /// Revoke a role on a folder.
     RemoveAccessBinding(BindingArgs),
     /// List the access bindings of a folder.
-    ListAccessBindings { id: String },
+    ListAccessBindings {
+        /// The resource's id.
+        id: String,
+    },
 }
 
 /// Who gets or loses which role on the resource `ID`.
@@ -997,6 +1047,25 @@ mod tests {
         ] {
             assert!(Iam::try_parse_from(refused).is_err(), "{refused:?}");
         }
+        fn undocumented(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    out.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut missing = Vec::new();
+        undocumented(&Iam::command(), "iam", &mut missing);
+        undocumented(
+            &ResourceManager::command(),
+            "resource-manager",
+            &mut missing,
+        );
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
         assert!(
             ResourceManager::try_parse_from([
                 "rm",
