@@ -23,6 +23,7 @@
 //! | [`iam`], [`iam::store`] | IAM resources (clouds, folders, service accounts, federations, credentials, keys, bindings, operations) in SQLite or PostgreSQL, with a change log |
 //! | [`iam::roles`], [`iam::authz`] | the role graph as data (permissions, roles, what each method needs); the in-memory authorization index: check, authorize, may_grant |
 //! | [`client`] | `wif-gateway exchange`: exchanges a caller JWT with retries, prints or refreshes the token |
+//! | [`cli`] | `wif-gateway iam …` and `resource-manager …`: the IAM REST API's client, with `yc`'s command names and output |
 //! | [`dev_issuer`] | an OIDC issuer for local round trips; exists only when the config enables it |
 //! | [`files`], [`report`], [`time`] | private file writes; errors shown with their sources; the one place that reads the wall clock |
 //!
@@ -32,6 +33,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dev_issuer;

@@ -6,6 +6,8 @@
 //! - `exchange …`: the client for CI jobs and pods.
 //! - `iam bootstrap-key --config FILE --out PATH`: a new authorized key for the IAM
 //!   administrator, written as a Yandex key file.
+//! - `iam service-account|key|workload-identity …`, `resource-manager folder …`: manage the IAM
+//!   store through the REST API, as `yc` does ([`wif_gateway::cli`]).
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -85,6 +87,8 @@ enum Command {
         #[command(subcommand)]
         command: IamCommand,
     },
+    /// Manage folders and their access bindings through the REST API (`yc resource-manager`).
+    ResourceManager(wif_gateway::cli::ResourceManagerArgs),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +110,8 @@ enum IamCommand {
         #[arg(long, env = "WIF_STORE_URL", hide_env_values = true)]
         store_url: Option<String>,
     },
+    #[command(flatten)]
+    Api(wif_gateway::cli::IamCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -159,6 +165,10 @@ fn main() -> ExitCode {
                     store_url,
                 },
         } => bootstrap_key(&config, &out, force, store_url),
+        Command::Iam {
+            command: IamCommand::Api(command),
+        } => Ok(wif_gateway::cli::run_iam(command)),
+        Command::ResourceManager(args) => Ok(wif_gateway::cli::run_resource_manager(args)),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,7 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, KeyPair as _, ParsedPublicKey, RsaKeyPair};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::store::{AuthorizedKey, KeyAlgorithm};
 
@@ -96,29 +96,98 @@ pub fn key_id_line(key_id: &str) -> String {
 /// A Yandex authorized key file (the SDK's `Key` message, snake_case), as
 /// `yc iam key create -o key.json` writes it and the SDKs read it.
 #[derive(Serialize)]
-struct KeyFile<'a> {
-    id: &'a str,
-    service_account_id: &'a str,
-    created_at: String,
-    key_algorithm: &'static str,
-    public_key: &'a str,
-    private_key: String,
+pub struct KeyFile<'a> {
+    pub id: &'a str,
+    pub service_account_id: &'a str,
+    /// RFC 3339.
+    pub created_at: &'a str,
+    /// `RSA_2048` or `RSA_4096`.
+    pub key_algorithm: &'a str,
+    /// SubjectPublicKeyInfo PEM.
+    pub public_key: &'a str,
+}
+
+impl KeyFile<'_> {
+    /// The file's text with the private key (PKCS#8 PEM): pretty JSON, `private_key` led by
+    /// [`key_id_line`].
+    pub fn text(&self, private_key_pem: &str) -> String {
+        #[derive(Serialize)]
+        struct Written<'a> {
+            #[serde(flatten)]
+            key: &'a KeyFile<'a>,
+            private_key: String,
+        }
+        let written = Written {
+            key: self,
+            private_key: format!("{}\n{private_key_pem}", key_id_line(self.id)),
+        };
+        let mut text = serde_json::to_string_pretty(&written).unwrap_or_default();
+        text.push('\n');
+        text
+    }
 }
 
 /// The key file of `key` with its private key (PKCS#8 PEM): pretty JSON, `private_key` led by
 /// [`key_id_line`].
 pub fn key_file(key: &AuthorizedKey, private_key_pem: &str) -> String {
-    let file = KeyFile {
+    KeyFile {
         id: &key.id,
         service_account_id: &key.service_account_id,
-        created_at: crate::time::rfc3339(key.created_at),
+        created_at: &crate::time::rfc3339(key.created_at),
         key_algorithm: key.key_algorithm.as_str(),
         public_key: &key.public_key,
-        private_key: format!("{}\n{private_key_pem}", key_id_line(&key.id)),
-    };
-    let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
-    text.push('\n');
-    text
+    }
+    .text(private_key_pem)
+}
+
+/// The fields of a Yandex key file a client needs to get an IAM token.
+#[derive(Deserialize)]
+pub struct KeyFileCredentials {
+    pub id: String,
+    pub service_account_id: String,
+    pub private_key: String,
+}
+
+impl std::fmt::Debug for KeyFileCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyFileCredentials")
+            .field("id", &self.id)
+            .field("service_account_id", &self.service_account_id)
+            .field("private_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why a key file cannot sign. The messages never quote the file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    #[error("private_key holds no PEM block")]
+    NotPem,
+    #[error("private_key is a PEM {0:?} block, not a PRIVATE KEY")]
+    NotPrivateKey(String),
+    #[error("private_key is not a PKCS#8 RSA private key")]
+    NotRsa,
+    #[error("signing failed")]
+    Sign,
+}
+
+/// The RSASSA-PSS SHA-256 signature (JWS `PS256`, RFC 7518 §3.5) of `message` with a PKCS#8
+/// private key PEM; text before `-----BEGIN` (the Yandex [`key_id_line`]) is skipped.
+pub fn ps256_sign(private_key_pem: &str, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    let block = pem::parse(private_key_pem).map_err(|_| SignError::NotPem)?;
+    if block.tag() != "PRIVATE KEY" {
+        return Err(SignError::NotPrivateKey(block.tag().to_owned()));
+    }
+    let pair = RsaKeyPair::from_pkcs8(block.contents()).map_err(|_| SignError::NotRsa)?;
+    let mut signature = vec![0; pair.public_modulus_len()];
+    pair.sign(
+        &signature::RSA_PSS_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        message,
+        &mut signature,
+    )
+    .map_err(|_| SignError::Sign)?;
+    Ok(signature)
 }
 
 #[cfg(test)]
@@ -156,6 +225,22 @@ mod tests {
                 .verify_sig(b"message", &sig)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn ps256_signatures_of_a_key_file_verify_with_its_public_key() {
+        let key = generate(KeyAlgorithm::Rsa2048).unwrap();
+        let with_line = format!("{}\n{}", key_id_line("ajekey"), key.private_key_pem());
+        let sig = ps256_sign(&with_line, b"message").unwrap();
+        let verifier = ps256_verifier(&key.public_key).unwrap();
+        assert!(verifier.verify_sig(b"message", &sig).is_ok());
+        assert_eq!(ps256_sign("garbage", b"m"), Err(SignError::NotPem));
+        assert_eq!(
+            ps256_sign(&key.public_key, b"m"),
+            Err(SignError::NotPrivateKey("PUBLIC KEY".into()))
+        );
+        let not_rsa = pem_text("PRIVATE KEY", &[0x30, 0x03, 0x02, 0x01, 0x00]);
+        assert_eq!(ps256_sign(&not_rsa, b"m"), Err(SignError::NotRsa));
     }
 
     #[test]

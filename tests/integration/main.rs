@@ -7,6 +7,7 @@
 mod support;
 
 mod cli;
+mod cli_iam;
 mod client;
 mod deploy;
 mod devsetup;
