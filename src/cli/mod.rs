@@ -52,6 +52,15 @@ pub enum IamCommand {
     Key(KeyArgs),
     /// OIDC federations and federated credentials (`yc iam workload-identity`).
     WorkloadIdentity(WorkloadIdentityArgs),
+    /// Print an IAM token of the key file's service account, for `Authorization: Bearer`
+    /// (`yc iam create-token`). The token is a credential: keep it out of logs.
+    CreateToken(CreateTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateTokenArgs {
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(Debug, Args)]
@@ -401,6 +410,7 @@ pub fn run_iam(command: IamCommand) -> ExitCode {
         IamCommand::ServiceAccount(a) => a.connection.clone(),
         IamCommand::Key(a) => a.connection.clone(),
         IamCommand::WorkloadIdentity(a) => a.connection.clone(),
+        IamCommand::CreateToken(a) => a.connection.clone(),
     };
     block_on(connection, move |session, out| async move {
         match command {
@@ -414,6 +424,10 @@ pub fn run_iam(command: IamCommand) -> ExitCode {
                     credential(&session, &out, command).await
                 }
             },
+            IamCommand::CreateToken(_) => {
+                println!("{}", session.token());
+                Ok(())
+            }
         }
     })
 }

@@ -170,6 +170,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// The IAM token, for `iam create-token`: the one command whose output is a credential.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// Reads the key file and gets an IAM token for it.
     pub async fn open(key_file: Option<&PathBuf>, endpoint: &str) -> Result<Session, CliError> {
         let endpoint = parse_endpoint(endpoint)?;

@@ -666,3 +666,36 @@ async fn cli_errors_are_yc_style_and_never_show_key_material() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn create_token_prints_an_iam_token_that_authenticates_management_calls() {
+    let gw = start().await;
+    let output = Command::new(BIN)
+        .args(["iam", "create-token"])
+        .env("WIF_KEY_FILE", &gw.admin_key)
+        .env("WIF_ENDPOINT", &gw.base)
+        .output()
+        .expect("run the CLI");
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap();
+    let token = token.trim_end();
+    assert_eq!(token.split('.').count(), 3, "a JWT on one line");
+    let key: Value =
+        serde_json::from_str(&std::fs::read_to_string(&gw.admin_key).unwrap()).unwrap();
+    let account = key["service_account_id"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let reply = client
+        .get(format!("{}/iam/v1/serviceAccounts/{account}", gw.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let without = client
+        .get(format!("{}/iam/v1/serviceAccounts/{account}", gw.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 401);
+}
