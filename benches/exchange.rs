@@ -38,7 +38,7 @@ use serde_json::json;
 use tokio::runtime::Runtime;
 
 use wif_gateway::exchange::directory::{
-    Directory, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
+    Directory, Entries, FederatedCredential, Federation, KeySource, KeySourceKind, ServiceAccount,
 };
 use wif_gateway::exchange::issuer_keys::KeySet;
 use wif_gateway::exchange::jwks::{JwksCache, JwksConfig};
@@ -110,6 +110,10 @@ struct PerAlg {
 
 struct Fixture {
     directory: Directory,
+    /// With `WIF_BENCH_STORE_CREDENTIALS=N`: the same federation, account and credential in the
+    /// IAM store's layer of the directory, beside N other credentials, and nothing in the
+    /// configuration's.
+    store_directory: Option<Directory>,
     minter: Minter,
     /// The server's key provider; for inline key sets it answers without fetching.
     provider: JwksCache,
@@ -168,6 +172,31 @@ impl Fixture {
                 external_subject_id: SUBJECT.into(),
             }],
         );
+        let store_directory = env_usize("WIF_BENCH_STORE_CREDENTIALS").map(|n| {
+            let (federations, accounts) = directory.configured();
+            let mut entries = Entries::default();
+            for f in federations {
+                entries.put_federation(f.clone());
+            }
+            for a in accounts {
+                entries.put_service_account(a.clone());
+            }
+            entries.put_credential(&FederatedCredential {
+                id: "aje-cred-bench".into(),
+                federation_id: FEDERATION.into(),
+                service_account_id: SERVICE_ACCOUNT.into(),
+                external_subject_id: SUBJECT.into(),
+            });
+            for i in 0..n {
+                entries.put_credential(&FederatedCredential {
+                    id: format!("aje-cred-{i}"),
+                    federation_id: FEDERATION.into(),
+                    service_account_id: format!("aje-account-{}", i % 1000),
+                    external_subject_id: format!("system:serviceaccount:ns-{i}:sa"),
+                });
+            }
+            Directory::default().with_store(Arc::new(entries))
+        });
         let (signing_key, _pem) = SigningKey::generate(SigningAlgorithm::ES256).expect("key");
         let minter = Minter::new(
             "https://wif.example.com".into(),
@@ -205,6 +234,7 @@ impl Fixture {
             .collect();
         let fixture = Fixture {
             directory,
+            store_directory,
             minter,
             provider: JwksCache::new(JwksConfig::default()),
             limits: Limits::new(&LimitsConfig {
@@ -229,6 +259,9 @@ impl Fixture {
         for per in &self.algs {
             for caller in &per.pool {
                 let out = pipeline_once(self, &caller.body);
+                if let Some(store) = &self.store_directory {
+                    pipeline_in(self, store, &caller.body);
+                }
                 let response: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
                 assert_eq!(response["token_type"], "Bearer");
                 floor_once(self, per, caller);
@@ -240,8 +273,14 @@ impl Fixture {
 /// One request as the token endpoint runs it: form → exchange → response body.
 #[inline(never)]
 fn pipeline_once(f: &Fixture, body: &[u8]) -> Vec<u8> {
+    pipeline_in(f, &f.directory, body)
+}
+
+/// [`pipeline_once`] against `directory`.
+#[inline(never)]
+fn pipeline_in(f: &Fixture, directory: &Directory, body: &[u8]) -> Vec<u8> {
     let exchange = Exchange {
-        directory: &f.directory,
+        directory,
         minter: &f.minter,
         keys: &f.provider,
         policy: &f.policy,
@@ -320,12 +359,18 @@ fn micros(ns: f64) -> String {
 fn summary(f: &Fixture, rounds: usize, iters: usize) {
     let mut pipeline = vec![Vec::new(); f.algs.len()];
     let mut floor = vec![Vec::new(); f.algs.len()];
+    let mut store = vec![Vec::new(); f.algs.len()];
     for round in 0..rounds {
         for (a, per) in f.algs.iter().enumerate() {
             let start = round * iters;
             pipeline[a].push(time_per_op(per, iters, start, |c| {
                 black_box(pipeline_once(f, black_box(&c.body)));
             }));
+            if let Some(directory) = &f.store_directory {
+                store[a].push(time_per_op(per, iters, start, |c| {
+                    black_box(pipeline_in(f, directory, black_box(&c.body)));
+                }));
+            }
             floor[a].push(time_per_op(per, iters, start, |c| {
                 black_box(floor_once(f, per, black_box(c)));
             }));
@@ -349,6 +394,17 @@ fn summary(f: &Fixture, rounds: usize, iters: usize) {
             p / fl,
             micros(p - fl)
         );
+        if let Some(directory) = &f.store_directory {
+            let st = median(store[a].clone());
+            println!(
+                "{:<6} pipeline from the store's layer ({} credentials) {:>9}  vs configuration's {:>9}: {:+.1} %",
+                per.alg,
+                directory.credential_count(),
+                micros(st),
+                micros(p),
+                (st / p - 1.0) * 100.0
+            );
+        }
     }
 }
 
