@@ -116,18 +116,25 @@ struct CreateFederationRequest {
     #[serde(default, alias = "folder_id")]
     folder_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
     disabled: bool,
+    /// 1 to 100 values of 1 to 255 characters.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
     audiences: Vec<String>,
+    /// An absolute `https://` URL of at most 8000 characters.
     #[serde(default)]
+    #[schema(max_length = 8000, examples("https://issuer.example"))]
     issuer: String,
     #[serde(default, alias = "jwks_url")]
     jwks_url: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
@@ -208,12 +215,15 @@ struct UpdateFederationRequest {
     #[serde(alias = "update_mask")]
     #[schema(examples("description,audiences"))]
     update_mask: Option<String>,
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: Option<String>,
+    #[schema(max_length = 256)]
     description: Option<String>,
     disabled: Option<bool>,
     audiences: Option<Vec<String>>,
     #[serde(alias = "jwks_url")]
     jwks_url: Option<String>,
+    #[schema(schema_with = crate::iam::validate::labels_schema, required = false)]
     labels: Option<Labels>,
 }
 

@@ -188,10 +188,13 @@ struct CreateCloudRequest {
     #[serde(default, alias = "organization_id")]
     organization_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
@@ -201,10 +204,13 @@ struct CreateFolderRequest {
     #[serde(default, alias = "cloud_id")]
     cloud_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
@@ -214,10 +220,13 @@ struct CreateServiceAccountRequest {
     #[serde(default, alias = "folder_id")]
     folder_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
@@ -230,8 +239,11 @@ struct UpdateRequest {
     #[serde(alias = "update_mask")]
     #[schema(examples("name,description"))]
     update_mask: Option<String>,
+    #[schema(pattern = "^([a-z]([-a-z0-9]{0,61}[a-z0-9])?)?$")]
     name: Option<String>,
+    #[schema(max_length = 256)]
     description: Option<String>,
+    #[schema(schema_with = crate::iam::validate::labels_schema, required = false)]
     labels: Option<Labels>,
 }
 
