@@ -189,7 +189,9 @@ impl From<BindingJson> for RequestedBinding {
 struct SetRequest {
     #[serde(default, alias = "resource_id")]
     resource_id: Option<String>,
+    /// At most 1000.
     #[serde(default, alias = "access_bindings")]
+    #[schema(max_items = 1000)]
     access_bindings: Vec<BindingJson>,
 }
 
@@ -212,7 +214,9 @@ struct DeltaJson {
 struct UpdateRequest {
     #[serde(default, alias = "resource_id")]
     resource_id: Option<String>,
+    /// 1 to 1000.
     #[serde(default, alias = "access_binding_deltas")]
+    #[schema(required = true, min_items = 1, max_items = 1000)]
     access_binding_deltas: Vec<DeltaJson>,
 }
 

@@ -114,6 +114,7 @@ async fn list(State(state): State<AppState>, request: Request) -> Response {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateFederationRequest {
     #[serde(default, alias = "folder_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     folder_id: String,
     #[serde(default)]
     #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -334,10 +335,14 @@ async fn list_credentials(State(state): State<AppState>, request: Request) -> Re
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateFederatedCredentialRequest {
     #[serde(default, alias = "service_account_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     service_account_id: String,
     #[serde(default, alias = "federation_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     federation_id: String,
+    /// Compared with the token's `sub` exactly.
     #[serde(default, alias = "external_subject_id")]
+    #[schema(required = true, min_length = 1, max_length = 1000)]
     external_subject_id: String,
 }
 

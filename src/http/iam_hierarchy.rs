@@ -186,6 +186,7 @@ fn list_query(request: &Request, parent: (&str, &str)) -> Result<(String, ListRe
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateCloudRequest {
     #[serde(default, alias = "organization_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     organization_id: String,
     #[serde(default)]
     #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -202,6 +203,7 @@ struct CreateCloudRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateFolderRequest {
     #[serde(default, alias = "cloud_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     cloud_id: String,
     #[serde(default)]
     #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -218,6 +220,7 @@ struct CreateFolderRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateServiceAccountRequest {
     #[serde(default, alias = "folder_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     folder_id: String,
     #[serde(default)]
     #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
