@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::openapi::Refusals;
-use super::yandex::{Call, context, json_body, list_query, method_not_allowed, ok, unknown_method};
+use super::yandex::{
+    Call, Refusals, context, json_body, list_query, method_not_allowed, ok, unknown_method,
+};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::bindings_api::{

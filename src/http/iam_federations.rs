@@ -22,8 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::iam_bindings::{self, split_verb};
-use super::openapi::Refusals;
-use super::yandex::{Call, Endpoint, context, json_body, list_query, ok};
+use super::yandex::{Call, Endpoint, Refusals, context, json_body, list_query, ok};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::federations_api::{
@@ -43,7 +42,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::at(FEDERATIONS).get(list).post(create),
         Endpoint::at("/iam/v1/workload/oidc/federations/{federationId}")
             .get(read_or_verb)
-            .access_bindings(ResourceKind::Federation)
+            .access_bindings(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::Federation, segment, request)
+                },
+            )
             .patch(update)
             .delete(delete),
         Endpoint::at(CREDENTIALS)

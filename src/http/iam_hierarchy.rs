@@ -24,8 +24,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::iam_bindings;
-use super::openapi::Refusals;
-use super::yandex::{Call, Endpoint, context, json_body, ok};
+use super::yandex::{Call, Endpoint, Refusals, context, json_body, ok};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::hierarchy_api::{
@@ -54,7 +53,11 @@ pub fn endpoints() -> Vec<Endpoint> {
                     )
                 },
             )
-            .access_bindings(ResourceKind::Cloud)
+            .access_bindings(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::Cloud, segment, request)
+                },
+            )
             .patch(update_cloud)
             .delete(delete_cloud),
         Endpoint::at("/resource-manager/v1/folders")
@@ -72,7 +75,11 @@ pub fn endpoints() -> Vec<Endpoint> {
                     )
                 },
             )
-            .access_bindings(ResourceKind::Folder)
+            .access_bindings(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::Folder, segment, request)
+                },
+            )
             .patch(update_folder)
             .delete(delete_folder),
         Endpoint::at("/iam/v1/serviceAccounts")
@@ -90,7 +97,11 @@ pub fn endpoints() -> Vec<Endpoint> {
                     )
                 },
             )
-            .access_bindings(ResourceKind::ServiceAccount)
+            .access_bindings(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::ServiceAccount, segment, request)
+                },
+            )
             .patch(update_service_account)
             .delete(delete_service_account),
         Endpoint::at("/operations/{operationId}").get(get_operation),

@@ -17,8 +17,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::openapi::Refusals;
-use super::yandex::{Call, Endpoint, json_body, ok, store};
+use super::yandex::{Call, Endpoint, Refusals, json_body, ok, store};
 use crate::app::AppState;
 use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::{CreateKey, KeyMessage, Keys, Method, key_message};

@@ -68,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         app = app.merge(dev::routes());
     }
     app = if state.store().is_some() {
-        iam_endpoints()
+        openapi::iam_endpoints()
             .into_iter()
             .fold(app, |app, endpoint| endpoint.route(app))
             .route("/iam/{*rest}", any(yandex::unknown_method))
@@ -95,20 +95,6 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
-}
-
-/// Every route of the IAM API. The router serves these and nothing else under the IAM paths
-/// (besides the catch-all answers), and [`openapi`]'s test holds the document to this list.
-pub fn iam_endpoints() -> Vec<yandex::Endpoint> {
-    [
-        iam_tokens::endpoints(),
-        iam_keys::endpoints(),
-        iam_hierarchy::endpoints(),
-        iam_federations::endpoints(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting and gives

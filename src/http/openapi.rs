@@ -5,7 +5,7 @@
 //! [`super::iam_tokens`], [`super::iam_keys`], [`super::iam_hierarchy`],
 //! [`super::iam_federations`] and [`super::iam_bindings`].
 //!
-//! The IAM routes are built from [`super::iam_endpoints`] alone, and a test compares that list's
+//! The IAM routes are built from [`iam_endpoints`] alone, and a test compares that list's
 //! (method, path) pairs with the document's: a route added without its `#[utoipa::path]` here,
 //! or documented without being served, fails it.
 
@@ -16,39 +16,30 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::path::PathItem;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 
-use super::{iam_bindings, iam_federations, iam_hierarchy, iam_keys, iam_tokens};
+use super::iam_bindings;
+use super::iam_federations;
+use super::iam_hierarchy;
+use super::iam_keys;
+use super::iam_tokens;
+use super::yandex::{ACCESS_BINDING_VERBS, Endpoint};
 use crate::app::AppState;
 use crate::iam::operation::AnyMessage;
 use crate::iam::status::StatusBody;
 
-/// The refusals every IAM method may answer with: the Yandex error body, its HTTP status
-/// following its gRPC code.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum Refusals {
-    /// INVALID_ARGUMENT (3) or FAILED_PRECONDITION (9): the body or a field breaks a rule.
-    #[response(status = 400)]
-    BadRequest(StatusBody),
-    /// UNAUTHENTICATED (16): no valid IAM token (or, at `/iam/v1/tokens`, the JWT is refused).
-    #[response(status = 401)]
-    Unauthenticated(StatusBody),
-    /// PERMISSION_DENIED (7): the caller lacks a permission on the resource.
-    #[response(status = 403)]
-    PermissionDenied(StatusBody),
-    /// NOT_FOUND (5): no such resource, or no such method.
-    #[response(status = 404)]
-    NotFound(StatusBody),
-    /// ALREADY_EXISTS (6) or ABORTED (10): a name is taken, or the resource changed meanwhile.
-    #[response(status = 409)]
-    Conflict(StatusBody),
-    /// RESOURCE_EXHAUSTED (8): a quota or the client's rate limit; `Retry-After` says when.
-    #[response(status = 429)]
-    ResourceExhausted(StatusBody),
-    /// UNAVAILABLE (14): the IAM database is down; retry after `Retry-After`.
-    #[response(status = 503)]
-    Unavailable(StatusBody),
+/// Every route of the IAM API. The router serves these and nothing else under the IAM paths
+/// (besides the catch-all answers), and a test below holds the document to this list.
+pub fn iam_endpoints() -> Vec<Endpoint> {
+    [
+        iam_tokens::endpoints(),
+        iam_keys::endpoints(),
+        iam_hierarchy::endpoints(),
+        iam_federations::endpoints(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The IAM API's document.
@@ -144,7 +135,7 @@ struct AccessBindingPaths;
 impl Modify for AccessBindingPaths {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let (cloud_prefix, cloud_param, cloud_service) = CLOUD;
-        for (_, verb) in super::yandex::ACCESS_BINDING_VERBS {
+        for (_, verb) in ACCESS_BINDING_VERBS {
             let Some(template) = openapi
                 .paths
                 .get_path_item(format!("{cloud_prefix}:{verb}"))
@@ -225,7 +216,7 @@ mod tests {
 
     /// The (method, path) pairs the IAM routes serve.
     fn served() -> Pairs {
-        super::super::iam_endpoints()
+        iam_endpoints()
             .iter()
             .flat_map(|endpoint| endpoint.operations())
             .map(|(method, path)| (method.to_string(), path))
@@ -272,7 +263,7 @@ mod tests {
     fn every_bindable_resource_has_its_three_verbs() {
         let doc = document();
         for (prefix, param, service) in BINDABLE.into_iter().chain([CLOUD]) {
-            for (method, verb) in crate::http::yandex::ACCESS_BINDING_VERBS {
+            for (method, verb) in ACCESS_BINDING_VERBS {
                 let path = format!("{prefix}:{verb}");
                 let item = doc.paths.get_path_item(&path).expect(&path);
                 let operation = if method == axum::http::Method::GET {

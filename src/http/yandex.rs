@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::handler::Handler;
 use axum::http::{self, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,17 +15,18 @@ use axum::routing::{self, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa::IntoResponses;
 
 use super::error::no_store;
 use super::request_id::RequestId;
 use super::token::read_body;
 use crate::app::AppState;
 use crate::audit::{Audit, ManagementEvent};
-use crate::iam::ResourceKind;
+
 use crate::iam::authn::{self, OwnTokens, Principal};
 use crate::iam::federations_api::ListPage;
 use crate::iam::service::Method;
-use crate::iam::status::{Code, Status};
+use crate::iam::status::{Code, Status, StatusBody};
 use crate::iam::store::Store;
 use crate::telemetry;
 
@@ -78,6 +79,34 @@ pub fn method_not_allowed(allow: &str) -> Response {
     response
 }
 
+/// The refusals every IAM method may answer with: the Yandex error body, its HTTP status
+/// following its gRPC code.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Refusals {
+    /// INVALID_ARGUMENT (3) or FAILED_PRECONDITION (9): the body or a field breaks a rule.
+    #[response(status = 400)]
+    BadRequest(StatusBody),
+    /// UNAUTHENTICATED (16): no valid IAM token (or, at `/iam/v1/tokens`, the JWT is refused).
+    #[response(status = 401)]
+    Unauthenticated(StatusBody),
+    /// PERMISSION_DENIED (7): the caller lacks a permission on the resource.
+    #[response(status = 403)]
+    PermissionDenied(StatusBody),
+    /// NOT_FOUND (5): no such resource, or no such method.
+    #[response(status = 404)]
+    NotFound(StatusBody),
+    /// ALREADY_EXISTS (6) or ABORTED (10): a name is taken, or the resource changed meanwhile.
+    #[response(status = 409)]
+    Conflict(StatusBody),
+    /// RESOURCE_EXHAUSTED (8): a quota or the client's rate limit; `Retry-After` says when.
+    #[response(status = 429)]
+    ResourceExhausted(StatusBody),
+    /// UNAVAILABLE (14): the IAM database is down; retry after `Retry-After`.
+    #[response(status = 503)]
+    Unavailable(StatusBody),
+}
+
 /// One path of the IAM API and the HTTP methods it serves. The IAM routes are built from
 /// these alone ([`Endpoint::route`]), and [`Endpoint::operations`] lists what each serves:
 /// the OpenAPI document ([`super::openapi`]) is tested against that list, so a route cannot
@@ -116,20 +145,11 @@ impl Endpoint {
         self.on(http::Method::DELETE, routing::delete(handler))
     }
 
-    /// `POST {id}:setAccessBindings` and `POST {id}:updateAccessBindings` of the `kind`
-    /// resource at this path.
-    pub fn access_bindings(mut self, kind: ResourceKind) -> Endpoint {
+    /// `POST {id}:setAccessBindings` and `POST {id}:updateAccessBindings` of the resource at
+    /// this path, served by `handler` ([`super::iam_bindings::verb_only`]).
+    pub fn access_bindings<H: Handler<T, AppState>, T: 'static>(mut self, handler: H) -> Endpoint {
         self.access_bindings = true;
-        self.on(
-            http::Method::POST,
-            routing::post(
-                move |State(state): State<AppState>,
-                      Path(segment): Path<String>,
-                      request: Request| {
-                    super::iam_bindings::verb_only(state, kind, segment, request)
-                },
-            ),
-        )
+        self.on(http::Method::POST, routing::post(handler))
     }
 
     fn on(mut self, method: http::Method, router: MethodRouter<AppState>) -> Endpoint {

@@ -131,7 +131,7 @@ impl Status {
     /// The `google.rpc.Status` body, as REST answers it and as a failed Operation carries it:
     /// `{"code": 3, "message": "…", "details": []}`.
     pub fn body(&self) -> serde_json::Value {
-        super::operation::message(&self.to_body())
+        serde_json::to_value(self.to_body()).unwrap_or(serde_json::Value::Null)
     }
 
     /// [`Status::body`] as its type.
