@@ -113,8 +113,9 @@ TOML
 # administrator and, in time, deletes them, after which every call is 401. So the deletes of the
 # hierarchy run last, in a pass of their own.
 HIERARCHY_DELETES='^(CloudService|FolderService|ServiceAccountService)\.Delete$'
+# Run from $RUN: schemathesis keeps a cache in .schemathesis/ of its working directory.
 schemathesis_run() {
-    "$VENV/bin/schemathesis" --config-file "$RUN/schemathesis.toml" run "$URL/openapi.json" \
+    (cd "$RUN" && "$VENV/bin/schemathesis" --config-file "$RUN/schemathesis.toml" run "$URL/openapi.json" \
         --header "Authorization: Bearer $TOKEN" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
         --phases "$PHASES" \
@@ -125,7 +126,7 @@ schemathesis_run() {
         --generation-database none \
         --generation-with-security-parameters false \
         --no-color \
-        "$@"
+        "$@")
 }
 status=0
 echo "== schemathesis run $URL/openapi.json: every method but the hierarchy's deletes (phases $PHASES, at most $MAX_EXAMPLES examples per operation)"
