@@ -7,10 +7,12 @@
 //! | `POST {resource}:updateAccessBindings` | Update: `{"accessBindingDeltas":[{"action","accessBinding"}]}` → the finished operation |
 //!
 //! `{resource}` is `/resource-manager/v1/clouds/{id}`, `/resource-manager/v1/folders/{id}`,
-//! `/iam/v1/serviceAccounts/{id}` ([`routes`]) or `/iam/v1/workload/oidc/federations/{id}`
-//! (routed by [`super::iam_federations`]). A path segment `{id}:verb` is one segment for the
-//! router: the handlers of `/{id}` split it ([`split_verb`]) and hand verbs to
-//! [`dispatch_verb`]. The methods themselves are [`crate::iam::bindings_api`].
+//! `/iam/v1/serviceAccounts/{id}` (routed by [`super::iam_hierarchy`]) or
+//! `/iam/v1/workload/oidc/federations/{id}` (routed by [`super::iam_federations`]). A path
+//! segment `{id}:verb` is one segment for the router: the handlers of `/{id}` split it
+//! ([`split_verb`]) and hand verbs to [`dispatch_verb`]. The methods themselves are
+//! [`crate::iam::bindings_api`]. The OpenAPI document names the verbs at the cloud's path here
+//! and repeats them at the other resources' paths ([`super::openapi`]).
 
 use axum::extract::Request;
 use axum::http;
