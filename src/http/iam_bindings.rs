@@ -7,25 +7,29 @@
 //! | `POST {resource}:updateAccessBindings` | Update: `{"accessBindingDeltas":[{"action","accessBinding"}]}` → the finished operation |
 //!
 //! `{resource}` is `/resource-manager/v1/clouds/{id}`, `/resource-manager/v1/folders/{id}`,
-//! `/iam/v1/serviceAccounts/{id}` ([`routes`]) or `/iam/v1/workload/oidc/federations/{id}`
-//! (routed by [`super::iam_federations`]). A path segment `{id}:verb` is one segment for the
-//! router: the handlers of `/{id}` split it ([`split_verb`]) and hand verbs to
-//! [`dispatch_verb`]. The methods themselves are [`crate::iam::bindings_api`].
+//! `/iam/v1/serviceAccounts/{id}` (routed by [`super::iam_hierarchy`]) or
+//! `/iam/v1/workload/oidc/federations/{id}` (routed by [`super::iam_federations`]). A path
+//! segment `{id}:verb` is one segment for the router: the handlers of `/{id}` split it
+//! ([`split_verb`]) and hand verbs to [`dispatch_verb`]. The methods themselves are
+//! [`crate::iam::bindings_api`]. The OpenAPI document names the verbs at the cloud's path here
+//! and repeats them at the other resources' paths ([`super::openapi`]).
 
 use axum::extract::Request;
 use axum::http;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::yandex::{Call, context, json_body, method_not_allowed, ok, unknown_method};
-use super::yandex::{list_body, list_query};
+use super::yandex::{
+    Call, Refusals, context, json_body, list_query, method_not_allowed, ok, unknown_method,
+};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::bindings_api::{
-    Bindings, RequestedBinding, RequestedDelta, binding_message, methods,
+    BindingMessage, Bindings, RequestedBinding, RequestedDelta, binding_message, methods,
 };
-use crate::iam::operation;
+use crate::iam::operation::{self, OperationMessage};
 use crate::iam::status::Status;
 use crate::iam::store::ResourceRef;
 
@@ -110,6 +114,20 @@ pub async fn dispatch_verb(
     }
 }
 
+/// ListAccessBindings of a cloud; the same method at every bindable resource's path
+/// ([`super::openapi`] repeats it there).
+#[utoipa::path(
+    get,
+    path = "/resource-manager/v1/clouds/{cloudId}:listAccessBindings",
+    operation_id = "CloudService.ListAccessBindings",
+    tag = "CloudService",
+    params(
+        ("cloudId" = String, Path),
+        ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"),
+        ("pageToken" = Option<String>, Query),
+    ),
+    responses((status = 200, body = ListAccessBindingsResponse), Refusals)
+)]
 async fn list_bindings(
     state: &AppState,
     call: &mut Call,
@@ -123,20 +141,20 @@ async fn list_bindings(
     }
     .list(&principal, resource, &page)
     .await?;
-    Ok(ok(list_body(
-        "accessBindings",
-        listed
+    Ok(ok(ListAccessBindingsResponse {
+        access_bindings: listed
             .items
             .iter()
             .map(|b| binding_message(&b.role_id, &b.subject))
             .collect(),
-        listed.next_page_token,
-    )))
+        next_page_token: listed.next_page_token,
+    }))
 }
 
 /// `access.Subject` in proto3 JSON.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SubjectInput)]
 struct SubjectJson {
     #[serde(default)]
     id: String,
@@ -145,8 +163,9 @@ struct SubjectJson {
 }
 
 /// `access.AccessBinding` in proto3 JSON.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = AccessBindingInput)]
 struct BindingJson {
     #[serde(default, alias = "role_id")]
     role_id: String,
@@ -167,33 +186,69 @@ impl From<BindingJson> for RequestedBinding {
 }
 
 /// `access.SetAccessBindingsRequest`; the resource is the path's.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = SetAccessBindingsRequest)]
 struct SetRequest {
     #[serde(default, alias = "resource_id")]
     resource_id: Option<String>,
+    /// At most 1000.
     #[serde(default, alias = "access_bindings")]
+    #[schema(max_items = 1000)]
     access_bindings: Vec<BindingJson>,
 }
 
 /// `access.AccessBindingDelta`: `action` by name (`ADD`, `REMOVE`) or number (1, 2).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = AccessBindingDeltaInput)]
 struct DeltaJson {
     #[serde(default)]
+    #[schema(schema_with = action_schema)]
     action: Value,
     #[serde(alias = "access_binding")]
     access_binding: Option<BindingJson>,
 }
 
 /// `access.UpdateAccessBindingsRequest`; the resource is the path's.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = UpdateAccessBindingsRequest)]
 struct UpdateRequest {
     #[serde(default, alias = "resource_id")]
     resource_id: Option<String>,
+    /// 1 to 1000.
     #[serde(default, alias = "access_binding_deltas")]
+    #[schema(required = true, min_items = 1, max_items = 1000)]
     access_binding_deltas: Vec<DeltaJson>,
+}
+
+/// `action`: `ADD` or `REMOVE`, or their numbers 1 and 2.
+fn action_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["ADD", "REMOVE"])),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([1, 2])),
+        )
+        .build()
+        .into()
+}
+
+/// `ListAccessBindingsResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListAccessBindingsResponse {
+    access_bindings: Vec<BindingMessage>,
+    /// Present when another page follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
 }
 
 fn same_resource(named: Option<&str>, resource: &ResourceRef) -> Result<(), Status> {
@@ -216,6 +271,16 @@ fn action_name(action: &Value) -> String {
     }
 }
 
+/// SetAccessBindings: replaces all the resource's bindings.
+#[utoipa::path(
+    post,
+    path = "/resource-manager/v1/clouds/{cloudId}:setAccessBindings",
+    operation_id = "CloudService.SetAccessBindings",
+    tag = "CloudService",
+    params(("cloudId" = String, Path)),
+    request_body = SetRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn set_bindings(
     state: &AppState,
     call: &mut Call,
@@ -232,9 +297,19 @@ async fn set_bindings(
     }
     .set(&principal, resource, &bindings)
     .await?;
-    Ok(ok(operation::to_json(&operation)))
+    Ok(ok(operation::to_message(&operation)))
 }
 
+/// UpdateAccessBindings: adds and removes bindings.
+#[utoipa::path(
+    post,
+    path = "/resource-manager/v1/clouds/{cloudId}:updateAccessBindings",
+    operation_id = "CloudService.UpdateAccessBindings",
+    tag = "CloudService",
+    params(("cloudId" = String, Path)),
+    request_body = UpdateRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn update_bindings(
     state: &AppState,
     call: &mut Call,
@@ -257,7 +332,7 @@ async fn update_bindings(
     }
     .update(&principal, resource, &deltas)
     .await?;
-    Ok(ok(operation::to_json(&operation)))
+    Ok(ok(operation::to_message(&operation)))
 }
 
 #[cfg(test)]

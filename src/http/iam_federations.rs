@@ -16,23 +16,20 @@
 //! Bodies are proto3 JSON (camelCase; the proto's snake_case names are accepted too); an
 //! unknown field is INVALID_ARGUMENT. The methods themselves are [`crate::iam::federations_api`].
 
-use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
-use axum::routing::get;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::iam_bindings::{self, split_verb};
-use super::yandex::{
-    Call, context, json_body, list_body, list_query, method_not_allowed, ok, unknown_method,
-};
+use super::yandex::{Call, Endpoint, Refusals, context, json_body, list_query, ok};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::federations_api::{
-    CreateFederatedCredential, CreateFederation, Federations, UpdateFederation, credential_message,
-    federation_message,
+    CreateFederatedCredential, CreateFederation, FederatedCredentialMessage, FederationMessage,
+    Federations, UpdateFederation, credential_message, federation_message,
 };
-use crate::iam::operation;
+use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::Method;
 use crate::iam::status::Status;
 use crate::iam::store::Labels;
@@ -40,34 +37,45 @@ use crate::iam::store::Labels;
 pub const FEDERATIONS: &str = "/iam/v1/workload/oidc/federations";
 pub const CREDENTIALS: &str = "/iam/v1/workload/federatedCredentials";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            FEDERATIONS,
-            get(list)
-                .post(create)
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-        )
-        .route(
-            "/iam/v1/workload/oidc/federations/{federation_id}",
-            get(read_or_verb)
-                .post(verb)
-                .patch(update)
-                .delete(delete)
-                .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
-        )
-        .route(
-            CREDENTIALS,
-            get(list_credentials)
-                .post(create_credential)
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-        )
-        .route(
-            "/iam/v1/workload/federatedCredentials/{federated_credential_id}",
-            get(read_credential)
-                .delete(delete_credential)
-                .fallback(|| async { method_not_allowed("GET, DELETE") }),
-        )
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at(FEDERATIONS).get(list).post(create),
+        Endpoint::at("/iam/v1/workload/oidc/federations/{federationId}")
+            .get(read_or_verb)
+            .access_bindings(
+                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
+                    iam_bindings::verb_only(state, ResourceKind::Federation, segment, request)
+                },
+            )
+            .patch(update)
+            .delete(delete),
+        Endpoint::at(CREDENTIALS)
+            .get(list_credentials)
+            .post(create_credential),
+        Endpoint::at("/iam/v1/workload/federatedCredentials/{federatedCredentialId}")
+            .get(read_credential)
+            .delete(delete_credential),
+    ]
+}
+
+/// `ListFederationsResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListFederationsResponse {
+    federations: Vec<FederationMessage>,
+    /// Present when another page follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+/// `ListFederatedCredentialsResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListFederatedCredentialsResponse {
+    federated_credentials: Vec<FederatedCredentialMessage>,
+    /// Present when another page follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
 }
 
 fn federations(state: &AppState) -> Result<Federations<'_>, Status> {
@@ -77,6 +85,14 @@ fn federations(state: &AppState) -> Result<Federations<'_>, Status> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/iam/v1/workload/oidc/federations",
+    operation_id = "FederationService.List",
+    tag = "FederationService",
+    params(("folderId" = String, Query), ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"), ("pageToken" = Option<String>, Query)),
+    responses((status = 200, body = ListFederationsResponse), Refusals)
+)]
 async fn list(State(state): State<AppState>, request: Request) -> Response {
     let mut call = Call::new(&state, &request, Method::FederationList);
     let result = async {
@@ -87,38 +103,53 @@ async fn list(State(state): State<AppState>, request: Request) -> Response {
         let listed = federations(&state)?
             .list(&principal, &folder, &page)
             .await?;
-        Ok(ok(list_body(
-            "federations",
-            listed.items.iter().map(federation_message).collect(),
-            listed.next_page_token,
-        )))
+        Ok(ok(ListFederationsResponse {
+            federations: listed.items.iter().map(federation_message).collect(),
+            next_page_token: listed.next_page_token,
+        }))
     }
     .await;
     call.finish(result)
 }
 
 /// `CreateFederationRequest` in proto3 JSON.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateFederationRequest {
     #[serde(default, alias = "folder_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     folder_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
     disabled: bool,
+    /// 1 to 100 values of 1 to 255 characters.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
     audiences: Vec<String>,
+    /// An absolute `https://` URL of at most 8000 characters.
     #[serde(default)]
+    #[schema(max_length = 8000, examples("https://issuer.example"))]
     issuer: String,
     #[serde(default, alias = "jwks_url")]
     jwks_url: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
+#[utoipa::path(
+    post,
+    path = "/iam/v1/workload/oidc/federations",
+    operation_id = "FederationService.Create",
+    tag = "FederationService",
+    request_body = CreateFederationRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn create(State(state): State<AppState>, request: Request) -> Response {
     let mut call = Call::new(&state, &request, Method::FederationCreate);
     let result = async {
@@ -141,13 +172,21 @@ async fn create(State(state): State<AppState>, request: Request) -> Response {
             )
             .await?;
         call.resource = Some(format!("federation:{}", operation.resource_id));
-        Ok(ok(operation::to_json(&operation)))
+        Ok(ok(operation::to_message(&operation)))
     }
     .await;
     call.finish(result)
 }
 
 /// `GET …/federations/{id}`: the federation, or with `:listAccessBindings` its bindings.
+#[utoipa::path(
+    get,
+    path = "/iam/v1/workload/oidc/federations/{federationId}",
+    operation_id = "FederationService.Get",
+    tag = "FederationService",
+    params(("federationId" = String, Path)),
+    responses((status = 200, body = FederationMessage), Refusals)
+)]
 async fn read_or_verb(
     State(state): State<AppState>,
     Path(segment): Path<String>,
@@ -169,38 +208,38 @@ async fn read_or_verb(
     call.finish(result)
 }
 
-/// `POST …/federations/{id}:setAccessBindings` and `:updateAccessBindings`.
-async fn verb(
-    State(state): State<AppState>,
-    Path(segment): Path<String>,
-    request: Request,
-) -> Response {
-    match split_verb(&segment) {
-        Some((id, verb)) => {
-            iam_bindings::dispatch_verb(&state, request, ResourceKind::Federation, id, verb).await
-        }
-        None => unknown_method().await,
-    }
-}
-
 /// `UpdateFederationRequest` in proto3 JSON; `updateMask` is a FieldMask's JSON form,
 /// comma-separated paths.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct UpdateFederationRequest {
     #[serde(default, alias = "federation_id")]
     federation_id: Option<String>,
+    /// Comma-separated field paths; without one, the fields sent change. `issuer` cannot.
     #[serde(alias = "update_mask")]
+    #[schema(examples("description,audiences"))]
     update_mask: Option<String>,
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: Option<String>,
+    #[schema(max_length = 256)]
     description: Option<String>,
     disabled: Option<bool>,
     audiences: Option<Vec<String>>,
     #[serde(alias = "jwks_url")]
     jwks_url: Option<String>,
+    #[schema(schema_with = crate::iam::validate::labels_schema, required = false)]
     labels: Option<Labels>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/iam/v1/workload/oidc/federations/{federationId}",
+    operation_id = "FederationService.Update",
+    tag = "FederationService",
+    params(("federationId" = String, Path)),
+    request_body = UpdateFederationRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -236,12 +275,20 @@ async fn update(
                 },
             )
             .await?;
-        Ok(ok(operation::to_json(&operation)))
+        Ok(ok(operation::to_message(&operation)))
     }
     .await;
     call.finish(result)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/iam/v1/workload/oidc/federations/{federationId}",
+    operation_id = "FederationService.Delete",
+    tag = "FederationService",
+    params(("federationId" = String, Path)),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -253,12 +300,20 @@ async fn delete(
     let result = async {
         let principal = call.authenticate(&state, &headers).await?;
         let operation = federations(&state)?.delete(&principal, &id).await?;
-        Ok(ok(operation::to_json(&operation)))
+        Ok(ok(operation::to_message(&operation)))
     }
     .await;
     call.finish(result)
 }
 
+#[utoipa::path(
+    get,
+    path = "/iam/v1/workload/federatedCredentials",
+    operation_id = "FederatedCredentialService.List",
+    tag = "FederatedCredentialService",
+    params(("serviceAccountId" = String, Query), ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"), ("pageToken" = Option<String>, Query)),
+    responses((status = 200, body = ListFederatedCredentialsResponse), Refusals)
+)]
 async fn list_credentials(State(state): State<AppState>, request: Request) -> Response {
     let mut call = Call::new(&state, &request, Method::FederatedCredentialList);
     let result = async {
@@ -269,28 +324,39 @@ async fn list_credentials(State(state): State<AppState>, request: Request) -> Re
         let listed = federations(&state)?
             .list_credentials(&principal, &account, &page)
             .await?;
-        Ok(ok(list_body(
-            "federatedCredentials",
-            listed.items.iter().map(credential_message).collect(),
-            listed.next_page_token,
-        )))
+        Ok(ok(ListFederatedCredentialsResponse {
+            federated_credentials: listed.items.iter().map(credential_message).collect(),
+            next_page_token: listed.next_page_token,
+        }))
     }
     .await;
     call.finish(result)
 }
 
 /// `CreateFederatedCredentialRequest` in proto3 JSON.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateFederatedCredentialRequest {
     #[serde(default, alias = "service_account_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     service_account_id: String,
     #[serde(default, alias = "federation_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     federation_id: String,
+    /// Compared with the token's `sub` exactly.
     #[serde(default, alias = "external_subject_id")]
+    #[schema(required = true, min_length = 1, max_length = 1000)]
     external_subject_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/iam/v1/workload/federatedCredentials",
+    operation_id = "FederatedCredentialService.Create",
+    tag = "FederatedCredentialService",
+    request_body = CreateFederatedCredentialRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn create_credential(State(state): State<AppState>, request: Request) -> Response {
     let mut call = Call::new(&state, &request, Method::FederatedCredentialCreate);
     let result = async {
@@ -309,12 +375,20 @@ async fn create_credential(State(state): State<AppState>, request: Request) -> R
             )
             .await?;
         call.resource = Some(format!("federated_credential:{}", operation.resource_id));
-        Ok(ok(operation::to_json(&operation)))
+        Ok(ok(operation::to_message(&operation)))
     }
     .await;
     call.finish(result)
 }
 
+#[utoipa::path(
+    get,
+    path = "/iam/v1/workload/federatedCredentials/{federatedCredentialId}",
+    operation_id = "FederatedCredentialService.Get",
+    tag = "FederatedCredentialService",
+    params(("federatedCredentialId" = String, Path)),
+    responses((status = 200, body = FederatedCredentialMessage), Refusals)
+)]
 async fn read_credential(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -332,6 +406,14 @@ async fn read_credential(
     call.finish(result)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/iam/v1/workload/federatedCredentials/{federatedCredentialId}",
+    operation_id = "FederatedCredentialService.Delete",
+    tag = "FederatedCredentialService",
+    params(("federatedCredentialId" = String, Path)),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn delete_credential(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -345,7 +427,7 @@ async fn delete_credential(
         let operation = federations(&state)?
             .delete_credential(&principal, &id)
             .await?;
-        Ok(ok(operation::to_json(&operation)))
+        Ok(ok(operation::to_message(&operation)))
     }
     .await;
     call.finish(result)

@@ -18,37 +18,31 @@
 //! fields refused. Every call is authenticated ([`Call::authenticate`]), then checked and
 //! authorized by [`crate::iam::hierarchy_api`].
 
-use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::iam_bindings;
-use super::yandex::{Call, context, json_body, method_not_allowed, ok};
+use super::yandex::{Call, Endpoint, Refusals, context, json_body, ok};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::hierarchy_api::{
-    Attributes, Hierarchy, ListRequest, Update, cloud_message, folder_message,
-    service_account_message,
+    Attributes, CloudMessage, FolderMessage, Hierarchy, ListRequest, ServiceAccountMessage, Update,
+    cloud_message, folder_message, service_account_message,
 };
-use crate::iam::operation;
+use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::Method;
 use crate::iam::status::Status;
-use crate::iam::store::{Labels, Page};
+use crate::iam::store::Labels;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/resource-manager/v1/clouds",
-            get(list_clouds)
-                .post(create_cloud)
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-        )
-        .route(
-            "/resource-manager/v1/clouds/{cloud_id}",
-            get(
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at("/resource-manager/v1/clouds")
+            .get(list_clouds)
+            .post(create_cloud),
+        Endpoint::at("/resource-manager/v1/clouds/{cloudId}")
+            .get(
                 |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
                     iam_bindings::read_or(
                         state,
@@ -59,24 +53,18 @@ pub fn routes() -> Router<AppState> {
                     )
                 },
             )
-            .post(
+            .access_bindings(
                 |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
                     iam_bindings::verb_only(state, ResourceKind::Cloud, segment, request)
                 },
             )
             .patch(update_cloud)
-            .delete(delete_cloud)
-            .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
-        )
-        .route(
-            "/resource-manager/v1/folders",
-            get(list_folders)
-                .post(create_folder)
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-        )
-        .route(
-            "/resource-manager/v1/folders/{folder_id}",
-            get(
+            .delete(delete_cloud),
+        Endpoint::at("/resource-manager/v1/folders")
+            .get(list_folders)
+            .post(create_folder),
+        Endpoint::at("/resource-manager/v1/folders/{folderId}")
+            .get(
                 |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
                     iam_bindings::read_or(
                         state,
@@ -87,24 +75,18 @@ pub fn routes() -> Router<AppState> {
                     )
                 },
             )
-            .post(
+            .access_bindings(
                 |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
                     iam_bindings::verb_only(state, ResourceKind::Folder, segment, request)
                 },
             )
             .patch(update_folder)
-            .delete(delete_folder)
-            .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
-        )
-        .route(
-            "/iam/v1/serviceAccounts",
-            get(list_service_accounts)
-                .post(create_service_account)
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-        )
-        .route(
-            "/iam/v1/serviceAccounts/{service_account_id}",
-            get(
+            .delete(delete_folder),
+        Endpoint::at("/iam/v1/serviceAccounts")
+            .get(list_service_accounts)
+            .post(create_service_account),
+        Endpoint::at("/iam/v1/serviceAccounts/{serviceAccountId}")
+            .get(
                 |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
                     iam_bindings::read_or(
                         state,
@@ -115,24 +97,20 @@ pub fn routes() -> Router<AppState> {
                     )
                 },
             )
-            .post(
+            .access_bindings(
                 |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
                     iam_bindings::verb_only(state, ResourceKind::ServiceAccount, segment, request)
                 },
             )
             .patch(update_service_account)
-            .delete(delete_service_account)
-            .fallback(|| async { method_not_allowed("GET, POST, PATCH, DELETE") }),
-        )
-        .route(
-            "/operations/{operation_id}",
-            get(get_operation).fallback(|| async { method_not_allowed("GET") }),
-        )
+            .delete(delete_service_account),
+        Endpoint::at("/operations/{operationId}").get(get_operation),
+    ]
 }
 
 /// One call: its record, authentication, then `body` with the hierarchy's methods; its
 /// answer is `body`'s JSON.
-async fn serve(
+async fn serve<T: Serialize>(
     state: AppState,
     request: Request,
     method: Method,
@@ -142,7 +120,7 @@ async fn serve(
         &crate::iam::authn::Principal,
         Request,
         &mut Call,
-    ) -> Result<Value, Status>,
+    ) -> Result<T, Status>,
 ) -> Response {
     let mut call = Call::new(&state, &request, method);
     call.resource = resource;
@@ -157,14 +135,34 @@ async fn serve(
     call.finish(result.map(ok))
 }
 
-/// A list's page in its REST form: the items under `field`, and `nextPageToken` if more
-/// follow.
-fn page_json<T>(field: &str, page: &Page<T>, message: impl Fn(&T) -> Value) -> Value {
-    let mut body = json!({ field: page.items.iter().map(message).collect::<Vec<_>>() });
-    if let Some(token) = &page.next_page_token {
-        body["nextPageToken"] = token.clone().into();
-    }
-    body
+/// `ListCloudsResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListCloudsResponse {
+    clouds: Vec<CloudMessage>,
+    /// Present when another page follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+/// `ListFoldersResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListFoldersResponse {
+    folders: Vec<FolderMessage>,
+    /// Present when another page follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+/// `ListServiceAccountsResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListServiceAccountsResponse {
+    service_accounts: Vec<ServiceAccountMessage>,
+    /// Present when another page follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
 }
 
 /// A list call's query: the parent's id (`parent` in camelCase or snake_case) and the page.
@@ -195,53 +193,71 @@ fn list_query(request: &Request, parent: (&str, &str)) -> Result<(String, ListRe
 }
 
 /// The create request of a cloud, a folder or a service account, by its parent's field.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateCloudRequest {
     #[serde(default, alias = "organization_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     organization_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateFolderRequest {
     #[serde(default, alias = "cloud_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     cloud_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateServiceAccountRequest {
     #[serde(default, alias = "folder_id")]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     folder_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     description: String,
     #[serde(default)]
+    #[schema(schema_with = crate::iam::validate::labels_schema)]
     labels: Labels,
 }
 
 /// `Update{Cloud,Folder,ServiceAccount}Request` less the id, which is in the path.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = UpdateResourceRequest)]
 struct UpdateRequest {
+    /// Comma-separated field paths (camelCase or snake_case); none means every field.
     #[serde(alias = "update_mask")]
+    #[schema(examples("name,description"))]
     update_mask: Option<String>,
+    #[schema(pattern = "^([a-z]([-a-z0-9]{0,61}[a-z0-9])?)?$")]
     name: Option<String>,
+    #[schema(max_length = 256)]
     description: Option<String>,
+    #[schema(schema_with = crate::iam::validate::labels_schema, required = false)]
     labels: Option<Labels>,
 }
 
@@ -257,6 +273,14 @@ async fn update_body(request: Request, what: &str) -> Result<Update, Status> {
 
 // CloudService
 
+#[utoipa::path(
+    get,
+    path = "/resource-manager/v1/clouds",
+    operation_id = "CloudService.List",
+    tag = "CloudService",
+    params(("organizationId" = Option<String>, Query), ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"), ("pageToken" = Option<String>, Query), ("filter" = Option<String>, Query, description = "`name=\"…\"`")),
+    responses((status = 200, body = ListCloudsResponse), Refusals)
+)]
 async fn list_clouds(State(state): State<AppState>, request: Request) -> Response {
     serve(
         state,
@@ -266,12 +290,23 @@ async fn list_clouds(State(state): State<AppState>, request: Request) -> Respons
         async |h, principal, request, _| {
             let (organization, list) = list_query(&request, ("organizationId", "organization_id"))?;
             let page = h.list_clouds(principal, &organization, &list).await?;
-            Ok(page_json("clouds", &page, cloud_message))
+            Ok(ListCloudsResponse {
+                clouds: page.items.iter().map(cloud_message).collect(),
+                next_page_token: page.next_page_token,
+            })
         },
     )
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/resource-manager/v1/clouds",
+    operation_id = "CloudService.Create",
+    tag = "CloudService",
+    request_body = CreateCloudRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn create_cloud(State(state): State<AppState>, request: Request) -> Response {
     serve(
         state,
@@ -293,12 +328,20 @@ async fn create_cloud(State(state): State<AppState>, request: Request) -> Respon
                 )
                 .await?;
             call.resource = Some(format!("cloud:{}", op.resource_id));
-            Ok(operation::to_json(&op))
+            Ok(operation::to_message(&op))
         },
     )
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/resource-manager/v1/clouds/{cloudId}",
+    operation_id = "CloudService.Get",
+    tag = "CloudService",
+    params(("cloudId" = String, Path)),
+    responses((status = 200, body = CloudMessage), Refusals)
+)]
 async fn get_cloud(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -315,6 +358,15 @@ async fn get_cloud(
     .await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/resource-manager/v1/clouds/{cloudId}",
+    operation_id = "CloudService.Update",
+    tag = "CloudService",
+    params(("cloudId" = String, Path)),
+    request_body = UpdateRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn update_cloud(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -329,12 +381,20 @@ async fn update_cloud(
         async |h, principal, request, _| {
             let update = update_body(request, "UpdateCloudRequest").await?;
             let op = h.update_cloud(principal, &id, &update).await?;
-            Ok(operation::to_json(&op))
+            Ok(operation::to_message(&op))
         },
     )
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/resource-manager/v1/clouds/{cloudId}",
+    operation_id = "CloudService.Delete",
+    tag = "CloudService",
+    params(("cloudId" = String, Path)),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn delete_cloud(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -346,13 +406,25 @@ async fn delete_cloud(
         request,
         Method::CloudDelete,
         resource,
-        async |h, principal, _, _| Ok(operation::to_json(&h.delete_cloud(principal, &id).await?)),
+        async |h, principal, _, _| {
+            Ok(operation::to_message(
+                &h.delete_cloud(principal, &id).await?,
+            ))
+        },
     )
     .await
 }
 
 // FolderService
 
+#[utoipa::path(
+    get,
+    path = "/resource-manager/v1/folders",
+    operation_id = "FolderService.List",
+    tag = "FolderService",
+    params(("cloudId" = String, Query), ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"), ("pageToken" = Option<String>, Query), ("filter" = Option<String>, Query, description = "`name=\"…\"`")),
+    responses((status = 200, body = ListFoldersResponse), Refusals)
+)]
 async fn list_folders(State(state): State<AppState>, request: Request) -> Response {
     serve(
         state,
@@ -363,12 +435,23 @@ async fn list_folders(State(state): State<AppState>, request: Request) -> Respon
             let (cloud, list) = list_query(&request, ("cloudId", "cloud_id"))?;
             call.resource = Some(format!("cloud:{cloud}"));
             let page = h.list_folders(principal, &cloud, &list).await?;
-            Ok(page_json("folders", &page, folder_message))
+            Ok(ListFoldersResponse {
+                folders: page.items.iter().map(folder_message).collect(),
+                next_page_token: page.next_page_token,
+            })
         },
     )
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/resource-manager/v1/folders",
+    operation_id = "FolderService.Create",
+    tag = "FolderService",
+    request_body = CreateFolderRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn create_folder(State(state): State<AppState>, request: Request) -> Response {
     serve(
         state,
@@ -390,12 +473,20 @@ async fn create_folder(State(state): State<AppState>, request: Request) -> Respo
                 )
                 .await?;
             call.resource = Some(format!("folder:{}", op.resource_id));
-            Ok(operation::to_json(&op))
+            Ok(operation::to_message(&op))
         },
     )
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/resource-manager/v1/folders/{folderId}",
+    operation_id = "FolderService.Get",
+    tag = "FolderService",
+    params(("folderId" = String, Path)),
+    responses((status = 200, body = FolderMessage), Refusals)
+)]
 async fn get_folder(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -412,6 +503,15 @@ async fn get_folder(
     .await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/resource-manager/v1/folders/{folderId}",
+    operation_id = "FolderService.Update",
+    tag = "FolderService",
+    params(("folderId" = String, Path)),
+    request_body = UpdateRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn update_folder(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -426,12 +526,20 @@ async fn update_folder(
         async |h, principal, request, _| {
             let update = update_body(request, "UpdateFolderRequest").await?;
             let op = h.update_folder(principal, &id, &update).await?;
-            Ok(operation::to_json(&op))
+            Ok(operation::to_message(&op))
         },
     )
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/resource-manager/v1/folders/{folderId}",
+    operation_id = "FolderService.Delete",
+    tag = "FolderService",
+    params(("folderId" = String, Path)),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn delete_folder(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -443,13 +551,25 @@ async fn delete_folder(
         request,
         Method::FolderDelete,
         resource,
-        async |h, principal, _, _| Ok(operation::to_json(&h.delete_folder(principal, &id).await?)),
+        async |h, principal, _, _| {
+            Ok(operation::to_message(
+                &h.delete_folder(principal, &id).await?,
+            ))
+        },
     )
     .await
 }
 
 // ServiceAccountService
 
+#[utoipa::path(
+    get,
+    path = "/iam/v1/serviceAccounts",
+    operation_id = "ServiceAccountService.List",
+    tag = "ServiceAccountService",
+    params(("folderId" = String, Query), ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"), ("pageToken" = Option<String>, Query), ("filter" = Option<String>, Query, description = "`name=\"…\"`")),
+    responses((status = 200, body = ListServiceAccountsResponse), Refusals)
+)]
 async fn list_service_accounts(State(state): State<AppState>, request: Request) -> Response {
     serve(
         state,
@@ -460,12 +580,23 @@ async fn list_service_accounts(State(state): State<AppState>, request: Request) 
             let (folder, list) = list_query(&request, ("folderId", "folder_id"))?;
             call.resource = Some(format!("folder:{folder}"));
             let page = h.list_service_accounts(principal, &folder, &list).await?;
-            Ok(page_json("serviceAccounts", &page, service_account_message))
+            Ok(ListServiceAccountsResponse {
+                service_accounts: page.items.iter().map(service_account_message).collect(),
+                next_page_token: page.next_page_token,
+            })
         },
     )
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/iam/v1/serviceAccounts",
+    operation_id = "ServiceAccountService.Create",
+    tag = "ServiceAccountService",
+    request_body = CreateServiceAccountRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn create_service_account(State(state): State<AppState>, request: Request) -> Response {
     serve(
         state,
@@ -488,12 +619,20 @@ async fn create_service_account(State(state): State<AppState>, request: Request)
                 )
                 .await?;
             call.resource = Some(format!("service_account:{}", op.resource_id));
-            Ok(operation::to_json(&op))
+            Ok(operation::to_message(&op))
         },
     )
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/iam/v1/serviceAccounts/{serviceAccountId}",
+    operation_id = "ServiceAccountService.Get",
+    tag = "ServiceAccountService",
+    params(("serviceAccountId" = String, Path)),
+    responses((status = 200, body = ServiceAccountMessage), Refusals)
+)]
 async fn get_service_account(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -514,6 +653,15 @@ async fn get_service_account(
     .await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/iam/v1/serviceAccounts/{serviceAccountId}",
+    operation_id = "ServiceAccountService.Update",
+    tag = "ServiceAccountService",
+    params(("serviceAccountId" = String, Path)),
+    request_body = UpdateRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn update_service_account(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -528,12 +676,20 @@ async fn update_service_account(
         async |h, principal, request, _| {
             let update = update_body(request, "UpdateServiceAccountRequest").await?;
             let op = h.update_service_account(principal, &id, &update).await?;
-            Ok(operation::to_json(&op))
+            Ok(operation::to_message(&op))
         },
     )
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/iam/v1/serviceAccounts/{serviceAccountId}",
+    operation_id = "ServiceAccountService.Delete",
+    tag = "ServiceAccountService",
+    params(("serviceAccountId" = String, Path)),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn delete_service_account(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -546,7 +702,7 @@ async fn delete_service_account(
         Method::ServiceAccountDelete,
         resource,
         async |h, principal, _, _| {
-            Ok(operation::to_json(
+            Ok(operation::to_message(
                 &h.delete_service_account(principal, &id).await?,
             ))
         },
@@ -556,6 +712,14 @@ async fn delete_service_account(
 
 // OperationService
 
+#[utoipa::path(
+    get,
+    path = "/operations/{operationId}",
+    operation_id = "OperationService.Get",
+    tag = "OperationService",
+    params(("operationId" = String, Path)),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn get_operation(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -567,7 +731,11 @@ async fn get_operation(
         request,
         Method::OperationGet,
         resource,
-        async |h, principal, _, _| Ok(operation::to_json(&h.get_operation(principal, &id).await?)),
+        async |h, principal, _, _| {
+            Ok(operation::to_message(
+                &h.get_operation(principal, &id).await?,
+            ))
+        },
     )
     .await
 }

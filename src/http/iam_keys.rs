@@ -12,36 +12,27 @@
 //! and then authorized by [`crate::iam::service`]. The private key is in the Create answer and
 //! nowhere else: not stored, not logged, not audited.
 
-use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::yandex::{Call, json_body, method_not_allowed, ok, store};
+use super::yandex::{Call, Endpoint, Refusals, json_body, ok, store};
 use crate::app::AppState;
-use crate::iam::operation;
-use crate::iam::service::{CreateKey, Keys, Method, key_message};
+use crate::iam::operation::{self, OperationMessage};
+use crate::iam::service::{CreateKey, KeyMessage, Keys, Method, key_message};
 use crate::iam::status::Status;
 use crate::iam::store::{KeyAlgorithm, PageRequest};
 use crate::time::now_unix;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/iam/v1/keys",
-            get(list)
-                .post(create)
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-        )
-        .route(
-            "/iam/v1/keys/{key_id}",
-            get(read)
-                .patch(update)
-                .delete(delete)
-                .fallback(|| async { method_not_allowed("GET, PATCH, DELETE") }),
-        )
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at("/iam/v1/keys").get(list).post(create),
+        Endpoint::at("/iam/v1/keys/{keyId}")
+            .get(read)
+            .patch(update)
+            .delete(delete),
+    ]
 }
 
 fn keys(state: &AppState) -> Result<Keys<'_>, Status> {
@@ -65,18 +56,51 @@ fn check_format(format: Option<&str>) -> Result<(), Status> {
 }
 
 /// `CreateKeyRequest` in proto3 JSON (camelCase; the proto's snake_case names are accepted too).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateKeyRequest {
+    /// Default: the caller's own service account.
     #[serde(alias = "service_account_id")]
     service_account_id: Option<String>,
     #[serde(default)]
     description: String,
+    /// Only `PEM_FILE`.
+    #[schema(examples("PEM_FILE"))]
     format: Option<String>,
+    /// `RSA_2048` (the default) or `RSA_4096`.
     #[serde(alias = "key_algorithm")]
+    #[schema(examples("RSA_2048", "RSA_4096"))]
     key_algorithm: Option<String>,
 }
 
+/// `CreateKeyResponse`: the new key and, in this answer only, its private half.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreateKeyResponse<'a> {
+    key: KeyMessage,
+    /// The PKCS#8 PEM of the private key.
+    private_key: &'a str,
+}
+
+/// `ListKeysResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListKeysResponse {
+    keys: Vec<KeyMessage>,
+    /// Present when another page follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+/// KeyService.Create: a new authorized key for a service account.
+#[utoipa::path(
+    post,
+    path = "/iam/v1/keys",
+    operation_id = "KeyService.Create",
+    tag = "KeyService",
+    request_body = CreateKeyRequest,
+    responses((status = 200, body = CreateKeyResponse), Refusals)
+)]
 async fn create(State(state): State<AppState>, request: Request) -> Response {
     let mut call = Call::new(&state, &request, Method::KeyCreate);
     let result = create_key(&state, &mut call, request).await;
@@ -119,12 +143,26 @@ async fn create_key(
         )
         .await?;
     call.resource = Some(format!("authorized_key:{}", created.key.id));
-    Ok(ok(json!({
-        "key": key_message(&created.key),
-        "privateKey": created.private_key.private_key_pem(),
-    })))
+    Ok(ok(CreateKeyResponse {
+        key: key_message(&created.key),
+        private_key: created.private_key.private_key_pem(),
+    }))
 }
 
+/// KeyService.List: a service account's authorized keys.
+#[utoipa::path(
+    get,
+    path = "/iam/v1/keys",
+    operation_id = "KeyService.List",
+    tag = "KeyService",
+    params(
+        ("serviceAccountId" = Option<String>, Query, description = "Default: the caller's own service account"),
+        ("pageSize" = Option<u32>, Query, maximum = 1000, description = "0 to 1000; default 100"),
+        ("pageToken" = Option<String>, Query, max_length = 2000),
+        ("format" = Option<String>, Query, description = "Only `PEM_FILE`"),
+    ),
+    responses((status = 200, body = ListKeysResponse), Refusals)
+)]
 async fn list(State(state): State<AppState>, request: Request) -> Response {
     let mut call = Call::new(&state, &request, Method::KeyList);
     let result = list_keys(&state, &mut call, request).await;
@@ -172,15 +210,21 @@ async fn list_keys(
     let listed = keys(state)?
         .list(&principal, account.as_deref(), &page)
         .await?;
-    let mut body = json!({
-        "keys": listed.items.iter().map(key_message).collect::<Vec<Value>>(),
-    });
-    if let Some(token) = listed.next_page_token {
-        body["nextPageToken"] = token.into();
-    }
-    Ok(ok(body))
+    Ok(ok(ListKeysResponse {
+        keys: listed.items.iter().map(key_message).collect(),
+        next_page_token: listed.next_page_token,
+    }))
 }
 
+/// KeyService.Get.
+#[utoipa::path(
+    get,
+    path = "/iam/v1/keys/{keyId}",
+    operation_id = "KeyService.Get",
+    tag = "KeyService",
+    params(("keyId" = String, Path)),
+    responses((status = 200, body = KeyMessage), Refusals)
+)]
 async fn read(
     State(state): State<AppState>,
     Path(key_id): Path<String>,
@@ -199,14 +243,26 @@ async fn read(
 }
 
 /// `UpdateKeyRequest`: `updateMask` is a FieldMask in its JSON form, comma-separated paths.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct UpdateKeyRequest {
+    /// Only `description`.
     #[serde(alias = "update_mask")]
+    #[schema(examples("description"))]
     update_mask: Option<String>,
     description: Option<String>,
 }
 
+/// KeyService.Update: the description of a key.
+#[utoipa::path(
+    patch,
+    path = "/iam/v1/keys/{keyId}",
+    operation_id = "KeyService.Update",
+    tag = "KeyService",
+    params(("keyId" = String, Path)),
+    request_body = UpdateKeyRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn update(
     State(state): State<AppState>,
     Path(key_id): Path<String>,
@@ -233,12 +289,21 @@ async fn update(
         let operation = keys(&state)?
             .update(&principal, &key_id, body.description.unwrap_or_default())
             .await?;
-        Ok(ok(operation::to_json(&operation)))
+        Ok(ok(operation::to_message(&operation)))
     }
     .await;
     call.finish(result)
 }
 
+/// KeyService.Delete.
+#[utoipa::path(
+    delete,
+    path = "/iam/v1/keys/{keyId}",
+    operation_id = "KeyService.Delete",
+    tag = "KeyService",
+    params(("keyId" = String, Path)),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
 async fn delete(
     State(state): State<AppState>,
     Path(key_id): Path<String>,
@@ -250,7 +315,7 @@ async fn delete(
     let result = async {
         let principal = call.authenticate(&state, &headers).await?;
         let operation = keys(&state)?.delete(&principal, &key_id).await?;
-        Ok(ok(operation::to_json(&operation)))
+        Ok(ok(operation::to_message(&operation)))
     }
     .await;
     call.finish(result)

@@ -3,15 +3,13 @@
 //! [`crate::iam::tokens`]'s; the IAM token is minted like an exchange's access token, with the
 //! key id as `client_id`. The client IP's rate limit applies, as at the token exchange.
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use axum::routing::post;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::yandex::{Call, json_body, method_not_allowed, ok, store};
+use super::yandex::{Call, Endpoint, Refusals, json_body, ok, store};
 use crate::app::AppState;
 use crate::iam::service::Method;
 use crate::iam::status::{Code, Status};
@@ -19,18 +17,17 @@ use crate::iam::tokens::{self, JwtRules};
 use crate::signing::IssuedToken;
 use crate::time::{now_unix, rfc3339};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/iam/v1/tokens",
-        post(create).fallback(|| async { method_not_allowed("POST") }),
-    )
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::at("/iam/v1/tokens").post(create)]
 }
 
 /// `CreateIamTokenRequest`: exactly one of its two identities.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateIamTokenRequest {
+    /// The service account's PS256 JWT, at most 8000 characters.
     jwt: Option<String>,
+    /// Refused: the gateway issues IAM tokens for service accounts only.
     #[serde(
         rename = "yandexPassportOauthToken",
         alias = "yandex_passport_oauth_token"
@@ -38,6 +35,27 @@ struct CreateIamTokenRequest {
     passport_token: Option<String>,
 }
 
+/// `CreateIamTokenResponse`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreateIamTokenResponse {
+    /// The gateway's access token for the service account: `Authorization: Bearer` of the
+    /// management calls.
+    iam_token: String,
+    /// RFC 3339, UTC.
+    expires_at: String,
+}
+
+/// IamTokenService.Create: an IAM token for a service account's JWT.
+#[utoipa::path(
+    post,
+    path = "/iam/v1/tokens",
+    operation_id = "IamTokenService.Create",
+    tag = "IamTokenService",
+    security(()),
+    request_body = CreateIamTokenRequest,
+    responses((status = 200, body = CreateIamTokenResponse), Refusals)
+)]
 async fn create(State(state): State<AppState>, request: Request) -> Response {
     let mut call = Call::new(&state, &request, Method::IamTokenCreate);
     let mut retry_after = None;
@@ -115,8 +133,8 @@ async fn issue(
         .mint_for_key(&verified.service_account.id, &verified.key.id, now)
         .map_err(|e| Status::internal(&e))?;
     call.token = Some((token.sha256(), token.jti.clone()));
-    Ok(ok(json!({
-        "iamToken": token.access_token,
-        "expiresAt": rfc3339(now.saturating_add(token.expires_in)),
-    })))
+    Ok(ok(CreateIamTokenResponse {
+        iam_token: token.access_token,
+        expires_at: rfc3339(now.saturating_add(token.expires_in)),
+    }))
 }

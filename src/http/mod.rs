@@ -5,6 +5,7 @@
 //! | `POST /oauth/token` | the token exchange ([`token`]) |
 //! | `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json` | how downstream services verify minted tokens ([`wellknown`]) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness and metrics ([`health`]) |
+//! | `GET /openapi.json` | the OpenAPI document of the IAM API ([`openapi`]) |
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
 //! | `POST /iam/v1/tokens` | a service account's PS256 JWT for an IAM token ([`iam_tokens`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
@@ -26,6 +27,7 @@ pub mod iam_federations;
 pub mod iam_hierarchy;
 pub mod iam_keys;
 pub mod iam_tokens;
+pub mod openapi;
 pub mod request_id;
 pub mod token;
 pub mod wellknown;
@@ -60,15 +62,15 @@ pub fn router(state: AppState) -> Router {
             state.settings().limits.max_concurrent_requests,
         ))
         .merge(wellknown::routes())
-        .merge(health::routes());
+        .merge(health::routes())
+        .merge(openapi::routes());
     if state.dev_issuer().is_some() {
         app = app.merge(dev::routes());
     }
     app = if state.store().is_some() {
-        app.merge(iam_tokens::routes())
-            .merge(iam_keys::routes())
-            .merge(iam_hierarchy::routes())
-            .merge(iam_federations::routes())
+        openapi::iam_endpoints()
+            .into_iter()
+            .fold(app, |app, endpoint| endpoint.route(app))
             .route("/iam/{*rest}", any(yandex::unknown_method))
     } else {
         app.route("/iam/{*rest}", any(yandex::no_store_configured))

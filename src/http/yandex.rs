@@ -7,22 +7,26 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::handler::Handler;
+use axum::http::{self, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter};
+use axum::{Json, Router};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use utoipa::IntoResponses;
 
 use super::error::no_store;
 use super::request_id::RequestId;
 use super::token::read_body;
 use crate::app::AppState;
 use crate::audit::{Audit, ManagementEvent};
+
 use crate::iam::authn::{self, OwnTokens, Principal};
 use crate::iam::federations_api::ListPage;
 use crate::iam::service::Method;
-use crate::iam::status::{Code, Status};
+use crate::iam::status::{Code, Status, StatusBody};
 use crate::iam::store::Store;
 use crate::telemetry;
 
@@ -44,7 +48,7 @@ pub fn http_status(code: Code) -> StatusCode {
 
 /// The Yandex error answer of `status`, with `Cache-Control: no-store`.
 pub fn error_response(status: &Status) -> Response {
-    let mut response = (http_status(status.code), Json(status.body())).into_response();
+    let mut response = (http_status(status.code), Json(status.to_body())).into_response();
     no_store(&mut response);
     if status.code == Code::Unavailable {
         response
@@ -55,25 +59,147 @@ pub fn error_response(status: &Status) -> Response {
 }
 
 /// A 200 JSON answer with `Cache-Control: no-store` (answers may hold a token or a key).
-pub fn ok(body: Value) -> Response {
+pub fn ok(body: impl Serialize) -> Response {
     let mut response = Json(body).into_response();
     no_store(&mut response);
     response
 }
 
 /// `405` for a known path with another method; `Allow` lists the methods it has.
-pub fn method_not_allowed(allow: &'static str) -> Response {
+pub fn method_not_allowed(allow: &str) -> Response {
     let mut response = error_response(&Status::new(
         Code::Unimplemented,
         "method_not_allowed",
         format!("this path accepts only {allow}"),
     ));
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    if let Ok(allow) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     response
 }
+
+/// The refusals every IAM method may answer with: the Yandex error body, its HTTP status
+/// following its gRPC code.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Refusals {
+    /// INVALID_ARGUMENT (3) or FAILED_PRECONDITION (9): the body or a field breaks a rule.
+    #[response(status = 400)]
+    BadRequest(StatusBody),
+    /// UNAUTHENTICATED (16): no valid IAM token (or, at `/iam/v1/tokens`, the JWT is refused).
+    #[response(status = 401)]
+    Unauthenticated(StatusBody),
+    /// PERMISSION_DENIED (7): the caller lacks a permission on the resource.
+    #[response(status = 403)]
+    PermissionDenied(StatusBody),
+    /// NOT_FOUND (5): no such resource, or no such method.
+    #[response(status = 404)]
+    NotFound(StatusBody),
+    /// ALREADY_EXISTS (6) or ABORTED (10): a name is taken, or the resource changed meanwhile.
+    #[response(status = 409)]
+    Conflict(StatusBody),
+    /// RESOURCE_EXHAUSTED (8): a quota or the client's rate limit; `Retry-After` says when.
+    #[response(status = 429)]
+    ResourceExhausted(StatusBody),
+    /// UNAVAILABLE (14): the IAM database is down; retry after `Retry-After`.
+    #[response(status = 503)]
+    Unavailable(StatusBody),
+}
+
+/// One path of the IAM API and the HTTP methods it serves. The IAM routes are built from
+/// these alone ([`Endpoint::route`]), and [`Endpoint::operations`] lists what each serves:
+/// the OpenAPI document ([`super::openapi`]) is tested against that list, so a route cannot
+/// be served without being documented. Another method on the path is 405 with `Allow`.
+pub struct Endpoint {
+    path: &'static str,
+    methods: Vec<(http::Method, MethodRouter<AppState>)>,
+    /// The resource at this `/{id}` path has access bindings: `{id}:listAccessBindings` is
+    /// served by its `GET` handler ([`super::iam_bindings::read_or`]), the two other verbs by
+    /// the `POST` [`Endpoint::access_bindings`] adds.
+    access_bindings: bool,
+}
+
+impl Endpoint {
+    pub fn at(path: &'static str) -> Endpoint {
+        Endpoint {
+            path,
+            methods: Vec::new(),
+            access_bindings: false,
+        }
+    }
+
+    pub fn get<H: Handler<T, AppState>, T: 'static>(self, handler: H) -> Endpoint {
+        self.on(http::Method::GET, routing::get(handler))
+    }
+
+    pub fn post<H: Handler<T, AppState>, T: 'static>(self, handler: H) -> Endpoint {
+        self.on(http::Method::POST, routing::post(handler))
+    }
+
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(self, handler: H) -> Endpoint {
+        self.on(http::Method::PATCH, routing::patch(handler))
+    }
+
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(self, handler: H) -> Endpoint {
+        self.on(http::Method::DELETE, routing::delete(handler))
+    }
+
+    /// `POST {id}:setAccessBindings` and `POST {id}:updateAccessBindings` of the resource at
+    /// this path, served by `handler` ([`super::iam_bindings::verb_only`]).
+    pub fn access_bindings<H: Handler<T, AppState>, T: 'static>(mut self, handler: H) -> Endpoint {
+        self.access_bindings = true;
+        self.on(http::Method::POST, routing::post(handler))
+    }
+
+    fn on(mut self, method: http::Method, router: MethodRouter<AppState>) -> Endpoint {
+        self.methods.push((method, router));
+        self
+    }
+
+    /// The (method, path) pairs this endpoint serves, access-binding verbs included, with the
+    /// path in its OpenAPI form (`/iam/v1/keys/{keyId}`).
+    pub fn operations(&self) -> Vec<(http::Method, String)> {
+        let mut operations: Vec<(http::Method, String)> = self
+            .methods
+            .iter()
+            .filter(|(method, _)| !(self.access_bindings && method == http::Method::POST))
+            .map(|(method, _)| (method.clone(), self.path.to_owned()))
+            .collect();
+        if self.access_bindings {
+            for (method, verb) in ACCESS_BINDING_VERBS {
+                operations.push((method, format!("{}:{verb}", self.path)));
+            }
+        }
+        operations
+    }
+
+    /// Adds this endpoint's route to `router`.
+    pub fn route(self, router: Router<AppState>) -> Router<AppState> {
+        let allow = self
+            .methods
+            .iter()
+            .map(|(method, _)| method.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let methods = self
+            .methods
+            .into_iter()
+            .fold(MethodRouter::new(), |all, (_, one)| all.merge(one))
+            .fallback(move || {
+                let allow = allow.clone();
+                async move { method_not_allowed(&allow) }
+            });
+        router.route(self.path, methods)
+    }
+}
+
+/// The access-binding verbs a bindable resource's `/{id}` path serves, with their methods.
+pub const ACCESS_BINDING_VERBS: [(http::Method, &str); 3] = [
+    (http::Method::GET, "listAccessBindings"),
+    (http::Method::POST, "setAccessBindings"),
+    (http::Method::POST, "updateAccessBindings"),
+];
 
 /// Any other path under `/iam/`: no such method.
 pub async fn unknown_method() -> Response {
@@ -270,13 +396,4 @@ pub fn list_query(request: &Request, id_names: [&str; 2]) -> Result<(String, Lis
         }
     }
     Ok((id, page))
-}
-
-/// A list answer: `items` under `field`, and `nextPageToken` when another page follows.
-pub fn list_body(field: &str, items: Vec<Value>, next_page_token: Option<String>) -> Value {
-    let mut body = json!({ field: items });
-    if let Some(token) = next_page_token {
-        body["nextPageToken"] = token.into();
-    }
-    body
 }

@@ -19,7 +19,9 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::exchange::quote;
 
@@ -27,7 +29,7 @@ use super::ResourceKind;
 use super::authn::Principal;
 use super::authz::{ALL_AUTHENTICATED_USERS, ALL_USERS, Resource};
 use super::federations_api::ListPage;
-use super::operation::types;
+use super::operation::{self, types};
 use super::quota::Quota;
 use super::service::{Authorize, Context, Finished, Method};
 use super::status::Status;
@@ -395,8 +397,8 @@ impl Bindings<'_> {
                         types::UPDATE_ACCESS_BINDINGS
                     },
                     metadata: &json!({"resourceId": resource.id}),
-                    response: &json!({
-                        "effectiveDeltas": effective.iter().map(delta_message).collect::<Vec<_>>(),
+                    response: &operation::message(&BindingsResultMessage {
+                        effective_deltas: effective.iter().map(delta_message).collect(),
                     }),
                 },
             )
@@ -421,19 +423,59 @@ fn noun(kind: ResourceKind) -> &'static str {
 }
 
 /// `yandex.cloud.access.AccessBinding` in proto3 JSON.
-pub fn binding_message(role_id: &str, subject: &Subject) -> Value {
-    json!({
-        "roleId": role_id,
-        "subject": {"id": subject.id, "type": subject.subject_type.as_str()},
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AccessBinding)]
+pub struct BindingMessage {
+    pub role_id: String,
+    pub subject: SubjectMessage,
+}
+
+/// `yandex.cloud.access.Subject` in proto3 JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Subject)]
+pub struct SubjectMessage {
+    /// A service account id, or `allAuthenticatedUsers`, `allUsers` for `system`.
+    pub id: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = String, examples("serviceAccount", "system"))]
+    pub subject_type: &'static str,
 }
 
 /// `yandex.cloud.access.AccessBindingDelta` in proto3 JSON.
-pub fn delta_message(delta: &BindingDelta) -> Value {
-    json!({
-        "action": delta.action.as_str(),
-        "accessBinding": binding_message(&delta.role_id, &delta.subject),
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AccessBindingDelta)]
+pub struct DeltaMessage {
+    #[schema(value_type = String, examples("ADD", "REMOVE"))]
+    pub action: &'static str,
+    pub access_binding: BindingMessage,
+}
+
+/// `yandex.cloud.access.AccessBindingsOperationResult` in proto3 JSON: the response of the
+/// set and update operations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AccessBindingsOperationResult)]
+pub struct BindingsResultMessage {
+    pub effective_deltas: Vec<DeltaMessage>,
+}
+
+pub fn binding_message(role_id: &str, subject: &Subject) -> BindingMessage {
+    BindingMessage {
+        role_id: role_id.to_owned(),
+        subject: SubjectMessage {
+            id: subject.id.clone(),
+            subject_type: subject.subject_type.as_str(),
+        },
+    }
+}
+
+pub fn delta_message(delta: &BindingDelta) -> DeltaMessage {
+    DeltaMessage {
+        action: delta.action.as_str(),
+        access_binding: binding_message(&delta.role_id, &delta.subject),
+    }
 }
 
 #[cfg(test)]
@@ -522,7 +564,7 @@ mod tests {
             },
         };
         assert_eq!(
-            delta_message(&delta),
+            operation::message(&delta_message(&delta)),
             json!({"action": "REMOVE", "accessBinding": {"roleId": "viewer",
                    "subject": {"id": "allUsers", "type": "system"}}})
         );

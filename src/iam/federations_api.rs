@@ -15,14 +15,16 @@
 //! | names are unique in the folder (ALREADY_EXISTS) | the store |
 //! | audiences 1–100 of 1–255 characters; subjects 1–1000 characters | [`validate`] |
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::exchange::quote;
 use crate::time::rfc3339;
 
 use super::authn::Principal;
 use super::authz::Resource;
-use super::operation::types;
+use super::operation::{self, types};
 use super::paging;
 use super::quota::Quota;
 use super::service::{Context, Finished, Method};
@@ -239,7 +241,7 @@ impl Federations<'_> {
                     description: "Create federation",
                     types: types::FEDERATION_CREATE,
                     metadata: &json!({"federationId": federation.id}),
-                    response: &federation_message(&federation),
+                    response: &operation::message(&federation_message(&federation)),
                 },
             )
             .await
@@ -320,7 +322,7 @@ impl Federations<'_> {
                     description: "Update federation",
                     types: types::FEDERATION_UPDATE,
                     metadata: &json!({"federationId": federation.id}),
-                    response: &federation_message(&federation),
+                    response: &operation::message(&federation_message(&federation)),
                 },
             )
             .await
@@ -450,7 +452,7 @@ impl Federations<'_> {
                     description: "Create federated credential",
                     types: types::FEDERATED_CREDENTIAL_CREATE,
                     metadata: &json!({"federatedCredentialId": credential.id}),
-                    response: &credential_message(&credential),
+                    response: &operation::message(&credential_message(&credential)),
                 },
             )
             .await
@@ -492,30 +494,59 @@ impl Federations<'_> {
 }
 
 /// `yandex.cloud.iam.v1.workload.oidc.Federation` in proto3 JSON.
-pub fn federation_message(federation: &Federation) -> Value {
-    json!({
-        "id": federation.id,
-        "name": federation.name,
-        "folderId": federation.folder_id,
-        "description": federation.description,
-        "enabled": federation.enabled,
-        "audiences": federation.audiences,
-        "issuer": federation.issuer,
-        "jwksUrl": federation.jwks_url,
-        "labels": federation.labels,
-        "createdAt": rfc3339(federation.created_at),
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Federation)]
+pub struct FederationMessage {
+    pub id: String,
+    pub name: String,
+    pub folder_id: String,
+    pub description: String,
+    pub enabled: bool,
+    pub audiences: Vec<String>,
+    pub issuer: String,
+    pub jwks_url: String,
+    pub labels: Labels,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+pub fn federation_message(federation: &Federation) -> FederationMessage {
+    FederationMessage {
+        id: federation.id.clone(),
+        name: federation.name.clone(),
+        folder_id: federation.folder_id.clone(),
+        description: federation.description.clone(),
+        enabled: federation.enabled,
+        audiences: federation.audiences.clone(),
+        issuer: federation.issuer.clone(),
+        jwks_url: federation.jwks_url.clone(),
+        labels: federation.labels.clone(),
+        created_at: rfc3339(federation.created_at),
+    }
 }
 
 /// `yandex.cloud.iam.v1.workload.FederatedCredential` in proto3 JSON.
-pub fn credential_message(credential: &FederatedCredential) -> Value {
-    json!({
-        "id": credential.id,
-        "serviceAccountId": credential.service_account_id,
-        "federationId": credential.federation_id,
-        "externalSubjectId": credential.external_subject_id,
-        "createdAt": rfc3339(credential.created_at),
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = FederatedCredential)]
+pub struct FederatedCredentialMessage {
+    pub id: String,
+    pub service_account_id: String,
+    pub federation_id: String,
+    pub external_subject_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+pub fn credential_message(credential: &FederatedCredential) -> FederatedCredentialMessage {
+    FederatedCredentialMessage {
+        id: credential.id.clone(),
+        service_account_id: credential.service_account_id.clone(),
+        federation_id: credential.federation_id.clone(),
+        external_subject_id: credential.external_subject_id.clone(),
+        created_at: rfc3339(credential.created_at),
+    }
 }
 
 /// A configuration file's federation in the API's shape: no description, labels or creation
@@ -560,7 +591,7 @@ mod tests {
             version: 1,
         };
         assert_eq!(
-            federation_message(&federation),
+            operation::message(&federation_message(&federation)),
             json!({"id": "f", "name": "ci", "folderId": "b1g", "description": "",
                    "enabled": true, "audiences": ["a"], "issuer": "https://issuer",
                    "jwksUrl": "https://issuer/jwks", "labels": {},
@@ -575,7 +606,7 @@ mod tests {
             version: 1,
         };
         assert_eq!(
-            credential_message(&credential),
+            operation::message(&credential_message(&credential)),
             json!({"id": "c", "serviceAccountId": "sa", "federationId": "f",
                    "externalSubjectId": "repo:x", "createdAt": "1970-01-01T00:01:00Z"})
         );

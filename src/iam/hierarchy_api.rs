@@ -18,7 +18,9 @@
 //! | `CloudService.List` | the clouds on which the caller holds `resource-manager.clouds.get` |
 //! | `OperationService.Get` | its creator, or whoever may read the resource it acted on |
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::exchange::quote;
 use crate::iam::ResourceKind;
@@ -26,7 +28,7 @@ use crate::time::rfc3339;
 
 use super::authn::Principal;
 use super::authz::Resource;
-use super::operation::types;
+use super::operation::{self, types};
 use super::paging::{self, Updatable};
 use super::quota::Quota;
 use super::roles::{Method, Permission, Scope};
@@ -338,7 +340,7 @@ impl Hierarchy<'_> {
                 description: "Create cloud",
                 types: types::CLOUD_CREATE,
                 metadata: &json!({"cloudId": cloud.id}),
-                response: &cloud_message(&cloud),
+                response: &operation::message(&cloud_message(&cloud)),
             },
         )
         .await
@@ -384,7 +386,7 @@ impl Hierarchy<'_> {
                 description: "Update cloud",
                 types: types::CLOUD_UPDATE,
                 metadata: &json!({"cloudId": cloud.id}),
-                response: &cloud_message(&cloud),
+                response: &operation::message(&cloud_message(&cloud)),
             },
         )
         .await
@@ -485,7 +487,7 @@ impl Hierarchy<'_> {
                 description: "Create folder",
                 types: types::FOLDER_CREATE,
                 metadata: &json!({"folderId": folder.id}),
-                response: &folder_message(&folder),
+                response: &operation::message(&folder_message(&folder)),
             },
         )
         .await
@@ -536,7 +538,7 @@ impl Hierarchy<'_> {
                 description: "Update folder",
                 types: types::FOLDER_UPDATE,
                 metadata: &json!({"folderId": folder.id}),
-                response: &folder_message(&folder),
+                response: &operation::message(&folder_message(&folder)),
             },
         )
         .await
@@ -678,7 +680,7 @@ impl Hierarchy<'_> {
                 description: "Create service account",
                 types: types::SERVICE_ACCOUNT_CREATE,
                 metadata: &json!({"serviceAccountId": account.id}),
-                response: &service_account_message(&account),
+                response: &operation::message(&service_account_message(&account)),
             },
         )
         .await
@@ -732,7 +734,7 @@ impl Hierarchy<'_> {
                 description: "Update service account",
                 types: types::SERVICE_ACCOUNT_UPDATE,
                 metadata: &json!({"serviceAccountId": account.id}),
-                response: &service_account_message(&account),
+                response: &operation::message(&service_account_message(&account)),
             },
         )
         .await
@@ -844,43 +846,86 @@ fn scope_field(scope: Scope) -> &'static str {
 }
 
 /// `yandex.cloud.resourcemanager.v1.Cloud` in proto3 JSON.
-pub fn cloud_message(cloud: &Cloud) -> Value {
-    json!({
-        "id": cloud.id,
-        "createdAt": rfc3339(cloud.created_at),
-        "name": cloud.name,
-        "description": cloud.description,
-        "organizationId": cloud.organization_id,
-        "labels": cloud.labels,
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Cloud)]
+pub struct CloudMessage {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub name: String,
+    pub description: String,
+    pub organization_id: String,
+    pub labels: Labels,
+}
+
+pub fn cloud_message(cloud: &Cloud) -> CloudMessage {
+    CloudMessage {
+        id: cloud.id.clone(),
+        created_at: rfc3339(cloud.created_at),
+        name: cloud.name.clone(),
+        description: cloud.description.clone(),
+        organization_id: cloud.organization_id.clone(),
+        labels: cloud.labels.clone(),
+    }
 }
 
 /// `yandex.cloud.resourcemanager.v1.Folder` in proto3 JSON (always `ACTIVE`: a deletion is
 /// one transaction).
-pub fn folder_message(folder: &Folder) -> Value {
-    json!({
-        "id": folder.id,
-        "cloudId": folder.cloud_id,
-        "createdAt": rfc3339(folder.created_at),
-        "name": folder.name,
-        "description": folder.description,
-        "labels": folder.labels,
-        "status": "ACTIVE",
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Folder)]
+pub struct FolderMessage {
+    pub id: String,
+    pub cloud_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+    #[schema(value_type = String, example = "ACTIVE")]
+    pub status: &'static str,
+}
+
+pub fn folder_message(folder: &Folder) -> FolderMessage {
+    FolderMessage {
+        id: folder.id.clone(),
+        cloud_id: folder.cloud_id.clone(),
+        created_at: rfc3339(folder.created_at),
+        name: folder.name.clone(),
+        description: folder.description.clone(),
+        labels: folder.labels.clone(),
+        status: "ACTIVE",
+    }
 }
 
 /// `yandex.cloud.iam.v1.ServiceAccount` in proto3 JSON (`lastAuthenticatedAt` is not
 /// tracked).
-pub fn service_account_message(account: &ServiceAccount) -> Value {
-    json!({
-        "id": account.id,
-        "folderId": account.folder_id,
-        "createdAt": rfc3339(account.created_at),
-        "name": account.name,
-        "description": account.description,
-        "labels": account.labels,
-        "status": account.status.as_str(),
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ServiceAccount)]
+pub struct ServiceAccountMessage {
+    pub id: String,
+    pub folder_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+    #[schema(value_type = String, examples("ACTIVE", "SUSPENDED"))]
+    pub status: &'static str,
+}
+
+pub fn service_account_message(account: &ServiceAccount) -> ServiceAccountMessage {
+    ServiceAccountMessage {
+        id: account.id.clone(),
+        folder_id: account.folder_id.clone(),
+        created_at: rfc3339(account.created_at),
+        name: account.name.clone(),
+        description: account.description.clone(),
+        labels: account.labels.clone(),
+        status: account.status.as_str(),
+    }
 }
 
 #[cfg(test)]
@@ -1077,7 +1122,7 @@ mod tests {
             version: 1,
         };
         assert_eq!(
-            service_account_message(&account),
+            operation::message(&service_account_message(&account)),
             json!({"id": "aje1", "folderId": "b1gf", "createdAt": "1970-01-01T00:00:00Z",
                    "name": "deployer", "description": "", "labels": {"env": "prod"},
                    "status": "ACTIVE"})
@@ -1091,7 +1136,11 @@ mod tests {
             created_at: 0,
             version: 1,
         };
-        assert_eq!(cloud_message(&cloud)["organizationId"], "org");
-        assert!(cloud_message(&cloud).get("cloudId").is_none());
+        assert_eq!(cloud_message(&cloud).organization_id, "org");
+        assert!(
+            operation::message(&cloud_message(&cloud))
+                .get("cloudId")
+                .is_none()
+        );
     }
 }

@@ -8,9 +8,11 @@
 //! with their response or error, and a client that polls `GET /operations/{id}` gets the same
 //! object.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::status::Status;
+use super::status::{Status, StatusBody};
 use super::store::{Operation, OperationResult};
 use crate::time::rfc3339;
 
@@ -135,34 +137,76 @@ pub fn finished(
     (any(types.metadata, metadata), result)
 }
 
-/// An operation as the REST API returns it (camelCase, RFC 3339 times).
-pub fn to_json(op: &Operation) -> Value {
-    let mut out = json!({
-        "id": op.id,
-        "description": op.description,
-        "createdAt": rfc3339(op.created_at),
-        "createdBy": op.created_by,
-        "modifiedAt": rfc3339(op.modified_at),
-        "done": op.done,
-        "metadata": op.metadata,
-    });
-    if let Value::Object(fields) = &mut out {
-        match &op.result {
-            Some(OperationResult::Response(v)) => {
-                fields.insert("response".to_owned(), v.clone());
-            }
-            Some(OperationResult::Error(v)) => {
-                fields.insert("error".to_owned(), v.clone());
-            }
-            None => {}
-        }
+/// `message` as proto3 JSON. The messages are plain structs of strings, numbers and maps, which
+/// always serialize; `null` stands in should one ever not.
+pub fn message(message: &impl Serialize) -> Value {
+    serde_json::to_value(message).unwrap_or(Value::Null)
+}
+
+/// `operation.Operation` as the REST API returns it (camelCase, RFC 3339 times).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Operation)]
+pub struct OperationMessage {
+    pub id: String,
+    pub description: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// The service account that called the method.
+    pub created_by: String,
+    /// RFC 3339, UTC.
+    pub modified_at: String,
+    /// Always `true`: the gateway's operations finish within the call.
+    pub done: bool,
+    /// The method's metadata message, packed as `google.protobuf.Any`.
+    #[schema(value_type = AnyMessage)]
+    pub metadata: Value,
+    /// The method's answer when it succeeded, packed as `google.protobuf.Any`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<AnyMessage>)]
+    pub response: Option<Value>,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<StatusBody>)]
+    pub error: Option<Value>,
+}
+
+/// `google.protobuf.Any` in JSON: the message's fields next to `@type`, the type URL that
+/// names the message (`type.googleapis.com/<full message name>`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AnyMessage {
+    #[schema(
+        rename = "@type",
+        example = "type.googleapis.com/yandex.cloud.iam.v1.Key"
+    )]
+    type_url: String,
+}
+
+/// An operation as the REST API returns it.
+pub fn to_message(op: &Operation) -> OperationMessage {
+    let (response, error) = match &op.result {
+        Some(OperationResult::Response(v)) => (Some(v.clone()), None),
+        Some(OperationResult::Error(v)) => (None, Some(v.clone())),
+        None => (None, None),
+    };
+    OperationMessage {
+        id: op.id.clone(),
+        description: op.description.clone(),
+        created_at: rfc3339(op.created_at),
+        created_by: op.created_by.clone(),
+        modified_at: rfc3339(op.modified_at),
+        done: op.done,
+        metadata: op.metadata.clone(),
+        response,
+        error,
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn any_puts_the_type_url_first_and_keeps_the_fields() {
@@ -221,7 +265,7 @@ mod tests {
             )),
             version: 1,
         };
-        let v = to_json(&op);
+        let v = message(&to_message(&op));
         assert_eq!(v["createdAt"], "2027-01-15T08:00:00Z");
         assert_eq!(v["modifiedAt"], "2027-01-15T08:00:01Z");
         assert_eq!(v["done"], true);

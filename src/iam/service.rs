@@ -11,7 +11,9 @@
 
 use std::sync::{PoisonError, RwLock};
 
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::exchange::quote;
 use crate::iam::ResourceKind;
@@ -310,7 +312,7 @@ impl Keys<'_> {
             "Update key",
             types::KEY_UPDATE,
             &json!({"keyId": key.id}),
-            &key_message(&key),
+            &operation::message(&key_message(&key)),
         )
         .await
     }
@@ -476,15 +478,31 @@ pub async fn record_operation(
 }
 
 /// `yandex.cloud.iam.v1.Key` in proto3 JSON (camelCase; `lastUsedAt` is not tracked).
-pub fn key_message(key: &AuthorizedKey) -> Value {
-    json!({
-        "id": key.id,
-        "serviceAccountId": key.service_account_id,
-        "createdAt": rfc3339(key.created_at),
-        "description": key.description,
-        "keyAlgorithm": key.key_algorithm.as_str(),
-        "publicKey": key.public_key,
-    })
+pub fn key_message(key: &AuthorizedKey) -> KeyMessage {
+    KeyMessage {
+        id: key.id.clone(),
+        service_account_id: key.service_account_id.clone(),
+        created_at: rfc3339(key.created_at),
+        description: key.description.clone(),
+        key_algorithm: key.key_algorithm.as_str(),
+        public_key: key.public_key.clone(),
+    }
+}
+
+/// `yandex.cloud.iam.v1.Key` in proto3 JSON: an authorized key, its public half only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Key)]
+pub struct KeyMessage {
+    pub id: String,
+    pub service_account_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub description: String,
+    #[schema(value_type = String, examples("RSA_2048", "RSA_4096"))]
+    pub key_algorithm: &'static str,
+    /// The SubjectPublicKeyInfo PEM.
+    pub public_key: String,
 }
 
 #[cfg(test)]
@@ -603,7 +621,7 @@ mod tests {
             version: 3,
         };
         assert_eq!(
-            key_message(&key),
+            operation::message(&key_message(&key)),
             json!({"id": "k", "serviceAccountId": "sa", "createdAt": "1970-01-01T00:00:00Z",
                    "description": "d", "keyAlgorithm": "RSA_4096",
                    "publicKey": "-----BEGIN PUBLIC KEY-----\n"})
@@ -620,7 +638,7 @@ mod tests {
             result: Some(OperationResult::Response(json!({}))),
             version: 1,
         };
-        let message = operation::to_json(&operation);
+        let message = operation::message(&operation::to_message(&operation));
         assert_eq!(message["done"], true);
         assert_eq!(message["createdAt"], "1970-01-01T00:01:00Z");
         assert_eq!(message["response"], json!({}));

@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use super::store::StoreError;
 
 /// The gRPC status codes the IAM API answers with (`google.rpc.Code`).
@@ -72,6 +75,23 @@ impl fmt::Display for Code {
     }
 }
 
+/// `google.rpc.Status` in JSON: the body of every IAM API error and the `error` of a failed
+/// operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Status)]
+pub struct StatusBody {
+    /// The gRPC code: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED,
+    /// 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 12 UNIMPLEMENTED,
+    /// 13 INTERNAL, 14 UNAVAILABLE, 16 UNAUTHENTICATED.
+    #[schema(examples(3, 16))]
+    pub code: i32,
+    /// The rule that failed and the presented values, never a token or key.
+    pub message: String,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    pub details: Vec<serde_json::Value>,
+}
+
 /// A refused or failed IAM call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -111,11 +131,16 @@ impl Status {
     /// The `google.rpc.Status` body, as REST answers it and as a failed Operation carries it:
     /// `{"code": 3, "message": "…", "details": []}`.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({
-            "code": self.code.number(),
-            "message": self.message,
-            "details": [],
-        })
+        serde_json::to_value(self.to_body()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// [`Status::body`] as its type.
+    pub fn to_body(&self) -> StatusBody {
+        StatusBody {
+            code: self.code.number(),
+            message: self.message.clone(),
+            details: Vec::new(),
+        }
     }
 
     /// A fault of the gateway itself: the cause is logged here, the caller gets a fixed text.

@@ -60,6 +60,25 @@ pub fn name(field: &str, value: &str, optional: bool) -> Result<(), Status> {
     }
 }
 
+/// The schema of [`labels`]' rules, for the API's schema.
+pub fn labels_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .max_properties(Some(64))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z][-_0-9a-z]{0,62}$")),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[-_0-9a-z]{0,63}$")),
+        ))
+        .build()
+}
+
 /// A description: at most 256 characters.
 pub fn description(value: &str) -> Result<(), Status> {
     if value.chars().count() <= 256 {

@@ -735,3 +735,58 @@ async fn gateways_starting_together_on_one_empty_store_bootstrap_it_once() {
         schema.mark("gateways_starting_together_on_one_empty_store_bootstrap_it_once");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_authentication_and_names_the_answers_fields() {
+    let gw = Gateway::start_with("", sqlite_store()).await;
+    let doc = gw.get("/openapi.json").await;
+    assert_eq!(doc.status, 200, "{}", doc.text);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    assert_eq!(
+        doc.body["paths"]["/iam/v1/tokens"]["post"]["operationId"],
+        "IamTokenService.Create"
+    );
+    assert_eq!(
+        doc.body["paths"]["/iam/v1/tokens"]["post"]["security"],
+        json!([{}])
+    );
+    // A real answer has every field its schema requires, and no other.
+    let file = KeyFile::bootstrap(&gw);
+    let token = gw
+        .iam_token_for(&jwt(&gw, &file.signer(), file.service_account_id()))
+        .await
+        .body["iamToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = gw
+        .iam(
+            "GET",
+            &format!("/iam/v1/keys/{}", file.id()),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(key.status, 200, "{}", key.text);
+    let schema = &doc.body["components"]["schemas"]["Key"];
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut fields: Vec<&str> = key
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    required.sort_unstable();
+    fields.sort_unstable();
+    assert_eq!(fields, required);
+    let missing = gw.iam("GET", "/iam/v1/keys/nope", Some(&token), None).await;
+    assert_eq!(missing.status, 404);
+    let status: Vec<&String> = missing.body.as_object().unwrap().keys().collect();
+    assert_eq!(status, ["code", "details", "message"]);
+}
