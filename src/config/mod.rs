@@ -125,6 +125,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
     let directory = validate::compile_directory(
         items,
         &file.exchange,
+        &settings.policy.resources,
         dev_issuer_url.as_deref(),
         &mut problems,
     );
