@@ -159,6 +159,7 @@ impl Fixture {
                 enabled: true,
                 key_source: source,
                 max_token_lifetime: 3600,
+                resources: None,
             }],
             vec![ServiceAccount {
                 id: SERVICE_ACCOUNT.into(),
@@ -212,6 +213,7 @@ impl Fixture {
                     federation_id: FEDERATION,
                     external_issuer: ISSUER,
                     external_subject: SUBJECT,
+                    audience: None,
                 },
                 NOW,
             )

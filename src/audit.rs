@@ -48,6 +48,10 @@ pub struct ExchangeEvent<'a> {
     /// The requested service account (the form `audience`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_account_id: Option<&'a str>,
+    /// The RFC 8707 `resource` asked for: on an allow, the minted token's `aud`; absent when the
+    /// request named none (the token has the default audience).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<&'a str>,
     /// The caller token's `iss`, `sub`, `jti`, `kid`, `alg`. On a denial they are as presented,
     /// possibly forged (`verified: false`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +95,7 @@ impl<'a> ExchangeEvent<'a> {
             federation_id: Some(&g.federation_id),
             credential_id: Some(&g.credential_id),
             service_account_id: Some(&g.service_account_id),
+            resource: g.resource.as_deref(),
             iss: Some(&g.issuer),
             sub: Some(&g.subject),
             jti: g.external_jti.as_deref(),
@@ -117,6 +122,7 @@ impl<'a> ExchangeEvent<'a> {
             description: Some(&refused.error.description),
             federation_id: refused.error.federation_id.as_deref(),
             service_account_id: p.service_account_id.as_deref(),
+            resource: p.resource.as_deref(),
             iss: p.iss.as_deref(),
             sub: p.sub.as_deref(),
             jti: p.jti.as_deref(),

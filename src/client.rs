@@ -100,6 +100,11 @@ pub struct Options {
     /// The id of the service account whose access token is requested.
     #[arg(long, value_name = "ID", env = "WIF_SERVICE_ACCOUNT")]
     pub service_account: String,
+    /// Ask for a token for this one service only (RFC 8707 `resource`, an absolute URI the
+    /// gateway's configuration allows): the token's `aud` is then this URI, so other services
+    /// refuse it. Without it, the gateway's default audience.
+    #[arg(long, value_name = "URI", env = "WIF_RESOURCE")]
+    pub resource: Option<String>,
     /// Read the caller JWT from this file (re-read before each refresh; surrounding white
     /// space is ignored), e.g. a Kubernetes projected service-account token.
     #[arg(long, value_name = "PATH", env = "WIF_TOKEN_FILE")]
@@ -717,6 +722,8 @@ pub struct Exchanger {
     http: reqwest::Client,
     endpoint: url::Url,
     service_account: String,
+    /// The RFC 8707 `resource` sent with every exchange, if any.
+    resource: Option<String>,
 }
 
 impl Exchanger {
@@ -744,7 +751,20 @@ impl Exchanger {
             http,
             endpoint,
             service_account: service_account.to_owned(),
+            resource: None,
         })
+    }
+
+    /// Asks for tokens for `resource` only (`--resource`). Its form is checked here, as the
+    /// gateway checks it, so that a typo fails before any request.
+    pub fn for_resource(mut self, resource: &str) -> Result<Self, ClientError> {
+        crate::exchange::request::check_resource(resource).map_err(|why| {
+            ClientError::Local(format!(
+                "--resource {resource:?} must be an absolute URI without a fragment of at most 255 characters: {why}"
+            ))
+        })?;
+        self.resource = Some(resource.to_owned());
+        Ok(self)
     }
 
     /// The URL posted to.
@@ -754,13 +774,16 @@ impl Exchanger {
 
     /// The form body of the exchange (values URL-encoded).
     pub fn form(&self, subject_token: &str) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", GRANT_TYPE_TOKEN_EXCHANGE)
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", GRANT_TYPE_TOKEN_EXCHANGE)
             .append_pair("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN)
             .append_pair("audience", &self.service_account)
             .append_pair("subject_token", subject_token)
-            .append_pair("subject_token_type", TOKEN_TYPE_ID_TOKEN)
-            .finish()
+            .append_pair("subject_token_type", TOKEN_TYPE_ID_TOKEN);
+        if let Some(resource) = &self.resource {
+            form.append_pair("resource", resource);
+        }
+        form.finish()
     }
 
     /// One attempt, no retries.
@@ -950,7 +973,10 @@ fn write_out(path: &Path, token: &AccessToken) -> Result<(), ClientError> {
 /// in refresh mode.
 pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Result<(), ClientError> {
     let source = TokenSource::from_options(options.token_file.clone(), options.token_env.clone())?;
-    let exchanger = Exchanger::new(&options.url, &options.service_account)?;
+    let mut exchanger = Exchanger::new(&options.url, &options.service_account)?;
+    if let Some(resource) = &options.resource {
+        exchanger = exchanger.for_resource(resource)?;
+    }
     if let Some(out) = &options.out {
         not_a_token(
             "--out",
@@ -1262,6 +1288,24 @@ mod tests {
         assert_eq!(parsed.audience, "sa+1");
         assert_eq!(parsed.subject_token, "a.b+/=.c");
         assert!(Exchanger::new("http://127.0.0.1:1", " ").is_err());
+        assert_eq!(parsed.resource, None, "no --resource: no parameter");
+
+        let x = x.for_resource("https://lockbox.example/v1?a=b").unwrap();
+        let form = x.form("a.b.c");
+        assert!(
+            form.ends_with("&resource=https%3A%2F%2Flockbox.example%2Fv1%3Fa%3Db"),
+            "{form}"
+        );
+        let parsed = crate::exchange::request::parse_form(form.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.resource.as_deref(),
+            Some("https://lockbox.example/v1?a=b")
+        );
+        for bad in ["lockbox", "https://a.example#f", ""] {
+            let x = Exchanger::new("http://127.0.0.1:1", "sa").unwrap();
+            let e = x.for_resource(bad).unwrap_err();
+            assert!(e.to_string().contains("--resource"), "{bad}: {e}");
+        }
     }
 
     #[test]

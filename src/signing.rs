@@ -305,6 +305,9 @@ pub struct MintRequest<'a> {
     pub federation_id: &'a str,
     pub external_issuer: &'a str,
     pub external_subject: &'a str,
+    /// `aud` of the token: the RFC 8707 target the exchange asked for and was allowed. `None`:
+    /// [`Minter::audience`].
+    pub audience: Option<&'a str>,
 }
 
 /// A minted access token.
@@ -369,7 +372,7 @@ pub const MAX_TOKEN_LIFETIME: i64 = 12 * 3600;
 pub struct Minter {
     /// `iss` of minted tokens: the gateway's public URL.
     pub issuer: String,
-    /// `aud` of minted tokens.
+    /// `aud` of minted tokens that name no target ([`MintRequest::audience`]).
     pub audience: String,
     /// Lifetime of minted tokens in seconds, at most [`MAX_TOKEN_LIFETIME`].
     pub lifetime: i64,
@@ -430,6 +433,7 @@ impl Minter {
         self.issue(
             req.service_account_id,
             req.federation_id,
+            req.audience.unwrap_or(&self.audience),
             Some(Actor {
                 iss: req.external_issuer,
                 sub: req.external_subject,
@@ -447,13 +451,14 @@ impl Minter {
         key_id: &str,
         now: i64,
     ) -> Result<IssuedToken, SigningError> {
-        self.issue(service_account_id, key_id, None, now)
+        self.issue(service_account_id, key_id, &self.audience, None, now)
     }
 
     fn issue(
         &self,
         sub: &str,
         client_id: &str,
+        aud: &str,
         act: Option<Actor<'_>>,
         now: i64,
     ) -> Result<IssuedToken, SigningError> {
@@ -465,7 +470,7 @@ impl Minter {
         let claims = AccessClaims {
             iss: &self.issuer,
             sub,
-            aud: &self.audience,
+            aud,
             iat: now,
             nbf: now,
             exp: now + self.lifetime,
@@ -531,6 +536,7 @@ mod tests {
                         federation_id: "fed",
                         external_issuer: "https://i",
                         external_subject: "s",
+                        audience: None,
                     },
                     1_000,
                 )

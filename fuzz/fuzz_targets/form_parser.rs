@@ -27,6 +27,12 @@ fuzz_target!(|data: &[u8]| {
             );
             assert!(!req.audience.is_empty(), "empty audience accepted");
             assert_eq!(req.audience.trim(), req.audience, "audience not trimmed");
+            if let Some(resource) = &req.resource {
+                assert!(
+                    wif_gateway::exchange::request::check_resource(resource).is_ok(),
+                    "malformed resource accepted"
+                );
+            }
         }
         Err(e) => {
             assert!(

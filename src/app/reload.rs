@@ -88,7 +88,7 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
     state.swap(Snapshot {
         directory,
         minter,
-        policy: config.settings.policy,
+        policy: config.settings.policy.clone(),
     });
     metrics::counter!(telemetry::RELOADS, "result" => "ok").increment(1);
     tracing::info!(

@@ -175,7 +175,7 @@ impl AppState {
                 snapshot: ArcSwap::from_pointee(Snapshot {
                     directory: config.directory,
                     minter,
-                    policy: settings.policy,
+                    policy: settings.policy.clone(),
                 }),
                 issuer_keys: JwksCache::new(settings.jwks),
                 dev_issuer,

@@ -125,6 +125,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
     let directory = validate::compile_directory(
         items,
         &file.exchange,
+        &settings.policy.resources,
         dev_issuer_url.as_deref(),
         &mut problems,
     );
@@ -1198,6 +1199,103 @@ external_subject_id = "subject-1"
         let store = validate::store_settings(base, "postgres://db/iam?user=u&password=secret")
             .expect("valid");
         assert_eq!(store.redacted(), "postgres://db/iam?user=u&password=***");
+    }
+
+    #[test]
+    fn resources_are_absolute_uris_and_federations_only_narrow_them() {
+        let tokens =
+            "[tokens]\nresources = [\"https://lockbox.example\", \"urn:example:registry\"]\n";
+        let fed = |lines: &str| {
+            federation(
+                "fed-1",
+                &format!(
+                    "issuer = \"https://i.example\"\naudiences = [\"a\"]\njwks_url = \"https://i.example/k\"\n{lines}"
+                ),
+            )
+        };
+        let config = load_files(&main_only(format!(
+            "{SIGNING}{tokens}{}{}",
+            fed("resources = [\"urn:example:registry\"]"),
+            federation(
+                "fed-2",
+                "issuer = \"https://i.example\"\naudiences = [\"a\"]\njwks_url = \"https://i.example/k\""
+            )
+        )))
+        .expect("valid");
+        assert_eq!(
+            config.settings.policy.resources,
+            ["https://lockbox.example", "urn:example:registry"]
+        );
+        let narrowed = |id: &str| {
+            config
+                .directory
+                .configured_federation(id)
+                .map(|f| f.resources.clone())
+        };
+        assert_eq!(
+            narrowed("fed-1"),
+            Some(Some(vec!["urn:example:registry".to_owned()]))
+        );
+        assert_eq!(narrowed("fed-2"), Some(None), "no list: the gateway's");
+        let defaults = load_files(&main_only(SIGNING.to_owned())).expect("valid");
+        assert!(defaults.settings.policy.resources.is_empty());
+
+        let refused = [
+            (
+                format!("{SIGNING}[tokens]\nresources = [\"lockbox\"]\n"),
+                "[tokens]: resources value \"lockbox\" is not an absolute URI",
+            ),
+            (
+                format!("{SIGNING}[tokens]\nresources = [\"https://a.example#x\"]\n"),
+                "it has a fragment",
+            ),
+            (
+                format!(
+                    "{SIGNING}[tokens]\nresources = [\"https://a.example/{}\"]\n",
+                    "a".repeat(250)
+                ),
+                "longer than 255",
+            ),
+            (
+                format!(
+                    "{SIGNING}[tokens]\nresources = [\"https://a.example\", \"https://a.example\"]\n"
+                ),
+                "resources lists \"https://a.example\" twice",
+            ),
+            (
+                format!(
+                    "{SIGNING}{tokens}{}",
+                    fed("resources = [\"https://other.example\"]")
+                ),
+                "resources value \"https://other.example\" is not in [tokens] resources",
+            ),
+            (
+                format!(
+                    "{SIGNING}{}",
+                    fed("resources = [\"https://lockbox.example\"]")
+                ),
+                "is not in [tokens] resources",
+            ),
+            (
+                format!("{SIGNING}{tokens}{}", fed("resources = [\"/relative\"]")),
+                "not an absolute URI",
+            ),
+        ];
+        for (text, expected) in refused {
+            let err = load_files(&main_only(text)).expect_err(expected);
+            assert!(err.to_string().contains(expected), "{expected}: {err}");
+        }
+        let none = load_files(&main_only(format!(
+            "{SIGNING}{tokens}{}",
+            fed("resources = []")
+        )))
+        .expect("an empty list: the federation mints the default audience only");
+        assert_eq!(
+            none.directory
+                .configured_federation("fed-1")
+                .map(|f| f.resources.clone()),
+            Some(Some(vec![]))
+        );
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub struct TokensConfig {
     pub lifetime_seconds: i64,
     /// `aud` of minted tokens. Default: the public URL.
     pub audience: Option<String>,
+    /// The RFC 8707 `resource` values an exchange may ask for instead: absolute URIs, matched
+    /// exactly; the token is then minted with that `aud`. Empty: no exchange may name one.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 impl TokensConfig {
@@ -99,6 +103,7 @@ impl Default for TokensConfig {
         TokensConfig {
             lifetime_seconds: Self::default_lifetime(),
             audience: None,
+            resources: Vec::new(),
         }
     }
 }
@@ -268,6 +273,9 @@ pub struct FederationConfig {
     pub ca_bundle: Option<PathBuf>,
     /// Overrides `[exchange] max_token_lifetime_seconds` for this federation.
     pub max_token_lifetime_seconds: Option<i64>,
+    /// Narrows `[tokens] resources` for exchanges through this federation: each value must be
+    /// one of those. Absent: all of them; empty: none.
+    pub resources: Option<Vec<String>>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }

@@ -11,12 +11,13 @@ use super::schema::{
     ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig, ServiceAccountConfig,
 };
 use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
-use super::source::{ItemPlace, Items, Problems, Sourced, resolve};
+use super::source::{ItemPlace, Items, Place, Problems, Sourced, resolve};
 use crate::exchange::Policy;
 use crate::exchange::directory::{
     Directory, FederatedCredential, Federation, Files, KeySource, KeySourceKind, ServiceAccount,
 };
 use crate::exchange::issuer_keys::KeySet;
+use crate::exchange::request::check_resource;
 use crate::signing::{MAX_TOKEN_LIFETIME, SigningAlgorithm};
 
 fn check_url(value: &str, allow_http: bool) -> Result<url::Url, String> {
@@ -89,6 +90,7 @@ pub(super) fn compile_settings(
             ),
         );
     }
+    check_resources(&t.resources, &place("tokens"), problems);
     let e = &file.exchange;
     if !(0..=300).contains(&e.leeway_seconds) {
         problems.add(
@@ -220,6 +222,7 @@ pub(super) fn compile_settings(
         generate_signing_key: generate,
         policy: Policy {
             leeway: e.leeway_seconds,
+            resources: t.resources.clone(),
         },
         jwks: *j,
         limits: file.limits.clone(),
@@ -570,9 +573,28 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
+/// Checks a `resources` list: each value a well-formed RFC 8707 target, none twice.
+fn check_resources(resources: &[String], place: &impl Place, problems: &mut Problems) {
+    let mut seen = HashSet::new();
+    for r in resources {
+        if let Err(why) = check_resource(r) {
+            problems.add(
+                place,
+                format!("resources value {r:?} is not an absolute URI without a fragment of at most 255 characters: {why}"),
+            );
+        }
+        if !seen.insert(r.as_str()) {
+            problems.add(place, format!("resources lists {r:?} twice"));
+        }
+    }
+}
+
+/// `resources` of the configuration's federations are checked against `allowed`
+/// (`[tokens] resources`): a federation narrows the gateway's list, it never extends it.
 pub(super) fn compile_directory(
     mut items: Items,
     exchange: &ExchangeConfig,
+    allowed: &[String],
     dev_issuer_url: Option<&str>,
     problems: &mut Problems,
 ) -> Directory {
@@ -623,6 +645,15 @@ pub(super) fn compile_directory(
             .unwrap_or(exchange.max_token_lifetime_seconds);
         if !(60..=MAX_CALLER_LIFETIME).contains(&max_lifetime) {
             problems.add(&place, format!("max_token_lifetime_seconds = {max_lifetime} is outside 60..={MAX_CALLER_LIFETIME}"));
+        }
+        if let Some(resources) = &f.resources {
+            check_resources(resources, &place, problems);
+            for r in resources.iter().filter(|r| !allowed.contains(r)) {
+                problems.add(
+                    &place,
+                    format!("resources value {r:?} is not in [tokens] resources; a federation may only narrow that list"),
+                );
+            }
         }
         warn_federation(f, &place, problems);
         let base = s.file.parent().unwrap_or(Path::new("."));
@@ -717,6 +748,7 @@ pub(super) fn compile_directory(
             enabled: f.enabled,
             key_source: source,
             max_token_lifetime: max_lifetime,
+            resources: f.resources.clone(),
         });
     }
 

@@ -1,6 +1,7 @@
 //! The trust decision: may this caller token act as the requested service account? Finds the
 //! federations of the token's `iss`, verifies the signature with their keys, checks times,
-//! audiences and lifetime, and finds the federated credential that binds the subject.
+//! audiences and lifetime, finds the federated credential that binds the subject, and checks
+//! that the binding federation allows the requested `resource` (RFC 8707), if one was asked for.
 //!
 //! Order matters: only what is needed to find the keys (shape, `iss`, enabled federations) is
 //! looked at before the signature is verified, so every later message (times, audiences,
@@ -9,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::directory::{Directory, FederationIndex, KeySource};
+use super::directory::{Directory, Federation, FederationIndex, KeySource};
 use super::issuer_keys::Algorithm;
 use super::jwt::UnverifiedJwt;
 use super::key_provider::{KeyError, KeyLookup, KeyProvider};
@@ -17,16 +18,23 @@ use super::refusal::{ExchangeError, Reason, quote};
 use super::request::TokenRequest;
 use crate::time::rfc3339;
 
-/// Settings of the claim checks that apply to every federation.
-#[derive(Debug, Clone, Copy)]
+/// Settings of the checks that apply to every federation.
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// Allowed clock skew for `exp`, `nbf` and `iat`, in seconds.
     pub leeway: i64,
+    /// The RFC 8707 `resource` values any exchange may ask for (`[tokens] resources`), compared
+    /// as exact strings; a federation may narrow them ([`super::directory::Federation::resources`]).
+    /// Empty: only the default audience is minted.
+    pub resources: Vec<String>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { leeway: 60 }
+        Policy {
+            leeway: 60,
+            resources: Vec::new(),
+        }
     }
 }
 
@@ -41,6 +49,9 @@ pub struct Grant {
     pub external_jti: Option<String>,
     pub kid: Option<String>,
     pub alg: Algorithm,
+    /// The allowed RFC 8707 `resource` the token is minted for (its `aud`); `None`: the default
+    /// audience.
+    pub resource: Option<String>,
 }
 
 /// `Retry-After` when an issuer's keys cannot be had: the JWKS cache retries in the background.
@@ -214,22 +225,36 @@ pub async fn authorize<K: KeyProvider>(
             ),
         ));
     };
+    // The first federation that binds the subject and allows the target grants; if the subject
+    // is bound but no binding federation allows the target, the first one's refusal is the error.
+    let mut target_refusal = None;
     for &index in &candidates {
         let Some(federation) = directory.federation(index) else {
             continue;
         };
-        if let Some(credential) = directory.credential(index, &account.id, sub) {
-            return Ok(Grant {
-                federation_id: federation.id.clone(),
-                service_account_id: account.id.clone(),
-                credential_id: credential.to_owned(),
-                issuer: iss.to_owned(),
-                subject: sub.to_owned(),
-                external_jti: jwt.claims.jti.clone(),
-                kid: jwt.kid.clone(),
-                alg: jwt.alg,
-            });
+        let Some(credential) = directory.credential(index, &account.id, sub) else {
+            continue;
+        };
+        if let Some(resource) = &request.resource
+            && let Err(e) = check_target(resource, policy, federation)
+        {
+            target_refusal.get_or_insert(e.in_federation(&federation.id));
+            continue;
         }
+        return Ok(Grant {
+            federation_id: federation.id.clone(),
+            service_account_id: account.id.clone(),
+            credential_id: credential.to_owned(),
+            issuer: iss.to_owned(),
+            subject: sub.to_owned(),
+            external_jti: jwt.claims.jti.clone(),
+            kid: jwt.kid.clone(),
+            alg: jwt.alg,
+            resource: request.resource.clone(),
+        });
+    }
+    if let Some(refusal) = target_refusal {
+        return Err(refusal);
     }
     let federations: Vec<String> = candidates
         .iter()
@@ -247,6 +272,45 @@ pub async fn authorize<K: KeyProvider>(
                 quote(&account.id)
             ),
         ),
+    ))
+}
+
+/// Whether `federation` may mint a token for `resource`: the federation's own list if it has
+/// one, else the policy's (RFC 8707 §2: "unwilling … to issue a token for … the target
+/// services" is `invalid_target`). The description names the allowed values: the caller's token
+/// verified, so it may know what its federation allows.
+fn check_target(
+    resource: &str,
+    policy: &Policy,
+    federation: &Federation,
+) -> Result<(), ExchangeError> {
+    let (allowed, whose) = match &federation.resources {
+        Some(own) => (
+            own.as_slice(),
+            format!("federation {}", quote(&federation.id)),
+        ),
+        None => (policy.resources.as_slice(), "the gateway".to_owned()),
+    };
+    if allowed.iter().any(|a| a == resource) {
+        return Ok(());
+    }
+    let listed = if allowed.is_empty() {
+        format!(
+            "{whose} allows no resource; omit the parameter to get a token for the default audience"
+        )
+    } else {
+        format!(
+            "{whose} allows [{}]",
+            allowed
+                .iter()
+                .map(|a| quote(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(ExchangeError::new(
+        Reason::ResourceNotAllowed,
+        format!("resource {} is not allowed: {listed}", quote(resource)),
     ))
 }
 

@@ -29,6 +29,10 @@ pub struct Federation {
     pub key_source: Arc<KeySource>,
     /// Longest accepted `exp − iat` (or `exp − now` without `iat`), in seconds.
     pub max_token_lifetime: i64,
+    /// The RFC 8707 `resource` values an exchange through this federation may ask for: a subset
+    /// of [`super::Policy::resources`] (checked at load). `None`: all of those (federations of
+    /// the IAM store, and configured ones without a list).
+    pub resources: Option<Vec<String>>,
 }
 
 /// A service account: the identity whose access token is minted.
@@ -593,6 +597,7 @@ mod tests {
                 None,
             )),
             max_token_lifetime: 3600,
+            resources: None,
         }
     }
 

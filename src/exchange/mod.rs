@@ -30,7 +30,7 @@ pub use refusal::{ExchangeError, Reason, quote};
 use directory::Directory;
 use issuer_keys::Algorithm;
 use jwt::UnverifiedJwt;
-use request::TOKEN_TYPE_ACCESS_TOKEN;
+use request::{TOKEN_TYPE_ACCESS_TOKEN, TokenRequest};
 
 use crate::signing::{IssuedToken, MintRequest, Minter};
 
@@ -67,6 +67,8 @@ pub struct Issued {
 pub struct Presented {
     /// The form's `audience`: the service account asked for.
     pub service_account_id: Option<String>,
+    /// The form's `resource`: the target asked for (well-formed, not necessarily allowed).
+    pub resource: Option<String>,
     pub iss: Option<String>,
     pub sub: Option<String>,
     pub jti: Option<String>,
@@ -75,10 +77,11 @@ pub struct Presented {
 }
 
 impl Presented {
-    fn of(service_account_id: &str, jwt: Option<&UnverifiedJwt<'_>>) -> Presented {
+    fn of(request: &TokenRequest, jwt: Option<&UnverifiedJwt<'_>>) -> Presented {
         let claims = jwt.map(|j| &j.claims);
         Presented {
-            service_account_id: Some(service_account_id.to_owned()),
+            service_account_id: Some(request.audience.clone()),
+            resource: request.resource.clone(),
             iss: claims.and_then(|c| c.iss.clone()),
             sub: claims.and_then(|c| c.sub.clone()),
             jti: claims.and_then(|c| c.jti.clone()),
@@ -122,8 +125,8 @@ pub struct Exchange<'a, K, G> {
 }
 
 impl<K: KeyProvider, G: Gate> Exchange<'_, K, G> {
-    /// Runs one exchange on a form body: parse → read the JWT → [`authorize::authorize`] →
-    /// [`Gate::admit`] → mint. `now` is Unix seconds.
+    /// Runs one exchange on a form body: parse → read the JWT → [`authorize::authorize`] (which
+    /// also decides the target) → [`Gate::admit`] → mint. `now` is Unix seconds.
     pub async fn run(&self, form: &[u8], now: i64) -> Result<Issued, Refused> {
         let request = request::parse_form(form)?;
         let jwt = match jwt::read(&request.subject_token) {
@@ -131,13 +134,13 @@ impl<K: KeyProvider, G: Gate> Exchange<'_, K, G> {
             Err(error) => {
                 return Err(Refused {
                     error,
-                    presented: Presented::of(&request.audience, None),
+                    presented: Presented::of(&request, None),
                 });
             }
         };
         let refused = |error| Refused {
             error,
-            presented: Presented::of(&request.audience, Some(&jwt)),
+            presented: Presented::of(&request, Some(&jwt)),
         };
         let grant =
             authorize::authorize(&request, &jwt, self.directory, self.keys, self.policy, now)
@@ -148,7 +151,7 @@ impl<K: KeyProvider, G: Gate> Exchange<'_, K, G> {
             .map_err(|e| refused(e.in_federation(&grant.federation_id)))?;
         let token = mint(self.minter, &grant, now)
             .map_err(|e| refused(e.in_federation(&grant.federation_id)))?;
-        let body = response_body(&token);
+        let body = response_body(&token, grant.resource.as_deref());
         Ok(Issued { grant, token, body })
     }
 }
@@ -163,6 +166,7 @@ fn mint(minter: &Minter, grant: &Grant, now: i64) -> Result<IssuedToken, Exchang
                 federation_id: &grant.federation_id,
                 external_issuer: &grant.issuer,
                 external_subject: &grant.subject,
+                audience: grant.resource.as_deref(),
             },
             now,
         )
@@ -177,16 +181,22 @@ fn mint(minter: &Minter, grant: &Grant, now: i64) -> Result<IssuedToken, Exchang
 
 /// The RFC 8693 §2.2.1 response body. Written by hand: the token is base64url and dots only
 /// (minted here), so it needs no JSON escaping, and a general serializer would scan it byte by
-/// byte on every exchange.
-pub fn response_body(token: &IssuedToken) -> String {
+/// byte on every exchange. A token minted for a `resource` adds a `resource` member naming it
+/// (RFC 6749 §5.1 lets a response carry more members); without one, the body is the one Yandex
+/// clients know, byte for byte.
+pub fn response_body(token: &IssuedToken, resource: Option<&str>) -> String {
     debug_assert!(
         token
             .access_token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     );
+    let resource = match resource {
+        Some(r) => format!(r#","resource":{}"#, serde_json::Value::from(r)),
+        None => String::new(),
+    };
     format!(
-        r#"{{"access_token":"{}","issued_token_type":"{TOKEN_TYPE_ACCESS_TOKEN}","token_type":"Bearer","expires_in":{}}}"#,
+        r#"{{"access_token":"{}","issued_token_type":"{TOKEN_TYPE_ACCESS_TOKEN}","token_type":"Bearer","expires_in":{}{resource}}}"#,
         token.access_token, token.expires_in
     )
 }

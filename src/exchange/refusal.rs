@@ -29,6 +29,14 @@ reasons! {
     RepeatedParameter,
     UnsupportedTokenType,
     UnsupportedGrantType,
+    /// The `resource` parameter (RFC 8707 §2) is not an absolute URI without a fragment of at
+    /// most 255 characters.
+    MalformedResource,
+    /// The `resource` parameter is sent more than once: one token names one target.
+    SeveralResources,
+    /// The `resource` parameter names a target that the configuration does not allow for the
+    /// federation that granted the exchange.
+    ResourceNotAllowed,
     /// The body is not `application/x-www-form-urlencoded` (RFC 6749 §3.2).
     UnsupportedMediaType,
     /// The body exceeds the token endpoint's cap.
@@ -76,6 +84,7 @@ impl Reason {
                 | LifetimeTooLong
                 | UnknownServiceAccount
                 | NoBinding
+                | ResourceNotAllowed
                 | SubjectRateLimited
                 | SigningFailed
         )
@@ -90,6 +99,9 @@ impl Reason {
             RepeatedParameter => "repeated_parameter",
             UnsupportedTokenType => "unsupported_token_type",
             UnsupportedGrantType => "unsupported_grant_type",
+            MalformedResource => "malformed_resource",
+            SeveralResources => "several_resources",
+            ResourceNotAllowed => "resource_not_allowed",
             UnsupportedMediaType => "unsupported_media_type",
             BodyTooLarge => "body_too_large",
             ClientRateLimited | SubjectRateLimited => "rate_limited",

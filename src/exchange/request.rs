@@ -1,11 +1,18 @@
 //! The token-exchange request (RFC 8693 §2.1) as sent by Yandex Cloud clients: an
 //! `application/x-www-form-urlencoded` body with `grant_type`, `requested_token_type`,
-//! `audience` (the service account id), `subject_token` and `subject_token_type`.
+//! `audience` (the service account id), `subject_token` and `subject_token_type`, and optionally
+//! `resource` (RFC 8707): the one service the minted token is for.
 //!
 //! Parsing is strict where the RFCs are: a parameter sent twice is an error (RFC 6749 §3.2:
 //! "Request and response parameters MUST NOT be included more than once"), and so is a missing
 //! one. It is lenient where real clients are sloppy: the token is trimmed (token files end with a
 //! newline), unknown parameters such as `client_id` or `scope` are ignored.
+//!
+//! `resource` is the exception RFC 8707 §2 and RFC 8693 §2.1 make to the once-only rule: they let
+//! a client send several. The gateway refuses several with `invalid_target`, since one token
+//! carries one `aud` and a token naming several services would be accepted by each of them —
+//! the very thing a target restricts. Whether the target is allowed is decided after the
+//! signature check ([`super::authorize`]); here only its form is checked ([`check_resource`]).
 
 use super::refusal::{ExchangeError, Reason, quote};
 
@@ -25,6 +32,43 @@ pub struct TokenRequest {
     pub audience: String,
     /// The caller's JWT, surrounding whitespace removed. Never log or echo it.
     pub subject_token: String,
+    /// The RFC 8707 `resource`: the service the token is asked for, a well-formed absolute URI
+    /// ([`check_resource`]). `None`: the gateway's default audience.
+    pub resource: Option<String>,
+}
+
+/// The longest `resource` accepted, in bytes (as for federation audiences).
+pub const MAX_RESOURCE_BYTES: usize = 255;
+
+/// Checks the form RFC 8707 §2 gives a `resource`: "an absolute URI, as specified by Section
+/// 4.3 of RFC 3986 [that] MUST NOT include a fragment component". The URI must be written in
+/// RFC 3986 characters (no white space, controls, quotes or non-ASCII), since targets are
+/// compared as exact strings and no normalisation is done. Used for the request parameter and
+/// for the configured lists alike. The error says what is wrong, without the value.
+pub fn check_resource(value: &str) -> Result<(), &'static str> {
+    if value.is_empty() {
+        return Err("it is empty");
+    }
+    if value.len() > MAX_RESOURCE_BYTES {
+        return Err("it is longer than 255 characters");
+    }
+    if value.contains('#') {
+        return Err("it has a fragment");
+    }
+    let uri_char = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?[]@!$&'()*+,;=%".contains(&b);
+    if !value.bytes().all(uri_char) {
+        return Err("it has characters a URI cannot hold (white space, quotes, non-ASCII, …)");
+    }
+    let scheme = value.split_once(':').map(|(scheme, _)| scheme);
+    let scheme_ok = scheme.is_some_and(|s| {
+        s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    if !scheme_ok || url::Url::parse(value).is_err() {
+        return Err("it is not an absolute URI (scheme:…)");
+    }
+    Ok(())
 }
 
 /// The parameters the gateway reads; each may appear at most once.
@@ -40,7 +84,17 @@ const KNOWN: [&str; 6] = [
 /// Parses a form body. The content type is checked by the HTTP layer.
 pub fn parse_form(body: &[u8]) -> Result<TokenRequest, ExchangeError> {
     let mut values: [Option<String>; KNOWN.len()] = Default::default();
+    // The first three `resource` values (enough to describe a refusal of several) and the count.
+    let mut resources: Vec<String> = Vec::new();
+    let mut resource_count = 0usize;
     for (name, value) in form_urlencoded::parse(body) {
+        if name == "resource" {
+            resource_count += 1;
+            if resources.len() < 3 {
+                resources.push(value.into_owned());
+            }
+            continue;
+        }
         let Some(slot) = KNOWN.iter().position(|k| *k == name) else {
             continue;
         };
@@ -115,10 +169,44 @@ pub fn parse_form(body: &[u8]) -> Result<TokenRequest, ExchangeError> {
             "parameter subject_token is empty".into(),
         ));
     }
+    let resource = single_resource(resources, resource_count)?;
     Ok(TokenRequest {
         audience,
         subject_token: subject_token.to_owned(),
+        resource,
     })
+}
+
+/// The one `resource` of the request, if any, well-formed.
+fn single_resource(
+    mut resources: Vec<String>,
+    count: usize,
+) -> Result<Option<String>, ExchangeError> {
+    if count > 1 {
+        let shown: Vec<String> = resources.iter().map(|r| quote(r)).collect();
+        let more = if count > resources.len() { ", …" } else { "" };
+        return Err(ExchangeError::new(
+            Reason::SeveralResources,
+            format!(
+                "resource is included {} times ({}{more}); a token is minted for exactly one target, so ask for one token per resource",
+                count,
+                shown.join(", ")
+            ),
+        ));
+    }
+    let Some(resource) = resources.pop() else {
+        return Ok(None);
+    };
+    match check_resource(&resource) {
+        Ok(()) => Ok(Some(resource)),
+        Err(why) => Err(ExchangeError::new(
+            Reason::MalformedResource,
+            format!(
+                "resource {} is not an absolute URI without a fragment of at most {MAX_RESOURCE_BYTES} characters (RFC 8707 §2): {why}",
+                quote(&resource)
+            ),
+        )),
+    }
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, ExchangeError> {
@@ -150,6 +238,131 @@ mod tests {
         let req = parse_form(GOOD.as_bytes()).expect("valid");
         assert_eq!(req.audience, "ajeSA");
         assert_eq!(req.subject_token, "a.b.c");
+        assert_eq!(req.resource, None, "no resource: the default audience");
+    }
+
+    #[test]
+    fn takes_one_resource_as_written() {
+        let cases = [
+            (
+                "https",
+                "https://lockbox.example.com",
+                "https://lockbox.example.com",
+            ),
+            (
+                "percent-encoded, with path and query",
+                "https%3A%2F%2Fapi.example%2Fv1%3Fx%3D1",
+                "https://api.example/v1?x=1",
+            ),
+            ("a URN", "urn:example:lockbox", "urn:example:lockbox"),
+            (
+                "a trailing slash is kept: matching is exact",
+                "https://lockbox.example.com/",
+                "https://lockbox.example.com/",
+            ),
+        ];
+        for (name, encoded, want) in cases {
+            for body in [
+                format!("{GOOD}&resource={encoded}"),
+                format!("resource={encoded}&{GOOD}"),
+            ] {
+                let req = parse_form(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                assert_eq!(req.resource.as_deref(), Some(want), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_several_or_malformed_resources_as_invalid_target() {
+        let long = format!("https://x.example/{}", "a".repeat(240));
+        let cases = [
+            (
+                "two",
+                format!("{GOOD}&resource=https://a.example&resource=https://b.example"),
+                Reason::SeveralResources,
+                r#"2 times ("https://a.example", "https://b.example")"#,
+            ),
+            (
+                "the same one twice",
+                format!("{GOOD}&resource=https://a.example&resource=https://a.example"),
+                Reason::SeveralResources,
+                "exactly one",
+            ),
+            (
+                "many, only three shown",
+                format!("{GOOD}{}", "&resource=https://a.example".repeat(5)),
+                Reason::SeveralResources,
+                "5 times (\"https://a.example\", \"https://a.example\", \"https://a.example\", …)",
+            ),
+            (
+                "empty",
+                format!("{GOOD}&resource="),
+                Reason::MalformedResource,
+                "it is empty",
+            ),
+            (
+                "relative",
+                format!("{GOOD}&resource=/secrets"),
+                Reason::MalformedResource,
+                "not an absolute URI",
+            ),
+            (
+                "a bare name",
+                format!("{GOOD}&resource=lockbox"),
+                Reason::MalformedResource,
+                "\"lockbox\"",
+            ),
+            (
+                "fragment",
+                format!("{GOOD}&resource=https://a.example%23frag"),
+                Reason::MalformedResource,
+                "fragment",
+            ),
+            (
+                "too long",
+                format!("{GOOD}&resource={long}"),
+                Reason::MalformedResource,
+                "longer than 255",
+            ),
+            (
+                "white space",
+                format!("{GOOD}&resource=%20https://a.example"),
+                Reason::MalformedResource,
+                "characters",
+            ),
+            (
+                "a quote",
+                format!("{GOOD}&resource=https://a.example/%22"),
+                Reason::MalformedResource,
+                "characters",
+            ),
+            (
+                "control character, quoted escaped",
+                format!("{GOOD}&resource=https://a.example/%0A"),
+                Reason::MalformedResource,
+                r#""https://a.example/\n""#,
+            ),
+        ];
+        for (name, body, reason, needle) in cases {
+            let err = parse_form(body.as_bytes()).expect_err(name);
+            assert_eq!(err.reason, reason, "{name}: {err:?}");
+            assert!(
+                err.description.contains(needle),
+                "{name}: {}",
+                err.description
+            );
+            assert!(
+                !err.description.contains("a.b.c"),
+                "{name} echoes the token"
+            );
+        }
+    }
+
+    #[test]
+    fn request_errors_come_before_resource_errors() {
+        let body = format!("{}&resource=x", GOOD.replace("&audience=ajeSA", ""));
+        let err = parse_form(body.as_bytes()).expect_err("no audience");
+        assert_eq!(err.reason, Reason::MissingParameter);
     }
 
     #[test]
@@ -162,7 +375,7 @@ mod tests {
             ("jwt token type", GOOD.replace(":id_token", ":jwt")),
             (
                 "unknown fields",
-                format!("{GOOD}&client_id=x&scope=openid&resource=r"),
+                format!("{GOOD}&client_id=x&scope=openid&resources=r"),
             ),
             (
                 "no requested_token_type",

@@ -36,6 +36,10 @@ const SA: &str = "sa-main";
 const SA_OTHER: &str = "sa-other";
 /// Exists, but no credential names it.
 const SA_UNBOUND: &str = "sa-unbound";
+/// `[tokens] resources` of every case.
+const RESOURCES: [&str; 2] = ["https://lockbox.example", "https://registry.example/v2"];
+const LOCKBOX: &str = "https://lockbox.example";
+const REGISTRY: &str = "https://registry.example/v2";
 
 /// The caller side: the issuer's private keys, generated once (RSA generation is slow).
 struct CallerKeys {
@@ -197,6 +201,7 @@ fn federation(
         enabled,
         key_source: keys,
         max_token_lifetime: MAX_LIFETIME,
+        resources: None,
     }
 }
 
@@ -270,6 +275,8 @@ impl KeyProvider for Keys {
 struct Case {
     token: String,
     audience: &'static str,
+    /// The form's `resource` values.
+    resources: Vec<&'static str>,
     directory: Directory,
     keys: Keys,
 }
@@ -278,6 +285,7 @@ fn case(token: String) -> Case {
     Case {
         token,
         audience: SA,
+        resources: Vec::new(),
         directory: directory(vec![main_federation()]),
         keys: Keys::Inline,
     }
@@ -286,6 +294,10 @@ fn case(token: String) -> Case {
 impl Case {
     fn audience(self, audience: &'static str) -> Case {
         Case { audience, ..self }
+    }
+    fn resource(mut self, resource: &'static str) -> Case {
+        self.resources.push(resource);
+        self
     }
     fn federations(self, federations: Vec<Federation>) -> Case {
         Case {
@@ -311,18 +323,24 @@ fn minter() -> Minter {
 
 /// Runs the composed exchange on the form a client would send.
 async fn run(case: &Case, minter: &Minter) -> Result<Issued, ExchangeError> {
-    let form = form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", request::GRANT_TYPE_TOKEN_EXCHANGE)
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", request::GRANT_TYPE_TOKEN_EXCHANGE)
         .append_pair("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN)
         .append_pair("audience", case.audience)
         .append_pair("subject_token", &case.token)
-        .append_pair("subject_token_type", TOKEN_TYPE_JWT)
-        .finish();
+        .append_pair("subject_token_type", TOKEN_TYPE_JWT);
+    for resource in &case.resources {
+        form.append_pair("resource", resource);
+    }
+    let form = form.finish();
     let exchange = Exchange {
         directory: &case.directory,
         minter,
         keys: &case.keys,
-        policy: &Policy { leeway: LEEWAY },
+        policy: &Policy {
+            leeway: LEEWAY,
+            resources: RESOURCES.iter().map(|r| (*r).to_owned()).collect(),
+        },
         gate: &Open,
     };
     exchange
@@ -391,11 +409,19 @@ async fn expect_grants(cases: Vec<(&str, Case, Granted)>) {
             }
             Err(e) => failures.push(format!("{name}: minted token unreadable: {e}")),
         }
+        let resource = case.resources.first().copied();
+        if grant.resource.as_deref() != resource {
+            failures.push(format!("{name}: grant resource {:?}", grant.resource));
+        }
+        let body: Value = serde_json::from_str(&done.body).unwrap_or_default();
+        if body.get("resource").and_then(Value::as_str) != resource {
+            failures.push(format!("{name}: response {body}"));
+        }
         let claims = payload(minted);
         let expected = json!({
             "iss": "https://gateway.example",
             "sub": case.audience,
-            "aud": "https://gateway.example",
+            "aud": resource.unwrap_or("https://gateway.example"),
             "iat": NOW,
             "nbf": NOW,
             "exp": NOW + 3600,
@@ -1087,4 +1113,168 @@ async fn unsecured_jwt_is_refused_for_its_algorithm() {
         (Reason::UnsupportedAlgorithm, &["\"none\""]),
     )])
     .await;
+}
+
+#[tokio::test]
+async fn an_allowed_resource_becomes_the_minted_audience() {
+    let main = Granted {
+        federation: FED,
+        credential: "cred-main",
+        alg: Algorithm::ES256,
+    };
+    let narrowed = |id: &str, resources: &[&str]| Federation {
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        ..federation(id, ISSUER, &["aud-1"], true, issuer_keys())
+    };
+    expect_grants(vec![
+        (
+            "no resource: the default audience",
+            case(es256(&claims())),
+            main,
+        ),
+        (
+            "a resource of the gateway's list",
+            case(es256(&claims())).resource(LOCKBOX),
+            main,
+        ),
+        (
+            "another one, with a path",
+            case(es256(&claims())).resource(REGISTRY),
+            main,
+        ),
+        (
+            "a resource the federation's narrower list keeps",
+            case(es256(&claims()))
+                .federations(vec![narrowed(FED, &[REGISTRY])])
+                .resource(REGISTRY),
+            Granted {
+                federation: FED,
+                ..main
+            },
+        ),
+        (
+            "a narrowed federation still mints the default audience",
+            case(es256(&claims())).federations(vec![narrowed(FED, &[])]),
+            main,
+        ),
+        (
+            "the first binding federation does not allow it, the second does",
+            case(es256(&claims()))
+                .federations(vec![narrowed(FED, &[REGISTRY]), narrowed(FED2, &[LOCKBOX])])
+                .resource(LOCKBOX),
+            Granted {
+                federation: FED2,
+                credential: "cred-second",
+                alg: Algorithm::ES256,
+            },
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn resources_outside_the_allowed_lists_are_refused_after_the_signature() {
+    let narrowed = |resources: &[&str]| Federation {
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        ..main_federation()
+    };
+    let not_allowed = Reason::ResourceNotAllowed;
+    expect_refusals(vec![
+        (
+            "not in the gateway's list",
+            case(es256(&claims())).resource("https://other.example"),
+            (
+                not_allowed,
+                &[
+                    "\"https://other.example\"",
+                    "the gateway allows",
+                    "\"https://lockbox.example\"",
+                ],
+            ),
+        ),
+        (
+            "matching is exact: a trailing slash is another target",
+            case(es256(&claims())).resource("https://lockbox.example/"),
+            (not_allowed, &["\"https://lockbox.example/\""]),
+        ),
+        (
+            "in the gateway's list, not in the federation's",
+            case(es256(&claims()))
+                .federations(vec![narrowed(&[REGISTRY])])
+                .resource(LOCKBOX),
+            (
+                not_allowed,
+                &["federation \"fed-main\" allows [\"https://registry.example/v2\"]"],
+            ),
+        ),
+        (
+            "a federation that allows none",
+            case(es256(&claims()))
+                .federations(vec![narrowed(&[])])
+                .resource(LOCKBOX),
+            (not_allowed, &["allows no resource", "omit"]),
+        ),
+        (
+            "a forged token learns nothing of the lists",
+            case(es256(&claims()))
+                .federations(vec![federation(
+                    FED,
+                    ISSUER,
+                    &["aud-1"],
+                    true,
+                    impostor_keys(),
+                )])
+                .resource("https://other.example"),
+            (Reason::BadSignature, &[]),
+        ),
+        (
+            "no binding comes before the target",
+            case(es256(&claims()))
+                .audience(SA_UNBOUND)
+                .resource("https://other.example"),
+            (Reason::NoBinding, &[]),
+        ),
+        (
+            "several, even if each is allowed",
+            case(es256(&claims())).resource(LOCKBOX).resource(REGISTRY),
+            (Reason::SeveralResources, &["2 times", "exactly one"]),
+        ),
+        (
+            "malformed",
+            case(es256(&claims())).resource("lockbox"),
+            (Reason::MalformedResource, &["\"lockbox\"", "absolute URI"]),
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn a_target_refusal_is_audited_with_the_authentic_claims() {
+    let minter = minter();
+    let c = case(es256(&claims())).resource("https://other.example");
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", request::GRANT_TYPE_TOKEN_EXCHANGE)
+        .append_pair("audience", SA)
+        .append_pair("subject_token", &c.token)
+        .append_pair("subject_token_type", TOKEN_TYPE_JWT)
+        .append_pair("resource", "https://other.example");
+    let exchange = Exchange {
+        directory: &c.directory,
+        minter: &minter,
+        keys: &c.keys,
+        policy: &Policy::default(),
+        gate: &Open,
+    };
+    let refused = exchange
+        .run(form.finish().as_bytes(), NOW)
+        .await
+        .expect_err("no resource is allowed by the default policy");
+    assert_eq!(refused.error.reason, Reason::ResourceNotAllowed);
+    assert_eq!(refused.error.federation_id.as_deref(), Some(FED));
+    assert!(refused.verified());
+    assert_eq!(
+        refused.presented.resource.as_deref(),
+        Some("https://other.example")
+    );
+    assert_eq!(refused.presented.sub.as_deref(), Some(SUBJECT));
 }

@@ -32,7 +32,9 @@ pub enum OAuthError {
     /// (RFC 6749 §5.2) — here: the subject token, or what it is allowed to do.
     InvalidGrant,
     /// "The authorization server is unwilling or unable to issue a token for all the target
-    /// services indicated by the `resource` or `audience` parameters." (RFC 8693 §2.2.2)
+    /// services indicated by the `resource` or `audience` parameters." (RFC 8693 §2.2.2); "The
+    /// requested resource is invalid, missing, unknown, or malformed." (RFC 8707 §2) — here: the
+    /// service account named by `audience`, or the `resource` asked for.
     InvalidTarget,
     /// "The authorization grant type is not supported by the authorization server." (RFC 6749 §5.2)
     UnsupportedGrantType,
@@ -75,7 +77,9 @@ pub fn oauth_error(reason: Reason) -> (OAuthError, StatusCode) {
         ),
         BodyTooLarge => (OAuthError::InvalidRequest, StatusCode::PAYLOAD_TOO_LARGE),
         UnsupportedGrantType => (OAuthError::UnsupportedGrantType, StatusCode::BAD_REQUEST),
-        UnknownServiceAccount => (OAuthError::InvalidTarget, StatusCode::BAD_REQUEST),
+        UnknownServiceAccount | MalformedResource | SeveralResources | ResourceNotAllowed => {
+            (OAuthError::InvalidTarget, StatusCode::BAD_REQUEST)
+        }
         ClientRateLimited | SubjectRateLimited => {
             (OAuthError::SlowDown, StatusCode::TOO_MANY_REQUESTS)
         }
@@ -215,6 +219,9 @@ mod tests {
                 OAuthError::UnsupportedGrantType,
                 400,
             ),
+            (MalformedResource, InvalidTarget, 400),
+            (SeveralResources, InvalidTarget, 400),
+            (ResourceNotAllowed, InvalidTarget, 400),
             (UnsupportedMediaType, InvalidRequest, 415),
             (BodyTooLarge, InvalidRequest, 413),
             (ClientRateLimited, SlowDown, 429),

@@ -148,6 +148,7 @@ fn record(
                 iss = %g.issuer,
                 sub = %g.subject,
                 external_jti = g.external_jti.as_deref().unwrap_or(""),
+                resource = g.resource.as_deref().unwrap_or(""),
                 alg = %g.alg,
                 jti = %issued.token.jti,
                 "token issued"
@@ -170,17 +171,19 @@ fn record(
 }
 
 /// Counts one exchange and records its latency. A refusal carries the federation it concerns
-/// whenever one is known.
+/// whenever one is known. `resource` is the target of an issued token (empty for the default
+/// audience); a refusal leaves it empty, so the label takes only configured values, never what a
+/// caller made up.
 fn count(outcome: Result<&Issued, &Refused>, elapsed: Duration) {
     let seconds = elapsed.as_secs_f64();
     match outcome {
         Ok(issued) => {
-            metrics::counter!(telemetry::EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => issued.grant.federation_id.clone()).increment(1);
+            metrics::counter!(telemetry::EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => issued.grant.federation_id.clone(), "resource" => issued.grant.resource.clone().unwrap_or_default()).increment(1);
             metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "issued").record(seconds);
         }
         Err(refused) => {
             let federation = refused.error.federation_id.clone().unwrap_or_default();
-            metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => refused.error.reason.as_str(), "federation" => federation).increment(1);
+            metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => refused.error.reason.as_str(), "federation" => federation, "resource" => "").increment(1);
             metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "refused")
                 .record(seconds);
         }

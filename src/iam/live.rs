@@ -462,6 +462,8 @@ pub fn directory_federation(
         enabled: federation.enabled,
         key_source: Arc::new(KeySource::new(kind, allow_http, None)),
         max_token_lifetime: defaults.max_token_lifetime,
+        // Federations made through the API allow `[tokens] resources`, whatever a reload sets.
+        resources: None,
     }
 }
 

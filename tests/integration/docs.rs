@@ -85,6 +85,7 @@ fn every_audit_field_is_in_audit_md() {
         federation_id: Some("f"),
         credential_id: Some("c"),
         service_account_id: Some("s"),
+        resource: Some("r"),
         iss: Some("i"),
         sub: Some("s"),
         jti: Some("j"),

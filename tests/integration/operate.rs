@@ -65,7 +65,7 @@ async fn metrics_name_outcomes_latency_keys_and_fetches() {
     let text = response.text().await.unwrap();
     for needle in [
         &format!(
-            "wif_gateway_exchanges_total{{outcome=\"issued\",error_code=\"\",federation=\"{FED}\"}}"
+            "wif_gateway_exchanges_total{{outcome=\"issued\",error_code=\"\",federation=\"{FED}\",resource=\"\"}}"
         ),
         "wif_gateway_exchanges_total{outcome=\"refused\",error_code=\"unknown_service_account\"",
         "wif_gateway_exchange_duration_seconds_bucket{outcome=\"issued\",le=\"0.005\"}",
@@ -549,7 +549,7 @@ async fn refusals_carry_their_federation_in_metrics_and_audit() {
         ("no_federated_credential", 1),
     ] {
         let series = format!(
-            "wif_gateway_exchanges_total{{outcome=\"refused\",error_code=\"{code}\",federation=\"{FED_ID}\"}} {count}"
+            "wif_gateway_exchanges_total{{outcome=\"refused\",error_code=\"{code}\",federation=\"{FED_ID}\",resource=\"\"}} {count}"
         );
         assert!(
             metrics.lines().any(|l| l == series),
