@@ -166,4 +166,88 @@ mod tests {
         assert!(exceeded(Quota::AccessBindings, 0, "c", 0, 1).is_err());
         assert!(exceeded(Quota::AccessBindings, 10, "c", u64::MAX, 1).is_err());
     }
+
+    /// A store with one cloud and `accounts` service accounts in one folder.
+    async fn cloud_with(accounts: usize) -> (Store, String) {
+        use crate::iam::store::{NewCloud, NewFolder, NewServiceAccount};
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let cloud = store
+            .create_cloud(
+                &NewCloud {
+                    organization_id: "org".into(),
+                    name: "c".into(),
+                    ..NewCloud::default()
+                },
+                0,
+            )
+            .await
+            .unwrap()
+            .item;
+        let folder = store
+            .create_folder(
+                &NewFolder {
+                    cloud_id: cloud.id.clone(),
+                    name: "f".into(),
+                    ..NewFolder::default()
+                },
+                0,
+            )
+            .await
+            .unwrap()
+            .item;
+        for i in 0..accounts {
+            store
+                .create_service_account(
+                    &NewServiceAccount {
+                        folder_id: folder.id.clone(),
+                        name: format!("sa-{i}"),
+                        ..NewServiceAccount::default()
+                    },
+                    0,
+                )
+                .await
+                .unwrap();
+        }
+        (store, cloud.id)
+    }
+
+    #[tokio::test]
+    async fn check_counts_what_the_cloud_holds() {
+        let (store, cloud) = cloud_with(2).await;
+        let quotas = Quotas {
+            service_accounts: 3,
+            ..Quotas::default()
+        };
+        let check = |adding| quotas.check(&store, Quota::ServiceAccounts, &cloud, adding);
+        assert!(check(1).await.is_ok(), "2 + 1 fit in 3");
+        let refused = check(2).await.unwrap_err();
+        assert_eq!(refused.code, Code::ResourceExhausted);
+        assert!(
+            refused.message.contains("2 are in use"),
+            "{}",
+            refused.message
+        );
+        // Adding nothing never fails, even past the quota.
+        let none = Quotas {
+            service_accounts: 0,
+            ..Quotas::default()
+        };
+        assert!(
+            none.check(&store, Quota::ServiceAccounts, &cloud, 0)
+                .await
+                .is_ok()
+        );
+        assert!(
+            none.check(&store, Quota::ServiceAccounts, &cloud, 1)
+                .await
+                .is_err()
+        );
+        // Another cloud's accounts do not count.
+        assert!(
+            quotas
+                .check(&store, Quota::ServiceAccounts, "another-cloud", 3)
+                .await
+                .is_ok()
+        );
+    }
 }
