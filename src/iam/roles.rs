@@ -83,7 +83,8 @@ impl Scope {
             ResourceKind::FederatedCredential
             | ResourceKind::AuthorizedKey
             | ResourceKind::AccessBinding
-            | ResourceKind::Operation => None,
+            | ResourceKind::Operation
+            | ResourceKind::RevokedToken => None,
         }
     }
 

@@ -34,6 +34,7 @@ mod hierarchy;
 mod log;
 mod model;
 mod operations;
+mod revocations;
 mod scan;
 mod versions;
 
@@ -46,6 +47,7 @@ pub use db::{Backend, OpenOptions};
 pub use error::StoreError;
 pub use log::CHANNEL;
 pub use model::*;
+pub use revocations::RevokeToken;
 
 /// The migrations, compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/iam/store/migrations");
