@@ -292,6 +292,27 @@ impl Call {
         Ok(principal)
     }
 
+    /// Checks a token given by value (not the caller's) as a token of this gateway, as far as
+    /// `checks` says ([`authn::verify`]).
+    pub async fn verify_token(
+        &self,
+        state: &AppState,
+        token: &str,
+        checks: authn::Checks,
+    ) -> Result<(authn::Verified, Option<Principal>), Status> {
+        let live = live(state)?;
+        let snapshot = state.snapshot();
+        let keys = state.own_keys(&snapshot.minter);
+        let own = OwnTokens {
+            keys: &keys,
+            issuer: &snapshot.minter.issuer,
+            audience: &snapshot.minter.audience,
+            leeway: snapshot.policy.leeway,
+            revoked: live.revoked(),
+        };
+        authn::verify(token, &own, live.store(), crate::time::now_unix(), checks).await
+    }
+
     /// Ends the call: counts it, audits it if it is a mutation, and answers `result` (or its
     /// error as a Yandex error body).
     pub fn finish(self, result: Result<Response, Status>) -> Response {
