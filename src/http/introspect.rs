@@ -164,11 +164,7 @@ mod tests {
         ];
         for (form, want) in cases {
             let got = token_parameter(form.as_bytes());
-            assert_eq!(
-                got.as_deref().map_err(|s| s.reason),
-                want,
-                "{form}"
-            );
+            assert_eq!(got.as_deref().map_err(|s| s.reason), want, "{form}");
         }
     }
 

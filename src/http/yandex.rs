@@ -286,8 +286,7 @@ impl Call {
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
         let principal =
-            authn::authenticate(authorization, &own, live.store(), crate::time::now_unix())
-                .await?;
+            authn::authenticate(authorization, &own, live.store(), crate::time::now_unix()).await?;
         self.principal = Some(principal.service_account_id.clone());
         Ok(principal)
     }

@@ -26,5 +26,6 @@ mod overload;
 mod propagation;
 mod rejection;
 mod replicas;
+mod revocation;
 mod store;
 mod tls;

@@ -10,8 +10,8 @@ use super::db::{Row, Statement};
 use super::error::StoreError;
 use super::federations::{credential_from_row, federation_from_row};
 use super::hierarchy::{cloud_from_row, folder_from_row};
-use super::revocations::revoked_from_row;
 use super::model::Record;
+use super::revocations::revoked_from_row;
 
 /// How a kind is read: by id, and a page of the whole table in id order.
 struct Table {
@@ -26,7 +26,9 @@ macro_rules! table {
     };
     ($table:literal, $key:literal, $columns:literal, $decode:expr) => {
         Table {
-            get: concat!("SELECT ", $columns, " FROM ", $table, " WHERE ", $key, " = $1"),
+            get: concat!(
+                "SELECT ", $columns, " FROM ", $table, " WHERE ", $key, " = $1"
+            ),
             scan: concat!(
                 "SELECT ",
                 $columns,
