@@ -599,3 +599,12 @@ pub struct RevokedToken {
     pub revoked_by: String,
     pub version: i64,
 }
+
+/// What revoking a token records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeToken<'a> {
+    pub jti: &'a str,
+    pub subject_id: &'a str,
+    pub expires_at: i64,
+    pub revoked_by: &'a str,
+}

@@ -12,7 +12,7 @@ use crate::iam::ResourceKind;
 use super::Store;
 use super::db::{Row, Statement};
 use super::error::StoreError;
-use super::model::{ChangeOp, RevokedToken, Written};
+use super::model::{ChangeOp, RevokeToken, RevokedToken, Written};
 
 macro_rules! columns {
     () => {
@@ -29,15 +29,6 @@ pub(super) fn revoked_from_row(row: &Row) -> Result<RevokedToken, StoreError> {
         revoked_by: row.text("revoked_by")?,
         version: row.int("version")?,
     })
-}
-
-/// What revoking a token records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevokeToken<'a> {
-    pub jti: &'a str,
-    pub subject_id: &'a str,
-    pub expires_at: i64,
-    pub revoked_by: &'a str,
 }
 
 impl Store {
