@@ -335,12 +335,17 @@ impl fmt::Debug for IssuedToken {
 impl IssuedToken {
     /// Hex SHA-256 of the token: lets an audit trail identify a token without holding it.
     pub fn sha256(&self) -> String {
-        digest::digest(&digest::SHA256, self.access_token.as_bytes())
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        token_sha256(&self.access_token)
     }
+}
+
+/// Hex SHA-256 of a token, as the audit log names tokens.
+pub fn token_sha256(token: &str) -> String {
+    digest::digest(&digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[derive(Serialize)]

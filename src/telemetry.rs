@@ -41,6 +41,8 @@ pub const IAM_DIRECTORY_SIZE: &str = "wif_gateway_iam_directory_size";
 /// Seconds between the commit of the newest change applied from the IAM store's change log
 /// and its application on this replica (whole seconds: the log records commit times so).
 pub const IAM_PROPAGATION_LAG: &str = "wif_gateway_iam_propagation_lag_seconds";
+/// Entries of the revocation list held in memory: revoked tokens that have not expired yet.
+pub const IAM_REVOKED_TOKENS: &str = "wif_gateway_iam_revoked_tokens";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -104,10 +106,14 @@ fn describe() {
         IAM_PROPAGATION_LAG,
         "Seconds from the commit of the newest applied IAM change to its application here."
     );
+    describe_gauge!(
+        IAM_REVOKED_TOKENS,
+        "Revoked gateway tokens not yet expired, held in memory."
+    );
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,
@@ -121,6 +127,7 @@ pub const ALL: [&str; 13] = [
     IAM_REQUESTS,
     IAM_DIRECTORY_SIZE,
     IAM_PROPAGATION_LAG,
+    IAM_REVOKED_TOKENS,
 ];
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.

@@ -1,6 +1,7 @@
 //! Periodic upkeep: drains metric histograms into their buckets (or they grow without bound),
-//! forgets issuer key sources the directory no longer names, and forgets rate-limit keys whose
-//! budget is full again.
+//! forgets issuer key sources the directory no longer names, forgets rate-limit keys whose
+//! budget is full again, and drops the revocations of tokens that have expired (from memory
+//! and from the IAM store).
 
 use std::time::Duration;
 
@@ -23,6 +24,11 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             state.forget_unnamed_key_sources();
             if n.is_multiple_of(LIMITS_EVERY) {
                 state.limits().retain_recent();
+                if let Some(live) = state.live()
+                    && let Err(e) = live.prune_revoked(crate::time::now_unix()).await
+                {
+                    tracing::warn!(error = %e, "IAM store: cannot delete expired revocations; retrying in a minute");
+                }
             }
         }
     })

@@ -7,7 +7,8 @@
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness and metrics ([`health`]) |
 //! | `GET /openapi.json` | the OpenAPI document of the IAM API ([`openapi`]) |
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
-//! | `POST /iam/v1/tokens` | a service account's PS256 JWT for an IAM token ([`iam_tokens`]); only with `[store]` |
+//! | `POST /iam/v1/tokens`, `POST /iam/v1/tokens:revoke` | a service account's PS256 JWT for an IAM token, and revocation of the gateway's tokens ([`iam_tokens`]); only with `[store]` |
+//! | `POST /oauth/introspect` | RFC 7662 introspection of the gateway's tokens for resource servers ([`introspect`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
 //! | `/resource-manager/v1/clouds…`, `/resource-manager/v1/folders…`, `/iam/v1/serviceAccounts…`, `GET /operations/{id}` | the resource hierarchy and operations ([`iam_hierarchy`]); only with `[store]` |
 //! | `/iam/v1/workload/…` | OIDC federations and federated credentials ([`iam_federations`]); only with `[store]` |
@@ -27,6 +28,7 @@ pub mod iam_federations;
 pub mod iam_hierarchy;
 pub mod iam_keys;
 pub mod iam_tokens;
+pub mod introspect;
 pub mod openapi;
 pub mod request_id;
 pub mod token;
@@ -71,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         openapi::iam_endpoints()
             .into_iter()
             .fold(app, |app, endpoint| endpoint.route(app))
+            .merge(introspect::routes())
             .route("/iam/{*rest}", any(yandex::unknown_method))
     } else {
         app.route("/iam/{*rest}", any(yandex::no_store_configured))

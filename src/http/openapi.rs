@@ -51,6 +51,7 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
     ),
     paths(
         iam_tokens::create,
+        iam_tokens::revoke,
         iam_keys::create,
         iam_keys::list,
         iam_keys::read,

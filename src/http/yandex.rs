@@ -272,7 +272,7 @@ impl Call {
         state: &AppState,
         headers: &HeaderMap,
     ) -> Result<Principal, Status> {
-        let store = store(state)?;
+        let live = live(state)?;
         let snapshot = state.snapshot();
         let keys = state.own_keys(&snapshot.minter);
         let own = OwnTokens {
@@ -280,14 +280,36 @@ impl Call {
             issuer: &snapshot.minter.issuer,
             audience: &snapshot.minter.audience,
             leeway: snapshot.policy.leeway,
+            revoked: live.revoked(),
         };
         let authorization = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
         let principal =
-            authn::authenticate(authorization, &own, store, crate::time::now_unix()).await?;
+            authn::authenticate(authorization, &own, live.store(), crate::time::now_unix()).await?;
         self.principal = Some(principal.service_account_id.clone());
         Ok(principal)
+    }
+
+    /// Checks a token given by value (not the caller's) as a token of this gateway, as far as
+    /// `checks` says ([`authn::verify`]).
+    pub async fn verify_token(
+        &self,
+        state: &AppState,
+        token: &str,
+        checks: authn::Checks,
+    ) -> Result<(authn::Verified, Option<Principal>), Status> {
+        let live = live(state)?;
+        let snapshot = state.snapshot();
+        let keys = state.own_keys(&snapshot.minter);
+        let own = OwnTokens {
+            keys: &keys,
+            issuer: &snapshot.minter.issuer,
+            audience: &snapshot.minter.audience,
+            leeway: snapshot.policy.leeway,
+            revoked: live.revoked(),
+        };
+        authn::verify(token, &own, live.store(), crate::time::now_unix(), checks).await
     }
 
     /// Ends the call: counts it, audits it if it is a mutation, and answers `result` (or its

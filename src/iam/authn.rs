@@ -3,15 +3,18 @@
 //! IAM tokens are the gateway's own access tokens (minted by the exchange or by
 //! `POST /iam/v1/tokens`, [`crate::signing`]): accepted when their signature verifies with one
 //! of the gateway's published keys, `iss` is its public URL, `aud` its token audience, they have
-//! not expired, and `sub` is a service account that still exists in the IAM store and is
-//! active. Every refusal is UNAUTHENTICATED with a message naming the rule; the token itself
-//! is never repeated. [`authenticate`] is the one function every management call goes through.
+//! not expired, it is not on the revocation list, and `sub` is a service account that still
+//! exists in the IAM store and is active (a suspended account's tokens are refused like a
+//! deleted one's). Every refusal is UNAUTHENTICATED with a message naming the rule; the token itself
+//! is never repeated. [`authenticate`] is the one function every management call goes through;
+//! [`verify`] is the same check of a token given by value (revocation, introspection).
 
 use crate::exchange::issuer_keys::KeySet;
 use crate::exchange::jwt;
 use crate::exchange::{Reason, quote};
 use crate::time::rfc3339;
 
+use super::live::Revoked;
 use super::status::Status;
 use super::store::{ServiceAccountStatus, Store, StoreError};
 
@@ -34,13 +37,40 @@ impl Principal {
 }
 
 /// How the gateway's own tokens are recognised: its current keys (active and published), its
-/// issuer and audience, and the clock skew allowed.
+/// issuer and audience, the clock skew allowed, and the revocation list.
 #[derive(Debug, Clone, Copy)]
 pub struct OwnTokens<'a> {
     pub keys: &'a KeySet,
     pub issuer: &'a str,
     pub audience: &'a str,
     pub leeway: i64,
+    pub revoked: &'a Revoked,
+}
+
+/// How far [`verify`] goes: a token that is authentic (the gateway's key, issuer and
+/// audience) may still be refused for its times, its revocation or its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// Every rule: what authentication and introspection need.
+    All,
+    /// Authenticity only, and a `sub` and `exp`: what revocation needs of the token it ends.
+    Authentic,
+}
+
+/// A token of the gateway that passed [`verify`]: its claims as introspection answers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub sub: String,
+    pub exp: i64,
+    pub iat: Option<i64>,
+    pub iss: String,
+    pub aud: Vec<String>,
+    pub jti: Option<String>,
+    /// `client_id`: the federation of an exchanged token, the authorized key of an IAM token.
+    pub client_id: Option<String>,
+    /// Whether `exp` (with the leeway) has passed; only [`Checks::Authentic`] lets such a
+    /// token through.
+    pub expired: bool,
 }
 
 fn refused(reason: &'static str, message: impl Into<String>) -> Status {
@@ -85,6 +115,32 @@ pub async fn authenticate(
     now: i64,
 ) -> Result<Principal, Status> {
     let token = bearer(authorization)?;
+    let (_, principal) = verify(token, own, store, now, Checks::All).await?;
+    principal.ok_or_else(|| Status::internal(&"a fully checked token has no account"))
+}
+
+/// `client_id` of a token's payload, which the typed claims do not hold. Only called on a
+/// token whose signature verified.
+fn client_id(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("client_id")?.as_str().map(str::to_owned)
+}
+
+/// Checks `token` as a token of this gateway at `now`, as far as `checks` says. With
+/// [`Checks::All`] the answer includes the principal the token speaks for (its account as the
+/// store has it).
+pub async fn verify(
+    token: &str,
+    own: &OwnTokens<'_>,
+    store: &Store,
+    now: i64,
+    checks: Checks,
+) -> Result<(Verified, Option<Principal>), Status> {
     let jwt = jwt::read(token).map_err(|e| {
         refused(
             e.reason.as_str(),
@@ -147,8 +203,30 @@ pub async fn authenticate(
     let Some(exp) = claims.exp else {
         return Err(refused("missing_claim", "the IAM token has no exp claim"));
     };
+    let sub = claims.sub.as_deref().unwrap_or("");
+    if sub.is_empty() {
+        return Err(refused("missing_claim", "the IAM token has no sub claim"));
+    }
+    let expired = now >= exp.0.saturating_add(own.leeway);
+    let verified = Verified {
+        sub: sub.to_owned(),
+        exp: exp.0,
+        iat: claims.iat.map(|iat| iat.0),
+        iss: iss.to_owned(),
+        aud: claims
+            .aud
+            .as_ref()
+            .map(|aud| aud.values().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        jti: claims.jti.clone(),
+        client_id: client_id(token),
+        expired,
+    };
+    if checks == Checks::Authentic {
+        return Ok((verified, None));
+    }
     let server = || format!("server time {}, leeway {}s", rfc3339(now), own.leeway);
-    if now >= exp.0.saturating_add(own.leeway) {
+    if expired {
         return Err(refused(
             "token_expired",
             format!(
@@ -170,9 +248,16 @@ pub async fn authenticate(
             ),
         ));
     }
-    let sub = claims.sub.as_deref().unwrap_or("");
-    if sub.is_empty() {
-        return Err(refused("missing_claim", "the IAM token has no sub claim"));
+    if let Some(jti) = claims.jti.as_deref()
+        && own.revoked.contains(jti)
+    {
+        return Err(refused(
+            "token_revoked",
+            format!(
+                "the IAM token (jti {}) was revoked: get a new one",
+                quote(jti)
+            ),
+        ));
     }
     let account = match store.get_service_account(sub).await {
         Ok(account) => account,
@@ -196,12 +281,13 @@ pub async fn authenticate(
             ),
         ));
     }
-    Ok(Principal {
+    let principal = Principal {
         service_account_id: account.id,
         folder_id: account.folder_id,
         cloud_id: account.cloud_id,
         token_jti: claims.jti.clone(),
-    })
+    };
+    Ok((verified, Some(principal)))
 }
 
 #[cfg(test)]

@@ -38,7 +38,8 @@ pub const fn prefix(kind: ResourceKind) -> &'static str {
         | ResourceKind::FederatedCredential
         | ResourceKind::AuthorizedKey
         | ResourceKind::AccessBinding
-        | ResourceKind::Operation => "aje",
+        | ResourceKind::Operation
+        | ResourceKind::RevokedToken => "aje",
     }
 }
 

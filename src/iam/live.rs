@@ -15,6 +15,11 @@
 //!   of its write before it answers, so a write is visible to this replica's exchange and
 //!   authorization before the caller learns it happened.
 //!
+//! - **Revocations**: the revocation list is followed into [`Revoked`], a set of `jti`s with
+//!   their tokens' expiry that authentication and introspection consult. Entries are dropped
+//!   [`REVOCATION_GRACE`] after their token's `exp` ([`Live::prune_revoked`]), from memory on
+//!   each replica and from the store in bulk.
+//!
 //! Each change costs O(1): a few hash operations in the index, and one copied shard of the
 //! directory layer (see [`crate::exchange::directory`]). Exchanges never wait for it: they read
 //! the last published layer.
@@ -43,6 +48,10 @@ use super::store::{
 
 /// How often the log is read even without a notification.
 pub const POLL: Duration = Duration::from_secs(1);
+/// How long after its token's `exp` a revocation is kept: longer than the largest leeway
+/// (`[exchange] leeway_seconds` ≤ 300), so no token the gateway could still accept loses its
+/// entry.
+pub const REVOCATION_GRACE: i64 = 600;
 /// Changes read per query while catching up; records per page while loading.
 const BATCH: u32 = 1000;
 const LOAD_PAGE: u32 = 10_000;
@@ -54,6 +63,61 @@ pub struct FederationDefaults {
     pub max_token_lifetime: i64,
     /// Plain `http://` key sources on loopback hosts are fetched (development only).
     pub allow_http_to_loopback: bool,
+}
+
+/// The revocation list as followed: `jti` → the token's `exp`. Cheap to clone; clones share
+/// the set.
+#[derive(Clone, Default)]
+pub struct Revoked {
+    set: Arc<RwLock<HashMap<Box<str>, i64>>>,
+}
+
+impl std::fmt::Debug for Revoked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revoked")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Revoked {
+    /// Whether the token `jti` was revoked.
+    pub fn contains(&self, jti: &str) -> bool {
+        self.read().contains_key(jti)
+    }
+
+    /// How many entries are held.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, i64>> {
+        self.set.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, i64>> {
+        self.set.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert(&self, jti: &str, expires_at: i64) {
+        self.write().insert(jti.into(), expires_at);
+    }
+
+    fn remove(&self, jti: &str) {
+        self.write().remove(jti);
+    }
+
+    /// Drops the entries of tokens that expired before `before`; how many went.
+    fn prune(&self, before: i64) -> usize {
+        let mut set = self.write();
+        let was = set.len();
+        set.retain(|_, expires_at| *expires_at >= before);
+        was - set.len()
+    }
 }
 
 /// The followed store. Cheap to clone.
@@ -74,6 +138,7 @@ struct Inner {
     /// and the parent links it put into the authorization index.
     configured: ArcSwap<Directory>,
     configured_links: std::sync::Mutex<Vec<(Scope, String, String)>>,
+    revoked: Revoked,
 }
 
 /// What applying changes needs besides the published views.
@@ -86,6 +151,9 @@ struct Follower {
     /// Credential id → its key in the directory layer.
     credentials: HashMap<Box<str>, Box<str>>,
     bindings: HashMap<String, AccessBinding>,
+    /// The revocation list, shared with [`Inner::revoked`]: an entry is visible as soon as it
+    /// is applied.
+    revoked: Revoked,
 }
 
 impl std::fmt::Debug for Live {
@@ -105,6 +173,7 @@ impl Live {
             entries: Entries::default(),
             credentials: HashMap::new(),
             bindings: HashMap::new(),
+            revoked: Revoked::default(),
         };
         let mut index = AuthzIndex::new();
         for kind in FOLLOWED {
@@ -118,8 +187,10 @@ impl Live {
                 }
             }
         }
+        let revoked = follower.revoked.clone();
         let live = Live {
             inner: Arc::new(Inner {
+                revoked,
                 published: ArcSwap::from_pointee(follower.entries.clone()),
                 applied: follower.applied.0.into(),
                 follower: Mutex::new(follower),
@@ -201,6 +272,22 @@ impl Live {
             .authz
             .read()
             .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The revocation list, as applied.
+    pub fn revoked(&self) -> &Revoked {
+        &self.inner.revoked
+    }
+
+    /// Drops the revocations of tokens that expired more than [`REVOCATION_GRACE`] before
+    /// `now`: from memory, then from the store (every replica does both; the deletion is
+    /// idempotent). Returns how many entries this replica dropped from memory.
+    pub async fn prune_revoked(&self, now: i64) -> Result<usize, StoreError> {
+        let before = now.saturating_sub(REVOCATION_GRACE);
+        let dropped = self.inner.revoked.prune(before);
+        metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(self.inner.revoked.len() as f64);
+        self.inner.store.prune_revoked_tokens(before).await?;
+        Ok(dropped)
     }
 
     /// The store's layer of the exchange directory, as last published.
@@ -329,6 +416,7 @@ impl Live {
             .set(entries.credential_count() as f64);
         metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "access_binding")
             .set(self.authz_read(AuthzIndex::binding_count) as f64);
+        metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(follower.revoked.len() as f64);
     }
 }
 
@@ -379,6 +467,9 @@ impl Follower {
                 let key = self.entries.put_credential(&credential);
                 self.credentials.insert(credential.id.into_boxed_str(), key);
             }
+            Record::RevokedToken(token) => {
+                self.revoked.insert(&token.jti, token.expires_at);
+            }
             Record::AccessBinding(binding) => {
                 if let Some(old) = self.bindings.remove(&binding.id) {
                     let _ = index.remove_access_binding(&old);
@@ -422,6 +513,7 @@ impl Follower {
                     let _ = index.remove_access_binding(&old);
                 }
             }
+            ResourceKind::RevokedToken => self.revoked.remove(id),
             ResourceKind::AuthorizedKey | ResourceKind::Operation => {}
         }
     }

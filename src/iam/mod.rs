@@ -60,11 +60,12 @@ pub enum ResourceKind {
     AuthorizedKey,
     AccessBinding,
     Operation,
+    RevokedToken,
 }
 
 impl ResourceKind {
     /// Every kind, in the order of the hierarchy (parents before children).
-    pub const ALL: [ResourceKind; 8] = [
+    pub const ALL: [ResourceKind; 9] = [
         ResourceKind::Cloud,
         ResourceKind::Folder,
         ResourceKind::ServiceAccount,
@@ -73,10 +74,12 @@ impl ResourceKind {
         ResourceKind::AuthorizedKey,
         ResourceKind::AccessBinding,
         ResourceKind::Operation,
+        ResourceKind::RevokedToken,
     ];
 
     /// The stored name: `cloud`, `folder`, `service_account`, `federation`,
-    /// `federated_credential`, `authorized_key`, `access_binding`, `operation`.
+    /// `federated_credential`, `authorized_key`, `access_binding`, `operation`,
+    /// `revoked_token` (an entry of the revocation list, by the token's `jti`).
     pub const fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Cloud => "cloud",
@@ -87,6 +90,7 @@ impl ResourceKind {
             ResourceKind::AuthorizedKey => "authorized_key",
             ResourceKind::AccessBinding => "access_binding",
             ResourceKind::Operation => "operation",
+            ResourceKind::RevokedToken => "revoked_token",
         }
     }
 

@@ -83,7 +83,8 @@ impl Scope {
             ResourceKind::FederatedCredential
             | ResourceKind::AuthorizedKey
             | ResourceKind::AccessBinding
-            | ResourceKind::Operation => None,
+            | ResourceKind::Operation
+            | ResourceKind::RevokedToken => None,
         }
     }
 
@@ -1035,6 +1036,8 @@ methods! {
     RoleList,
     IamTokenCreate,
     IamTokenCreateForServiceAccount,
+    IamTokenRevoke,
+    IamTokenIntrospect,
 }
 
 const ORG: &[Target] = &[Target::Of(Scope::Organization)];
@@ -1380,6 +1383,21 @@ impl Method {
                 ACCOUNT,
                 &[needs!(P::ServiceAccountsCreateIamToken)],
             ),
+            // Revoking another account's token: whoever may get tokens for that account could
+            // get one and revoke as the account itself, so asking more would protect nothing.
+            // The account revoking its own token needs no role (the API layer's rule).
+            Method::IamTokenRevoke => m(
+                "yandex.cloud.iam.v1.IamTokenService/Revoke",
+                ACCOUNT,
+                &[needs!(P::ServiceAccountsCreateIamToken)],
+            ),
+            // RFC 7662 introspection at `/oauth/introspect`, not a Yandex method: a token is
+            // answered active only to a caller that may read its service account.
+            Method::IamTokenIntrospect => m(
+                "wif.gateway.oauth.TokenIntrospection/Introspect",
+                ACCOUNT,
+                &[needs!(P::ServiceAccountsGet)],
+            ),
         }
     }
 
@@ -1402,10 +1420,10 @@ impl Method {
     }
 
     /// Whether the method changes something (and so is audited): every method but the
-    /// `Get…` and `List…` ones.
+    /// `Get…` and `List…` ones and token introspection.
     pub fn is_mutation(self) -> bool {
         let short = self.name().rsplit('/').next().unwrap_or_default();
-        !(short.starts_with("Get") || short.starts_with("List"))
+        !(short.starts_with("Get") || short.starts_with("List") || short == "Introspect")
     }
 }
 
@@ -1432,6 +1450,8 @@ mod tests {
             (Method::FolderSetAccessBindings, true),
             (Method::ServiceAccountUpdateAccessBindings, true),
             (Method::IamTokenCreate, true),
+            (Method::IamTokenRevoke, true),
+            (Method::IamTokenIntrospect, false),
             (Method::FederatedCredentialDelete, true),
         ] {
             assert_eq!(method.is_mutation(), mutation, "{method}");

@@ -27,5 +27,6 @@ mod propagation;
 mod rejection;
 mod replicas;
 mod resource;
+mod revocation;
 mod store;
 mod tls;

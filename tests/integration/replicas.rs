@@ -68,6 +68,41 @@ impl Replica {
         replica
     }
 
+    /// A replica deployed as one service with `peer`: the same public URL (so the same issuer
+    /// and token audience) and the same signing key, so each accepts the other's IAM tokens.
+    async fn start_beside(
+        name: &'static str,
+        store_url: Option<String>,
+        peer: &Replica,
+    ) -> Replica {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = dev_config_with(dir.path(), NO_LIMITS);
+        let text = std::fs::read_to_string(&config).expect("read the config");
+        let text = text.replacen(
+            "[server]\n",
+            &format!("[server]\npublic_url = \"{}\"\n", peer.base),
+            1,
+        );
+        std::fs::write(&config, text).expect("write the config");
+        std::fs::create_dir_all(dir.path().join(".wif-dev")).expect("key directory");
+        std::fs::copy(
+            peer.dir.path().join(".wif-dev/signing-key.pem"),
+            dir.path().join(".wif-dev/signing-key.pem"),
+        )
+        .expect("share the signing key");
+        let port = free_port();
+        let mut replica = Replica {
+            name,
+            dir,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            store_url,
+            process: None,
+        };
+        replica.restart().await;
+        replica
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("gateway.log")
     }
@@ -770,5 +805,72 @@ async fn a_replica_that_was_down_catches_up_on_start_on_postgresql() {
     a.stop().await;
     b.stop().await;
     db.finish("a_replica_that_was_down_catches_up_on_start_on_postgresql")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_on_one_replica_is_refused_by_the_other_on_postgresql() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut a = Replica::start("gateway A", Some(db.gateway_url())).await;
+    let mut b = Replica::start_beside("gateway B", Some(db.gateway_url()), &a).await;
+    let admin = a.admin_key();
+    let account = admin.service_account_id().to_owned();
+    let keeper = a.iam_token(&client, &admin).await;
+    let doomed = a.iam_token(&client, &admin).await;
+    let path = format!("/iam/v1/serviceAccounts/{account}");
+    let on_b = b.call(&client, "GET", &path, Some(&doomed), None).await;
+    assert_eq!(on_b.status, 200, "{}", on_b.text);
+
+    let revoked = a
+        .call(
+            &client,
+            "POST",
+            "/iam/v1/tokens:revoke",
+            Some(&keeper),
+            Some(json!({ "iamToken": doomed })),
+        )
+        .await;
+    let answered = Instant::now();
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let on_a = a.call(&client, "GET", &path, Some(&doomed), None).await;
+    assert_eq!(on_a.status, 401, "A refuses its own revocation at once");
+    let to_refusal = loop {
+        let reply = b.call(&client, "GET", &path, Some(&doomed), None).await;
+        let elapsed = answered.elapsed();
+        if reply.status == 401 {
+            assert!(reply.text.contains("was revoked"), "{}", reply.text);
+            break elapsed;
+        }
+        assert!(
+            elapsed < PROPAGATION_LIMIT,
+            "B did not refuse the revoked token within {PROPAGATION_LIMIT:?}: {} {}",
+            reply.status,
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert!(
+        to_refusal < Duration::from_secs(1),
+        "B refused it after {to_refusal:?}, over the design's second"
+    );
+    // A replica that starts afterwards loads the list.
+    let mut c = Replica::start_beside("gateway C", Some(db.gateway_url()), &a).await;
+    let on_c = c.call(&client, "GET", &path, Some(&doomed), None).await;
+    assert_eq!(on_c.status, 401, "{}", on_c.text);
+    let keeper_on_b = b.call(&client, "GET", &path, Some(&keeper), None).await;
+    assert_eq!(keeper_on_b.status, 200, "{}", keeper_on_b.text);
+
+    eprintln!(
+        "revocation A -> B: a token revoked on A refused on B after {:.1} ms (limit \
+         {PROPAGATION_LIMIT:?}, design target 1 s)",
+        ms(to_refusal)
+    );
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+    db.finish("a_token_revoked_on_one_replica_is_refused_by_the_other_on_postgresql")
         .await;
 }

@@ -207,6 +207,7 @@ on_both_backends!(
     change_log_is_gapless_under_20_concurrent_writers,
     pagination_is_stable_and_complete,
     subscribers_hear_of_a_commit_within_a_second,
+    revocations_are_idempotent_logged_followed_and_pruned,
 );
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -1695,4 +1696,120 @@ async fn sqlite_killed_writer_loses_no_acknowledged_write_and_leaves_no_half_wri
         "gapless log ending at the counter"
     );
     pool.close().await;
+}
+
+async fn revocations_are_idempotent_logged_followed_and_pruned(db: &TestDb) {
+    use wif_gateway::iam::live::{FederationDefaults, Live};
+    use wif_gateway::iam::store::{Record, RevokeToken};
+    let store = &db.store;
+    let t = wif_gateway::time::now_unix();
+    let live_token = RevokeToken {
+        jti: "jti-live",
+        subject_id: "aje-account",
+        expires_at: t + 3600,
+        revoked_by: "aje-admin",
+    };
+    let before = store.max_seq().await.unwrap();
+    let first = store.revoke_token(&live_token, t).await.expect("revoke");
+    assert_eq!(first.seq, Seq(before.0 + 1));
+    assert_eq!(
+        (
+            first.item.jti.as_str(),
+            first.item.subject_id.as_str(),
+            first.item.expires_at
+        ),
+        ("jti-live", "aje-account", t + 3600)
+    );
+    assert_eq!(
+        (
+            first.item.revoked_at,
+            first.item.revoked_by.as_str(),
+            first.item.version
+        ),
+        (t, "aje-admin", 1)
+    );
+    let changes = store.changes_since(before, 10).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (
+            changes[0].kind,
+            changes[0].resource_id.as_str(),
+            changes[0].op
+        ),
+        (ResourceKind::RevokedToken, "jti-live", ChangeOp::Create)
+    );
+    // Again, by someone else, later: the first entry stands and nothing is logged.
+    let again = store
+        .revoke_token(
+            &RevokeToken {
+                revoked_by: "aje-other",
+                ..live_token.clone()
+            },
+            t + 5,
+        )
+        .await
+        .expect("revoke again");
+    assert_eq!(again.item, first.item);
+    assert_eq!(store.max_seq().await.unwrap(), first.seq);
+    assert_eq!(
+        store
+            .record(ResourceKind::RevokedToken, "jti-live")
+            .await
+            .unwrap(),
+        Some(Record::RevokedToken(first.item.clone()))
+    );
+    let old = RevokeToken {
+        jti: "jti-expired",
+        expires_at: t - 1000,
+        ..live_token.clone()
+    };
+    store
+        .revoke_token(&old, t)
+        .await
+        .expect("revoke an old one");
+    let scanned = store
+        .scan(ResourceKind::RevokedToken, "", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        scanned.iter().map(Record::id).collect::<Vec<_>>(),
+        ["jti-expired", "jti-live"]
+    );
+    let invalid = store
+        .revoke_token(
+            &RevokeToken {
+                jti: "",
+                ..live_token.clone()
+            },
+            t,
+        )
+        .await;
+    assert!(
+        matches!(invalid, Err(StoreError::InvalidArgument { .. })),
+        "{invalid:?}"
+    );
+
+    // A replica loading now holds both; pruning drops the expired one here and in the store.
+    let live = Live::load(
+        store.clone(),
+        FederationDefaults {
+            max_token_lifetime: 3600,
+            allow_http_to_loopback: false,
+        },
+    )
+    .await
+    .expect("load");
+    assert!(live.revoked().contains("jti-live") && live.revoked().contains("jti-expired"));
+    assert_eq!(live.prune_revoked(t).await.expect("prune"), 1);
+    assert!(live.revoked().contains("jti-live") && !live.revoked().contains("jti-expired"));
+    assert_eq!(live.revoked().len(), 1);
+    assert!(
+        store
+            .get_revoked_token("jti-expired")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.get_revoked_token("jti-live").await.unwrap().is_some());
+    assert_eq!(store.prune_revoked_tokens(t).await.unwrap(), 0);
 }

@@ -320,6 +320,12 @@ matrix! {
     iam_token_create_for_service_account: IamTokenCreateForServiceAccount,
         min ["iam.serviceAccounts.tokenCreator", "iam.serviceAccounts.admin", "editor"],
         below ["iam.serviceAccounts.user", "iam.editor", "viewer"];
+    iam_token_revoke: IamTokenRevoke,
+        min ["iam.serviceAccounts.tokenCreator", "iam.serviceAccounts.admin", "editor"],
+        below ["iam.serviceAccounts.user", "iam.editor", "viewer"];
+    iam_token_introspect: IamTokenIntrospect,
+        min ["iam.serviceAccounts.user", "iam.auditor", "auditor"],
+        below ["iam.serviceAccounts.tokenCreator", "iam.serviceAccounts.keyAdmin"];
 }
 
 /// Two requirements: the credential permission on the service account and `use` on the

@@ -73,7 +73,8 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
         ResourceKind::FederatedCredential
         | ResourceKind::AuthorizedKey
         | ResourceKind::AccessBinding
-        | ResourceKind::Operation => &[],
+        | ResourceKind::Operation
+        | ResourceKind::RevokedToken => &[],
     }
 }
 

@@ -34,6 +34,7 @@ mod hierarchy;
 mod log;
 mod model;
 mod operations;
+mod revocations;
 mod scan;
 mod versions;
 

@@ -546,15 +546,16 @@ pub struct Bootstrapped {
     pub key: AuthorizedKey,
 }
 
-/// The kinds the views hold, parents before children; keys and operations are read where they
-/// are used.
-pub const FOLLOWED: [ResourceKind; 6] = [
+/// The kinds the views hold, parents before children, then the revocation list; keys and
+/// operations are read where they are used.
+pub const FOLLOWED: [ResourceKind; 7] = [
     ResourceKind::Cloud,
     ResourceKind::Folder,
     ResourceKind::ServiceAccount,
     ResourceKind::Federation,
     ResourceKind::FederatedCredential,
     ResourceKind::AccessBinding,
+    ResourceKind::RevokedToken,
 ];
 
 /// A record of one of the kinds the in-memory views hold.
@@ -566,6 +567,7 @@ pub enum Record {
     Federation(Federation),
     FederatedCredential(FederatedCredential),
     AccessBinding(AccessBinding),
+    RevokedToken(RevokedToken),
 }
 
 impl Record {
@@ -577,6 +579,32 @@ impl Record {
             Record::Federation(r) => &r.id,
             Record::FederatedCredential(r) => &r.id,
             Record::AccessBinding(r) => &r.id,
+            Record::RevokedToken(r) => &r.jti,
         }
     }
+}
+
+/// An entry of the revocation list: a token of the gateway (an IAM token or an exchanged access
+/// token) refused before its expiry. Kept while the token could still be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedToken {
+    /// The token's `jti`; the entry's id.
+    pub jti: String,
+    /// The token's `sub`: the service account it speaks for.
+    pub subject_id: String,
+    /// The token's `exp`: after it (and the leeway) the entry is no longer needed.
+    pub expires_at: i64,
+    pub revoked_at: i64,
+    /// The service account that revoked it.
+    pub revoked_by: String,
+    pub version: i64,
+}
+
+/// What revoking a token records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeToken<'a> {
+    pub jti: &'a str,
+    pub subject_id: &'a str,
+    pub expires_at: i64,
+    pub revoked_by: &'a str,
 }

@@ -11,6 +11,7 @@ use super::error::StoreError;
 use super::federations::{credential_from_row, federation_from_row};
 use super::hierarchy::{cloud_from_row, folder_from_row};
 use super::model::Record;
+use super::revocations::revoked_from_row;
 
 /// How a kind is read: by id, and a page of the whole table in id order.
 struct Table {
@@ -21,14 +22,23 @@ struct Table {
 
 macro_rules! table {
     ($table:literal, $columns:literal, $decode:expr) => {
+        table!($table, "id", $columns, $decode)
+    };
+    ($table:literal, $key:literal, $columns:literal, $decode:expr) => {
         Table {
-            get: concat!("SELECT ", $columns, " FROM ", $table, " WHERE id = $1"),
+            get: concat!(
+                "SELECT ", $columns, " FROM ", $table, " WHERE ", $key, " = $1"
+            ),
             scan: concat!(
                 "SELECT ",
                 $columns,
                 " FROM ",
                 $table,
-                " WHERE id > $1 ORDER BY id LIMIT $2"
+                " WHERE ",
+                $key,
+                " > $1 ORDER BY ",
+                $key,
+                " LIMIT $2"
             ),
             decode: $decode,
         }
@@ -68,6 +78,12 @@ fn table(kind: ResourceKind) -> Option<Table> {
             "id, resource_type, resource_id, role_id, subject_type, subject_id, created_at, \
              version",
             |row| binding_from_row(row).map(Record::AccessBinding)
+        ),
+        ResourceKind::RevokedToken => table!(
+            "revoked_tokens",
+            "jti",
+            "jti, subject_id, expires_at, revoked_at, revoked_by, version",
+            |row| revoked_from_row(row).map(Record::RevokedToken)
         ),
         ResourceKind::AuthorizedKey | ResourceKind::Operation => return None,
     })

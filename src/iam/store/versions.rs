@@ -25,6 +25,7 @@ pub(crate) const fn noun(kind: ResourceKind) -> &'static str {
         ResourceKind::AuthorizedKey => "authorized key",
         ResourceKind::AccessBinding => "access binding",
         ResourceKind::Operation => "operation",
+        ResourceKind::RevokedToken => "revoked token",
     }
 }
 
@@ -47,6 +48,7 @@ fn version_sql(kind: ResourceKind) -> &'static str {
         ResourceKind::AuthorizedKey => "SELECT version FROM authorized_keys WHERE id = $1",
         ResourceKind::AccessBinding => "SELECT version FROM access_bindings WHERE id = $1",
         ResourceKind::Operation => "SELECT version FROM operations WHERE id = $1",
+        ResourceKind::RevokedToken => "SELECT version FROM revoked_tokens WHERE jti = $1",
     }
 }
 
@@ -60,6 +62,7 @@ fn delete_sql(kind: ResourceKind) -> &'static str {
         ResourceKind::AuthorizedKey => "DELETE FROM authorized_keys WHERE id = $1",
         ResourceKind::AccessBinding => "DELETE FROM access_bindings WHERE id = $1",
         ResourceKind::Operation => "DELETE FROM operations WHERE id = $1",
+        ResourceKind::RevokedToken => "DELETE FROM revoked_tokens WHERE jti = $1",
     }
 }
 
