@@ -325,7 +325,7 @@ async fn a_created_private_key_is_answered_once_and_works_until_the_key_is_delet
     );
     let put = gw.iam("PUT", "/iam/v1/keys", Some(&token), None).await;
     assert_eq!(put.status, 405);
-    let unknown = gw.iam("POST", "/iam/v1/tokens:revoke", None, None).await;
+    let unknown = gw.iam("POST", "/iam/v1/tokens:refresh", None, None).await;
     assert_eq!((unknown.status, unknown.grpc_code()), (404, 5));
 
     // One audit line per mutation, reads not audited, no secret anywhere in it.
