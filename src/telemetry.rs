@@ -42,6 +42,11 @@ pub const IAM_DIRECTORY_SIZE: &str = "wif_gateway_iam_directory_size";
 /// and its application on this replica (whole seconds: the log records commit times so).
 pub const IAM_PROPAGATION_LAG: &str = "wif_gateway_iam_propagation_lag_seconds";
 
+/// Checks answered by the Authorize API (`POST /iam/v1/authorize`), by `result`: `allowed`,
+/// `denied` (PERMISSION_DENIED), `unauthenticated` (the check's IAM token is refused) or
+/// `invalid` (unknown permission, a resource path that cannot be walked).
+pub const AUTHORIZE_CHECKS: &str = "wif_gateway_iam_authorize_checks_total";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder (once) and returns its handle; `None` if another recorder
@@ -96,6 +101,10 @@ fn describe() {
         "Audit events dropped because the writer fell behind."
     );
     describe_counter!(IAM_REQUESTS, "IAM API calls by method and gRPC code.");
+    describe_counter!(
+        AUTHORIZE_CHECKS,
+        "Authorize API checks by result (allowed, denied, unauthenticated, invalid)."
+    );
     describe_gauge!(
         IAM_DIRECTORY_SIZE,
         "IAM store resources held in memory, by kind."
@@ -107,7 +116,7 @@ fn describe() {
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,
@@ -121,6 +130,7 @@ pub const ALL: [&str; 13] = [
     IAM_REQUESTS,
     IAM_DIRECTORY_SIZE,
     IAM_PROPAGATION_LAG,
+    AUTHORIZE_CHECKS,
 ];
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.

@@ -7,6 +7,7 @@
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness and metrics ([`health`]) |
 //! | `GET /openapi.json` | the OpenAPI document of the IAM API ([`openapi`]) |
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
+//! | `POST /iam/v1/authorize` | `AccessService.Authorize`: resource services ask whether tokens' subjects hold permissions on resources ([`iam_authorize`]); only with `[store]` |
 //! | `POST /iam/v1/tokens` | a service account's PS256 JWT for an IAM token ([`iam_tokens`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
 //! | `/resource-manager/v1/clouds…`, `/resource-manager/v1/folders…`, `/iam/v1/serviceAccounts…`, `GET /operations/{id}` | the resource hierarchy and operations ([`iam_hierarchy`]); only with `[store]` |
@@ -22,7 +23,8 @@
 pub mod dev;
 pub mod error;
 pub mod health;
-pub mod iam_bindings;
+pub mod iam_authorize;
+mod iam_bindings;
 pub mod iam_federations;
 pub mod iam_hierarchy;
 pub mod iam_keys;

@@ -49,7 +49,7 @@ fn refused(reason: &'static str, message: impl Into<String>) -> Status {
 
 /// The token of an `Authorization: Bearer …` header value (the scheme in any case, RFC 9110
 /// §11.1), or the refusal that says what is wrong with the header.
-fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
+pub fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
     let Some(value) = authorization else {
         return Err(refused(
             "missing_credentials",
@@ -77,14 +77,10 @@ fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
     Ok(token)
 }
 
-/// Authenticates a management call from its `Authorization` header value at `now`.
-pub async fn authenticate(
-    authorization: Option<&[u8]>,
-    own: &OwnTokens<'_>,
-    store: &Store,
-    now: i64,
-) -> Result<Principal, Status> {
-    let token = bearer(authorization)?;
+/// An IAM token of this gateway, verified without the store: signature with one of its own
+/// keys, `iss`, `aud`, `exp`, `nbf`, and a `sub`. Answers the subject (a service account id)
+/// and the token's `jti`; the caller decides whether that service account still exists.
+pub fn verify(token: &str, own: &OwnTokens<'_>, now: i64) -> Result<Verified, Status> {
     let jwt = jwt::read(token).map_err(|e| {
         refused(
             e.reason.as_str(),
@@ -174,14 +170,37 @@ pub async fn authenticate(
     if sub.is_empty() {
         return Err(refused("missing_claim", "the IAM token has no sub claim"));
     }
-    let account = match store.get_service_account(sub).await {
+    Ok(Verified {
+        subject: sub.to_owned(),
+        jti: claims.jti.clone(),
+    })
+}
+
+/// What [`verify`] learns from a valid IAM token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// `sub`: the service account the token was issued for.
+    pub subject: String,
+    pub jti: Option<String>,
+}
+
+/// Authenticates a management call from its `Authorization` header value at `now`.
+pub async fn authenticate(
+    authorization: Option<&[u8]>,
+    own: &OwnTokens<'_>,
+    store: &Store,
+    now: i64,
+) -> Result<Principal, Status> {
+    let token = bearer(authorization)?;
+    let verified = verify(token, own, now)?;
+    let account = match store.get_service_account(&verified.subject).await {
         Ok(account) => account,
         Err(StoreError::NotFound { .. }) => {
             return Err(refused(
                 "unknown_service_account",
                 format!(
                     "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
-                    quote(sub)
+                    quote(&verified.subject)
                 ),
             ));
         }
@@ -192,7 +211,7 @@ pub async fn authenticate(
             "service_account_suspended",
             format!(
                 "the IAM token's service account {} is suspended",
-                quote(sub)
+                quote(&verified.subject)
             ),
         ));
     }
@@ -200,7 +219,7 @@ pub async fn authenticate(
         service_account_id: account.id,
         folder_id: account.folder_id,
         cloud_id: account.cloud_id,
-        token_jti: claims.jti.clone(),
+        token_jti: verified.jti,
     })
 }
 
