@@ -8,6 +8,13 @@
 //! * `authz/authorize_credential_create/{10,1000000}`: a method with two requirements
 //!   (`FederatedCredentialCreate`), both held.
 //! * `authz/add_remove_binding/{10,1000000}`: one binding added and removed again.
+//! * `authz/authorize_path_allowed/{10,1000000}`: the Authorize API's index check: a
+//!   configured permission (`lockbox.secrets.getPayload`) on a resource path (a secret the
+//!   gateway does not know, its folder, its cloud), granted by the configured role
+//!   `lockbox.payloadViewer` on the folder; the resource service asking holds
+//!   `iam.accessService.authorizer` on the organization.
+//! * `authz/authorize_path_denied/{10,1000000}`: the same for a permission no binding grants
+//!   (every level looked at).
 //!
 //! Each iteration takes the next query of a pool of 1024 distinct (principal, resource) pairs,
 //! so the large index is not answered from a handful of hot cache lines. The bindings are
@@ -20,8 +27,14 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use wif_gateway::iam::authz::{AuthzIndex, Principal, Resource, SubjectRef};
+use std::sync::Arc;
+
+use wif_gateway::iam::ResourceKind;
+use wif_gateway::iam::authz::{AuthzIndex, PathElement, Principal, Resource, SubjectRef};
+use wif_gateway::iam::catalog::{Catalog, PermissionDecl, RoleDecl};
+use wif_gateway::iam::roles::Class;
 use wif_gateway::iam::roles::{Method, Permission, Role, Scope};
+use wif_gateway::iam::store::{AccessBinding, ResourceRef, Subject, SubjectType};
 
 /// A deterministic generator (SplitMix64).
 struct Rng(u64);
@@ -62,6 +75,7 @@ const FILLER: &[Role] = &[
 struct Query {
     principal: String,
     folder: String,
+    cloud: String,
     account: String,
     federation: String,
 }
@@ -90,6 +104,7 @@ fn build(bindings: usize) -> Fixture {
         }
     };
     let mut index = AuthzIndex::new();
+    index.set_catalog(lockbox());
     let cloud = |i: usize| format!("c{}", i % shape.clouds);
     let folder = |i: usize| format!("f{}", i % shape.folders);
     let account = |i: usize| format!("s{}", i % shape.accounts);
@@ -139,6 +154,7 @@ fn build(bindings: usize) -> Fixture {
         );
         queries.push(Query {
             principal: p,
+            cloud: cloud(s % shape.folders),
             folder: f,
             account: account(s),
             // A federation in the same folder: w(i) lives in folder i mod folders.
@@ -172,7 +188,27 @@ fn build(bindings: usize) -> Fixture {
             SubjectRef::service_account(&p),
         );
     }
-    // A federation user role for every query, on the folder.
+    // A federation user role for every query, on the folder; the payload viewer role too.
+    for (i, q) in queries.iter().enumerate() {
+        index
+            .add_access_binding(&AccessBinding {
+                id: format!("payload-{i}"),
+                resource: ResourceRef::new(ResourceKind::Folder, &q.folder),
+                role_id: "lockbox.payloadViewer".into(),
+                subject: Subject {
+                    subject_type: SubjectType::ServiceAccount,
+                    id: q.principal.clone(),
+                },
+                created_at: 0,
+                version: 1,
+            })
+            .unwrap();
+    }
+    index.add_binding(
+        Resource::organization("o1"),
+        Role::AccessServiceAuthorizer,
+        SubjectRef::service_account(SERVICE),
+    );
     for q in &queries {
         index.add_binding(
             Resource::folder(&q.folder),
@@ -203,7 +239,56 @@ fn build(bindings: usize) -> Fixture {
                 .is_ok()
         );
     }
+    for q in &queries {
+        let who = Principal::service_account(&q.principal);
+        let path = secret_path(q);
+        let caller = Principal::service_account(SERVICE);
+        assert_eq!(index.check_path(&caller, &who, GET_PAYLOAD, &path), Ok(()));
+        assert!(index.check_path(&caller, &who, UPDATE, &path).is_err());
+    }
     Fixture { index, queries }
+}
+
+/// The resource service asking at the Authorize API.
+const SERVICE: &str = "lockbox-service";
+const GET_PAYLOAD: &str = "lockbox.secrets.getPayload";
+const UPDATE: &str = "lockbox.secrets.update";
+
+fn lockbox() -> Arc<Catalog> {
+    Arc::new(Catalog::new(
+        &[
+            PermissionDecl {
+                id: GET_PAYLOAD.into(),
+                class: Class::Read,
+            },
+            PermissionDecl {
+                id: UPDATE.into(),
+                class: Class::Manage,
+            },
+        ],
+        &[RoleDecl {
+            id: "lockbox.payloadViewer".into(),
+            permissions: vec![GET_PAYLOAD.into()],
+            ..RoleDecl::default()
+        }],
+    ))
+}
+
+fn secret_path(q: &Query) -> [PathElement<'_>; 3] {
+    [
+        PathElement {
+            resource_type: "lockbox.secret",
+            id: "e6qsecret",
+        },
+        PathElement {
+            resource_type: "resource-manager.folder",
+            id: &q.folder,
+        },
+        PathElement {
+            resource_type: "resource-manager.cloud",
+            id: &q.cloud,
+        },
+    ]
 }
 
 fn bench(c: &mut Criterion) {
@@ -252,6 +337,25 @@ fn bench(c: &mut Criterion) {
                 ))
             });
         });
+        for (name, permission) in [
+            ("authorize_path_allowed", GET_PAYLOAD),
+            ("authorize_path_denied", UPDATE),
+        ] {
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                let mut i = 0;
+                let caller = Principal::service_account(SERVICE);
+                b.iter(|| {
+                    let q = &queries[i % queries.len()];
+                    i += 1;
+                    black_box(index.check_path(
+                        &caller,
+                        &Principal::service_account(&q.principal),
+                        black_box(permission),
+                        &secret_path(q),
+                    ))
+                });
+            });
+        }
         let mut index = fixture.index.clone();
         group.bench_function(BenchmarkId::new("add_remove_binding", size), |b| {
             let mut i = 0;

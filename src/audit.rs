@@ -134,6 +134,29 @@ impl<'a> ExchangeEvent<'a> {
     }
 }
 
+/// One check of the Authorize API that was not allowed (event `authorize_denied`): allowed
+/// checks are counted, not audited.
+#[derive(Debug, Default, Serialize)]
+pub struct AuthorizeDeniedEvent<'a> {
+    pub request_id: &'a str,
+    pub client: &'a str,
+    /// The resource service that asked (a service account id).
+    pub caller: &'a str,
+    /// The service account the check's IAM token speaks for; absent when the token is
+    /// refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    /// The permission asked about, e.g. `lockbox.secrets.getPayload`.
+    pub permission: &'a str,
+    /// The first element of the resource path, `type:id`.
+    pub resource: &'a str,
+    /// The gRPC code of the check's answer: `PERMISSION_DENIED`, `UNAUTHENTICATED`,
+    /// `INVALID_ARGUMENT`.
+    pub code: &'a str,
+    /// The refusal in words, as answered.
+    pub description: &'a str,
+}
+
 /// One IAM API call that changes something (creating a token or a key, updating or deleting
 /// a key), allowed or refused. Reads are not audited.
 #[derive(Debug, Default, Serialize)]

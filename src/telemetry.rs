@@ -44,6 +44,11 @@ pub const IAM_PROPAGATION_LAG: &str = "wif_gateway_iam_propagation_lag_seconds";
 /// Entries of the revocation list held in memory: revoked tokens that have not expired yet.
 pub const IAM_REVOKED_TOKENS: &str = "wif_gateway_iam_revoked_tokens";
 
+/// Checks answered by the Authorize API (`POST /iam/v1/authorize`), by `result`: `allowed`,
+/// `denied` (PERMISSION_DENIED), `unauthenticated` (the check's IAM token is refused) or
+/// `invalid` (unknown permission, a resource path that cannot be walked).
+pub const AUTHORIZE_CHECKS: &str = "wif_gateway_iam_authorize_checks_total";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder (once) and returns its handle; `None` if another recorder
@@ -98,6 +103,10 @@ fn describe() {
         "Audit events dropped because the writer fell behind."
     );
     describe_counter!(IAM_REQUESTS, "IAM API calls by method and gRPC code.");
+    describe_counter!(
+        AUTHORIZE_CHECKS,
+        "Authorize API checks by result (allowed, denied, unauthenticated, invalid)."
+    );
     describe_gauge!(
         IAM_DIRECTORY_SIZE,
         "IAM store resources held in memory, by kind."
@@ -113,7 +122,7 @@ fn describe() {
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,
@@ -128,6 +137,7 @@ pub const ALL: [&str; 14] = [
     IAM_DIRECTORY_SIZE,
     IAM_PROPAGATION_LAG,
     IAM_REVOKED_TOKENS,
+    AUTHORIZE_CHECKS,
 ];
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.

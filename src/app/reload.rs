@@ -87,6 +87,7 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
     };
     state.swap(Snapshot {
         directory,
+        catalog: config.catalog,
         minter,
         policy: config.settings.policy.clone(),
     });

@@ -17,6 +17,7 @@ use crate::exchange::jwks::JwksCache;
 use crate::exchange::{Exchange, Policy};
 use crate::iam::authz::AuthzIndex;
 use crate::iam::bootstrap::{self, BootstrapError, Started};
+use crate::iam::catalog::Catalog;
 use crate::iam::live::{FederationDefaults, Live};
 use crate::iam::service::Authorize;
 use crate::iam::store::{Store, StoreError};
@@ -27,6 +28,8 @@ use crate::signing::Minter;
 #[derive(Debug)]
 pub struct Snapshot {
     pub directory: Directory,
+    /// The roles and permissions of downstream services.
+    pub catalog: Arc<Catalog>,
     pub minter: Minter,
     pub policy: Policy,
 }
@@ -174,6 +177,7 @@ impl AppState {
                 metrics: crate::telemetry::install(),
                 snapshot: ArcSwap::from_pointee(Snapshot {
                     directory: config.directory,
+                    catalog: config.catalog,
                     minter,
                     policy: settings.policy.clone(),
                 }),
@@ -189,6 +193,7 @@ impl AppState {
         let snapshot = state.snapshot();
         if let Some(live) = state.live() {
             live.configure(&snapshot.directory);
+            live.set_catalog(snapshot.catalog.clone());
         }
         publish_signing_keys(None, &snapshot.minter);
         let (active, published) = snapshot.minter.key_ids();
@@ -263,6 +268,7 @@ impl AppState {
     pub fn swap(&self, snapshot: Snapshot) {
         if let Some(live) = self.live() {
             live.configure(&snapshot.directory);
+            live.set_catalog(snapshot.catalog.clone());
         }
         self.inner.snapshot.store(Arc::new(snapshot));
         self.forget_unnamed_key_sources();

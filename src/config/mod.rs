@@ -54,6 +54,8 @@ pub struct Config {
     pub path: PathBuf,
     pub settings: Settings,
     pub directory: Directory,
+    /// The roles and permissions of downstream services (`[[permissions]]`, `[[roles]]`).
+    pub catalog: std::sync::Arc<crate::iam::catalog::Catalog>,
     /// What is valid but probably not what was meant, each with its place like a problem
     /// (`serve` logs them at warn level, `check-config` prints them).
     pub warnings: Vec<String>,
@@ -117,6 +119,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
         }
     }
     let parsed = started.elapsed();
+    let catalog = validate::compile_catalog(&mut file, path, &mut problems);
     let settings = validate::compile_settings(&file, path, &base, &mut problems);
     let dev_issuer_url = settings
         .dev_issuer
@@ -140,6 +143,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
             path: path.to_path_buf(),
             settings,
             directory,
+            catalog: std::sync::Arc::new(catalog),
             warnings: problems.warnings,
         })
     } else {
@@ -1199,6 +1203,186 @@ external_subject_id = "subject-1"
         let store = validate::store_settings(base, "postgres://db/iam?user=u&password=secret")
             .expect("valid");
         assert_eq!(store.redacted(), "postgres://db/iam?user=u&password=***");
+    }
+
+    /// `[[permissions]]` and `[[roles]]` of a downstream service.
+    fn service_roles(permissions: &[(&str, &str)], roles: &[(&str, &str, &str)]) -> String {
+        let mut text = String::from(SIGNING);
+        for (id, class) in permissions {
+            text.push_str(&format!(
+                "\n[[permissions]]\nid = \"{id}\"\nclass = \"{class}\"\n"
+            ));
+        }
+        for (id, permissions, includes) in roles {
+            text.push_str(&format!(
+                "\n[[roles]]\nid = \"{id}\"\npermissions = [{permissions}]\nincludes = [{includes}]\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn service_roles_are_loaded_into_the_catalog() {
+        let config = load_files(&main_only(service_roles(
+            &[
+                ("lockbox.secrets.get", "read_metadata"),
+                ("lockbox.secrets.getPayload", "read"),
+            ],
+            &[
+                (
+                    "lockbox.payloadViewer",
+                    "\"lockbox.secrets.getPayload\"",
+                    "",
+                ),
+                (
+                    "lockbox.viewer",
+                    "\"lockbox.secrets.get\"",
+                    "\"lockbox.payloadViewer\"",
+                ),
+            ],
+        )))
+        .expect("valid");
+        let catalog = &config.catalog;
+        assert_eq!(catalog.roles().len(), 2);
+        let viewer = catalog.role("lockbox.viewer").unwrap();
+        assert!(
+            catalog
+                .grantors("lockbox.secrets.getPayload")
+                .unwrap()
+                .configured
+                .contains(viewer)
+        );
+        let none = load_files(&main_only(SIGNING.into())).expect("valid");
+        assert!(none.catalog.roles().is_empty());
+        let empty =
+            load_files(&main_only(service_roles(&[], &[("svc.nothing", "", "")]))).expect("valid");
+        assert!(
+            empty.warnings.iter().any(|w| w.contains("grants nothing")),
+            "{:?}",
+            empty.warnings
+        );
+    }
+
+    #[test]
+    fn service_roles_are_refused_with_their_file_and_line() {
+        let p = |id: &'static str, class: &'static str| (id, class);
+        let too_many: Vec<(String, &str, &str)> =
+            (0..65).map(|i| (format!("svc.role{i}"), "", "")).collect();
+        let too_many: Vec<(&str, &str, &str)> = too_many
+            .iter()
+            .map(|(id, a, b)| (id.as_str(), *a, *b))
+            .collect();
+        let cases: Vec<(&str, String, Vec<&str>)> = vec![
+            (
+                "permission id syntax",
+                service_roles(&[p("lockbox.getPayload", "read")], &[]),
+                vec!["gateway.toml:4: permissions[0]", "service.noun.verb"],
+            ),
+            (
+                "built-in permission",
+                service_roles(&[p("iam.serviceAccounts.get", "read")], &[]),
+                vec!["permissions[0]", "built-in IAM permission"],
+            ),
+            (
+                "reserved service",
+                service_roles(&[p("iam.secrets.get", "read")], &[]),
+                vec!["permissions[0]", "the gateway's own"],
+            ),
+            (
+                "unknown class",
+                service_roles(&[p("lockbox.secrets.get", "owner")], &[]),
+                vec![
+                    "permissions[0]",
+                    "class \"owner\" must be one of read_metadata, read, manage, manage_access",
+                ],
+            ),
+            (
+                "duplicate permission",
+                service_roles(
+                    &[
+                        p("lockbox.secrets.get", "read"),
+                        p("lockbox.secrets.get", "read"),
+                    ],
+                    &[],
+                ),
+                vec!["gateway.toml:8: permissions[1]", "duplicate permission id"],
+            ),
+            (
+                "role id syntax",
+                service_roles(&[], &[("payloadViewer", "", "")]),
+                vec!["gateway.toml:4: roles[0]", "service.roleName"],
+            ),
+            (
+                "built-in role",
+                service_roles(&[], &[("iam.admin", "", "")]),
+                vec!["roles[0]", "built-in IAM role"],
+            ),
+            (
+                "duplicate role",
+                service_roles(&[], &[("svc.a", "", ""), ("svc.a", "", "")]),
+                vec!["roles[1]", "duplicate role id"],
+            ),
+            (
+                "unknown permission",
+                service_roles(&[], &[("svc.a", "\"svc.things.read\"", "")]),
+                vec!["roles[0]", "\"svc.things.read\" names no permission"],
+            ),
+            (
+                "built-in permission in a role",
+                service_roles(&[], &[("svc.a", "\"iam.serviceAccounts.get\"", "")]),
+                vec![
+                    "roles[0]",
+                    "built-in IAM permission: configured roles grant",
+                ],
+            ),
+            (
+                "unknown include",
+                service_roles(&[], &[("svc.a", "", "\"svc.b\"")]),
+                vec!["roles[0]", "includes: \"svc.b\" names no role"],
+            ),
+            (
+                "built-in include",
+                service_roles(&[], &[("svc.a", "", "\"viewer\"")]),
+                vec!["roles[0]", "built-in IAM role: configured roles include"],
+            ),
+            (
+                "cycle",
+                service_roles(
+                    &[],
+                    &[
+                        ("svc.a", "", "\"svc.b\""),
+                        ("svc.b", "", "\"svc.c\""),
+                        ("svc.c", "", "\"svc.a\""),
+                    ],
+                ),
+                vec!["roles[0]", "includes itself: svc.a → svc.b → svc.c → svc.a"],
+            ),
+            (
+                "self-inclusion",
+                service_roles(&[], &[("svc.a", "", "\"svc.a\"")]),
+                vec!["roles[0]", "includes itself: svc.a → svc.a"],
+            ),
+            (
+                "too many roles",
+                service_roles(&[], &too_many),
+                vec!["[[roles]]", "65 roles are declared; at most 64"],
+            ),
+            (
+                "unknown key",
+                format!("{SIGNING}\n[[roles]]\nid = \"svc.a\"\ngrants = []\n"),
+                vec!["unknown field `grants`"],
+            ),
+        ];
+        for (name, text, expected) in cases {
+            let err = load_files(&main_only(text)).expect_err(name);
+            let text = err.to_string();
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| expected.iter().all(|e| p.contains(e))),
+                "{name}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -303,6 +303,35 @@ pub struct CredentialConfig {
     pub external_subject_id: String,
 }
 
+/// `[[permissions]]`: a permission of a downstream service, checked through the Authorize API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionConfig {
+    /// `service.noun.verb`, e.g. `lockbox.secrets.getPayload`.
+    pub id: String,
+    /// Which primitive roles cover it: `read_metadata` (`auditor` and above), `read`
+    /// (`viewer` and above), `manage` (`editor` and above) or `manage_access` (`admin` and
+    /// the owners).
+    pub class: String,
+}
+
+/// `[[roles]]`: a role of a downstream service, granted by access bindings like the built-in
+/// ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// `service.roleName` or `service.noun.roleName`, e.g. `lockbox.payloadViewer`.
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// Configured permissions it grants.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Configured roles whose permissions it also grants.
+    #[serde(default)]
+    pub includes: Vec<String>,
+}
+
 /// The main configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -335,6 +364,12 @@ pub struct ConfigFile {
     pub service_accounts: Vec<Spanned<ServiceAccountConfig>>,
     #[serde(default)]
     pub federated_credentials: Vec<Spanned<CredentialConfig>>,
+    /// Permissions of downstream services.
+    #[serde(default)]
+    pub permissions: Vec<Spanned<PermissionConfig>>,
+    /// Roles of downstream services.
+    #[serde(default)]
+    pub roles: Vec<Spanned<RoleConfig>>,
 }
 
 /// An included file: directory items only.

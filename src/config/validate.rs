@@ -8,17 +8,176 @@ use std::sync::Arc;
 use aws_lc_rs::digest;
 
 use super::schema::{
-    ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig, ServiceAccountConfig,
+    ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig, PermissionConfig, RoleConfig,
+    ServiceAccountConfig,
 };
 use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
-use super::source::{ItemPlace, Items, Place, Problems, Sourced, resolve};
+use super::source::{ItemPlace, Items, Place, Problems, Sourced, resolve, sourced};
 use crate::exchange::Policy;
 use crate::exchange::directory::{
     Directory, FederatedCredential, Federation, Files, KeySource, KeySourceKind, ServiceAccount,
 };
 use crate::exchange::issuer_keys::KeySet;
 use crate::exchange::request::check_resource;
+use crate::iam::catalog::{Catalog, MAX_CONFIGURED_ROLES, PermissionDecl, RoleDecl, rules};
+use crate::iam::roles::Class;
 use crate::signing::{MAX_TOKEN_LIFETIME, SigningAlgorithm};
+
+/// `[[permissions]]` and `[[roles]]` of the main file: ids of the service syntax outside the
+/// built-in services, known classes, no duplicates, references to configured permissions and
+/// roles only, inclusions without a cycle, at most [`MAX_CONFIGURED_ROLES`] roles.
+pub(super) fn compile_catalog(
+    file: &mut ConfigFile,
+    path: &Path,
+    problems: &mut Problems,
+) -> Catalog {
+    let file_path = Arc::new(path.to_path_buf());
+    let permissions: Vec<Sourced<PermissionConfig>> =
+        sourced(&file_path, std::mem::take(&mut file.permissions));
+    let roles: Vec<Sourced<RoleConfig>> = sourced(&file_path, std::mem::take(&mut file.roles));
+    let mut declared: Vec<PermissionDecl> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for s in &permissions {
+        let place = s.place("permissions", &s.item.id);
+        if let Err(e) = rules::permission_id(&s.item.id) {
+            problems.add(&place, e);
+        }
+        if !seen.insert(&s.item.id) {
+            problems.add(&place, "duplicate permission id");
+        }
+        match Class::parse(&s.item.class) {
+            Some(class) => declared.push(PermissionDecl {
+                id: s.item.id.clone(),
+                class,
+            }),
+            None => problems.add(
+                &place,
+                format!(
+                    "class {:?} must be one of {}",
+                    s.item.class,
+                    Class::CONFIGURABLE.map(|(name, _)| name).join(", ")
+                ),
+            ),
+        }
+    }
+    if roles.len() > MAX_CONFIGURED_ROLES {
+        problems.add(
+            &format!("{}: [[roles]]", path.display()),
+            format!(
+                "{} roles are declared; at most {MAX_CONFIGURED_ROLES} are",
+                roles.len()
+            ),
+        );
+    }
+    let role_ids: HashMap<&str, usize> = roles
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, s)| (s.item.id.as_str(), i))
+        .collect();
+    for (i, s) in roles.iter().enumerate() {
+        let place = s.place("roles", &s.item.id);
+        if let Err(e) = rules::role_id(&s.item.id) {
+            problems.add(&place, e);
+        }
+        if role_ids.get(s.item.id.as_str()) != Some(&i) {
+            problems.add(&place, "duplicate role id");
+        }
+        for p in &s.item.permissions {
+            if seen.contains(p.as_str()) {
+                continue;
+            }
+            let why = if crate::iam::roles::Permission::parse(p).is_some() {
+                "is a built-in IAM permission: configured roles grant configured permissions only"
+            } else {
+                "names no permission of [[permissions]]"
+            };
+            problems.add(&place, format!("permissions: {p:?} {why}"));
+        }
+        for r in &s.item.includes {
+            if role_ids.contains_key(r.as_str()) {
+                continue;
+            }
+            let why = if crate::iam::roles::Role::parse(r).is_some() {
+                "is a built-in IAM role: configured roles include configured roles only"
+            } else {
+                "names no role of [[roles]]"
+            };
+            problems.add(&place, format!("includes: {r:?} {why}"));
+        }
+        if s.item.permissions.is_empty() && s.item.includes.is_empty() {
+            problems.warn(&place, "grants nothing: no permissions and no includes");
+        }
+    }
+    // A cycle of inclusions: reported once, at the first role of it in file order.
+    let mut reported: HashSet<usize> = HashSet::new();
+    for start in 0..roles.len() {
+        if reported.contains(&start) {
+            continue;
+        }
+        if let Some(cycle) = inclusion_cycle(&roles, &role_ids, start) {
+            let names: Vec<&str> = cycle
+                .iter()
+                .filter_map(|&i| roles.get(i).map(|r| r.item.id.as_str()))
+                .collect();
+            reported.extend(cycle.iter().copied());
+            if let Some(s) = roles.get(start) {
+                problems.add(
+                    &s.place("roles", &s.item.id),
+                    format!("includes itself: {}", names.join(" → ")),
+                );
+            }
+        }
+    }
+    let decls: Vec<RoleDecl> = roles
+        .into_iter()
+        .map(|s| RoleDecl {
+            id: s.item.id,
+            description: s.item.description,
+            permissions: s.item.permissions,
+            includes: s.item.includes,
+        })
+        .collect();
+    Catalog::new(&declared, &decls)
+}
+
+/// The roles from `start` back to `start` through inclusions, if `start` is on a cycle.
+fn inclusion_cycle(
+    roles: &[Sourced<RoleConfig>],
+    ids: &HashMap<&str, usize>,
+    start: usize,
+) -> Option<Vec<usize>> {
+    fn walk(
+        roles: &[Sourced<RoleConfig>],
+        ids: &HashMap<&str, usize>,
+        at: usize,
+        start: usize,
+        trail: &mut Vec<usize>,
+        seen: &mut HashSet<usize>,
+    ) -> bool {
+        trail.push(at);
+        for next in roles
+            .get(at)
+            .map(|r| r.item.includes.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| ids.get(id.as_str()).copied())
+        {
+            if next == start {
+                trail.push(start);
+                return true;
+            }
+            if seen.insert(next) && walk(roles, ids, next, start, trail, seen) {
+                return true;
+            }
+        }
+        trail.pop();
+        false
+    }
+    let mut trail = Vec::new();
+    let mut seen = HashSet::new();
+    walk(roles, ids, start, start, &mut trail, &mut seen).then_some(trail)
+}
 
 fn check_url(value: &str, allow_http: bool) -> Result<url::Url, String> {
     let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;

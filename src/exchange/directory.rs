@@ -459,6 +459,11 @@ impl Entries {
             .insert(account.id.as_str().into(), account);
     }
 
+    /// A service account of this layer by id.
+    pub fn service_account(&self, id: &str) -> Option<&ServiceAccount> {
+        self.service_accounts.get(id)
+    }
+
     pub fn remove_service_account(&mut self, id: &str) -> Option<ServiceAccount> {
         self.service_accounts.remove(id)
     }

@@ -9,6 +9,7 @@
 //! | `/dev/issuer/…` | the dev issuer, only when enabled ([`dev`]) |
 //! | `POST /iam/v1/tokens`, `POST /iam/v1/tokens:revoke` | a service account's PS256 JWT for an IAM token, and revocation of the gateway's tokens ([`iam_tokens`]); only with `[store]` |
 //! | `POST /oauth/introspect` | RFC 7662 introspection of the gateway's tokens for resource servers ([`introspect`]); only with `[store]` |
+//! | `POST /iam/v1/authorize` | `AccessService.Authorize`: resource services ask whether tokens' subjects hold permissions on resources ([`iam_authorize`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
 //! | `/resource-manager/v1/clouds…`, `/resource-manager/v1/folders…`, `/iam/v1/serviceAccounts…`, `GET /operations/{id}` | the resource hierarchy and operations ([`iam_hierarchy`]); only with `[store]` |
 //! | `/iam/v1/workload/…` | OIDC federations and federated credentials ([`iam_federations`]); only with `[store]` |
@@ -23,7 +24,8 @@
 pub mod dev;
 pub mod error;
 pub mod health;
-pub mod iam_bindings;
+pub mod iam_authorize;
+mod iam_bindings;
 pub mod iam_federations;
 pub mod iam_hierarchy;
 pub mod iam_keys;

@@ -18,6 +18,7 @@ use utoipa::openapi::path::PathItem;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::iam_authorize;
 use super::iam_bindings;
 use super::iam_federations;
 use super::iam_hierarchy;
@@ -33,6 +34,7 @@ use crate::iam::status::StatusBody;
 pub fn iam_endpoints() -> Vec<Endpoint> {
     [
         iam_tokens::endpoints(),
+        iam_authorize::endpoints(),
         iam_keys::endpoints(),
         iam_hierarchy::endpoints(),
         iam_federations::endpoints(),
@@ -52,6 +54,7 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
     paths(
         iam_tokens::create,
         iam_tokens::revoke,
+        iam_authorize::authorize,
         iam_keys::create,
         iam_keys::list,
         iam_keys::read,

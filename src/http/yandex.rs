@@ -259,6 +259,16 @@ impl Call {
         }
     }
 
+    /// The request id the call is logged and audited under.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The client's address as audited.
+    pub fn client(&self) -> &str {
+        &self.client
+    }
+
     /// The client's address (the peer, or from `X-Forwarded-For` through trusted proxies).
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client.parse().ok()
@@ -281,6 +291,7 @@ impl Call {
             audience: &snapshot.minter.audience,
             leeway: snapshot.policy.leeway,
             revoked: live.revoked(),
+            resources: &[],
         };
         let authorization = headers
             .get(header::AUTHORIZATION)
@@ -308,6 +319,7 @@ impl Call {
             audience: &snapshot.minter.audience,
             leeway: snapshot.policy.leeway,
             revoked: live.revoked(),
+            resources: &[],
         };
         authn::verify(token, &own, live.store(), crate::time::now_unix(), checks).await
     }

@@ -45,6 +45,11 @@ pub struct OwnTokens<'a> {
     pub audience: &'a str,
     pub leeway: i64,
     pub revoked: &'a Revoked,
+    /// Other `aud` values accepted besides `audience`: the RFC 8707 targets tokens may be
+    /// minted for, when the caller is a resource service's check of a token it received
+    /// (`/iam/v1/authorize`). Empty for management calls: a token minted for a service is
+    /// not a credential for the IAM API.
+    pub resources: &'a [String],
 }
 
 /// How far [`verify`] goes: a token that is authentic (the gateway's key, issuer and
@@ -79,7 +84,7 @@ fn refused(reason: &'static str, message: impl Into<String>) -> Status {
 
 /// The token of an `Authorization: Bearer …` header value (the scheme in any case, RFC 9110
 /// §11.1), or the refusal that says what is wrong with the header.
-fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
+pub fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
     let Some(value) = authorization else {
         return Err(refused(
             "missing_credentials",
@@ -141,6 +146,51 @@ pub async fn verify(
     now: i64,
     checks: Checks,
 ) -> Result<(Verified, Option<Principal>), Status> {
+    let verified = check(token, own, now, checks)?;
+    if checks == Checks::Authentic {
+        return Ok((verified, None));
+    }
+    let sub = verified.sub.as_str();
+    let account = match store.get_service_account(sub).await {
+        Ok(account) => account,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(refused(
+                "unknown_service_account",
+                format!(
+                    "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
+                    quote(sub)
+                ),
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if account.status != ServiceAccountStatus::Active {
+        return Err(refused(
+            "service_account_suspended",
+            format!(
+                "the IAM token's service account {} is suspended",
+                quote(sub)
+            ),
+        ));
+    }
+    let principal = Principal {
+        service_account_id: account.id,
+        folder_id: account.folder_id,
+        cloud_id: account.cloud_id,
+        token_jti: verified.jti.clone(),
+    };
+    Ok((verified, Some(principal)))
+}
+
+/// The part of [`verify`] that needs no store: the token is the gateway's (key, issuer,
+/// audience), has a `sub` and an `exp`, and — with [`Checks::All`] — is within its times and
+/// not revoked. Whether its subject still exists is the caller's to check.
+pub fn check(
+    token: &str,
+    own: &OwnTokens<'_>,
+    now: i64,
+    checks: Checks,
+) -> Result<Verified, Status> {
     let jwt = jwt::read(token).map_err(|e| {
         refused(
             e.reason.as_str(),
@@ -187,11 +237,10 @@ pub async fn verify(
             ),
         ));
     }
-    if !claims
-        .aud
-        .as_ref()
-        .is_some_and(|aud| aud.values().any(|a| a == own.audience))
-    {
+    if !claims.aud.as_ref().is_some_and(|aud| {
+        aud.values()
+            .any(|a| a == own.audience || own.resources.iter().any(|r| r == a))
+    }) {
         return Err(refused(
             "audience_mismatch",
             format!(
@@ -223,7 +272,7 @@ pub async fn verify(
         expired,
     };
     if checks == Checks::Authentic {
-        return Ok((verified, None));
+        return Ok(verified);
     }
     let server = || format!("server time {}, leeway {}s", rfc3339(now), own.leeway);
     if expired {
@@ -259,35 +308,7 @@ pub async fn verify(
             ),
         ));
     }
-    let account = match store.get_service_account(sub).await {
-        Ok(account) => account,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(refused(
-                "unknown_service_account",
-                format!(
-                    "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
-                    quote(sub)
-                ),
-            ));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    if account.status != ServiceAccountStatus::Active {
-        return Err(refused(
-            "service_account_suspended",
-            format!(
-                "the IAM token's service account {} is suspended",
-                quote(sub)
-            ),
-        ));
-    }
-    let principal = Principal {
-        service_account_id: account.id,
-        folder_id: account.folder_id,
-        cloud_id: account.cloud_id,
-        token_jti: claims.jti.clone(),
-    };
-    Ok((verified, Some(principal)))
+    Ok(verified)
 }
 
 #[cfg(test)]

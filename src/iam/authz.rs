@@ -26,11 +26,12 @@
 //! Pure: no I/O, no clock. Who may do what is data in [`super::roles`]; the rules and the
 //! decisions behind them are in `docs/design.md#roles-and-authorization`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use super::catalog::{Catalog, ConfiguredRoles, Grantors};
 use super::roles::{
     Method, Need, OWNER_PERMISSIONS, Permission, Role, RoleSet, Scope, Target, UnknownRole,
 };
@@ -162,6 +163,36 @@ impl Denied {
             resource_id: resource.id.to_owned(),
         }
     }
+}
+
+/// One element of a resource path of the Authorize API: a resource's type and id
+/// (`{"id": "…", "type": "resource-manager.folder"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathElement<'a> {
+    pub resource_type: &'a str,
+    pub id: &'a str,
+}
+
+/// Why a check of a permission by name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamedRefusal {
+    /// The subject holds the permission nowhere on the path.
+    #[error("permission {permission} is required on {resource}")]
+    Denied {
+        permission: String,
+        resource: String,
+    },
+    /// The resource service asking may not ask about this resource.
+    #[error("the caller needs iam.accessService.authorize on {resource} to ask about it")]
+    CallerDenied { resource: String },
+    /// No permission, built-in or configured, has this name.
+    #[error(
+        "permission {0} does not exist: it is neither an IAM permission nor one the configuration declares"
+    )]
+    UnknownPermission(String),
+    /// The resource path cannot be walked.
+    #[error("{0}")]
+    BadPath(String),
 }
 
 /// Why a method call or a grant is refused.
@@ -326,6 +357,14 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// Whether `grants` holds `role`.
+fn holds_role(grants: Grants, role: Bound) -> bool {
+    match role {
+        Bound::Builtin(role) => grants.roles.contains(role),
+        Bound::Configured(bit) => grants.configured.contains(bit),
+    }
+}
+
 /// The key of a (resource, subject) pair: resource × 2³² + subject.
 const fn key(resource: u32, subject: u32) -> u64 {
     ((resource as u64) << 32) + subject as u64
@@ -341,13 +380,41 @@ const fn subject_group(t: SubjectType) -> usize {
     }
 }
 
+/// The roles bound to one subject on one resource: built-in and configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Grants {
+    roles: RoleSet,
+    configured: ConfiguredRoles,
+}
+
+impl Grants {
+    fn is_empty(self) -> bool {
+        self.roles.is_empty() && self.configured.is_empty()
+    }
+}
+
+/// A role of a binding: built-in, or one of the catalog's configured roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Builtin(Role),
+    Configured(ConfiguredRoles),
+}
+
 /// Access bindings and the resource hierarchy, indexed for [`AuthzIndex::check`].
 #[derive(Clone, Default)]
 pub struct AuthzIndex {
     resources: Names,
     subjects: Names,
     /// (resource, subject) → the roles bound there.
-    grants: HashMap<u64, RoleSet, BuildHasherDefault<KeyHasher>>,
+    grants: HashMap<u64, Grants, BuildHasherDefault<KeyHasher>>,
+    /// The configured roles and who grants each permission by name.
+    catalog: Arc<Catalog>,
+    /// The stored bindings of roles that are not built in, by binding id: applied while the
+    /// catalog declares their role, kept dormant otherwise, and re-applied when a reload
+    /// changes the catalog.
+    configured_bindings: HashMap<String, AccessBinding>,
+    /// Service accounts that are suspended: they hold nothing at the Authorize API.
+    suspended: HashSet<String>,
     bindings: usize,
     /// `system:allUsers` and `system:allAuthenticatedUsers` as interned subjects, or
     /// [`NONE`] while no binding names them: looked up once per change, not per check.
@@ -397,25 +464,7 @@ impl AuthzIndex {
         role: Role,
         subject: SubjectRef<'_>,
     ) -> bool {
-        let r_group = resource.scope as usize;
-        let s_group = subject_group(subject.subject_type);
-        if let (Some(r), Some(s)) = (
-            self.resources.find(r_group, resource.id),
-            self.subjects.find(s_group, subject.id),
-        ) && self
-            .grants
-            .get(&key(r, s))
-            .is_some_and(|roles| roles.contains(role))
-        {
-            return false;
-        }
-        let r = self.resources.acquire(r_group, resource.id);
-        let s = self.subjects.acquire(s_group, subject.id);
-        let roles = self.grants.entry(key(r, s)).or_default();
-        *roles = roles.with(role);
-        self.bindings += 1;
-        self.refresh_system(subject.subject_type);
-        true
+        self.bind(resource, Bound::Builtin(role), subject)
     }
 
     /// Removes a binding; `false` when it was not there.
@@ -425,6 +474,35 @@ impl AuthzIndex {
         role: Role,
         subject: SubjectRef<'_>,
     ) -> bool {
+        self.unbind(resource, Bound::Builtin(role), subject)
+    }
+
+    fn bind(&mut self, resource: Resource<'_>, role: Bound, subject: SubjectRef<'_>) -> bool {
+        let r_group = resource.scope as usize;
+        let s_group = subject_group(subject.subject_type);
+        if let (Some(r), Some(s)) = (
+            self.resources.find(r_group, resource.id),
+            self.subjects.find(s_group, subject.id),
+        ) && self
+            .grants
+            .get(&key(r, s))
+            .is_some_and(|grants| holds_role(*grants, role))
+        {
+            return false;
+        }
+        let r = self.resources.acquire(r_group, resource.id);
+        let s = self.subjects.acquire(s_group, subject.id);
+        let grants = self.grants.entry(key(r, s)).or_default();
+        match role {
+            Bound::Builtin(role) => grants.roles = grants.roles.with(role),
+            Bound::Configured(bit) => grants.configured = grants.configured.union(bit),
+        }
+        self.bindings += 1;
+        self.refresh_system(subject.subject_type);
+        true
+    }
+
+    fn unbind(&mut self, resource: Resource<'_>, role: Bound, subject: SubjectRef<'_>) -> bool {
         let (Some(r), Some(s)) = (
             self.resources.find(resource.scope as usize, resource.id),
             self.subjects
@@ -433,14 +511,17 @@ impl AuthzIndex {
             return false;
         };
         let k = key(r, s);
-        let Some(roles) = self.grants.get_mut(&k) else {
+        let Some(grants) = self.grants.get_mut(&k) else {
             return false;
         };
-        if !roles.contains(role) {
+        if !holds_role(*grants, role) {
             return false;
         }
-        *roles = roles.without(role);
-        if roles.is_empty() {
+        match role {
+            Bound::Builtin(role) => grants.roles = grants.roles.without(role),
+            Bound::Configured(bit) => grants.configured = grants.configured.without(bit),
+        }
+        if grants.is_empty() {
             self.grants.remove(&k);
         }
         self.bindings -= 1;
@@ -450,23 +531,107 @@ impl AuthzIndex {
         true
     }
 
-    /// Adds a stored binding; `Ok(false)` when it was already there.
+    /// Adds a stored binding; `Ok(false)` when it was already there. A binding of a role that
+    /// is not built in is kept: applied while the catalog declares the role, dormant (granting
+    /// nothing) while it does not.
     pub fn add_access_binding(&mut self, binding: &AccessBinding) -> Result<bool, BindingError> {
-        let (resource, role) = Self::parts(binding)?;
-        Ok(self.add_binding(resource, role, SubjectRef::of(&binding.subject)))
+        let resource = Self::resource(binding)?;
+        let subject = SubjectRef::of(&binding.subject);
+        if let Some(role) = Role::parse(&binding.role_id) {
+            return Ok(self.add_binding(resource, role, subject));
+        }
+        if self.configured_bindings.contains_key(&binding.id) {
+            return Ok(false);
+        }
+        let added = match self.catalog.role(&binding.role_id) {
+            Some(bit) => self.bind(resource, Bound::Configured(bit), subject),
+            None => false,
+        };
+        self.configured_bindings
+            .insert(binding.id.clone(), binding.clone());
+        Ok(added)
     }
 
     /// Removes a stored binding; `Ok(false)` when it was not there.
     pub fn remove_access_binding(&mut self, binding: &AccessBinding) -> Result<bool, BindingError> {
-        let (resource, role) = Self::parts(binding)?;
-        Ok(self.remove_binding(resource, role, SubjectRef::of(&binding.subject)))
+        let resource = Self::resource(binding)?;
+        let subject = SubjectRef::of(&binding.subject);
+        if let Some(role) = Role::parse(&binding.role_id) {
+            return Ok(self.remove_binding(resource, role, subject));
+        }
+        if self.configured_bindings.remove(&binding.id).is_none() {
+            return Ok(false);
+        }
+        Ok(match self.catalog.role(&binding.role_id) {
+            Some(bit) => self.unbind(resource, Bound::Configured(bit), subject),
+            None => false,
+        })
     }
 
-    fn parts(binding: &AccessBinding) -> Result<(Resource<'_>, Role), BindingError> {
-        let resource = Resource::of(&binding.resource)
-            .ok_or(BindingError::NotBindable(binding.resource.kind))?;
-        let role = super::roles::check_role_id(&binding.role_id)?;
-        Ok((resource, role))
+    fn resource(binding: &AccessBinding) -> Result<Resource<'_>, BindingError> {
+        Resource::of(&binding.resource).ok_or(BindingError::NotBindable(binding.resource.kind))
+    }
+
+    /// The configured roles and permissions in force.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Replaces the configured roles and permissions (at start and on every reload): the
+    /// stored bindings of the roles it no longer declares grant nothing any more, those of the
+    /// roles it declares now grant them. Costs one removal and one addition per stored binding
+    /// of a configured role.
+    pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
+        let stored: Vec<AccessBinding> = self.configured_bindings.values().cloned().collect();
+        for binding in &stored {
+            if let (Some(resource), Some(bit)) = (
+                Resource::of(&binding.resource),
+                self.catalog.role(&binding.role_id),
+            ) {
+                self.unbind(
+                    resource,
+                    Bound::Configured(bit),
+                    SubjectRef::of(&binding.subject),
+                );
+            }
+        }
+        self.catalog = catalog;
+        for binding in &stored {
+            if let (Some(resource), Some(bit)) = (
+                Resource::of(&binding.resource),
+                self.catalog.role(&binding.role_id),
+            ) {
+                self.bind(
+                    resource,
+                    Bound::Configured(bit),
+                    SubjectRef::of(&binding.subject),
+                );
+            }
+        }
+    }
+
+    /// How many stored bindings name a role that the catalog does not declare (granting
+    /// nothing until a reload declares it).
+    pub fn dormant_binding_count(&self) -> usize {
+        self.configured_bindings
+            .values()
+            .filter(|b| self.catalog.role(&b.role_id).is_none())
+            .count()
+    }
+
+    /// Marks a service account suspended (it holds nothing at [`AuthzIndex::check_path`]) or
+    /// active again.
+    pub fn set_suspended(&mut self, service_account_id: &str, suspended: bool) {
+        if suspended {
+            self.suspended.insert(service_account_id.to_owned());
+        } else {
+            self.suspended.remove(service_account_id);
+        }
+    }
+
+    /// Whether the service account is suspended.
+    pub fn is_suspended(&self, service_account_id: &str) -> bool {
+        !self.suspended.is_empty() && self.suspended.contains(service_account_id)
     }
 
     fn refresh_system(&mut self, subject_type: SubjectType) {
@@ -533,19 +698,171 @@ impl AuthzIndex {
         permission: Permission,
         resource: Resource<'_>,
     ) -> Result<(), Denied> {
-        if self.holds(principal, Role::granting(permission), resource) {
+        let wanted = Role::granting(permission);
+        let Some(node) = self.resources.find(resource.scope as usize, resource.id) else {
+            return Err(Denied::new(permission, resource));
+        };
+        if self.holds(principal, node, |grants| grants.roles.intersects(wanted)) {
             Ok(())
         } else {
             Err(Denied::new(permission, resource))
         }
     }
 
-    /// Whether a role of `wanted` is bound to the principal, to `system:allAuthenticatedUsers`
-    /// (when authenticated) or to `system:allUsers`, on `resource` or above it.
-    fn holds(&self, principal: &Principal<'_>, wanted: RoleSet, resource: Resource<'_>) -> bool {
-        let Some(mut node) = self.resources.find(resource.scope as usize, resource.id) else {
-            return false;
+    /// Whether `principal` holds the permission named `permission` — configured
+    /// (`lockbox.secrets.getPayload`) or built-in — on `resource` or above it. The same walk as
+    /// [`AuthzIndex::check`], with the configured roles looked at beside the built-in ones.
+    pub fn check_named(
+        &self,
+        principal: &Principal<'_>,
+        permission: &str,
+        resource: Resource<'_>,
+    ) -> Result<(), NamedRefusal> {
+        let grantors = self.grantors(permission)?;
+        let denied = || NamedRefusal::Denied {
+            permission: permission.to_owned(),
+            resource: format!("{} {}", resource.scope, resource.id),
         };
+        let node = self
+            .resources
+            .find(resource.scope as usize, resource.id)
+            .ok_or_else(denied)?;
+        if self.holds_any(principal, node, grantors) {
+            Ok(())
+        } else {
+            Err(denied())
+        }
+    }
+
+    fn grantors(&self, permission: &str) -> Result<Grantors, NamedRefusal> {
+        self.catalog
+            .grantors(permission)
+            .ok_or_else(|| NamedRefusal::UnknownPermission(permission.to_owned()))
+    }
+
+    fn holds_any(&self, principal: &Principal<'_>, node: u32, grantors: Grantors) -> bool {
+        self.holds(principal, node, |grants| {
+            grants.roles.intersects(grantors.roles)
+                || grants.configured.intersects(grantors.configured)
+        })
+    }
+
+    /// The Authorize API's check: whether `subject` holds `permission` (by name) on the
+    /// resource a resource service names by its `path`, and whether the `caller` (the resource
+    /// service) may ask. The path runs from the resource up (`lockbox.secret`,
+    /// `resource-manager.folder`, `resource-manager.cloud`, …): elements of types roles are
+    /// granted on here (organization, cloud, folder, service account, federation) are looked
+    /// up in the index, others (a secret the gateway does not know) are skipped. The walk
+    /// starts at the first element the index knows and goes up by the gateway's own
+    /// hierarchy; every later element of a known type must agree with it (a folder the
+    /// gateway knows in another cloud than the path says is refused, never trusted). The
+    /// caller must hold `iam.accessService.authorize` where the walk starts (or above it).
+    pub fn check_path(
+        &self,
+        caller: &Principal<'_>,
+        subject: &Principal<'_>,
+        permission: &str,
+        path: &[PathElement<'_>],
+    ) -> Result<(), NamedRefusal> {
+        let grantors = self.grantors(permission)?;
+        let Some(first) = path.first() else {
+            return Err(NamedRefusal::BadPath(
+                "the resource path is empty".to_owned(),
+            ));
+        };
+        let mut start = None;
+        let mut any_known_type = false;
+        for (i, element) in path.iter().enumerate() {
+            let Some(scope) = Scope::parse(element.resource_type) else {
+                continue;
+            };
+            any_known_type = true;
+            if let Some(node) = self.resources.find(scope as usize, element.id) {
+                start = Some((i, node));
+                break;
+            }
+        }
+        if !any_known_type {
+            return Err(NamedRefusal::BadPath(format!(
+                "the resource path names no {}: the gateway grants roles on those only",
+                Scope::ALL.map(Scope::as_str).join(", ")
+            )));
+        }
+        let denied = || NamedRefusal::Denied {
+            permission: permission.to_owned(),
+            resource: format!("{} {}", first.resource_type, first.id),
+        };
+        let Some((at, node)) = start else {
+            return Err(denied());
+        };
+        for element in path.iter().skip(at + 1) {
+            let Some(scope) = Scope::parse(element.resource_type) else {
+                continue;
+            };
+            if let Some(known) = self.ancestor(node, scope)
+                && known != element.id
+            {
+                let (child_scope, child) = self.name(node);
+                return Err(NamedRefusal::BadPath(format!(
+                    "{child_scope} {child} is in {scope} {known}, not in {scope} {}",
+                    element.id
+                )));
+            }
+        }
+        if let Some(account) = subject.subject
+            && account.subject_type == SubjectType::ServiceAccount
+            && self.is_suspended(account.id)
+        {
+            return Err(denied());
+        }
+        let authorize = Role::granting(Permission::AccessServiceAuthorize);
+        if !self.holds(caller, node, |grants| grants.roles.intersects(authorize)) {
+            let (scope, id) = self.name(node);
+            return Err(NamedRefusal::CallerDenied {
+                resource: format!("{scope} {id}"),
+            });
+        }
+        if self.holds_any(subject, node, grantors) {
+            Ok(())
+        } else {
+            Err(denied())
+        }
+    }
+
+    /// The ancestor of `node` (or `node` itself) of `scope`, by name.
+    fn ancestor(&self, mut node: u32, scope: Scope) -> Option<&str> {
+        for _ in Scope::ALL {
+            let slot = self.resources.slots.get(node as usize)?;
+            if usize::from(slot.group) == scope as usize {
+                return slot.name.as_deref();
+            }
+            node = slot.parent;
+            if node == NONE {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// The scope and id of a resource node.
+    fn name(&self, node: u32) -> (Scope, &str) {
+        let slot = self.resources.slots.get(node as usize);
+        let scope = slot
+            .and_then(|s| Scope::ALL.get(usize::from(s.group)).copied())
+            .unwrap_or(Scope::Organization);
+        (scope, slot.and_then(|s| s.name.as_deref()).unwrap_or(""))
+    }
+
+    /// Whether bindings that `matches` accepts are bound to the principal, to
+    /// `system:allAuthenticatedUsers` (when authenticated) or to `system:allUsers`, on the
+    /// resource `node` or above it.
+    #[inline]
+    fn holds(
+        &self,
+        principal: &Principal<'_>,
+        mut node: u32,
+        matches: impl Fn(&Grants) -> bool,
+    ) -> bool {
         let who = match principal.subject {
             None => [NONE, NONE, self.all_users],
             Some(subject) => [
@@ -561,12 +878,7 @@ impl AuthzIndex {
         // ever turning a check into an endless loop.
         for _ in Scope::ALL {
             for subject in who {
-                if subject != NONE
-                    && self
-                        .grants
-                        .get(&key(node, subject))
-                        .is_some_and(|roles| roles.intersects(wanted))
-                {
+                if subject != NONE && self.grants.get(&key(node, subject)).is_some_and(&matches) {
                     return true;
                 }
             }
@@ -615,8 +927,9 @@ impl AuthzIndex {
     }
 
     /// Whether `principal` may grant — or revoke — the role `role_id` on `resource`, by
-    /// `setAccessBindings` or `updateAccessBindings`. The role must exist and be grantable on
-    /// the resource's scope; the principal must hold the scope's `setAccessBindings`
+    /// `setAccessBindings` or `updateAccessBindings`. The role must exist (built in, or
+    /// declared by the catalog) and be grantable on the resource's scope (configured roles are
+    /// grantable everywhere); the principal must hold the scope's `setAccessBindings`
     /// permission on the resource, and every owner permission the role carries (so `admin`
     /// neither grants nor revokes an owner role). Call it for every binding a request adds
     /// and every binding it removes.
@@ -625,9 +938,15 @@ impl AuthzIndex {
         principal: &Principal<'_>,
         role_id: &str,
         resource: Resource<'_>,
-    ) -> Result<Role, Refused> {
-        let role = super::roles::check_role_id(role_id)?;
-        if !role.grantable_on(resource.scope) {
+    ) -> Result<(), Refused> {
+        let role = match super::roles::check_role_id(role_id) {
+            Ok(role) => Some(role),
+            Err(_) if self.catalog.role(role_id).is_some() => None,
+            Err(unknown) => return Err(unknown.into()),
+        };
+        if let Some(role) = role
+            && !role.grantable_on(resource.scope)
+        {
             return Err(Refused::NotGrantableOn {
                 role,
                 scope: resource.scope,
@@ -638,10 +957,12 @@ impl AuthzIndex {
             resource.scope.set_bindings_permission(),
             resource,
         )?;
-        for owner in role.permissions().intersection(OWNER_PERMISSIONS).iter() {
-            self.check(principal, owner, resource)?;
+        if let Some(role) = role {
+            for owner in role.permissions().intersection(OWNER_PERMISSIONS).iter() {
+                self.check(principal, owner, resource)?;
+            }
         }
-        Ok(role)
+        Ok(())
     }
 }
 

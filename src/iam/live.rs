@@ -40,10 +40,11 @@ use crate::iam::ResourceKind;
 use crate::telemetry;
 
 use super::authz::{AuthzIndex, Resource as AuthzResource};
+use super::catalog::Catalog;
 use super::roles::Scope;
 use super::store::{
-    AccessBinding, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq, Store,
-    StoreError,
+    AccessBinding, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq,
+    ServiceAccountStatus, Store, StoreError,
 };
 
 /// How often the log is read even without a notification.
@@ -256,6 +257,28 @@ impl Live {
         self.inner.configured.store(Arc::new(directory.clone()));
     }
 
+    /// Takes the configuration's roles and permissions of downstream services into account
+    /// (at start and on every reload): stored bindings of the roles it declares grant them from
+    /// now on, those of roles it no longer declares grant nothing.
+    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+        let mut index = self
+            .inner
+            .authz
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if Arc::ptr_eq(index.catalog(), &catalog) {
+            return;
+        }
+        index.set_catalog(catalog);
+        let dormant = index.dormant_binding_count();
+        if dormant > 0 {
+            tracing::warn!(
+                bindings = dormant,
+                "IAM store: access bindings name roles neither built in nor declared by [[roles]]; they grant nothing until a configuration declares them"
+            );
+        }
+    }
+
     /// The configuration files' layer, as last given to [`Live::configure`].
     pub fn configured(&self) -> Arc<Directory> {
         self.inner.configured.load_full()
@@ -439,6 +462,7 @@ impl Follower {
                 AuthzResource::cloud(&folder.cloud_id),
             ),
             Record::ServiceAccount(account) => {
+                index.set_suspended(&account.id, account.status != ServiceAccountStatus::Active);
                 link(
                     index,
                     AuthzResource::service_account(&account.id),
@@ -496,6 +520,7 @@ impl Follower {
                 index.remove_parent(AuthzResource::folder(id));
             }
             ResourceKind::ServiceAccount => {
+                index.set_suspended(id, false);
                 index.remove_parent(AuthzResource::service_account(id));
                 self.entries.remove_service_account(id);
             }

@@ -22,6 +22,7 @@
 //! | [`keys`] | authorized keys' RSA key material and the Yandex key file |
 //! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
 //! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
+//! | [`catalog`] | the roles and permissions of downstream services declared in the configuration, and who grants every permission by name |
 //! | [`authz`] | the in-memory authorization index: access bindings × resource hierarchy, incremental, with the grant (escalation) rules |
 //! | [`live`] | the store followed: the authorization index and the store's layer of the exchange directory, loaded at start and kept current from the change log |
 //!
@@ -31,6 +32,7 @@ pub mod authn;
 pub mod authz;
 pub mod bindings_api;
 pub mod bootstrap;
+pub mod catalog;
 pub mod federations_api;
 pub mod hierarchy_api;
 pub mod ids;

@@ -60,6 +60,14 @@ impl Scope {
         }
     }
 
+    /// The scope whose Yandex resource type is `resource_type`.
+    pub fn parse(resource_type: &str) -> Option<Scope> {
+        Scope::ALL
+            .iter()
+            .copied()
+            .find(|s| s.as_str() == resource_type)
+    }
+
     /// The scope a resource of this scope lives in: the only parent link the hierarchy
     /// accepts. Because each link goes one step up, a walk to the top takes at most four
     /// steps and can never loop.
@@ -142,6 +150,50 @@ pub enum Class {
     ManageAccess,
     /// Granting and revoking the owner roles: held only by the owners, never by `admin`.
     Owner,
+}
+
+impl Class {
+    /// The classes a configured permission may name, as written in the configuration
+    /// (`class = "read"`): every class but [`Class::Owner`].
+    pub const CONFIGURABLE: [(&'static str, Class); 4] = [
+        ("read_metadata", Class::ReadMetadata),
+        ("read", Class::Read),
+        ("manage", Class::Manage),
+        ("manage_access", Class::ManageAccess),
+    ];
+
+    /// The class named `name` in the configuration; `None` for any other name.
+    pub fn parse(name: &str) -> Option<Class> {
+        Class::CONFIGURABLE
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| *c)
+    }
+
+    /// The primitive role defined by this class (`None` for [`Class::Owner`]).
+    pub const fn primitive(self) -> Option<Role> {
+        match self {
+            Class::ReadMetadata => Some(Role::Auditor),
+            Class::Read => Some(Role::Viewer),
+            Class::Manage => Some(Role::Editor),
+            Class::ManageAccess => Some(Role::Admin),
+            Class::Owner => None,
+        }
+    }
+
+    /// The roles that cover every permission of this class, configured ones included: its
+    /// primitive role and every role that includes it, transitively (`viewer` covers `read`
+    /// and `read_metadata`; `admin` and the owner roles cover all four).
+    pub fn covering(self) -> RoleSet {
+        let Some(primitive) = self.primitive() else {
+            return RoleSet::EMPTY;
+        };
+        Role::ALL
+            .iter()
+            .copied()
+            .filter(|r| r.includes_transitively(primitive))
+            .fold(RoleSet::EMPTY, RoleSet::with)
+    }
 }
 
 macro_rules! permissions {
@@ -255,6 +307,11 @@ permissions! {
 
     UserAccountsListRefreshTokens = "iam.userAccounts.listRefreshTokens", Read;
     UserAccountsRevokeRefreshTokens = "iam.userAccounts.revokeRefreshTokens", Manage;
+
+    /// Ask the Authorize API whether other subjects hold permissions on the resource and below
+    /// it: what resource services call with (it reveals who may do what, so it is of the
+    /// access class).
+    AccessServiceAuthorize = "iam.accessService.authorize", ManageAccess;
 }
 
 const _: () = assert!(Permission::ALL.len() <= 128, "PermissionSet holds 128 bits");
@@ -434,6 +491,7 @@ roles! {
     FederationsAdmin,
     RefreshTokenViewer,
     RefreshTokenRevoker,
+    AccessServiceAuthorizer,
 }
 
 const _: () = assert!(Role::ALL.len() <= 64, "RoleSet holds 64 bits");
@@ -769,6 +827,14 @@ impl Role {
                 includes: &[],
                 on: ORGANIZATION,
             },
+            Role::AccessServiceAuthorizer => RoleDef {
+                id: "iam.accessService.authorizer",
+                description: "Ask the Authorize API whether subjects hold permissions on the \
+                              resource and everything in it: the role of a resource service.",
+                own: Own::List(&[P::AccessServiceAuthorize]),
+                includes: &[],
+                on: ANYWHERE,
+            },
         }
     }
 
@@ -806,6 +872,15 @@ impl Role {
     /// Whether holding this role satisfies everything `other` grants.
     pub const fn satisfies(self, other: Role) -> bool {
         other.permissions().is_subset(self.permissions())
+    }
+
+    /// Whether this role is `other` or includes it, directly or through other roles.
+    pub fn includes_transitively(self, other: Role) -> bool {
+        self == other
+            || self
+                .includes()
+                .iter()
+                .any(|r| r.includes_transitively(other))
     }
 
     /// Whether the role may be granted on a resource of `scope`.
@@ -1038,6 +1113,7 @@ methods! {
     IamTokenCreateForServiceAccount,
     IamTokenRevoke,
     IamTokenIntrospect,
+    AccessServiceAuthorize,
 }
 
 const ORG: &[Target] = &[Target::Of(Scope::Organization)];
@@ -1398,6 +1474,11 @@ impl Method {
                 ACCOUNT,
                 &[needs!(P::ServiceAccountsGet)],
             ),
+            Method::AccessServiceAuthorize => m(
+                "yandex.cloud.priv.servicecontrol.v1.AccessService/Authorize",
+                &[Target::Any],
+                &[needs!(P::AccessServiceAuthorize)],
+            ),
         }
     }
 
@@ -1421,7 +1502,12 @@ impl Method {
 
     /// Whether the method changes something (and so is audited): every method but the
     /// `Get…` and `List…` ones and token introspection.
+    /// `Get…` and `List…` ones and `AccessService/Authorize`, which only reads (its denials are
+    /// audited one by one instead).
     pub fn is_mutation(self) -> bool {
+        if self == Method::AccessServiceAuthorize {
+            return false;
+        }
         let short = self.name().rsplit('/').next().unwrap_or_default();
         !(short.starts_with("Get") || short.starts_with("List") || short == "Introspect")
     }

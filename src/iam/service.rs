@@ -25,7 +25,7 @@ use super::keys::{self, GeneratedKey};
 use super::live::Live;
 use super::operation::{self, OperationTypes, types};
 use super::quota::{Quota, Quotas};
-use super::roles::{Permission, Role, Scope};
+use super::roles::{Permission, Scope};
 use super::status::Status;
 use super::store::{
     AuthorizedKey, AuthorizedKeyUpdate, KeyAlgorithm, NewAuthorizedKey, NewOperation, Operation,
@@ -48,15 +48,15 @@ pub trait Authorize: Send + Sync {
         targets: &[AuthzResource<'_>],
     ) -> Result<(), Status>;
 
-    /// Whether the principal may grant (or revoke) `role_id` on `resource`; the role on
-    /// success. An unknown role, or one not granted on resources of that kind, is
+    /// Whether the principal may grant (or revoke) `role_id` on `resource` (a built-in role or
+    /// one the configuration declares). An unknown role, or one not granted on resources of that kind, is
     /// INVALID_ARGUMENT.
     fn may_grant(
         &self,
         principal: &Principal,
         role_id: &str,
         resource: AuthzResource<'_>,
-    ) -> Result<Role, Status>;
+    ) -> Result<(), Status>;
 
     /// Whether the principal holds `permission` on `resource` (by a binding on it or above
     /// it). For the methods that show only what the caller may see (`CloudService.List`).
@@ -66,6 +66,10 @@ pub trait Authorize: Send + Sync {
         permission: Permission,
         resource: AuthzResource<'_>,
     ) -> bool;
+
+    /// The index itself, read-locked, for the checks of the Authorize API (a batch is
+    /// answered under one lock).
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, AuthzIndex>;
 }
 
 /// The refusal of the authorization index as the API answers it.
@@ -100,7 +104,7 @@ impl Authorize for RwLock<AuthzIndex> {
         principal: &Principal,
         role_id: &str,
         resource: AuthzResource<'_>,
-    ) -> Result<Role, Status> {
+    ) -> Result<(), Status> {
         let index = self.read().unwrap_or_else(PoisonError::into_inner);
         index
             .may_grant(&principal.as_subject(), role_id, resource)
@@ -117,6 +121,10 @@ impl Authorize for RwLock<AuthzIndex> {
         index
             .check(&principal.as_subject(), permission, resource)
             .is_ok()
+    }
+
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, AuthzIndex> {
+        self.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -509,6 +517,7 @@ pub struct KeyMessage {
 mod tests {
     use super::*;
     use crate::iam::authz::SubjectRef;
+    use crate::iam::roles::Role;
     use crate::iam::store::OperationResult;
 
     fn principal(id: &str) -> Principal {
@@ -596,7 +605,7 @@ mod tests {
         let folder = AuthzResource::folder("f");
         assert_eq!(
             index.may_grant(&principal("admin"), "editor", folder),
-            Ok(Role::Editor)
+            Ok(())
         );
         let denied = index
             .may_grant(&principal("sa-2"), "viewer", folder)

@@ -14,6 +14,7 @@ mod devsetup;
 mod docs;
 mod exchange;
 mod hostile;
+mod iam_authorize;
 mod iam_configured;
 mod iam_federations;
 mod iam_hierarchy;

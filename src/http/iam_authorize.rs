@@ -1,0 +1,297 @@
+//! `POST /iam/v1/authorize` (`AccessService.Authorize`): resource services (a Lockbox-like
+//! secret store) ask whether the subject of an IAM token holds a permission on a resource, in
+//! batches. Each check names a permission (configured, `lockbox.secrets.getPayload`, or
+//! built in), a resource path from the resource up, and the IAM token the resource service
+//! received; the answer holds one result per check, in order: the subject and
+//! `"allowed": true`, or a Yandex error `{"code","message"}` — 16 UNAUTHENTICATED for a
+//! refused token, 7 PERMISSION_DENIED, 3 INVALID_ARGUMENT for an unknown permission or a
+//! path that cannot be walked.
+//!
+//! The resource service itself authenticates with its own IAM token (`Authorization:
+//! Bearer`) and must hold `iam.accessService.authorize` (role `iam.accessService.authorizer`)
+//! where each check's walk starts, or above it ([`crate::iam::authz::AuthzIndex::check_path`]).
+//! Everything is answered from memory — the gateway's keys, the store's service accounts as
+//! followed, the authorization index — so a database outage never stops it; one batch is
+//! answered under one read lock of the index.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::yandex::{Call, Endpoint, Refusals, json_body, ok};
+use crate::app::AppState;
+use crate::audit::AuthorizeDeniedEvent;
+use crate::exchange::quote;
+use crate::iam::authn::{self, OwnTokens};
+use crate::iam::authz::{NamedRefusal, PathElement, Principal};
+use crate::iam::live::Live;
+use crate::iam::service::Method;
+use crate::iam::status::{Code, Status};
+use crate::telemetry;
+use crate::time::now_unix;
+
+/// Most checks one request may hold (the 64 KiB body cap holds about 60 with real tokens).
+pub const MAX_CHECKS: usize = 100;
+/// Most elements of one resource path.
+pub const MAX_PATH: usize = 16;
+/// Longest permission name and path element id or type.
+pub const MAX_NAME_CHARS: usize = 128;
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::at("/iam/v1/authorize").post(authorize)]
+}
+
+/// `AuthorizeRequest`: 1 to 100 checks.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AuthorizeRequest {
+    checks: Vec<AuthorizeCheck>,
+}
+
+/// One check: may the subject of `iamToken` use `permission` on the resource of
+/// `resourcePath`?
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AuthorizeCheck {
+    /// A permission name: configured (`lockbox.secrets.getPayload`) or built in.
+    permission: String,
+    /// The resource and its parents, from the resource up: the resource itself may be
+    /// unknown to the gateway (a secret); its folder, cloud or organization are looked up.
+    resource_path: Vec<PathEntry>,
+    /// The IAM token the resource service was called with.
+    iam_token: String,
+}
+
+/// One element of a resource path.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PathEntry {
+    id: String,
+    /// `lockbox.secret`, `resource-manager.folder`, `resource-manager.cloud`,
+    /// `organization-manager.organization`, `iam.serviceAccount`, …
+    #[serde(rename = "type")]
+    resource_type: String,
+}
+
+/// `AuthorizeResponse`: one result per check, in the order of the checks.
+#[derive(Serialize, ToSchema)]
+struct AuthorizeResponse {
+    results: Vec<CheckResult>,
+}
+
+/// The subject of an allowed check, or the check's Yandex error.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum CheckResult {
+    Allowed {
+        subject: SubjectMessage,
+        /// Always `true`.
+        allowed: bool,
+    },
+    Refused {
+        /// 16 UNAUTHENTICATED, 7 PERMISSION_DENIED or 3 INVALID_ARGUMENT.
+        code: i32,
+        message: String,
+    },
+}
+
+/// `access.Subject`.
+#[derive(Serialize, ToSchema)]
+struct SubjectMessage {
+    id: String,
+    /// `serviceAccount`.
+    #[serde(rename = "type")]
+    subject_type: &'static str,
+}
+
+/// AccessService.Authorize: whether subjects hold permissions on resources.
+#[utoipa::path(
+    post,
+    path = "/iam/v1/authorize",
+    operation_id = "AccessService.Authorize",
+    tag = "AccessService",
+    request_body = AuthorizeRequest,
+    responses((status = 200, body = AuthorizeResponse), Refusals)
+)]
+async fn authorize(State(state): State<AppState>, request: Request) -> Response {
+    let mut call = Call::new(&state, &request, Method::AccessServiceAuthorize);
+    let result = answer(&state, &mut call, request).await;
+    let mut response = call.finish(result);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The service account a token of this gateway speaks for, from memory: the token verifies,
+/// and its subject is a service account of the store as last applied, not suspended.
+fn principal_of(token: &str, own: &OwnTokens<'_>, live: &Live, now: i64) -> Result<String, Status> {
+    let verified = authn::check(token, own, now, authn::Checks::All)?;
+    if live.entries().service_account(&verified.sub).is_none() {
+        return Err(Status::unauthenticated(
+            "unknown_service_account",
+            format!(
+                "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
+                quote(&verified.sub)
+            ),
+        ));
+    }
+    Ok(verified.sub)
+}
+
+async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<Response, Status> {
+    let Some(live) = state.live() else {
+        return Err(Status::new(
+            Code::Unimplemented,
+            "no_store",
+            "the IAM API is off: this gateway has no [store] in its configuration",
+        ));
+    };
+    let snapshot = state.snapshot();
+    let keys = state.own_keys(&snapshot.minter);
+    let own = OwnTokens {
+        keys: &keys,
+        issuer: &snapshot.minter.issuer,
+        audience: &snapshot.minter.audience,
+        leeway: snapshot.policy.leeway,
+        revoked: live.revoked(),
+        resources: &snapshot.policy.resources,
+    };
+    let now = now_unix();
+    let caller_token = authn::bearer(
+        request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    )?;
+    let caller = principal_of(caller_token, &own, live, now)?;
+    call.principal = Some(caller.clone());
+    let body: AuthorizeRequest = json_body(request, "AuthorizeRequest").await?;
+    if body.checks.is_empty() || body.checks.len() > MAX_CHECKS {
+        return Err(Status::invalid_argument(
+            "invalid_argument",
+            format!(
+                "checks: Number of elements must be in the range of 1 to {MAX_CHECKS} ({} given)",
+                body.checks.len()
+            ),
+        ));
+    }
+    for (i, check) in body.checks.iter().enumerate() {
+        let too_long = |s: &str| s.is_empty() || s.chars().count() > MAX_NAME_CHARS;
+        if too_long(&check.permission)
+            || check.resource_path.is_empty()
+            || check.resource_path.len() > MAX_PATH
+            || check
+                .resource_path
+                .iter()
+                .any(|e| too_long(&e.id) || too_long(&e.resource_type))
+        {
+            return Err(Status::invalid_argument(
+                "invalid_argument",
+                format!(
+                    "checks[{i}]: permission, and every resourcePath id and type, must be 1 to {MAX_NAME_CHARS} characters; resourcePath holds 1 to {MAX_PATH} elements"
+                ),
+            ));
+        }
+    }
+    let subjects: Vec<Result<String, Status>> = body
+        .checks
+        .iter()
+        .map(|check| principal_of(check.iam_token.trim(), &own, live, now))
+        .collect();
+    let caller_principal = Principal::service_account(&caller);
+    let mut results = Vec::with_capacity(body.checks.len());
+    let mut refusals: Vec<(usize, Option<String>, Status)> = Vec::new();
+    {
+        let index = state.authorizer().index();
+        for (i, (check, subject)) in body.checks.iter().zip(&subjects).enumerate() {
+            let path: Vec<PathElement<'_>> = check
+                .resource_path
+                .iter()
+                .map(|e| PathElement {
+                    resource_type: &e.resource_type,
+                    id: &e.id,
+                })
+                .collect();
+            let outcome = match subject {
+                Err(refused) => Err((None, refused.clone())),
+                Ok(subject) => index
+                    .check_path(
+                        &caller_principal,
+                        &Principal::service_account(subject),
+                        &check.permission,
+                        &path,
+                    )
+                    .map(|()| subject.clone())
+                    .map_err(|refused| (Some(subject.clone()), status_of(refused))),
+            };
+            match outcome {
+                Ok(subject) => {
+                    metrics::counter!(telemetry::AUTHORIZE_CHECKS, "result" => "allowed")
+                        .increment(1);
+                    results.push(CheckResult::Allowed {
+                        subject: SubjectMessage {
+                            id: subject,
+                            subject_type: "serviceAccount",
+                        },
+                        allowed: true,
+                    });
+                }
+                Err((subject, status)) => {
+                    results.push(CheckResult::Refused {
+                        code: status.code.number(),
+                        message: status.message.clone(),
+                    });
+                    refusals.push((i, subject, status));
+                }
+            }
+        }
+    }
+    for (i, subject, status) in refusals {
+        let result = match status.code {
+            Code::Unauthenticated => "unauthenticated",
+            Code::PermissionDenied => "denied",
+            _ => "invalid",
+        };
+        metrics::counter!(telemetry::AUTHORIZE_CHECKS, "result" => result).increment(1);
+        let Some(check) = body.checks.get(i) else {
+            continue;
+        };
+        let resource = check
+            .resource_path
+            .first()
+            .map(|e| format!("{}:{}", e.resource_type, e.id))
+            .unwrap_or_default();
+        state.audit().record(
+            "authorize_denied",
+            AuthorizeDeniedEvent {
+                request_id: call.request_id(),
+                client: call.client(),
+                caller: &caller,
+                subject: subject.as_deref(),
+                permission: &check.permission,
+                resource: &resource,
+                code: status.code.as_str(),
+                description: &status.message,
+            },
+        );
+    }
+    Ok(ok(AuthorizeResponse { results }))
+}
+
+/// A refused check as the Authorize API answers it.
+fn status_of(refused: NamedRefusal) -> Status {
+    match refused {
+        NamedRefusal::Denied { .. } | NamedRefusal::CallerDenied { .. } => {
+            Status::permission_denied(refused.to_string())
+        }
+        NamedRefusal::UnknownPermission(_) => {
+            Status::invalid_argument("unknown_permission", refused.to_string())
+        }
+        NamedRefusal::BadPath(_) => {
+            Status::invalid_argument("invalid_resource_path", refused.to_string())
+        }
+    }
+}

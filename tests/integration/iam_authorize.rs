@@ -1,0 +1,389 @@
+//! The Authorize API and the roles of downstream services through the real server: a role the
+//! configuration declares (`lockbox.payloadViewer`) granted on a folder by
+//! `:updateAccessBindings` lets its subject read a secret in that folder, at once, and no
+//! longer once revoked or once a reload stops declaring the role; refused tokens are 16, missing
+//! permissions 7; the resource service must hold `iam.accessService.authorizer`; unknown roles
+//! are refused in bindings.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::gateway::{Gateway, Options, Reply};
+use crate::support::iam::{KeyFile, add_account, sqlite_store};
+
+const AUTHORIZE: &str = "/iam/v1/authorize";
+const GET_PAYLOAD: &str = "lockbox.secrets.getPayload";
+
+const LOCKBOX_ROLES: &str = r#"
+[[permissions]]
+id = "lockbox.secrets.get"
+class = "read_metadata"
+
+[[permissions]]
+id = "lockbox.secrets.getPayload"
+class = "read"
+
+[[permissions]]
+id = "lockbox.secrets.update"
+class = "manage"
+
+[[roles]]
+id = "lockbox.payloadViewer"
+permissions = ["lockbox.secrets.getPayload"]
+
+[[roles]]
+id = "lockbox.editor"
+permissions = ["lockbox.secrets.get", "lockbox.secrets.update"]
+includes = ["lockbox.payloadViewer"]
+"#;
+
+/// An IAM token of `account` minted by the gateway's own key at `now`.
+fn token_at(gw: &Gateway, account: &str, now: i64) -> String {
+    gw.state
+        .snapshot()
+        .minter
+        .mint_for_key(account, "test-key", now)
+        .expect("mint")
+        .access_token
+}
+
+fn token(gw: &Gateway, account: &str) -> String {
+    token_at(gw, account, wif_gateway::time::now_unix())
+}
+
+fn sa(id: &str) -> Value {
+    json!({"id": id, "type": "serviceAccount"})
+}
+
+async fn grant(gw: &Gateway, admin: &str, path: &str, action: &str, role: &str, to: &str) -> Reply {
+    gw.iam(
+        "POST",
+        &format!("{path}:updateAccessBindings"),
+        Some(admin),
+        Some(
+            json!({"accessBindingDeltas": [
+                {"action": action, "accessBinding": {"roleId": role, "subject": sa(to)}}
+            ]})
+            .to_string(),
+        ),
+    )
+    .await
+}
+
+fn check(permission: &str, folder: &str, cloud: &str, token: &str) -> Value {
+    json!({
+        "permission": permission,
+        "resourcePath": [
+            {"id": "e6qsecret0000000001", "type": "lockbox.secret"},
+            {"id": folder, "type": "resource-manager.folder"},
+            {"id": cloud, "type": "resource-manager.cloud"},
+        ],
+        "iamToken": token,
+    })
+}
+
+async fn authorize(gw: &Gateway, caller: &str, checks: Vec<Value>) -> Reply {
+    gw.iam(
+        "POST",
+        AUTHORIZE,
+        Some(caller),
+        Some(json!({ "checks": checks }).to_string()),
+    )
+    .await
+}
+
+/// The one result of a single-check request.
+async fn one(gw: &Gateway, caller: &str, check: Value) -> Value {
+    let reply = authorize(gw, caller, vec![check]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["results"][0].clone()
+}
+
+fn options() -> Options {
+    Options {
+        audit: "output = \"audit.log\"".into(),
+        ..sqlite_store()
+    }
+}
+
+#[tokio::test]
+async fn configured_roles_are_granted_checked_and_revoked() {
+    let gw = Gateway::start_with(LOCKBOX_ROLES, options()).await;
+    let admin = KeyFile::bootstrap(&gw);
+    let admin_token = gw.iam_token(&admin).await;
+    let store = gw.state.store().expect("store");
+    let me = store
+        .get_service_account(admin.service_account_id())
+        .await
+        .unwrap();
+    let (folder, cloud) = (me.folder_id.clone(), me.cloud_id.clone());
+    let folder_path = format!("/resource-manager/v1/folders/{folder}");
+    let cloud_path = format!("/resource-manager/v1/clouds/{cloud}");
+    let lockbox = add_account(&gw, &admin, "lockbox").await;
+    let alice = add_account(&gw, &admin, "alice").await;
+    let service = token(&gw, &lockbox);
+    let alice_token = token(&gw, &alice);
+
+    // The resource service may not ask before it holds iam.accessService.authorizer.
+    let refused = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(refused["code"], 7, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("iam.accessService.authorize"),
+        "{refused}"
+    );
+    let granted = grant(
+        &gw,
+        &admin_token,
+        &cloud_path,
+        "ADD",
+        "iam.accessService.authorizer",
+        &lockbox,
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{}", granted.text);
+
+    // Without the role: 7.
+    let denied = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(denied["code"], 7, "{denied}");
+    assert!(
+        denied["message"].as_str().unwrap().contains(GET_PAYLOAD),
+        "{denied}"
+    );
+
+    // Granted on the folder: allowed at once, for a secret the gateway has never heard of.
+    let granted = grant(
+        &gw,
+        &admin_token,
+        &folder_path,
+        "ADD",
+        "lockbox.payloadViewer",
+        &alice,
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{}", granted.text);
+    let allowed = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(allowed, json!({"subject": sa(&alice), "allowed": true}));
+    let listed = gw
+        .iam(
+            "GET",
+            &format!("{folder_path}:listAccessBindings"),
+            Some(&admin_token),
+            None,
+        )
+        .await;
+    assert!(
+        listed.text.contains("lockbox.payloadViewer"),
+        "{}",
+        listed.text
+    );
+
+    // A batch: one result per check, in order.
+    let garbage = "not.a.token";
+    let expired = token_at(&gw, &alice, wif_gateway::time::now_unix() - 10 * 3600);
+    let reply = authorize(
+        &gw,
+        &service,
+        vec![
+            check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+            check("lockbox.secrets.update", &folder, &cloud, &alice_token),
+            check(GET_PAYLOAD, &folder, &cloud, garbage),
+            check(GET_PAYLOAD, &folder, &cloud, &expired),
+            check("lockbox.secrets.destroy", &folder, &cloud, &alice_token),
+            check(GET_PAYLOAD, &folder, "b1gnotthecloud00001", &alice_token),
+            check(GET_PAYLOAD, &folder, &cloud, &admin_token),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let codes: Vec<Value> = reply.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("code").cloned().unwrap_or(json!(0)))
+        .collect();
+    assert_eq!(codes, [0, 7, 16, 16, 3, 3, 0], "{}", reply.text);
+    assert!(
+        reply.body["results"][3]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{}",
+        reply.text
+    );
+
+    // Revoked: 7 at the next check.
+    let revoked = grant(
+        &gw,
+        &admin_token,
+        &folder_path,
+        "REMOVE",
+        "lockbox.payloadViewer",
+        &alice,
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let denied = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(denied["code"], 7, "{denied}");
+
+    // Roles neither built in nor configured are refused in bindings.
+    let unknown = grant(
+        &gw,
+        &admin_token,
+        &folder_path,
+        "ADD",
+        "lockbox.noSuchRole",
+        &alice,
+    )
+    .await;
+    assert_eq!(
+        (unknown.status, unknown.grpc_code()),
+        (400, 3),
+        "{}",
+        unknown.text
+    );
+
+    // A deleted service account's token is unauthenticated.
+    let deleted = gw
+        .iam(
+            "DELETE",
+            &format!("/iam/v1/serviceAccounts/{alice}"),
+            Some(&admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    let gone = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(gone["code"], 16, "{gone}");
+
+    // The caller's own credentials: none, or garbage, is 401.
+    let anonymous = gw
+        .iam(
+            "POST",
+            AUTHORIZE,
+            None,
+            Some(json!({"checks": [check(GET_PAYLOAD, &folder, &cloud, &service)]}).to_string()),
+        )
+        .await;
+    assert_eq!(
+        (anonymous.status, anonymous.grpc_code()),
+        (401, 16),
+        "{}",
+        anonymous.text
+    );
+    let empty = authorize(&gw, &service, vec![]).await;
+    assert_eq!(
+        (empty.status, empty.grpc_code()),
+        (400, 3),
+        "{}",
+        empty.text
+    );
+
+    let metrics = gw.metrics().await;
+    for result in ["allowed", "denied", "unauthenticated", "invalid"] {
+        assert!(
+            metrics.contains(&format!(
+                "wif_gateway_iam_authorize_checks_total{{result=\"{result}\"}}"
+            )),
+            "{result}"
+        );
+    }
+    let audit = std::fs::read_to_string(gw.dir.path().join("audit.log")).unwrap_or_default();
+    assert!(audit.contains("\"event\":\"authorize_denied\""), "{audit}");
+    assert!(
+        !audit.contains(&alice_token),
+        "the audit log never holds a token"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn role_changes_apply_on_reload() {
+    let gw = Gateway::start_with(LOCKBOX_ROLES, options()).await;
+    let admin = KeyFile::bootstrap(&gw);
+    let admin_token = gw.iam_token(&admin).await;
+    let me = gw
+        .state
+        .store()
+        .expect("store")
+        .get_service_account(admin.service_account_id())
+        .await
+        .unwrap();
+    let (folder, cloud) = (me.folder_id.clone(), me.cloud_id.clone());
+    let alice = add_account(&gw, &admin, "alice").await;
+    let alice_token = token(&gw, &alice);
+    // The administrator (an owner of the cloud) holds iam.accessService.authorize through admin.
+    let granted = grant(
+        &gw,
+        &admin_token,
+        &format!("/resource-manager/v1/folders/{folder}"),
+        "ADD",
+        "lockbox.editor",
+        &alice,
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{}", granted.text);
+    let allowed = one(
+        &gw,
+        &admin_token,
+        check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(allowed["allowed"], true, "{allowed}");
+
+    // The editor role no longer includes payloadViewer: the next checks are denied.
+    gw.write_config(
+        &LOCKBOX_ROLES.replace("includes = [\"lockbox.payloadViewer\"]", "includes = []"),
+        &options(),
+    );
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        answer = one(
+            &gw,
+            &admin_token,
+            check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+        )
+        .await;
+        if answer["code"] == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer["code"], 7, "{answer}");
+    let update = one(
+        &gw,
+        &admin_token,
+        check("lockbox.secrets.update", &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(update["allowed"], true, "{update}");
+    gw.stop().await;
+}
