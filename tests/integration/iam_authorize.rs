@@ -316,8 +316,14 @@ async fn configured_roles_are_granted_checked_and_revoked() {
             "{result}"
         );
     }
-    let audit = std::fs::read_to_string(gw.dir.path().join("audit.log")).unwrap_or_default();
-    assert!(audit.contains("\"event\":\"authorize_denied\""), "{audit}");
+    let path = gw.dir.path().join("audit.log");
+    crate::operate::wait_for("the denial audited", async || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("\"event\":\"authorize_denied\"")
+    })
+    .await;
+    let audit = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         !audit.contains(&alice_token),
         "the audit log never holds a token"
