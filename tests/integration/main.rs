@@ -22,6 +22,7 @@ mod iam_keys;
 mod iam_tokens;
 mod jwks;
 mod layout;
+mod lockbox;
 mod operate;
 mod overload;
 mod propagation;
