@@ -221,7 +221,11 @@ impl AppState {
     /// The directory an exchange reads now: the snapshot's configuration items and the store's
     /// as last applied.
     pub fn directory(&self) -> Directory {
-        let snapshot = self.snapshot();
+        self.directory_of(&self.snapshot())
+    }
+
+    /// `snapshot`'s configuration items with the store's as last applied.
+    fn directory_of(&self, snapshot: &Snapshot) -> Directory {
         match self.live() {
             Some(live) => snapshot.directory.with_store(live.entries()),
             None => snapshot.directory.clone(),
@@ -333,10 +337,7 @@ impl AppState {
         now: i64,
     ) -> Result<crate::exchange::Issued, crate::exchange::Refused> {
         let snapshot = self.snapshot();
-        let directory = match self.live() {
-            Some(live) => snapshot.directory.with_store(live.entries()),
-            None => snapshot.directory.clone(),
-        };
+        let directory = self.directory_of(&snapshot);
         Exchange {
             directory: &directory,
             minter: &snapshot.minter,

@@ -178,19 +178,6 @@ impl Store {
         Ok(Page::cut(items, size, |a: &ServiceAccount| &a.id))
     }
 
-    /// How many service accounts a cloud holds, in all its folders (what the
-    /// `iam.serviceAccounts.count` quota counts).
-    pub async fn count_service_accounts(&self, cloud_id: &str) -> Result<i64, StoreError> {
-        let row = self
-            .db()
-            .fetch_optional(
-                Statement::new("SELECT COUNT(*) AS n FROM service_accounts WHERE cloud_id = $1")
-                    .bind(cloud_id),
-            )
-            .await?;
-        row.map_or(Ok(0), |row| row.int("n"))
-    }
-
     /// Replaces a service account's name, description, labels and status, if its version is
     /// still `expected`. A new name must be free in the cloud.
     pub async fn update_service_account(

@@ -248,18 +248,6 @@ impl Store {
         Ok(Page::cut(items, size, |f: &Folder| &f.id))
     }
 
-    /// How many folders a cloud holds (what its folder quota counts).
-    pub async fn count_folders(&self, cloud_id: &str) -> Result<i64, StoreError> {
-        let row = self
-            .db()
-            .fetch_optional(
-                Statement::new("SELECT COUNT(*) AS n FROM folders WHERE cloud_id = $1")
-                    .bind(cloud_id),
-            )
-            .await?;
-        row.map_or(Ok(0), |row| row.int("n"))
-    }
-
     /// Replaces a folder's name, description and labels, if its version is still `expected`.
     pub async fn update_folder(
         &self,
