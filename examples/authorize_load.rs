@@ -5,10 +5,16 @@
 //! `CONNECTIONS` (default 32) concurrent clients for `SECONDS` (default 10) and prints checks
 //! per second and latency percentiles.
 //!
-//!   cargo run --release --example authorize_load
+//!   BINDINGS=1000000 cargo run --release --example authorize_load
 //!
-//! The gateway and the clients share the process (and the machine's cores): the figure is a
-//! lower bound of what a dedicated gateway answers.
+//! `BINDINGS` (default 10) is the number of access bindings in the store: beyond the two the
+//! load needs, the rest are written in bulk with plain SQL (lockbox and primitive roles for
+//! made-up service accounts, spread over up to 10 000 folders of the bootstrap cloud), and a
+//! second gateway started on the same store loads them all; the load is sent to that one.
+//!
+//! The measured gateway runs on its own runtime of `GATEWAY_THREADS` workers (default 1: the
+//! figure is checks per second on one core); the clients run on the example's own runtime of
+//! `CLIENT_THREADS` workers (default 1), so on a two-core machine they do not share a core.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -33,10 +39,95 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-#[tokio::main]
-async fn main() {
+/// Writes access bindings up to `total` in the store at `url` (SQLite), in one transaction:
+/// 1 000 rows per statement, on folders created for them in `cloud_id`.
+async fn seed(url: &str, cloud_id: &str, total: usize) {
+    use sqlx::Executor as _;
+    use wif_gateway::iam::{ResourceKind, ids};
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM access_bindings")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let wanted = total.saturating_sub(existing as usize);
+    if wanted == 0 {
+        return;
+    }
+    let now = wif_gateway::time::now_unix();
+    let folders: Vec<String> = (0..wanted.div_ceil(100).min(10_000))
+        .map(|_| ids::generate(ResourceKind::Folder).unwrap())
+        .collect();
+    // Row i goes to folder i % F in round i / F; within a folder a round's role and subject
+    // pair is unique as long as there are more subjects than rounds per role.
+    let rounds = wanted.div_ceil(folders.len());
+    let subjects: Vec<String> = (0..(wanted / 5).min(200_000).max(rounds / 4 + 1))
+        .map(|_| ids::generate(ResourceKind::ServiceAccount).unwrap())
+        .collect();
+    let roles = [
+        "lockbox.payloadViewer",
+        "viewer",
+        "editor",
+        "iam.serviceAccounts.user",
+    ];
+    let mut tx = pool.begin().await.unwrap();
+    for chunk in folders.chunks(1000) {
+        let values: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| format!("('{id}', '{cloud_id}', 'load-{id}-{i}', '', '{{}}', {now}, 1)"))
+            .collect();
+        tx.execute(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO folders (id, cloud_id, name, description, labels, created_at, version) \
+             VALUES {}",
+            values.join(", ")
+        )))
+        .await
+        .unwrap();
+    }
+    let rows: Vec<usize> = (0..wanted).collect();
+    for chunk in rows.chunks(1000) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|&i| {
+                let id = ids::generate(ResourceKind::AccessBinding).unwrap();
+                let folder = &folders[i % folders.len()];
+                // Distinct (folder, role, subject) for every row.
+                let round = i / folders.len();
+                let role = roles[round % roles.len()];
+                let subject = &subjects[(round / roles.len() + i % folders.len()) % subjects.len()];
+                format!(
+                    "('{id}', 'folder', '{folder}', '{folder}', '{role}', 'serviceAccount', \
+                     '{subject}', {now}, 1)"
+                )
+            })
+            .collect();
+        tx.execute(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO access_bindings (id, resource_type, resource_id, folder_id, role_id, \
+             subject_type, subject_id, created_at, version) VALUES {}",
+            values.join(", ")
+        )))
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+}
+
+fn main() {
+    let clients = env("CLIENT_THREADS", 1) as usize;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(clients)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(load());
+}
+
+async fn load() {
     let connections = env("CONNECTIONS", 32);
     let seconds = env("SECONDS", 10);
+    let bindings = env("BINDINGS", 10) as usize;
+    let gateway_threads = env("GATEWAY_THREADS", 1) as usize;
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -114,6 +205,44 @@ async fn main() {
             reply.text().await.unwrap()
         );
     }
+    // The measured gateway: a second one on the same store, started once every binding is
+    // written, on a runtime of its own.
+    let db = format!("sqlite://{}", dir.path().join("iam.db").display());
+    let started = Instant::now();
+    seed(&db, &admin.cloud_id, bindings).await;
+    let seeded = started.elapsed();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let config = wif_gateway::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(gateway_threads)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let started = Instant::now();
+                let state = wif_gateway::AppState::start(config).await.unwrap();
+                let loaded = started.elapsed();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let url = format!("http://{}", listener.local_addr().unwrap());
+                sender.send((url, loaded)).unwrap();
+                wif_gateway::run(listener, state, std::future::pending()).await
+            })
+    });
+    let (url, loaded) = receiver.recv().unwrap();
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM access_bindings")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    println!(
+        "access bindings in the store: {count} (bulk seeding {:.1} s, not a figure); \
+         gateway on {gateway_threads} worker thread(s) loaded them in {:.2} s",
+        seeded.as_secs_f64(),
+        loaded.as_secs_f64()
+    );
+
     let service = mint(&accounts[0]);
     let body = json!({"checks": [{
         "permission": "lockbox.secrets.getPayload",

@@ -87,6 +87,8 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
             federations: std::mem::take(&mut file.federations),
             service_accounts: std::mem::take(&mut file.service_accounts),
             federated_credentials: std::mem::take(&mut file.federated_credentials),
+            permissions: std::mem::take(&mut file.permissions),
+            roles: std::mem::take(&mut file.roles),
         },
     );
     let mut included = Vec::new();
@@ -119,7 +121,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
         }
     }
     let parsed = started.elapsed();
-    let catalog = validate::compile_catalog(&mut file, path, &mut problems);
+    let catalog = validate::compile_catalog(&mut items, path, &mut problems);
     let settings = validate::compile_settings(&file, path, &base, &mut problems);
     let dev_issuer_url = settings
         .dev_issuer
@@ -1305,7 +1307,11 @@ external_subject_id = "subject-1"
                     ],
                     &[],
                 ),
-                vec!["gateway.toml:8: permissions[1]", "duplicate permission id"],
+                vec![
+                    "gateway.toml:8: permissions[1]",
+                    "duplicate permission id (first at",
+                    "gateway.toml:4)",
+                ],
             ),
             (
                 "role id syntax",
@@ -1320,7 +1326,7 @@ external_subject_id = "subject-1"
             (
                 "duplicate role",
                 service_roles(&[], &[("svc.a", "", ""), ("svc.a", "", "")]),
-                vec!["roles[1]", "duplicate role id"],
+                vec!["roles[1]", "duplicate role id (first at", "gateway.toml:4)"],
             ),
             (
                 "unknown permission",
@@ -1381,6 +1387,60 @@ external_subject_id = "subject-1"
                     .iter()
                     .any(|p| expected.iter().all(|e| p.contains(e))),
                 "{name}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn service_roles_may_live_in_included_files_and_refer_across_them() {
+        // An included file holds no settings: the same declarations without [signing].
+        let lockbox = service_roles(
+            &[("lockbox.secrets.getPayload", "read")],
+            &[(
+                "lockbox.payloadViewer",
+                "\"lockbox.secrets.getPayload\"",
+                "",
+            )],
+        )
+        .replacen(SIGNING, "", 1);
+        // The main file's role includes one declared in an included file.
+        let main = format!(
+            "include = [\"services\"]\n{}",
+            service_roles(&[], &[("ops.reader", "", "\"lockbox.payloadViewer\"")])
+        );
+        let config = load_files(&vec![
+            (MAIN, main),
+            ("services/lockbox.toml", lockbox.clone()),
+        ])
+        .expect("valid");
+        let catalog = &config.catalog;
+        assert_eq!(catalog.roles().len(), 2);
+        let reader = catalog.role("ops.reader").expect("the main file's role");
+        assert!(
+            catalog
+                .grantors("lockbox.secrets.getPayload")
+                .expect("the included file's permission")
+                .configured
+                .contains(reader),
+            "ops.reader grants what the included role does"
+        );
+
+        // The same declarations in two files are refused where they repeat, naming the first.
+        let main = format!("include = [\"services\"]\n{SIGNING}{lockbox}");
+        let err = load_files(&vec![(MAIN, main), ("services/lockbox.toml", lockbox)])
+            .expect_err("duplicate across files");
+        for expected in [
+            [
+                "lockbox.toml:2: permissions[0]",
+                "duplicate permission id (first at",
+            ],
+            ["lockbox.toml:6: roles[0]", "duplicate role id (first at"],
+        ] {
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| expected.iter().all(|e| p.contains(e)) && p.contains("gateway.toml:")),
+                "{expected:?}: {err}"
             );
         }
     }

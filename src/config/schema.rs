@@ -372,7 +372,8 @@ pub struct ConfigFile {
     pub roles: Vec<Spanned<RoleConfig>>,
 }
 
-/// An included file: directory items only.
+/// An included file: directory items, and the permissions and roles of downstream services,
+/// only.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryFile {
@@ -382,4 +383,8 @@ pub struct DirectoryFile {
     pub service_accounts: Vec<Spanned<ServiceAccountConfig>>,
     #[serde(default)]
     pub federated_credentials: Vec<Spanned<CredentialConfig>>,
+    #[serde(default)]
+    pub permissions: Vec<Spanned<PermissionConfig>>,
+    #[serde(default)]
+    pub roles: Vec<Spanned<RoleConfig>>,
 }

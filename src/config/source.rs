@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::schema::{
-    CredentialConfig, DirectoryFile, FederationConfig, ServiceAccountConfig, Spanned,
+    CredentialConfig, DirectoryFile, FederationConfig, PermissionConfig, RoleConfig,
+    ServiceAccountConfig, Spanned,
 };
 
 /// A configuration file could not be read or parsed.
@@ -234,6 +235,8 @@ pub(super) struct Items {
     pub(super) federations: Vec<Sourced<FederationConfig>>,
     pub(super) service_accounts: Vec<Sourced<ServiceAccountConfig>>,
     pub(super) credentials: Vec<Sourced<CredentialConfig>>,
+    pub(super) permissions: Vec<Sourced<PermissionConfig>>,
+    pub(super) roles: Vec<Sourced<RoleConfig>>,
 }
 
 impl Items {
@@ -244,6 +247,8 @@ impl Items {
             .extend(sourced(&file, f.service_accounts));
         self.credentials
             .extend(sourced(&file, f.federated_credentials));
+        self.permissions.extend(sourced(&file, f.permissions));
+        self.roles.extend(sourced(&file, f.roles));
     }
 }
 

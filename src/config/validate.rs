@@ -12,7 +12,7 @@ use super::schema::{
     ServiceAccountConfig,
 };
 use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
-use super::source::{ItemPlace, Items, Place, Problems, Sourced, resolve, sourced};
+use super::source::{ItemPlace, Items, Place, Problems, Sourced, resolve};
 use crate::exchange::Policy;
 use crate::exchange::directory::{
     Directory, FederatedCredential, Federation, Files, KeySource, KeySourceKind, ServiceAccount,
@@ -23,27 +23,27 @@ use crate::iam::catalog::{Catalog, MAX_CONFIGURED_ROLES, PermissionDecl, RoleDec
 use crate::iam::roles::Class;
 use crate::signing::{MAX_TOKEN_LIFETIME, SigningAlgorithm};
 
-/// `[[permissions]]` and `[[roles]]` of the main file: ids of the service syntax outside the
-/// built-in services, known classes, no duplicates, references to configured permissions and
-/// roles only, inclusions without a cycle, at most [`MAX_CONFIGURED_ROLES`] roles.
-pub(super) fn compile_catalog(
-    file: &mut ConfigFile,
-    path: &Path,
-    problems: &mut Problems,
-) -> Catalog {
-    let file_path = Arc::new(path.to_path_buf());
-    let permissions: Vec<Sourced<PermissionConfig>> =
-        sourced(&file_path, std::mem::take(&mut file.permissions));
-    let roles: Vec<Sourced<RoleConfig>> = sourced(&file_path, std::mem::take(&mut file.roles));
+/// `[[permissions]]` and `[[roles]]` of every file (the main one and those it includes, in
+/// that order): ids of the service syntax outside the built-in services, known classes, no
+/// duplicates across files, references to configured permissions and roles only (of any
+/// file), inclusions without a cycle, at most [`MAX_CONFIGURED_ROLES`] roles.
+pub(super) fn compile_catalog(items: &mut Items, path: &Path, problems: &mut Problems) -> Catalog {
+    let permissions: Vec<Sourced<PermissionConfig>> = std::mem::take(&mut items.permissions);
+    let roles: Vec<Sourced<RoleConfig>> = std::mem::take(&mut items.roles);
     let mut declared: Vec<PermissionDecl> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
+    let mut first_permission: HashMap<&str, &Sourced<PermissionConfig>> = HashMap::new();
     for s in &permissions {
         let place = s.place("permissions", &s.item.id);
         if let Err(e) = rules::permission_id(&s.item.id) {
             problems.add(&place, e);
         }
-        if !seen.insert(&s.item.id) {
-            problems.add(&place, "duplicate permission id");
+        seen.insert(&s.item.id);
+        if let Some(first) = first_permission.get(s.item.id.as_str()) {
+            let at = problems.locate(&first.place("permissions", &first.item.id));
+            problems.add(&place, format!("duplicate permission id (first at {at})"));
+        } else {
+            first_permission.insert(&s.item.id, s);
         }
         match Class::parse(&s.item.class) {
             Some(class) => declared.push(PermissionDecl {
@@ -80,8 +80,12 @@ pub(super) fn compile_catalog(
         if let Err(e) = rules::role_id(&s.item.id) {
             problems.add(&place, e);
         }
-        if role_ids.get(s.item.id.as_str()) != Some(&i) {
-            problems.add(&place, "duplicate role id");
+        if let Some(&first) = role_ids.get(s.item.id.as_str())
+            && first != i
+            && let Some(first) = roles.get(first)
+        {
+            let at = problems.locate(&first.place("roles", &first.item.id));
+            problems.add(&place, format!("duplicate role id (first at {at})"));
         }
         for p in &s.item.permissions {
             if seen.contains(p.as_str()) {

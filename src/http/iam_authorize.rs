@@ -167,6 +167,9 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
             .map(HeaderValue::as_bytes),
     )?;
     let caller = principal_of(caller_token, &own, live, now)?;
+    if state.authorizer().index().is_suspended(&caller) {
+        return Err(authn::suspended(&caller));
+    }
     call.principal = Some(caller.clone());
     let body: AuthorizeRequest = json_body(request, "AuthorizeRequest").await?;
     if body.checks.is_empty() || body.checks.len() > MAX_CHECKS {
@@ -217,6 +220,9 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                 .collect();
             let outcome = match subject {
                 Err(refused) => Err((None, refused.clone())),
+                Ok(subject) if index.is_suspended(subject) => {
+                    Err((Some(subject.clone()), authn::suspended(subject)))
+                }
                 Ok(subject) => index
                     .check_path(
                         &caller_principal,

@@ -82,6 +82,18 @@ fn refused(reason: &'static str, message: impl Into<String>) -> Status {
     Status::unauthenticated(reason, message)
 }
 
+/// The refusal of a token whose service account is suspended: it speaks for nobody until the
+/// account is active again.
+pub fn suspended(service_account_id: &str) -> Status {
+    refused(
+        "service_account_suspended",
+        format!(
+            "the IAM token's service account {} is suspended",
+            quote(service_account_id)
+        ),
+    )
+}
+
 /// The token of an `Authorization: Bearer …` header value (the scheme in any case, RFC 9110
 /// §11.1), or the refusal that says what is wrong with the header.
 pub fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
@@ -165,13 +177,7 @@ pub async fn verify(
         Err(other) => return Err(other.into()),
     };
     if account.status != ServiceAccountStatus::Active {
-        return Err(refused(
-            "service_account_suspended",
-            format!(
-                "the IAM token's service account {} is suspended",
-                quote(sub)
-            ),
-        ));
+        return Err(suspended(sub));
     }
     let principal = Principal {
         service_account_id: account.id,

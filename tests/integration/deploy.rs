@@ -270,6 +270,7 @@ fn every_yaml_file_under_deploy_parses() {
         "deploy/kubernetes/secret.example.yaml",
         "deploy/kubernetes/pdb.yaml",
         "deploy/kubernetes/client-pod.yaml",
+        "deploy/kubernetes/lockbox-demo.yaml",
         "deploy/gitlab-ci.example.yml",
     ] {
         assert!(
@@ -825,6 +826,231 @@ fn the_client_pod_exchanges_a_projected_token_the_configmaps_trust() {
         "projected tokens live {lifetime} s, over the federation's max_token_lifetime_seconds \
          {max_lifetime}"
     );
+}
+
+/// The flags `examples/lockbox.rs` reads, from its argument parser's match arms.
+fn lockbox_flags() -> BTreeSet<String> {
+    read(&repo().join("examples/lockbox.rs"))
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            l.strip_prefix("\"--")
+                .and_then(|rest| rest.split_once("\" =>"))
+                .map(|(name, _)| format!("--{name}"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_lockbox_demo_runs_the_example_service_hardened_beside_the_tutorial_pod() {
+    let docs = kubernetes("lockbox-demo.yaml");
+    let deployment = object(&docs, "Deployment", "lockbox-demo");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let c = items(&pod["containers"])
+        .iter()
+        .find(|c| c["name"].as_str() == Some("lockbox-demo"))
+        .expect("Deployment lockbox-demo has no container named lockbox-demo");
+    let args = strings(&c["args"]);
+
+    // Only flags the example has, and every one it requires.
+    let known = lockbox_flags();
+    for required in ["--gateway", "--listen", "--secrets", "--key-file"] {
+        assert!(
+            known.contains(required),
+            "examples/lockbox.rs lost {required}"
+        );
+        flag(&args, required, "lockbox-demo");
+    }
+    for arg in args.iter().filter(|a| a.starts_with("--")) {
+        assert!(
+            known.contains(*arg),
+            "lockbox-demo passes {arg}, which examples/lockbox.rs does not read ({known:?})"
+        );
+    }
+
+    // It listens where its container port, probe and Service point.
+    let listen: std::net::SocketAddr = flag(&args, "--listen", "lockbox-demo")
+        .parse()
+        .expect("--listen is an address");
+    assert!(
+        listen.ip().is_unspecified(),
+        "--listen must accept connections from the Service, not {listen}"
+    );
+    assert_eq!(
+        container_port(c, &Value::String("http".into())),
+        u64::from(listen.port()),
+        "the container port named http must be --listen's port"
+    );
+    assert_eq!(
+        container_port(c, &c["readinessProbe"]["tcpSocket"]["port"]),
+        u64::from(listen.port()),
+        "the readiness probe must connect to --listen's port"
+    );
+    let service = object(&docs, "Service", "lockbox-demo");
+    assert_eq!(
+        service["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"],
+        "Service lockbox-demo must select the demo's pods"
+    );
+    let service_port = items(&service["spec"]["ports"])
+        .first()
+        .expect("Service lockbox-demo has a port");
+    assert_eq!(
+        container_port(c, &service_port["targetPort"]),
+        u64::from(listen.port()),
+        "Service lockbox-demo must forward to --listen's port"
+    );
+
+    // It asks the gateway of service.yaml.
+    let gateway_services = kubernetes("service.yaml");
+    let gateway = object(&gateway_services, "Service", "wif-gateway");
+    let url = url::Url::parse(flag(&args, "--gateway", "lockbox-demo")).expect("--gateway URL");
+    assert_eq!(
+        url.host_str().map(str::to_owned),
+        Some(format!(
+            "{}.{}.svc",
+            text(&gateway["metadata"]["name"], "Service name"),
+            text(&gateway["metadata"]["namespace"], "Service namespace")
+        )),
+        "--gateway must be the gateway's Service"
+    );
+
+    // --secrets and --key-file are files of its volumes; the secrets file is in the example's
+    // format and the key comes from a Secret, never a ConfigMap.
+    let mounted = |path: &str| -> (&Value, String) {
+        let path = Path::new(path);
+        items(&c["volumeMounts"])
+            .iter()
+            .filter(|m| path.parent() == Some(Path::new(text(&m["mountPath"], "mountPath"))))
+            .map(|m| {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                (volume(pod, m), name.to_owned())
+            })
+            .next()
+            .unwrap_or_else(|| panic!("{} is in no volume of the container", path.display()))
+    };
+    let (secrets, file) = mounted(flag(&args, "--secrets", "lockbox-demo"));
+    let config_map = object(
+        &docs,
+        "ConfigMap",
+        text(
+            &secrets["configMap"]["name"],
+            "--secrets' volume must be a ConfigMap",
+        ),
+    );
+    assert!(
+        items(&secrets["configMap"]["items"])
+            .iter()
+            .any(|i| i["path"].as_str() == Some(&file) && i["key"].as_str() == Some(&file)),
+        "the ConfigMap volume must project {file}"
+    );
+    let toml: toml::Table = text(&config_map["data"][file.as_str()], "secrets.toml")
+        .parse()
+        .expect("secrets.toml is TOML");
+    let secrets = toml["secrets"].as_array().expect("[[secrets]]");
+    assert!(!secrets.is_empty(), "secrets.toml has no secret");
+    for secret in secrets {
+        for key in ["id", "folder_id", "version_id"] {
+            assert!(secret[key].is_str(), "every secret has a {key}: {secret:?}");
+        }
+        let entries = secret["entries"].as_array().expect("[[secrets.entries]]");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e["key"].is_str() && e.get("text_value").is_some()),
+            "every entry has a key and a value: {entries:?}"
+        );
+    }
+    let (key, file) = mounted(flag(&args, "--key-file", "lockbox-demo"));
+    assert!(
+        items(&key["secret"]["items"])
+            .iter()
+            .any(|i| i["path"].as_str() == Some(&file)),
+        "--key-file must be a file of a Secret volume: {key:?}"
+    );
+    // Kubernetes reads YAML 1.1, where a leading 0 is octal; the parser here leaves it text.
+    let mode = &key["secret"]["defaultMode"];
+    let mode = mode.as_u64().or_else(|| {
+        mode.as_str()
+            .and_then(|m| u64::from_str_radix(m.strip_prefix('0')?, 8).ok())
+    });
+    assert_eq!(
+        mode,
+        Some(0o440),
+        "the key must be readable by its owner and group only"
+    );
+
+    // Hardened as the gateway is.
+    for (setting, expected) in [
+        ("runAsNonRoot", Value::Bool(true)),
+        ("readOnlyRootFilesystem", Value::Bool(true)),
+        ("allowPrivilegeEscalation", Value::Bool(false)),
+    ] {
+        assert_eq!(
+            effective(c, pod, setting),
+            &expected,
+            "lockbox-demo: {setting} must be {expected:?}"
+        );
+    }
+    assert_eq!(effective(c, pod, "runAsUser").as_u64(), Some(65532));
+    assert_eq!(
+        strings(&c["securityContext"]["capabilities"]["drop"]),
+        ["ALL"]
+    );
+    assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(false));
+
+    // The image is the Dockerfile's lockbox-demo stage, which runs the example.
+    let stage: Vec<(String, String)> = dockerfile()
+        .into_iter()
+        .skip_while(|(k, a)| !(k == "FROM" && a.ends_with(" AS lockbox-demo")))
+        .take_while({
+            let mut first = true;
+            move |(k, _)| std::mem::take(&mut first) || k != "FROM"
+        })
+        .collect();
+    assert!(
+        !stage.is_empty(),
+        "deploy/Dockerfile has no lockbox-demo stage"
+    );
+    assert!(
+        stage
+            .iter()
+            .any(|(k, a)| k == "COPY" && a.contains("target/release/examples/lockbox")),
+        "the lockbox-demo stage must copy the example's release binary: {stage:?}"
+    );
+    assert!(
+        stage.iter().any(|(k, a)| k == "USER" && a == "65532:65532"),
+        "the lockbox-demo stage must run as 65532"
+    );
+    assert_eq!(
+        stage
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "ENTRYPOINT")
+            .map(|(_, a)| exec_form(a, "ENTRYPOINT")),
+        Some(vec!["/usr/local/bin/lockbox".to_owned()])
+    );
+
+    // The tutorial's pod: service account wlif in default, a token for ycaud at the path its
+    // `kubectl exec … cat` reads.
+    let pod = object(&docs, "Pod", "test-wlif");
+    assert_eq!(pod["metadata"]["namespace"].as_str(), Some("default"));
+    assert_eq!(pod["spec"]["serviceAccountName"].as_str(), Some("wlif"));
+    object(&docs, "ServiceAccount", "wlif");
+    let container = &items(&pod["spec"]["containers"])[0];
+    let mount = items(&container["volumeMounts"])
+        .iter()
+        .find(|m| m["mountPath"].as_str() == Some("/var/run/secrets/tokens"))
+        .expect("test-wlif mounts /var/run/secrets/tokens");
+    let token = items(&volume(&pod["spec"], mount)["projected"]["sources"])
+        .iter()
+        .find_map(|s| s.get("serviceAccountToken"))
+        .expect("a projected serviceAccountToken");
+    assert_eq!(token["path"].as_str(), Some("sa-token"));
+    assert_eq!(token["audience"].as_str(), Some("ycaud"));
+    assert_eq!(token["expirationSeconds"].as_u64(), Some(7200));
 }
 
 /// The options the examples pass to `wif-gateway exchange` are options of the real command.

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use wif_gateway::iam::store::{ServiceAccountStatus, ServiceAccountUpdate};
+
 use crate::support::gateway::{Gateway, Options, Reply};
 use crate::support::iam::{KeyFile, add_account, sqlite_store};
 
@@ -265,6 +267,84 @@ async fn configured_roles_are_granted_checked_and_revoked() {
         "{}",
         unknown.text
     );
+
+    // A suspended service account's token is unauthenticated, as a check's subject and as the
+    // caller; active again, it is answered as before.
+    let suspend = async |account: &str, status: ServiceAccountStatus| {
+        let current = store.get_service_account(account).await.unwrap();
+        let written = store
+            .update_service_account(
+                account,
+                current.version,
+                &ServiceAccountUpdate {
+                    name: current.name,
+                    description: current.description,
+                    labels: current.labels,
+                    status,
+                },
+                wif_gateway::time::now_unix(),
+            )
+            .await
+            .unwrap();
+        gw.state.live().unwrap().caught_up_to(written.seq).await;
+    };
+    let bob = add_account(&gw, &admin, "bob").await;
+    let bob_token = token(&gw, &bob);
+    let granted = grant(
+        &gw,
+        &admin_token,
+        &folder_path,
+        "ADD",
+        "lockbox.payloadViewer",
+        &bob,
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{}", granted.text);
+    let allowed = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &bob_token),
+    )
+    .await;
+    assert_eq!(allowed["allowed"], true, "{allowed}");
+    suspend(&bob, ServiceAccountStatus::Suspended).await;
+    let refused = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &bob_token),
+    )
+    .await;
+    assert_eq!(refused["code"], 16, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("suspended"),
+        "{refused}"
+    );
+    suspend(&lockbox, ServiceAccountStatus::Suspended).await;
+    let caller = authorize(
+        &gw,
+        &service,
+        vec![check(GET_PAYLOAD, &folder, &cloud, &alice_token)],
+    )
+    .await;
+    assert_eq!(
+        (caller.status, caller.grpc_code()),
+        (401, 16),
+        "{}",
+        caller.text
+    );
+    assert!(caller.text.contains("suspended"), "{}", caller.text);
+    suspend(&lockbox, ServiceAccountStatus::Active).await;
+    suspend(&bob, ServiceAccountStatus::Active).await;
+    let again = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &bob_token),
+    )
+    .await;
+    assert_eq!(again["allowed"], true, "{again}");
 
     // A deleted service account's token is unauthenticated.
     let deleted = gw
