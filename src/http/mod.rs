@@ -29,6 +29,7 @@ mod iam_bindings;
 pub mod iam_federations;
 pub mod iam_hierarchy;
 pub mod iam_keys;
+pub mod iam_roles;
 pub mod iam_tokens;
 pub mod introspect;
 pub mod openapi;

@@ -42,6 +42,7 @@ pub mod operation;
 pub mod paging;
 pub mod quota;
 pub mod roles;
+pub mod roles_api;
 pub mod service;
 pub mod status;
 pub mod store;
