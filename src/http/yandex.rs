@@ -121,6 +121,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The path, as routed.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
     pub fn at(path: &'static str) -> Endpoint {
         Endpoint {
             path,
@@ -285,14 +290,7 @@ impl Call {
         let live = live(state)?;
         let snapshot = state.snapshot();
         let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens {
-            keys: &keys,
-            issuer: &snapshot.minter.issuer,
-            audience: &snapshot.minter.audience,
-            leeway: snapshot.policy.leeway,
-            revoked: live.revoked(),
-            resources: &[],
-        };
+        let own = OwnTokens::management(&snapshot, &keys, live);
         let authorization = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
@@ -313,14 +311,7 @@ impl Call {
         let live = live(state)?;
         let snapshot = state.snapshot();
         let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens {
-            keys: &keys,
-            issuer: &snapshot.minter.issuer,
-            audience: &snapshot.minter.audience,
-            leeway: snapshot.policy.leeway,
-            revoked: live.revoked(),
-            resources: &[],
-        };
+        let own = OwnTokens::management(&snapshot, &keys, live);
         authn::verify(token, &own, live.store(), crate::time::now_unix(), checks).await
     }
 

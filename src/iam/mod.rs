@@ -35,6 +35,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod federations_api;
 pub mod hierarchy_api;
+pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod live;
