@@ -19,6 +19,7 @@
 //! | [`config`] | TOML files → settings and a directory (`check-config` runs the same code) |
 //! | [`app`] | the running gateway's shared state, live reload and upkeep |
 //! | [`http`] | routes, RFC 6749 error responses, the accept loop with its timeouts |
+//! | [`tls`], [`tls::dev_ca`] | the TLS listener's certificate and key (swapped on reload), rustls settings; the development CA |
 //! | [`audit`], [`telemetry`] | the audit log and the Prometheus metrics |
 //! | [`iam`], [`iam::store`] | IAM resources (clouds, folders, service accounts, federations, credentials, keys, bindings, operations) in SQLite or PostgreSQL, with a change log |
 //! | [`iam::roles`], [`iam::authz`] | the role graph as data (permissions, roles, what each method needs); the in-memory authorization index: check, authorize, may_grant |
@@ -48,6 +49,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod time;
+pub mod tls;
 
 pub use app::AppState;
 pub use http::run;
