@@ -32,3 +32,4 @@ mod resource;
 mod revocation;
 mod store;
 mod tls;
+mod tls_listener;
