@@ -2,13 +2,14 @@
 //! HTTP/1.1 and HTTP/2 (ALPN), TLS 1.2 and 1.3, a certificate that verifies for `127.0.0.1` and
 //! `localhost` only against the CA it came from, a new pair served to new connections after a
 //! reload while open connections keep theirs, a broken pair refused (by `check-config`, at start
-//! and on reload, the old one serving on). No key material ever shows in an error, an audit line
-//! or a log line.
+//! and on reload, the old one serving on), and the development CA of `config/dev.toml` made once
+//! and reused. No key material ever shows in an error, an audit line or a log line.
 
+use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::Version;
@@ -18,7 +19,7 @@ use serde_json::Value;
 use wif_gateway::tls::fingerprint;
 
 use crate::operate::{audit_lines, wait_for};
-use crate::support::binary::{BIN, KillOnDrop};
+use crate::support::binary::{BIN, KillOnDrop, dev_config, dev_token};
 use crate::support::gateway::{AUD, Reply, SA, SUBJECT, form, scenario};
 use crate::support::tls::{TestCa, replace_file};
 use crate::support::*;
@@ -477,4 +478,160 @@ fn a_broken_pair_is_refused_by_check_config_and_at_start_naming_the_file() {
         assert!(stderr.contains(&wanted), "{name}: {stderr}");
         assert_no_key_material(name, &stderr, &keys);
     }
+}
+
+/// A `serve` of the binary: its addresses from the `listening` line, and every line it logs.
+struct Serving {
+    process: KillOnDrop,
+    addr: String,
+    tls_addr: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serving {
+    fn start(config: &Path) -> Serving {
+        let mut process = KillOnDrop::spawn(
+            Command::new(BIN)
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--tls-listen",
+                    "127.0.0.1:0",
+                    "--config",
+                ])
+                .arg(config)
+                .env("RUST_LOG", "info,wif_gateway=debug")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let stderr = process.0.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains(" listening ") {
+                    let _ = tx.send(line.clone());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no listening line: {:?}", logs.lock().unwrap()));
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+                .to_owned()
+        };
+        Serving {
+            process,
+            addr: field("addr="),
+            tls_addr: field("tls_addr="),
+            logs,
+        }
+    }
+
+    /// Stops the gateway; everything it logged.
+    async fn stop(mut self) -> String {
+        assert!(self.process.terminate().await.success());
+        // The reader thread sees the pipe close.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+#[tokio::test]
+async fn the_dev_config_makes_its_ca_once_and_serves_everything_over_tls() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dev_config(dir.path());
+    let tls_dir = dir.path().join(".wif-dev/tls");
+    let mut seen = Vec::new();
+    for start in ["first", "second"] {
+        let serving = Serving::start(&config);
+        assert!(
+            !serving.tls_addr.ends_with(":0") && !serving.tls_addr.ends_with(":8443"),
+            "{}",
+            serving.tls_addr
+        );
+        let plain = format!("http://{}", serving.addr);
+        let https = format!("https://{}", serving.tls_addr);
+        let ca = std::fs::read_to_string(tls_dir.join("ca.pem")).expect("the dev CA");
+        let client = trusting(&ca).build().expect("client");
+        crate::support::binary::wait_ready(&client, &https).await;
+        assert_eq!(healthz(&client, &https).await.0, Version::HTTP_2, "{start}");
+        let discovery: Value = client
+            .get(format!("{https}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .expect("discovery")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            discovery["issuer"], plain,
+            "{start}: public_url stays http://{{listen}}"
+        );
+        // The dev round trip (the dev config binds the usual subject), its exchange over TLS.
+        let jwt = dev_token(&client, &https, SUBJECT).await;
+        let exchanged = client
+            .post(format!("{https}/oauth/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form("aje0devserviceacc001", &jwt))
+            .send()
+            .await
+            .expect("exchange");
+        let exchanged = Reply::from(exchanged).await;
+        assert_eq!(exchanged.status, 200, "{start}: {}", exchanged.text);
+        // And the IAM API: unauthenticated, it answers as Yandex does (401), over TLS too.
+        let iam = client
+            .get(format!(
+                "{https}/iam/v1/serviceAccounts?folderId=b1gdevfolder0000001"
+            ))
+            .send()
+            .await
+            .expect("IAM");
+        assert_eq!(iam.status(), 401, "{start}");
+        assert_eq!(
+            reqwest::get(format!("{plain}/healthz"))
+                .await
+                .expect("plain")
+                .status(),
+            200
+        );
+        #[cfg(unix)]
+        for key in ["ca-key.pem", "server-key.pem"] {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(tls_dir.join(key))
+                .expect(key)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{start}: {key}");
+        }
+        let files: Vec<String> = ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"]
+            .iter()
+            .map(|f| std::fs::read_to_string(tls_dir.join(f)).expect(f))
+            .collect();
+        let logs = serving.stop().await;
+        assert_no_key_material(
+            &format!("{start} start's logs"),
+            &logs,
+            &key_lines(&tls_dir),
+        );
+        seen.push((files, logs));
+    }
+    let (first, second) = (&seen[0], &seen[1]);
+    assert_eq!(
+        first.0, second.0,
+        "the second start reuses the CA and the server certificate"
+    );
+    assert!(
+        first.1.contains("generated a development CA")
+            && !second.1.contains("generated a development"),
+        "made once:\n{}\n---\n{}",
+        first.1,
+        second.1
+    );
 }
