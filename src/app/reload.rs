@@ -62,7 +62,7 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
                 config.settings.public_url = running.clone();
             }
             let minter = config.settings.load_minter()?;
-            let tls = reload_tls(state, &mut config.settings)?;
+            let tls = reload_tls(state, &config.settings)?;
             Ok((config, minter, tls))
         });
     let (config, minter, tls) = match loaded {
@@ -148,14 +148,11 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
 
 /// The TLS listener's certificate and key read again (the development CA making what is missing
 /// or expired, as at start), when the gateway serves TLS and the new set still configures it.
-/// The listener itself needs a restart: its address stays the running one, and a `[server.tls]`
-/// added or removed is logged and otherwise left for the next start.
-fn reload_tls(state: &AppState, new: &mut Settings) -> Result<Option<Identity>, TlsError> {
-    match (&state.settings().tls, new.tls.as_mut()) {
-        (Some(running), Some(tls)) => {
-            tls.listen = running.listen;
-            tls.load(crate::time::now_unix()).map(Some)
-        }
+/// The listener itself needs a restart: it keeps its address, and a `[server.tls]` added or
+/// removed is logged and otherwise left for the next start.
+fn reload_tls(state: &AppState, new: &Settings) -> Result<Option<Identity>, TlsError> {
+    match (&state.settings().tls, &new.tls) {
+        (Some(_), Some(tls)) => tls.load(crate::time::now_unix()).map(Some),
         (None, Some(_)) => {
             tracing::warn!("[server.tls] was added: the TLS listener starts with a restart");
             Ok(None)

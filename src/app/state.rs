@@ -67,8 +67,8 @@ struct StateInner {
     /// The gateway's own keys as a verifier of IAM tokens, with the key ids they were built
     /// for; rebuilt when a reload changes the keys.
     own_keys: ArcSwapOption<(Vec<String>, Arc<KeySet>)>,
-    /// The TLS listener's settings and certificate, with `[server.tls]`; a reload swaps the
-    /// certificate inside.
+    /// The TLS listener's rustls configuration and certificate, with `[server.tls]`; a reload
+    /// swaps the certificate inside.
     tls: Option<ServerTls>,
 }
 
