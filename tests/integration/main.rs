@@ -33,3 +33,4 @@ mod resource;
 mod revocation;
 mod store;
 mod tls;
+mod tls_listener;
