@@ -39,6 +39,7 @@ pub mod config;
 pub mod dev_issuer;
 pub mod exchange;
 pub mod files;
+pub mod grpc;
 pub mod http;
 pub mod iam;
 pub mod limits;

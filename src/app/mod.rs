@@ -2,6 +2,8 @@
 //! background tasks that keep it current ([`reload`], [`upkeep`], and the IAM store's follower,
 //! [`crate::iam::live::Live::follow`]).
 
+pub mod call;
+pub mod iam_tokens;
 pub mod reload;
 pub mod state;
 pub mod upkeep;
