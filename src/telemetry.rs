@@ -35,6 +35,8 @@ pub const SHED: &str = "wif_gateway_requests_shed_total";
 pub const AUDIT_DROPPED: &str = "wif_gateway_audit_events_dropped_total";
 /// IAM API calls by `method` (full gRPC name) and `code` (gRPC code name, `OK` on success).
 pub const IAM_REQUESTS: &str = "wif_gateway_iam_requests_total";
+/// Mutations retried with an idempotency key and answered with the first call's operation.
+pub const IAM_IDEMPOTENT_REPLAYS: &str = "wif_gateway_iam_idempotent_replays_total";
 /// Resources of the IAM store held in memory, by `kind` (`federation`, `service_account`,
 /// `federated_credential`, `access_binding`).
 pub const IAM_DIRECTORY_SIZE: &str = "wif_gateway_iam_directory_size";
@@ -104,6 +106,10 @@ fn describe() {
     );
     describe_counter!(IAM_REQUESTS, "IAM API calls by method and gRPC code.");
     describe_counter!(
+        IAM_IDEMPOTENT_REPLAYS,
+        "IAM mutations retried with an idempotency key, answered with the first call's operation."
+    );
+    describe_counter!(
         AUTHORIZE_CHECKS,
         "Authorize API checks by result (allowed, denied, unauthenticated, invalid)."
     );
@@ -122,7 +128,7 @@ fn describe() {
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,
@@ -134,6 +140,7 @@ pub const ALL: [&str; 15] = [
     SHED,
     AUDIT_DROPPED,
     IAM_REQUESTS,
+    IAM_IDEMPOTENT_REPLAYS,
     IAM_DIRECTORY_SIZE,
     IAM_PROPAGATION_LAG,
     IAM_REVOKED_TOKENS,

@@ -121,14 +121,7 @@ impl Call {
         let live = live(state)?;
         let snapshot = state.snapshot();
         let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens {
-            keys: &keys,
-            issuer: &snapshot.minter.issuer,
-            audience: &snapshot.minter.audience,
-            leeway: snapshot.policy.leeway,
-            revoked: live.revoked(),
-            resources: &[],
-        };
+        let own = OwnTokens::management(&snapshot, &keys, live);
         let authorization = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
@@ -149,14 +142,7 @@ impl Call {
         let live = live(state)?;
         let snapshot = state.snapshot();
         let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens {
-            keys: &keys,
-            issuer: &snapshot.minter.issuer,
-            audience: &snapshot.minter.audience,
-            leeway: snapshot.policy.leeway,
-            revoked: live.revoked(),
-            resources: &[],
-        };
+        let own = OwnTokens::management(&snapshot, &keys, live);
         authn::verify(token, &own, live.store(), crate::time::now_unix(), checks).await
     }
 

@@ -1,7 +1,7 @@
 //! Periodic upkeep: drains metric histograms into their buckets (or they grow without bound),
 //! forgets issuer key sources the directory no longer names, forgets rate-limit keys whose
-//! budget is full again, and drops the revocations of tokens that have expired (from memory
-//! and from the IAM store).
+//! budget is full again, drops the revocations of tokens that have expired (from memory and
+//! from the IAM store), and the idempotency keys older than a day.
 
 use std::time::Duration;
 
@@ -28,6 +28,12 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     && let Err(e) = live.prune_revoked(crate::time::now_unix()).await
                 {
                     tracing::warn!(error = %e, "IAM store: cannot delete expired revocations; retrying in a minute");
+                }
+                if let Some(store) = state.store() {
+                    let before = crate::time::now_unix() - crate::iam::idempotency::RETENTION;
+                    if let Err(e) = store.prune_idempotency_keys(before).await {
+                        tracing::warn!(error = %e, "IAM store: cannot delete old idempotency keys; retrying in a minute");
+                    }
                 }
             }
         }

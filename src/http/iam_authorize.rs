@@ -152,12 +152,8 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
     let snapshot = state.snapshot();
     let keys = state.own_keys(&snapshot.minter);
     let own = OwnTokens {
-        keys: &keys,
-        issuer: &snapshot.minter.issuer,
-        audience: &snapshot.minter.audience,
-        leeway: snapshot.policy.leeway,
-        revoked: live.revoked(),
         resources: &snapshot.policy.resources,
+        ..OwnTokens::management(&snapshot, &keys, live)
     };
     let now = now_unix();
     let caller_token = authn::bearer(

@@ -165,6 +165,11 @@ struct ListServiceAccountsResponse {
     next_page_token: Option<String>,
 }
 
+/// The query of a list call without a parent: the page and the filter.
+pub(super) fn page_query(request: &Request) -> Result<ListRequest, Status> {
+    list_query(request, ("", "")).map(|(_, list)| list)
+}
+
 /// A list call's query: the parent's id (`parent` in camelCase or snake_case) and the page.
 fn list_query(request: &Request, parent: (&str, &str)) -> Result<(String, ListRequest), Status> {
     let mut id = String::new();

@@ -29,7 +29,9 @@ mod iam_bindings;
 pub mod iam_federations;
 pub mod iam_hierarchy;
 pub mod iam_keys;
+pub mod iam_roles;
 pub mod iam_tokens;
+pub mod idempotency;
 pub mod introspect;
 pub mod openapi;
 pub mod request_id;
@@ -58,6 +60,13 @@ use crate::app::{AppState, Tasks};
 
 pub use error::WebError;
 
+/// The IAM API's paths whose calls change no resource, so take no idempotency key.
+const NOT_GUARDED: [&str; 3] = [
+    "/iam/v1/tokens",
+    "/iam/v1/tokens:revoke",
+    "/iam/v1/authorize",
+];
+
 /// The application's routes and layers.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings().request_timeout_seconds);
@@ -72,9 +81,22 @@ pub fn router(state: AppState) -> Router {
         app = app.merge(dev::routes());
     }
     app = if state.store().is_some() {
-        openapi::iam_endpoints()
+        // Calls that create, change or delete resources answer retries with an idempotency key
+        // once; IamTokenService and Authorize change no resource.
+        let (plain, guarded): (Vec<_>, Vec<_>) = openapi::iam_endpoints()
+            .into_iter()
+            .partition(|endpoint| NOT_GUARDED.contains(&endpoint.path()));
+        let guarded = guarded
+            .into_iter()
+            .fold(Router::new(), |router, endpoint| endpoint.route(router))
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                idempotency::guard,
+            ));
+        plain
             .into_iter()
             .fold(app, |app, endpoint| endpoint.route(app))
+            .merge(guarded)
             .merge(introspect::routes())
             .route("/iam/{*rest}", any(yandex::unknown_method))
     } else {

@@ -23,6 +23,7 @@ use super::iam_bindings;
 use super::iam_federations;
 use super::iam_hierarchy;
 use super::iam_keys;
+use super::iam_roles;
 use super::iam_tokens;
 use super::yandex::{ACCESS_BINDING_VERBS, Endpoint};
 use crate::app::AppState;
@@ -36,6 +37,7 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_tokens::endpoints(),
         iam_authorize::endpoints(),
         iam_keys::endpoints(),
+        iam_roles::endpoints(),
         iam_hierarchy::endpoints(),
         iam_federations::endpoints(),
     ]
@@ -60,6 +62,8 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_keys::read,
         iam_keys::update,
         iam_keys::delete,
+        iam_roles::list,
+        iam_roles::get,
         iam_hierarchy::list_clouds,
         iam_hierarchy::create_cloud,
         iam_hierarchy::get_cloud,

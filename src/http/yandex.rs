@@ -118,6 +118,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The path, as routed.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
     pub fn at(path: &'static str) -> Endpoint {
         Endpoint {
             path,

@@ -36,7 +36,8 @@ pub fn after(token: &str) -> Result<Option<String>, Status> {
     let encoded = token.strip_prefix(TOKEN_TAG).ok_or_else(bad)?;
     let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| bad())?;
     let id = String::from_utf8(bytes).map_err(|_| bad())?;
-    if id.is_empty() || id.len() > 50 {
+    // Resource ids are at most 50 characters, role ids 64.
+    if id.is_empty() || id.len() > 64 {
         return Err(bad());
     }
     Ok(Some(id))

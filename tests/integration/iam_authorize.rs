@@ -473,3 +473,88 @@ async fn role_changes_apply_on_reload() {
     assert_eq!(update["allowed"], true, "{update}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn roles_are_listed_built_in_and_configured_to_any_authenticated_caller() {
+    let gw = Gateway::start_with(LOCKBOX_ROLES, options()).await;
+    let admin = KeyFile::bootstrap(&gw);
+    let nobody = add_account(&gw, &admin, "nobody").await;
+    let caller = token(&gw, &nobody);
+
+    let anonymous = gw.iam("GET", "/iam/v1/roles", None, None).await;
+    assert_eq!(
+        (anonymous.status, anonymous.grpc_code()),
+        (401, 16),
+        "{}",
+        anonymous.text
+    );
+
+    // Pages of 7 walk every role once, in id order; a caller without any role may list them.
+    let mut ids: Vec<String> = Vec::new();
+    let mut next = String::new();
+    loop {
+        let page = gw
+            .iam(
+                "GET",
+                &format!("/iam/v1/roles?pageSize=7&pageToken={next}"),
+                Some(&caller),
+                None,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let roles = page.body["roles"].as_array().expect("roles");
+        assert!(roles.len() <= 7, "{}", page.text);
+        ids.extend(roles.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        match page.body["nextPageToken"].as_str() {
+            Some(token) => next = token.to_owned(),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = wif_gateway::iam::roles::Role::ALL
+        .iter()
+        .map(|r| r.id().to_owned())
+        .chain(["lockbox.payloadViewer".into(), "lockbox.editor".into()])
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let role = gw
+        .iam(
+            "GET",
+            "/iam/v1/roles/lockbox.payloadViewer",
+            Some(&caller),
+            None,
+        )
+        .await;
+    assert_eq!(role.status, 200, "{}", role.text);
+    assert_eq!(role.body["id"], "lockbox.payloadViewer");
+    let viewer = gw
+        .iam("GET", "/iam/v1/roles/viewer", Some(&caller), None)
+        .await;
+    assert_eq!(viewer.body["id"], "viewer", "{}", viewer.text);
+    assert!(
+        viewer.body["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{}",
+        viewer.text
+    );
+
+    let long = "a".repeat(65);
+    for (path, status, code) in [
+        ("/iam/v1/roles/lockbox.noSuchRole".to_owned(), 404, 5),
+        (format!("/iam/v1/roles/{long}"), 400, 3),
+        ("/iam/v1/roles?pageSize=1001".to_owned(), 400, 3),
+        ("/iam/v1/roles?pageToken=forged".to_owned(), 400, 3),
+        ("/iam/v1/roles?filter=id%3D%22viewer%22".to_owned(), 400, 3),
+    ] {
+        let refused = gw.iam("GET", &path, Some(&caller), None).await;
+        assert_eq!(
+            (refused.status, refused.grpc_code()),
+            (status, code),
+            "{path}: {}",
+            refused.text
+        );
+    }
+    gw.stop().await;
+}

@@ -20,6 +20,7 @@ mod iam_federations;
 mod iam_hierarchy;
 mod iam_keys;
 mod iam_tokens;
+mod idempotency;
 mod jwks;
 mod layout;
 mod lockbox;

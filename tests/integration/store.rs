@@ -208,6 +208,7 @@ on_both_backends!(
     pagination_is_stable_and_complete,
     subscribers_hear_of_a_commit_within_a_second,
     revocations_are_idempotent_logged_followed_and_pruned,
+    idempotency_keys_are_reserved_once_settled_released_taken_over_and_pruned,
 );
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -1812,4 +1813,96 @@ async fn revocations_are_idempotent_logged_followed_and_pruned(db: &TestDb) {
     );
     assert!(store.get_revoked_token("jti-live").await.unwrap().is_some());
     assert_eq!(store.prune_revoked_tokens(t).await.unwrap(), 0);
+}
+
+async fn idempotency_keys_are_reserved_once_settled_released_taken_over_and_pruned(db: &TestDb) {
+    use wif_gateway::iam::store::Reservation;
+    let store = &db.store;
+    let fp = |c: char| c.to_string().repeat(64);
+    let log = store.max_seq().await.unwrap();
+
+    // The first reservation wins; the same key of the same caller is then taken, with the
+    // first call's fingerprint, unsettled; another caller's same key is its own.
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-a", "k1", &fp('a'), NOW, NOW - 600)
+            .await
+            .unwrap(),
+        Reservation::Fresh
+    );
+    let taken = Reservation::Taken {
+        fingerprint: fp('a'),
+        outcome: String::new(),
+    };
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-a", "k1", &fp('b'), NOW, NOW - 600)
+            .await
+            .unwrap(),
+        taken
+    );
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-b", "k1", &fp('b'), NOW, NOW - 600)
+            .await
+            .unwrap(),
+        Reservation::Fresh
+    );
+
+    // Settled: the outcome is kept; releasing a settled key changes nothing.
+    store
+        .settle_idempotency_key("aje-a", "k1", "op-1")
+        .await
+        .unwrap();
+    store.release_idempotency_key("aje-a", "k1").await.unwrap();
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-a", "k1", &fp('a'), NOW + 1, NOW + 1 - 600)
+            .await
+            .unwrap(),
+        Reservation::Taken {
+            fingerprint: fp('a'),
+            outcome: "op-1".into(),
+        }
+    );
+
+    // Released while unsettled: free again.
+    store.release_idempotency_key("aje-b", "k1").await.unwrap();
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-b", "k1", &fp('c'), NOW, NOW - 600)
+            .await
+            .unwrap(),
+        Reservation::Fresh
+    );
+
+    // An unsettled reservation older than the stale bound is taken over; a settled one is not.
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-b", "k1", &fp('d'), NOW + 700, NOW + 100)
+            .await
+            .unwrap(),
+        Reservation::Fresh
+    );
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-a", "k1", &fp('d'), NOW + 700, NOW + 100)
+            .await
+            .unwrap(),
+        Reservation::Taken {
+            fingerprint: fp('a'),
+            outcome: "op-1".into(),
+        }
+    );
+
+    // Pruned by age; nothing of this reached the change log.
+    assert_eq!(store.prune_idempotency_keys(NOW + 1).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .reserve_idempotency_key("aje-a", "k1", &fp('e'), NOW + 800, NOW + 200)
+            .await
+            .unwrap(),
+        Reservation::Fresh
+    );
+    assert_eq!(store.max_seq().await.unwrap(), log);
 }

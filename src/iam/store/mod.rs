@@ -31,6 +31,7 @@ mod db;
 mod error;
 mod federations;
 mod hierarchy;
+mod idempotency;
 mod log;
 mod model;
 mod operations;
@@ -45,6 +46,7 @@ use tokio::task::JoinHandle;
 
 pub use db::{Backend, OpenOptions};
 pub use error::StoreError;
+pub use idempotency::Reservation;
 pub use log::CHANNEL;
 pub use model::*;
 
