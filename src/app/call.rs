@@ -7,7 +7,7 @@
 //! log line. The transports only translate the request and the answer.
 //!
 //! Also here: the request id both transports tag requests with ([`RequestId`]), and what a
-//! management method runs with ([`context`], [`live`], [`store`]).
+//! management method runs with ([`context`], [`live`], [`store`], [`keys`], [`federations`]).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -209,6 +209,26 @@ pub fn context(state: &AppState) -> Result<crate::iam::service::Context<'_>, Sta
         authorizer: state.authorizer(),
         quotas: &state.settings().iam.quotas,
         now: crate::time::now_unix(),
+    })
+}
+
+/// `KeyService` as a call runs it.
+pub fn keys(state: &AppState) -> Result<crate::iam::service::Keys<'_>, Status> {
+    Ok(crate::iam::service::Keys {
+        store: store(state)?,
+        authorizer: state.authorizer(),
+        quotas: &state.settings().iam.quotas,
+        now: crate::time::now_unix(),
+    })
+}
+
+/// `FederationService` and `FederatedCredentialService` as a call runs them.
+pub fn federations(
+    state: &AppState,
+) -> Result<crate::iam::federations_api::Federations<'_>, Status> {
+    Ok(crate::iam::federations_api::Federations {
+        ctx: context(state)?,
+        allow_http_to_loopback: state.settings().iam.allow_http_to_loopback,
     })
 }
 

@@ -22,12 +22,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::iam_bindings::{self, split_verb};
-use super::yandex::{Endpoint, Refusals, context, finish, json_body, list_query, ok, start};
+use super::yandex::{Endpoint, Refusals, finish, json_body, list_query, ok, start};
 use crate::app::AppState;
+use crate::app::call::federations;
 use crate::iam::ResourceKind;
 use crate::iam::federations_api::{
     CreateFederatedCredential, CreateFederation, FederatedCredentialMessage, FederationMessage,
-    Federations, UpdateFederation, credential_message, federation_message,
+    UpdateFederation, credential_message, federation_message,
 };
 use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::Method;
@@ -76,13 +77,6 @@ struct ListFederatedCredentialsResponse {
     /// Present when another page follows.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_page_token: Option<String>,
-}
-
-fn federations(state: &AppState) -> Result<Federations<'_>, Status> {
-    Ok(Federations {
-        ctx: context(state)?,
-        allow_http_to_loopback: state.settings().iam.allow_http_to_loopback,
-    })
 }
 
 #[utoipa::path(

@@ -17,14 +17,15 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::yandex::{Call, Endpoint, Refusals, finish, json_body, ok, start, store};
+use super::yandex::{Call, Endpoint, Refusals, finish, json_body, ok, start};
 use crate::app::AppState;
+use crate::app::call::keys;
 use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::{
-    CreateKey, KeyMessage, Keys, Method, check_key_format, key_algorithm, key_message, key_page,
+    CreateKey, KeyMessage, Method, check_key_format, check_key_update_mask, key_algorithm,
+    key_message, key_page,
 };
 use crate::iam::status::Status;
-use crate::time::now_unix;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -34,15 +35,6 @@ pub fn endpoints() -> Vec<Endpoint> {
             .patch(update)
             .delete(delete),
     ]
-}
-
-fn keys(state: &AppState) -> Result<Keys<'_>, Status> {
-    Ok(Keys {
-        store: store(state)?,
-        authorizer: state.authorizer(),
-        quotas: &state.settings().iam.quotas,
-        now: now_unix(),
-    })
 }
 
 /// `CreateKeyRequest` in proto3 JSON (camelCase; the proto's snake_case names are accepted too).
@@ -241,19 +233,7 @@ async fn update(
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
         let body: UpdateKeyRequest = json_body(request, "UpdateKeyRequest").await?;
-        if let Some(mask) = body.update_mask.as_deref() {
-            for path in mask.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                if path != "description" {
-                    return Err(Status::invalid_argument(
-                        "invalid_argument",
-                        format!(
-                            "updateMask names {}: only description can be updated",
-                            crate::exchange::quote(path)
-                        ),
-                    ));
-                }
-            }
-        }
+        check_key_update_mask(body.update_mask.as_deref())?;
         let operation = keys(&state)?
             .update(&principal, &key_id, body.description.unwrap_or_default())
             .await?;

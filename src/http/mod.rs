@@ -133,6 +133,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let settings = state.settings().clone();
     let app = router(state.clone());
+    let grpc = crate::grpc::Grpc::new(&state);
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -168,9 +169,17 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let grpc = grpc.clone();
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            app.clone().oneshot(req.map(axum::body::Body::new))
+            let (app, grpc) = (app.clone(), grpc.clone());
+            async move {
+                // gRPC (HTTP/2, `content-type: application/grpc…`) shares the listener.
+                if crate::grpc::is_grpc(&req) {
+                    return Ok(grpc.serve(req).await.map(axum::body::Body::new));
+                }
+                app.oneshot(req.map(axum::body::Body::new)).await
+            }
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)

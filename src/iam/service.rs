@@ -182,6 +182,27 @@ pub fn key_algorithm(name: Option<&str>) -> Result<KeyAlgorithm, Status> {
     }
 }
 
+/// `UpdateKeyRequest.update_mask`: only `description` can be named.
+pub fn check_key_update_mask(mask: Option<&str>) -> Result<(), Status> {
+    for path in mask
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if path != "description" {
+            return Err(Status::invalid_argument(
+                "invalid_argument",
+                format!(
+                    "updateMask names {}: only description can be updated",
+                    quote(path)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The page of a `KeyService.List` call: `page_size` 0 to 1000, `page_token` at most 2000
 /// characters (empty: the first page).
 pub fn key_page(size: i64, token: &str) -> Result<PageRequest, Status> {
