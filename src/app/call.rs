@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, header};
 
 use super::AppState;
 use crate::audit::{Audit, ManagementEvent};
-use crate::iam::authn::{self, OwnTokens, Principal};
+use crate::iam::authn::{self, Principal};
 use crate::iam::service::Method;
 use crate::iam::status::{Code, Status};
 use crate::iam::store::Store;
@@ -121,7 +121,7 @@ impl Call {
         let live = live(state)?;
         let snapshot = state.snapshot();
         let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens::management(&snapshot, &keys, live);
+        let own = snapshot.management_tokens(&keys, live);
         let authorization = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
@@ -142,7 +142,7 @@ impl Call {
         let live = live(state)?;
         let snapshot = state.snapshot();
         let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens::management(&snapshot, &keys, live);
+        let own = snapshot.management_tokens(&keys, live);
         authn::verify(token, &own, live.store(), crate::time::now_unix(), checks).await
     }
 

@@ -16,8 +16,8 @@ use crate::iam::service::Method;
 use crate::iam::status::Status;
 use crate::iam::store::ResourceRef;
 
-use super::authenticated;
-use super::convert::{FromJson, operation};
+use super::convert::{messages, operation};
+use super::method::authenticated;
 use super::proto::yandex::cloud::access::{
     AccessBinding, AccessBindingAction, ListAccessBindingsRequest, ListAccessBindingsResponse,
     SetAccessBindingsRequest, UpdateAccessBindingsRequest,
@@ -26,9 +26,9 @@ use super::proto::yandex::cloud::operation::Operation;
 
 /// The binding method of `kind` at `index` (0 list, 1 set, 2 update).
 fn method(kind: ResourceKind, index: usize) -> Result<Method, tonic::Status> {
-    methods(kind)
-        .map(|m| m[index])
-        .ok_or_else(|| super::status(&Status::internal(&format!("{kind} has no access bindings"))))
+    methods(kind).map(|m| m[index]).ok_or_else(|| {
+        super::method::status(&Status::internal(&format!("{kind} has no access bindings")))
+    })
 }
 
 fn requested(binding: AccessBinding) -> RequestedBinding {
@@ -64,13 +64,13 @@ pub async fn list(
             }
             .list(principal, &resource, &page)
             .await?;
+            let (access_bindings, next_page_token) =
+                messages::<AccessBinding, _, _>(&listed, |b| {
+                    binding_message(&b.role_id, &b.subject)
+                });
             Ok(ListAccessBindingsResponse {
-                access_bindings: listed
-                    .items
-                    .iter()
-                    .map(|b| AccessBinding::from_message(&binding_message(&b.role_id, &b.subject)))
-                    .collect(),
-                next_page_token: listed.next_page_token.unwrap_or_default(),
+                access_bindings,
+                next_page_token,
             })
         },
     )

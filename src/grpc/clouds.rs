@@ -10,14 +10,14 @@ use crate::iam::hierarchy_api::{Attributes, ListRequest, Update, cloud_message};
 use crate::iam::service::Method;
 
 use super::bindings::access_binding_methods;
-use super::convert::{FromJson, operation};
+use super::convert::{FromJson, messages, operation};
+use super::method::{authenticated, hierarchy, unsupported, update_mask};
 use super::proto::yandex::cloud::operation::Operation;
 use super::proto::yandex::cloud::resourcemanager::v1::cloud_service_server::CloudService;
 use super::proto::yandex::cloud::resourcemanager::v1::{
     Cloud, CreateCloudRequest, DeleteCloudRequest, GetCloudRequest, ListCloudsRequest,
     ListCloudsResponse, UpdateCloudRequest,
 };
-use super::{authenticated, hierarchy, unsupported, update_mask};
 
 pub struct Clouds(pub AppState);
 
@@ -62,13 +62,10 @@ impl CloudService for Clouds {
                 let page = hierarchy(&self.0)?
                     .list_clouds(principal, &request.organization_id, &list)
                     .await?;
+                let (clouds, next_page_token) = messages::<Cloud, _, _>(&page, cloud_message);
                 Ok(ListCloudsResponse {
-                    clouds: page
-                        .items
-                        .iter()
-                        .map(|c| Cloud::from_message(&cloud_message(c)))
-                        .collect(),
-                    next_page_token: page.next_page_token.unwrap_or_default(),
+                    clouds,
+                    next_page_token,
                 })
             },
         )

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::iam::operation::{self, TYPE_URL_PREFIX};
 use crate::iam::status::Status;
-use crate::iam::store::{Operation, OperationResult};
+use crate::iam::store::{Operation, OperationResult, Page};
 
 use super::proto::google::rpc;
 use super::proto::yandex::cloud::{access, iam, operation as op, resourcemanager as rm};
@@ -89,6 +89,21 @@ pub trait FromJson: Sized {
     fn from_message(message: &impl Serialize) -> Self {
         Self::from_json(Json(&operation::message(message)))
     }
+}
+
+/// A page of a list method as a list response's messages (each rendered by `render`, the
+/// REST message) and its `next_page_token`, empty on the last page.
+pub fn messages<M: FromJson, T, S: Serialize>(
+    page: &Page<T>,
+    render: impl Fn(&T) -> S,
+) -> (Vec<M>, String) {
+    (
+        page.items
+            .iter()
+            .map(|item| M::from_message(&render(item)))
+            .collect(),
+        page.next_page_token.clone().unwrap_or_default(),
+    )
 }
 
 /// Unix seconds as a `Timestamp`.

@@ -9,11 +9,11 @@ use crate::app::AppState;
 use crate::exchange::quote;
 use crate::iam::status::Status;
 
+use super::method::status;
 use super::proto::yandex::cloud::endpoint::api_endpoint_service_server::ApiEndpointService;
 use super::proto::yandex::cloud::endpoint::{
     ApiEndpoint, GetApiEndpointRequest, ListApiEndpointsRequest, ListApiEndpointsResponse,
 };
-use super::status;
 
 /// The API ids the SDKs look up for the services served here.
 pub const IDS: [&str; 4] = ["endpoint", "iam", "operation", "resource-manager"];

@@ -8,8 +8,8 @@ use crate::app::call::federations;
 use crate::iam::federations_api::{CreateFederatedCredential, ListPage, credential_message};
 use crate::iam::service::Method;
 
-use super::authenticated;
-use super::convert::{FromJson, operation};
+use super::convert::{FromJson, messages, operation};
+use super::method::authenticated;
 use super::proto::yandex::cloud::iam::v1::workload::federated_credential_service_server::FederatedCredentialService;
 use super::proto::yandex::cloud::iam::v1::workload::{
     CreateFederatedCredentialRequest, DeleteFederatedCredentialRequest, FederatedCredential,
@@ -66,13 +66,11 @@ impl FederatedCredentialService for FederatedCredentials {
                 let listed = federations(&self.0)?
                     .list_credentials(principal, &request.service_account_id, &page)
                     .await?;
+                let (federated_credentials, next_page_token) =
+                    messages::<FederatedCredential, _, _>(&listed, credential_message);
                 Ok(ListFederatedCredentialsResponse {
-                    federated_credentials: listed
-                        .items
-                        .iter()
-                        .map(|c| FederatedCredential::from_message(&credential_message(c)))
-                        .collect(),
-                    next_page_token: listed.next_page_token.unwrap_or_default(),
+                    federated_credentials,
+                    next_page_token,
                 })
             },
         )

@@ -13,14 +13,14 @@ use crate::iam::federations_api::{
 use crate::iam::service::Method;
 
 use super::bindings::access_binding_methods;
-use super::convert::{FromJson, operation};
+use super::convert::{FromJson, messages, operation};
+use super::method::{authenticated, update_mask};
 use super::proto::yandex::cloud::iam::v1::workload::oidc::federation_service_server::FederationService;
 use super::proto::yandex::cloud::iam::v1::workload::oidc::{
     CreateFederationRequest, DeleteFederationRequest, Federation, GetFederationRequest,
     ListFederationsRequest, ListFederationsResponse, UpdateFederationRequest,
 };
 use super::proto::yandex::cloud::operation::Operation;
-use super::{authenticated, update_mask};
 
 pub struct Federations(pub AppState);
 
@@ -64,13 +64,11 @@ impl FederationService for Federations {
                 let listed = federations(&self.0)?
                     .list(principal, &request.folder_id, &page)
                     .await?;
+                let (federations, next_page_token) =
+                    messages::<Federation, _, _>(&listed, federation_message);
                 Ok(ListFederationsResponse {
-                    federations: listed
-                        .items
-                        .iter()
-                        .map(|f| Federation::from_message(&federation_message(f)))
-                        .collect(),
-                    next_page_token: listed.next_page_token.unwrap_or_default(),
+                    federations,
+                    next_page_token,
                 })
             },
         )

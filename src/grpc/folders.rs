@@ -10,14 +10,14 @@ use crate::iam::hierarchy_api::{Attributes, ListRequest, Update, folder_message}
 use crate::iam::service::Method;
 
 use super::bindings::access_binding_methods;
-use super::convert::{FromJson, operation};
+use super::convert::{FromJson, messages, operation};
+use super::method::{authenticated, hierarchy, unsupported, update_mask};
 use super::proto::yandex::cloud::operation::Operation;
 use super::proto::yandex::cloud::resourcemanager::v1::folder_service_server::FolderService;
 use super::proto::yandex::cloud::resourcemanager::v1::{
     CreateFolderRequest, DeleteFolderRequest, Folder, GetFolderRequest, ListFoldersRequest,
     ListFoldersResponse, UpdateFolderRequest,
 };
-use super::{authenticated, hierarchy, unsupported, update_mask};
 
 pub struct Folders(pub AppState);
 
@@ -62,13 +62,10 @@ impl FolderService for Folders {
                 let page = hierarchy(&self.0)?
                     .list_folders(principal, &request.cloud_id, &list)
                     .await?;
+                let (folders, next_page_token) = messages::<Folder, _, _>(&page, folder_message);
                 Ok(ListFoldersResponse {
-                    folders: page
-                        .items
-                        .iter()
-                        .map(|f| Folder::from_message(&folder_message(f)))
-                        .collect(),
-                    next_page_token: page.next_page_token.unwrap_or_default(),
+                    folders,
+                    next_page_token,
                 })
             },
         )

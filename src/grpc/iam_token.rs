@@ -9,12 +9,12 @@ use crate::app::iam_tokens::{self, CreateIamToken};
 use crate::iam::service::Method;
 
 use super::convert::timestamp;
+use super::method::{authenticated, finish, start};
 use super::proto::yandex::cloud::iam::v1::create_iam_token_request::Identity;
 use super::proto::yandex::cloud::iam::v1::iam_token_service_server::IamTokenService;
 use super::proto::yandex::cloud::iam::v1::{
     CreateIamTokenRequest, CreateIamTokenResponse, RevokeIamTokenRequest, RevokeIamTokenResponse,
 };
-use super::{authenticated, finish, start};
 
 pub struct IamTokens(pub AppState);
 

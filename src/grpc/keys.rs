@@ -11,14 +11,14 @@ use crate::iam::service::{
 };
 use crate::iam::status::Status;
 
-use super::convert::{FromJson, operation};
+use super::convert::{FromJson, messages, operation};
+use super::method::{authenticated, update_mask};
 use super::proto::yandex::cloud::iam::v1::key_service_server::KeyService;
 use super::proto::yandex::cloud::iam::v1::{
     CreateKeyRequest, CreateKeyResponse, DeleteKeyRequest, GetKeyRequest, Key, KeyFormat,
     ListKeysRequest, ListKeysResponse, UpdateKeyRequest, key,
 };
 use super::proto::yandex::cloud::operation::Operation;
-use super::{authenticated, update_mask};
 
 pub struct Keys(pub AppState);
 
@@ -61,13 +61,10 @@ impl KeyService for Keys {
                 let page = key_page(request.page_size, &request.page_token)?;
                 let account = Some(request.service_account_id.as_str()).filter(|id| !id.is_empty());
                 let listed = keys(&self.0)?.list(principal, account, &page).await?;
+                let (keys, next_page_token) = messages::<Key, _, _>(&listed, key_message);
                 Ok(ListKeysResponse {
-                    keys: listed
-                        .items
-                        .iter()
-                        .map(|k| Key::from_message(&key_message(k)))
-                        .collect(),
-                    next_page_token: listed.next_page_token.unwrap_or_default(),
+                    keys,
+                    next_page_token,
                 })
             },
         )

@@ -15,12 +15,13 @@
 //! | [`clouds`], [`folders`] | `yandex.cloud.resourcemanager.v1.CloudService`, `FolderService` |
 //! | [`operations`] | `yandex.cloud.operation.OperationService` (Get) |
 //! | [`bindings`] | the access-binding methods the four bindable services share |
+//! | [`method`] | what every method shares: the call record, authentication, the status of a refusal |
 //!
 //! Each method is a thin adapter: it starts the transport-neutral call record
 //! ([`crate::app::call::Call`]: the same metric and audit line as REST), authenticates the
 //! `authorization: Bearer` metadata the one way, calls the same method of [`crate::iam`] the
 //! REST route calls (which authorizes), and converts the messages ([`convert`]). A refusal is a
-//! gRPC status with the Yandex code and the same message as REST ([`status`]). A method the
+//! gRPC status with the Yandex code and the same message as REST ([`method::status`]). A method the
 //! protos here do not declare is UNIMPLEMENTED with a message that names what is served.
 
 pub mod proto;
@@ -34,16 +35,15 @@ mod federations;
 mod folders;
 mod iam_token;
 mod keys;
+mod method;
 mod operations;
 mod roles;
 mod service_accounts;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use http::{HeaderValue, Request, header};
 use prost::Message as _;
 use tonic::service::Routes;
@@ -51,10 +51,7 @@ use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
 use crate::app::AppState;
-use crate::app::call::{Call, REQUEST_ID, RequestId};
-use crate::iam::authn::Principal;
-use crate::iam::service::Method;
-use crate::iam::status::Status;
+use crate::app::call::{REQUEST_ID, RequestId};
 
 use proto::yandex::cloud::endpoint::api_endpoint_service_server::ApiEndpointServiceServer;
 use proto::yandex::cloud::iam::v1::iam_token_service_server::IamTokenServiceServer;
@@ -202,83 +199,6 @@ fn served() -> BTreeMap<String, Vec<String>> {
     served
 }
 
-/// `status` as the gRPC status the Yandex API answers: its code and message.
-pub fn status(status: &Status) -> tonic::Status {
-    tonic::Status::new(
-        tonic::Code::from(status.code.number()),
-        status.message.clone(),
-    )
-}
-
-/// Starts the record of a gRPC call to `method`: the connection's peer and the request id
-/// [`Grpc::serve`] put in the extensions, the metadata's `x-forwarded-for`.
-fn start<T>(state: &AppState, request: &tonic::Request<T>, method: Method) -> Call {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    Call::new(
-        state,
-        method,
-        peer,
-        request.metadata().as_ref(),
-        request.extensions().get::<RequestId>(),
-    )
-}
-
-/// Ends a call ([`Call::finish`]: metrics, audit) and answers its result.
-fn finish<T>(call: Call, result: Result<T, Status>) -> Result<tonic::Response<T>, tonic::Status> {
-    call.finish(result)
-        .map(tonic::Response::new)
-        .map_err(|s| status(&s))
-}
-
-/// One authenticated call of `method`: its record (with `resource` as far as the request
-/// names it), the one authentication of the `authorization` metadata, `body` with the caller
-/// and the request message, and the record's end.
-async fn authenticated<Req, Resp>(
-    state: &AppState,
-    request: tonic::Request<Req>,
-    method: Method,
-    resource: Option<String>,
-    body: impl AsyncFnOnce(&mut Call, &Principal, Req) -> Result<Resp, Status>,
-) -> Result<tonic::Response<Resp>, tonic::Status> {
-    let mut call = start(state, &request, method);
-    call.resource = resource;
-    let (metadata, _, message) = request.into_parts();
-    let result = async {
-        let principal = call.authenticate(state, metadata.as_ref()).await?;
-        body(&mut call, &principal, message).await
-    }
-    .await;
-    finish(call, result)
-}
-
-/// The resource hierarchy's methods as a call runs them.
-fn hierarchy(state: &AppState) -> Result<crate::iam::hierarchy_api::Hierarchy<'_>, Status> {
-    Ok(crate::iam::hierarchy_api::Hierarchy {
-        ctx: crate::app::call::context(state)?,
-    })
-}
-
-/// An `update_mask` in the form the IAM methods read: comma-separated paths; `None` without
-/// one.
-fn update_mask(mask: Option<prost_types::FieldMask>) -> Option<String> {
-    mask.filter(|m| !m.paths.is_empty())
-        .map(|m| m.paths.join(","))
-}
-
-/// A field this gateway does not support, when set: INVALID_ARGUMENT naming it.
-fn unsupported(set: bool, what: &str) -> Result<(), Status> {
-    if set {
-        return Err(Status::invalid_argument(
-            crate::iam::validate::REASON,
-            format!("{what} is not supported by this gateway; leave it unset"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,13 +237,5 @@ mod tests {
                 .contains(&"UpdateAccessBindings".to_owned())
         );
         assert_eq!(served.len(), 10, "{:?}", served.keys());
-    }
-
-    #[test]
-    fn refusals_keep_their_yandex_code_and_message() {
-        let refused = status(&Status::permission_denied("x is required"));
-        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
-        assert_eq!(refused.message(), "x is required");
-        assert_eq!(status(&Status::unauthenticated("r", "m")).code() as i32, 16);
     }
 }

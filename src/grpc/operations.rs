@@ -8,9 +8,9 @@ use crate::app::AppState;
 use crate::iam::service::Method;
 
 use super::convert::operation;
+use super::method::{authenticated, hierarchy};
 use super::proto::yandex::cloud::operation::operation_service_server::OperationService;
 use super::proto::yandex::cloud::operation::{GetOperationRequest, Operation};
-use super::{authenticated, hierarchy};
 
 pub struct Operations(pub AppState);
 

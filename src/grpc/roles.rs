@@ -10,7 +10,7 @@ use crate::iam::roles_api::{RoleMessage, Roles as RolesApi};
 use crate::iam::service::Method;
 use crate::iam::status::Status;
 
-use super::authenticated;
+use super::method::authenticated;
 use super::proto::yandex::cloud::iam::v1::role_service_server::RoleService;
 use super::proto::yandex::cloud::iam::v1::{
     GetRoleRequest, ListRolesRequest, ListRolesResponse, Role,

@@ -9,7 +9,8 @@ use crate::iam::hierarchy_api::{Attributes, ListRequest, Update, service_account
 use crate::iam::service::Method;
 
 use super::bindings::access_binding_methods;
-use super::convert::{FromJson, operation};
+use super::convert::{FromJson, messages, operation};
+use super::method::{authenticated, hierarchy, unsupported, update_mask};
 use super::proto::yandex::cloud::iam::v1::service_account_service_server::ServiceAccountService;
 use super::proto::yandex::cloud::iam::v1::{
     CreateServiceAccountRequest, DeleteServiceAccountRequest, GetServiceAccountRequest,
@@ -17,7 +18,6 @@ use super::proto::yandex::cloud::iam::v1::{
     UpdateServiceAccountRequest,
 };
 use super::proto::yandex::cloud::operation::Operation;
-use super::{authenticated, hierarchy, unsupported, update_mask};
 
 pub struct ServiceAccounts(pub AppState);
 
@@ -67,13 +67,11 @@ impl ServiceAccountService for ServiceAccounts {
                 let page = hierarchy(&self.0)?
                     .list_service_accounts(principal, &request.folder_id, &list)
                     .await?;
+                let (service_accounts, next_page_token) =
+                    messages::<ServiceAccount, _, _>(&page, service_account_message);
                 Ok(ListServiceAccountsResponse {
-                    service_accounts: page
-                        .items
-                        .iter()
-                        .map(|a| ServiceAccount::from_message(&service_account_message(a)))
-                        .collect(),
-                    next_page_token: page.next_page_token.unwrap_or_default(),
+                    service_accounts,
+                    next_page_token,
                 })
             },
         )

@@ -153,7 +153,7 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
     let keys = state.own_keys(&snapshot.minter);
     let own = OwnTokens {
         resources: &snapshot.policy.resources,
-        ..OwnTokens::management(&snapshot, &keys, live)
+        ..snapshot.management_tokens(&keys, live)
     };
     let now = now_unix();
     let caller_token = authn::bearer(
