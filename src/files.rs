@@ -1,5 +1,6 @@
-//! Files the gateway writes that hold private keys or tokens: readable by their owner only
-//! (mode 0600), written atomically so a reader never sees half a file.
+//! Files the gateway writes: private keys and tokens readable by their owner only (mode 0600),
+//! certificates readable by all (mode 0644); each written atomically so a reader never sees half
+//! a file.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,16 @@ pub struct FileError {
 /// Writes a private key file readable by its owner only, atomically (temp file + rename),
 /// creating its directory if needed.
 pub fn write_private(path: &Path, contents: &str) -> Result<(), FileError> {
+    write_atomic(path, contents, 0o600)
+}
+
+/// Writes a file anyone may read (a certificate), atomically, creating its directory if needed.
+pub fn write_public(path: &Path, contents: &str) -> Result<(), FileError> {
+    write_atomic(path, contents, 0o644)
+}
+
+#[cfg_attr(not(unix), allow(unused_variables))]
+fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), FileError> {
     use std::io::Write as _;
     let fail = |source: std::io::Error| FileError {
         path: path.to_path_buf(),
@@ -31,7 +42,7 @@ pub fn write_private(path: &Path, contents: &str) -> Result<(), FileError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        options.mode(mode);
     }
     let mut f = options.open(&tmp).map_err(fail)?;
     f.write_all(contents.as_bytes()).map_err(fail)?;

@@ -1,6 +1,7 @@
 //! The `wif-gateway` binary: a thin command line over the library.
 //!
-//! - `serve --config FILE [--listen ADDR] [--store-url URL]`: run the gateway.
+//! - `serve --config FILE [--listen ADDR] [--tls-listen ADDR] [--store-url URL]`: run the
+//!   gateway.
 //! - `check-config --config FILE`: validate a configuration set exactly as `serve` would.
 //! - `keygen [--alg ES256|EdDSA|RS256] --out FILE`: write a new PKCS#8 signing key.
 //! - `exchange …`: the client for CI jobs and pods.
@@ -50,13 +51,17 @@ enum Command {
         /// Listen on this address instead of the config's `[server] listen`.
         #[arg(long, env = "WIF_LISTEN")]
         listen: Option<std::net::SocketAddr>,
+        /// Listen for TLS on this address instead of the config's `[server.tls] listen`; no
+        /// effect without `[server.tls]`.
+        #[arg(long, env = "WIF_TLS_LISTEN")]
+        tls_listen: Option<std::net::SocketAddr>,
         /// The IAM store's URL (sqlite://PATH or postgres://…) instead of the config's
         /// `[store] url`; turns the store on even without `[store]`.
         #[arg(long, env = "WIF_STORE_URL", hide_env_values = true)]
         store_url: Option<String>,
     },
-    /// Validate a configuration set (same code as `serve`) and load its signing keys; exit 1 if
-    /// anything is invalid.
+    /// Validate a configuration set (same code as `serve`) and load its signing keys and TLS
+    /// certificate; exit 1 if anything is invalid.
     #[command(after_help = CHECK_CONFIG_HELP)]
     CheckConfig {
         // `--config` and `--format`.
@@ -151,8 +156,9 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             listen,
+            tls_listen,
             store_url,
-        } => serve(config, listen, store_url),
+        } => serve(config, listen, tls_listen, store_url),
         Command::CheckConfig { config } => check_config(&config),
         Command::Keygen { alg, out, force } => keygen(alg, &out, force),
         Command::Exchange(options) => Ok(wif_gateway::client::main(&options, shutdown_signal())),
@@ -228,6 +234,9 @@ fn check_config(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
                 if let Err(e) = SigningKey::from_file(p) {
                     problems.push(format!("published key: {e}"));
                 }
+            }
+            if let Some(Err(e)) = c.settings.tls.as_ref().map(config::TlsSettings::check) {
+                problems.push(format!("[server.tls]: {e}"));
             }
             report.problems = problems
                 .into_iter()
@@ -360,21 +369,37 @@ fn override_store(settings: &mut config::Settings, url: Option<String>) -> anyho
 fn serve(
     path: PathBuf,
     listen: Option<std::net::SocketAddr>,
+    tls_listen: Option<std::net::SocketAddr>,
     store_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
+    wif_gateway::tls::install_default_provider();
     let mut config = config::load_with(&path, listen)?;
     let wanted = config.settings.listen;
     // Bound before the state is built, so that port 0 works: the public URL (and the dev issuer
     // that follows it) is then the address actually bound.
-    let listener =
-        std::net::TcpListener::bind(wanted).with_context(|| format!("binding {wanted}"))?;
-    listener
-        .set_nonblocking(true)
-        .context("configuring the listener")?;
+    let listener = bind(wanted, "")?;
     let bound = listener.local_addr().context("reading the bound address")?;
     if bound != wanted {
         config = config::load_with(&path, Some(bound))?;
     }
+    // The TLS listener's address as bound (port 0 too) is the one the state and reloads keep.
+    let tls_listener = match config.settings.tls.as_mut() {
+        Some(tls) => {
+            let listener = bind(tls_listen.unwrap_or(tls.listen), " (TLS)")?;
+            tls.listen = listener
+                .local_addr()
+                .context("reading the bound TLS address")?;
+            Some(listener)
+        }
+        None => {
+            if tls_listen.is_some() {
+                tracing::warn!(
+                    "--tls-listen (WIF_TLS_LISTEN) has no effect: the configuration has no [server.tls]"
+                );
+            }
+            None
+        }
+    };
     override_store(&mut config.settings, store_url)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -382,11 +407,27 @@ fn serve(
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let state = wif_gateway::AppState::start(config).await?;
-        let listener = tokio::net::TcpListener::from_std(listener).context("listening")?;
-        wif_gateway::run(listener, state, shutdown_signal()).await?;
+        let listeners = wif_gateway::Listeners {
+            plain: tokio::net::TcpListener::from_std(listener).context("listening")?,
+            tls: tls_listener
+                .map(tokio::net::TcpListener::from_std)
+                .transpose()
+                .context("listening (TLS)")?,
+        };
+        wif_gateway::run(listeners, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A non-blocking listener on `addr`; `what` tells it apart in errors.
+fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}{what}"))?;
+    listener
+        .set_nonblocking(true)
+        .with_context(|| format!("configuring the listener{what}"))?;
+    Ok(listener)
 }
 
 fn bootstrap_key(

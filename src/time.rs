@@ -15,13 +15,27 @@ pub fn now_unix() -> i64 {
 /// Renders Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T10:00:00Z`). Values outside
 /// years 0..=9999 are rendered as the plain number, so that hostile claims cannot produce odd text.
 pub fn rfc3339(unix: i64) -> String {
+    let Some((year, month, day)) = civil_date(unix) else {
+        return format!("@{unix}");
+    };
+    let secs = unix.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The UTC calendar date (year, month 1..=12, day 1..=31) of Unix seconds; `None` outside years
+/// 0..=9999.
+pub fn civil_date(unix: i64) -> Option<(i32, u8, u8)> {
     const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
     const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     if !(MIN..=MAX).contains(&unix) {
-        return format!("@{unix}");
+        return None;
     }
     let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
     // Civil-from-days (H. Hinnant), valid for the whole proleptic Gregorian range above.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -32,12 +46,11 @@ pub fn rfc3339(unix: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    Some((
+        i32::try_from(year).ok()?,
+        u8::try_from(month).ok()?,
+        u8::try_from(day).ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -56,5 +69,13 @@ mod tests {
         for (name, input, expected) in cases {
             assert_eq!(rfc3339(input), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn dates_of_known_instants() {
+        assert_eq!(civil_date(0), Some((1970, 1, 1)));
+        assert_eq!(civil_date(951_782_400 + 86_399), Some((2000, 2, 29)));
+        assert_eq!(civil_date(-1), Some((1969, 12, 31)));
+        assert_eq!(civil_date(i64::MAX), None);
     }
 }

@@ -4,10 +4,11 @@
 //! atomic swap; an invalid one is logged, counted and audited, and the old set keeps serving.
 //! Exchanges in flight finish on the snapshot they started with.
 //!
-//! The directory, the signing keys, token lifetime and audience and the claim policy are
-//! reloaded; the public URL, listen address, limits, timeouts, JWKS cache settings, audit output,
-//! the dev issuer, the IAM store (`[store]`) and the IAM API's settings (`[iam]`) need a
-//! restart.
+//! The directory, the signing keys, the TLS listener's certificate and key, token lifetime and
+//! audience and the claim policy are reloaded; the public URL, the listen addresses (and whether
+//! there is a TLS listener), limits, timeouts, JWKS cache settings, audit output, the dev issuer,
+//! the IAM store (`[store]`) and the IAM API's settings (`[iam]`) need a restart. A new TLS
+//! certificate is served to new handshakes; open connections keep the one they started with.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,9 +17,10 @@ use tokio::sync::mpsc;
 
 use super::state::{AppState, Snapshot, log_warnings, publish_signing_keys};
 use crate::audit::{ConfigReloadEvent, SigningKeysEvent};
-use crate::config::ConfigError;
 use crate::config::settings::KeyLoadError;
+use crate::config::{ConfigError, Settings};
 use crate::telemetry;
+use crate::tls::{Identity, TlsError};
 
 /// What a successful reload changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct Reloaded {
     pub federated_credentials: usize,
     /// The signing keys changed (active or published).
     pub signing_keys_changed: bool,
+    /// The TLS listener's certificate changed.
+    pub tls_certificate_changed: bool,
 }
 
 /// Why a reload was refused; the previous configuration keeps serving.
@@ -37,6 +41,8 @@ pub enum ReloadError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Keys(#[from] KeyLoadError),
+    #[error("[server.tls]: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Loads the configuration again and swaps it in if it is valid. `trigger` says why (for logs).
@@ -56,9 +62,10 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
                 config.settings.public_url = running.clone();
             }
             let minter = config.settings.load_minter()?;
-            Ok((config, minter))
+            let tls = reload_tls(state, &config.settings)?;
+            Ok((config, minter, tls))
         });
-    let (config, minter) = match loaded {
+    let (config, minter, tls) = match loaded {
         Ok(ok) => ok,
         Err(error) => {
             metrics::counter!(telemetry::RELOADS, "result" => "error").increment(1);
@@ -79,11 +86,12 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
     let old = state.snapshot();
     let signing_keys_changed = old.minter.key_ids() != minter.key_ids();
     let directory = config.directory;
-    let done = Reloaded {
+    let mut done = Reloaded {
         federations: directory.federation_count(),
         service_accounts: directory.service_account_count(),
         federated_credentials: directory.credential_count(),
         signing_keys_changed,
+        tls_certificate_changed: false,
     };
     state.swap(Snapshot {
         directory,
@@ -91,14 +99,25 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
         minter,
         policy: config.settings.policy.clone(),
     });
+    if let (Some(server), Some(identity)) = (state.tls(), tls) {
+        done.tls_certificate_changed = server.replace(identity);
+    }
+    let tls_certificate_changed = done.tls_certificate_changed;
     metrics::counter!(telemetry::RELOADS, "result" => "ok").increment(1);
     tracing::info!(
         trigger,
         federations = done.federations,
         federated_credentials = done.federated_credentials,
         signing_keys_changed,
+        tls_certificate_changed,
         "configuration reloaded"
     );
+    if let Some(server) = state.tls().filter(|_| tls_certificate_changed) {
+        tracing::info!(
+            fingerprint = %server.fingerprint(),
+            "TLS certificate changed: new connections get the new one"
+        );
+    }
     state.audit().record(
         "config_reload",
         ConfigReloadEvent {
@@ -125,6 +144,27 @@ pub fn reload(state: &AppState, trigger: &str) -> Result<Reloaded, ReloadError> 
         publish_signing_keys(Some(&old.minter), &state.snapshot().minter);
     }
     Ok(done)
+}
+
+/// The TLS listener's certificate and key read again (the development CA making what is missing
+/// or expired, as at start), when the gateway serves TLS and the new set still configures it.
+/// The listener itself needs a restart: it keeps its address, and a `[server.tls]` added or
+/// removed is logged and otherwise left for the next start.
+fn reload_tls(state: &AppState, new: &Settings) -> Result<Option<Identity>, TlsError> {
+    match (&state.settings().tls, &new.tls) {
+        (Some(_), Some(tls)) => tls.load(crate::time::now_unix()).map(Some),
+        (None, Some(_)) => {
+            tracing::warn!("[server.tls] was added: the TLS listener starts with a restart");
+            Ok(None)
+        }
+        (Some(_), None) => {
+            tracing::warn!(
+                "[server.tls] was removed: the TLS listener serves its certificate until a restart"
+            );
+            Ok(None)
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// Reloads on SIGHUP and on changes below the watched directories until the task is aborted.
@@ -177,6 +217,12 @@ fn relevance(state: &AppState) -> impl Fn(&std::path::Path) -> bool + Send + 'st
     let settings = state.settings();
     let mut files = vec![state.config_path(), settings.signing_key_file.clone()];
     files.extend(settings.published_key_files.iter().cloned());
+    files.extend(
+        settings
+            .tls
+            .iter()
+            .flat_map(|t| [t.cert_file.clone(), t.key_file.clone()]),
+    );
     let audit = match &settings.audit {
         crate::audit::AuditTarget::File(path) => Some(path.clone()),
         _ => None,

@@ -1,6 +1,7 @@
 //! The running gateway's shared state: the snapshot an exchange reads (directory, minter,
 //! claim policy — swapped whole on reload), the issuer key cache, the limits, the audit sink,
-//! the settings, and, with `[store]`, the IAM store and the authorization policy of the IAM API.
+//! the settings, the TLS listener's certificate with `[server.tls]`, and, with `[store]`, the IAM
+//! store and the authorization policy of the IAM API.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::iam::service::Authorize;
 use crate::iam::store::{Store, StoreError};
 use crate::limits::Limits;
 use crate::signing::Minter;
+use crate::tls::ServerTls;
 
 /// What one exchange reads: swapped whole on reload.
 #[derive(Debug)]
@@ -85,6 +87,9 @@ struct StateInner {
     /// The gateway's own keys as a verifier of IAM tokens, with the key ids they were built
     /// for; rebuilt when a reload changes the keys.
     own_keys: ArcSwapOption<(Vec<String>, Arc<KeySet>)>,
+    /// The TLS listener's rustls configuration and certificate, with `[server.tls]`; a reload
+    /// swaps the certificate inside.
+    tls: Option<ServerTls>,
 }
 
 /// How long `/readyz` waits for the IAM database to answer.
@@ -183,8 +188,17 @@ impl AppState {
             None => Arc::new(std::sync::RwLock::new(AuthzIndex::new())),
         };
         log_warnings(&config.warnings);
+        crate::tls::install_default_provider();
         let settings = config.settings;
         let minter = settings.load_minter()?;
+        let tls = match &settings.tls {
+            Some(tls) => {
+                let identity = tls.load(crate::time::now_unix())?;
+                tracing::info!(cert = %tls.cert_file.display(), fingerprint = identity.fingerprint(), "TLS certificate");
+                Some(ServerTls::new(identity)?)
+            }
+            None => None,
+        };
         let dev_issuer = match &settings.dev_issuer {
             Some(dev) => Some(DevIssuer::load(dev, &settings.public_url)?),
             None => None,
@@ -208,6 +222,7 @@ impl AppState {
                 live,
                 authorizer,
                 own_keys: ArcSwapOption::empty(),
+                tls,
             }),
         };
         let snapshot = state.snapshot();
@@ -341,6 +356,11 @@ impl AppState {
         &self.inner.settings
     }
 
+    /// The TLS listener's certificate, with `[server.tls]`.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.inner.tls.as_ref()
+    }
+
     pub fn dev_issuer(&self) -> Option<&DevIssuer> {
         self.inner.dev_issuer.as_ref()
     }
@@ -377,6 +397,8 @@ pub enum StartError {
     SigningKeys(#[from] crate::config::settings::KeyLoadError),
     #[error("dev issuer: {0}")]
     DevIssuer(#[from] crate::dev_issuer::DevIssuerError),
+    #[error("[server.tls]: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("audit output: {0}")]
     Audit(std::io::Error),
     #[error("IAM store {url}")]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::exchange::directory::Directory;
 use schema::{ConfigFile, DirectoryFile};
-pub use settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
+pub use settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings, TlsSettings};
 pub use source::ParseError;
 use source::{Items, Problems, parse_all, parse_toml, resolve};
 
@@ -1657,6 +1657,129 @@ external_subject_id = "subject-1"
             "{:?}",
             lonely.warnings
         );
+    }
+
+    #[test]
+    fn tls_settings_are_compiled_with_their_paths() {
+        let files = "cert_file = \"tls/server.pem\"\nkey_file = \"tls/server-key.pem\"\n";
+        let dir = Scratch::new();
+        dir.write(MAIN, &format!("{SIGNING}[server.tls]\n{files}"));
+        let config = load(&dir.0.join(MAIN)).expect("valid");
+        let tls = config.settings.tls.expect("[server.tls]");
+        assert_eq!(tls.listen, SocketAddr::from(([127, 0, 0, 1], 8443)));
+        assert_eq!(tls.cert_file, dir.0.join("tls/server.pem"));
+        assert_eq!(tls.key_file, dir.0.join("tls/server-key.pem"));
+        assert_eq!(tls.dev_ca_dir, None);
+        assert!(
+            config.settings.watch.contains(&dir.0.join("tls")),
+            "a new certificate is seen: {:?}",
+            config.settings.watch
+        );
+        dir.write(
+            MAIN,
+            &format!(
+                "{SIGNING}[server.tls]\nlisten = \"127.0.0.1:0\"\n{files}generate_dev_ca = true\n"
+            ),
+        );
+        let dev = load(&dir.0.join(MAIN))
+            .expect("valid")
+            .settings
+            .tls
+            .unwrap();
+        assert_eq!(dev.dev_ca_dir, Some(dir.0.join("tls")), "beside cert_file");
+        dir.write(
+            MAIN,
+            &format!("{SIGNING}[server.tls]\n{files}generate_dev_ca = true\ndev_ca_dir = \"ca\"\n"),
+        );
+        let dev = load(&dir.0.join(MAIN))
+            .expect("valid")
+            .settings
+            .tls
+            .unwrap();
+        assert_eq!(dev.dev_ca_dir, Some(dir.0.join("ca")));
+        let none = load_files(&main_only(SIGNING.into())).expect("valid");
+        assert_eq!(none.settings.tls, None);
+        // Port 0 twice: each listener gets a free port of its own.
+        let free = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n{SIGNING}[server.tls]\nlisten = \"127.0.0.1:0\"\n{files}"
+        );
+        load_files(&main_only(free)).expect("valid");
+    }
+
+    #[test]
+    fn tls_settings_are_refused_by_each_rule() {
+        let files = "cert_file = \"tls/server.pem\"\nkey_file = \"tls/server-key.pem\"\n";
+        let tls = |server: &str, lines: &str| {
+            format!("[server]\nlisten = \"127.0.0.1:9443\"\n{server}{SIGNING}[server.tls]\n{lines}")
+        };
+        let cases = [
+            (
+                "the plain listener's address",
+                tls("", &format!("listen = \"127.0.0.1:9443\"\n{files}")),
+                vec![
+                    "[server.tls]: listen 127.0.0.1:9443 overlaps the plain listener's 127.0.0.1:9443",
+                ],
+            ),
+            (
+                "all interfaces on the plain listener's port",
+                tls("", &format!("listen = \"0.0.0.0:9443\"\n{files}")),
+                vec!["[server.tls]: listen 0.0.0.0:9443 overlaps"],
+            ),
+            (
+                "one file for both",
+                tls("", "cert_file = \"tls.pem\"\nkey_file = \"./tls.pem\"\n"),
+                vec![
+                    "[server.tls]: cert_file and key_file are the same file",
+                    "tls.pem",
+                ],
+            ),
+            (
+                "dev_ca_dir without generate_dev_ca",
+                tls("", &format!("{files}dev_ca_dir = \"ca\"\n")),
+                vec!["[server.tls]: dev_ca_dir is set but generate_dev_ca is not"],
+            ),
+            (
+                "cert_file is the CA's certificate",
+                tls(
+                    "",
+                    "cert_file = \"tls/ca.pem\"\nkey_file = \"tls/server-key.pem\"\ngenerate_dev_ca = true\n",
+                ),
+                vec![
+                    "[server.tls]: cert_file",
+                    "ca.pem is a file of the development CA",
+                ],
+            ),
+            (
+                "key_file is the CA's key",
+                tls(
+                    "",
+                    "cert_file = \"tls/server.pem\"\nkey_file = \"ca/ca-key.pem\"\ngenerate_dev_ca = true\ndev_ca_dir = \"ca\"\n",
+                ),
+                vec![
+                    "[server.tls]: key_file",
+                    "ca-key.pem is a file of the development CA",
+                ],
+            ),
+            (
+                "no cert_file",
+                tls("", "key_file = \"k.pem\"\n"),
+                vec!["missing field `cert_file`"],
+            ),
+            (
+                "an unknown key",
+                tls("", &format!("{files}certificate = \"c.pem\"\n")),
+                vec!["unknown field `certificate`"],
+            ),
+        ];
+        for (name, text, expected) in cases {
+            let err = load_files(&main_only(text)).expect_err(name);
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| p.contains(MAIN) && expected.iter().all(|e| p.contains(e))),
+                "{name}: {err}"
+            );
+        }
     }
 
     #[test]

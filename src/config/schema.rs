@@ -16,6 +16,9 @@ pub use crate::limits::LimitsConfig;
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+fn default_tls_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
 const fn default_true() -> bool {
     true
 }
@@ -50,6 +53,28 @@ pub struct ServerConfig {
     /// Quiet time after the last change before a reload, in milliseconds.
     #[serde(default = "ServerConfig::default_debounce")]
     pub reload_debounce_ms: u64,
+    /// A second listener that terminates TLS itself, serving the same routes.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`: the TLS listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address of the TLS listener, besides `[server] listen`; `serve --tls-listen` overrides it.
+    #[serde(default = "default_tls_listen")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain: the server certificate first, then intermediates.
+    pub cert_file: PathBuf,
+    /// PEM private key of the server certificate (PKCS#8, SEC1 or PKCS#1).
+    pub key_file: PathBuf,
+    /// Make a development CA and a certificate for `localhost` and `127.0.0.1` when the files
+    /// are missing (development only).
+    #[serde(default)]
+    pub generate_dev_ca: bool,
+    /// Where the development CA is kept (`ca.pem`, `ca-key.pem`). Default: the directory of
+    /// `cert_file`.
+    pub dev_ca_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -78,6 +103,7 @@ impl Default for ServerConfig {
             shutdown_timeout_seconds: Self::default_shutdown_timeout(),
             watch_config: true,
             reload_debounce_ms: Self::default_debounce(),
+            tls: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use super::schema::{JwksConfig, LimitsConfig};
 use crate::exchange::Policy;
 use crate::files::{FileError, write_private};
 use crate::signing::{Minter, SigningAlgorithm, SigningError, SigningKey};
+use crate::tls::{Identity, TlsError, dev_ca};
 
 /// The signing keys named by the settings could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,8 @@ pub enum KeyLoadError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// The TLS listener, when `[server.tls]` is configured.
+    pub tls: Option<TlsSettings>,
     /// Without trailing slash.
     pub public_url: String,
     /// The `host:port` gRPC clients dial (`[server] grpc_endpoint`, default `public_url`'s).
@@ -112,6 +115,38 @@ pub struct IamSettings {
     pub federation_max_token_lifetime: i64,
     /// Quotas per cloud.
     pub quotas: crate::iam::quota::Quotas,
+}
+
+/// The TLS listener: where it listens and its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub listen: SocketAddr,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// With `generate_dev_ca = true`: the development CA's directory. The CA and the files above
+    /// are made when missing ([`crate::tls::dev_ca`]).
+    pub dev_ca_dir: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// Loads the certificate and key, making the development CA's first if configured (`now`:
+    /// Unix seconds, for the certificates' validity).
+    pub fn load(&self, now: i64) -> Result<Identity, TlsError> {
+        if let Some(dir) = &self.dev_ca_dir {
+            dev_ca::ensure(dir, &self.cert_file, &self.key_file, now)?;
+        }
+        Identity::load(&self.cert_file, &self.key_file)
+    }
+
+    /// What `check-config` asks: the files load, or are missing and will be made at start.
+    /// Writes nothing.
+    pub fn check(&self) -> Result<(), TlsError> {
+        let missing = !self.cert_file.exists() || !self.key_file.exists();
+        if self.dev_ca_dir.is_some() && missing {
+            return Ok(());
+        }
+        Identity::load(&self.cert_file, &self.key_file).map(|_| ())
+    }
 }
 
 /// The dev issuer, when enabled.

@@ -2,6 +2,7 @@
 //! set checked together, and only then turned into a [`Directory`] and [`Settings`].
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,9 +10,9 @@ use aws_lc_rs::digest;
 
 use super::schema::{
     ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig, PermissionConfig, RoleConfig,
-    ServiceAccountConfig,
+    ServiceAccountConfig, TlsConfig,
 };
-use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings};
+use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings, TlsSettings};
 use super::source::{ItemPlace, Items, Place, Problems, Sourced, resolve};
 use crate::exchange::Policy;
 use crate::exchange::directory::{
@@ -22,6 +23,7 @@ use crate::exchange::request::check_resource;
 use crate::iam::catalog::{Catalog, MAX_CONFIGURED_ROLES, PermissionDecl, RoleDecl, rules};
 use crate::iam::roles::Class;
 use crate::signing::{MAX_TOKEN_LIFETIME, SigningAlgorithm};
+use crate::tls::dev_ca;
 
 /// `[[permissions]]` and `[[roles]]` of every file (the main one and those it includes, in
 /// that order): ids of the service syntax outside the built-in services, known classes, no
@@ -243,6 +245,10 @@ pub(super) fn compile_settings(
             );
         }
     }
+    let tls = s
+        .tls
+        .as_ref()
+        .map(|t| compile_tls(t, s.listen, base, &place("server.tls"), problems));
     if !(10..=60_000).contains(&s.reload_debounce_ms) {
         problems.add(
             &place("server"),
@@ -350,6 +356,11 @@ pub(super) fn compile_settings(
             watch.push(dir.to_path_buf());
         }
     }
+    for file in tls.iter().flat_map(|t| [&t.cert_file, &t.key_file]) {
+        if let Some(dir) = file.parent() {
+            watch.push(dir.to_path_buf());
+        }
+    }
     watch.sort();
     watch.dedup();
     if file.dev_issuer.enabled {
@@ -386,6 +397,7 @@ pub(super) fn compile_settings(
         store,
         iam,
         listen: s.listen,
+        tls,
         token_audience: t.audience.clone().unwrap_or_else(|| public_url.clone()),
         public_url,
         grpc_endpoint,
@@ -463,6 +475,71 @@ pub fn default_token_audiences(public_url: &str, grpc_endpoint: &str) -> Vec<Str
         }
     }
     audiences
+}
+
+/// `[server.tls]` with its paths resolved, and the rules that need no file: the certificate and
+/// key are read at start, on every reload and by `check-config` ([`TlsSettings`]).
+fn compile_tls(
+    t: &TlsConfig,
+    plain: SocketAddr,
+    base: &Path,
+    place: &String,
+    problems: &mut Problems,
+) -> TlsSettings {
+    let (tls, plain_ip) = (t.listen, plain.ip());
+    if tls.port() != 0
+        && tls.port() == plain.port()
+        && (tls.ip() == plain_ip || tls.ip().is_unspecified() || plain_ip.is_unspecified())
+    {
+        problems.add(
+            place,
+            format!("listen {tls} overlaps the plain listener's {plain} ([server] listen or --listen): give the TLS listener an address of its own"),
+        );
+    }
+    let cert_file = resolve(base, &t.cert_file);
+    let key_file = resolve(base, &t.key_file);
+    if cert_file == key_file {
+        problems.add(
+            place,
+            format!(
+                "cert_file and key_file are the same file {}: the certificate and its key are two files",
+                cert_file.display()
+            ),
+        );
+    }
+    let dev_ca_dir = if t.generate_dev_ca {
+        let dir = match &t.dev_ca_dir {
+            Some(dir) => resolve(base, dir),
+            None => cert_file
+                .parent()
+                .map_or_else(|| base.to_path_buf(), Path::to_path_buf),
+        };
+        let ca_files = [dev_ca::CA_CERT_FILE, dev_ca::CA_KEY_FILE].map(|f| dir.join(f));
+        for (name, file) in [("cert_file", &cert_file), ("key_file", &key_file)] {
+            if ca_files.contains(file) {
+                problems.add(
+                    place,
+                    format!(
+                        "{name} {} is a file of the development CA in {}",
+                        file.display(),
+                        dir.display()
+                    ),
+                );
+            }
+        }
+        Some(dir)
+    } else {
+        if t.dev_ca_dir.is_some() {
+            problems.add(place, "dev_ca_dir is set but generate_dev_ca is not");
+        }
+        None
+    };
+    TlsSettings {
+        listen: t.listen,
+        cert_file,
+        key_file,
+        dev_ca_dir,
+    }
 }
 
 /// `[iam]`, with its defaults: the audiences of [`default_token_audiences`] and

@@ -19,7 +19,9 @@
 //!
 //! [`run`] owns the accept loop (hyper-util) instead of `axum::serve`, because only that way do
 //! connections get a header-read timeout (slowloris guard); every request also has a total timeout
-//! and in-flight requests get a bounded drain on shutdown.
+//! and in-flight requests get a bounded drain on shutdown. It accepts on the plain listener and,
+//! with `[server.tls]`, on a TLS listener ([`Listeners`]; the certificate is [`crate::tls`]'s):
+//! both kinds of connection get the same per-connection service, limits and timeouts.
 
 pub mod dev;
 pub mod error;
@@ -51,12 +53,14 @@ use axum::http::Request;
 use axum::routing::any;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
 use tower::ServiceExt as _;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{AppState, Tasks};
+use crate::config::Settings;
 
 pub use error::WebError;
 
@@ -124,79 +128,88 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then stops accepting and gives
-/// in-flight requests `shutdown_timeout_seconds` to finish.
+/// The sockets the gateway serves on: the plain-HTTP listener and, with `[server.tls]`, the TLS
+/// listener. Both serve the same router with the same limits, timeouts and shutdown.
+#[derive(Debug)]
+pub struct Listeners {
+    pub plain: TcpListener,
+    /// Needs the state's [`crate::tls::ServerTls`] (`[server.tls]`).
+    pub tls: Option<TcpListener>,
+}
+
+/// A plain-HTTP listener alone.
+impl From<TcpListener> for Listeners {
+    fn from(plain: TcpListener) -> Listeners {
+        Listeners { plain, tls: None }
+    }
+}
+
+/// Serves `state` on `listeners` until `shutdown` completes, then stops accepting and gives
+/// in-flight requests `shutdown_timeout_seconds` to finish. Connections of either listener count
+/// against the same `max_connections`; a TLS handshake must finish within
+/// `header_read_timeout_seconds`.
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let Listeners { plain, tls } = listeners.into();
+    let tls = match (tls, state.tls()) {
+        (Some(listener), Some(server)) => Some((listener, server.acceptor())),
+        (Some(_), None) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a TLS listener needs [server.tls]",
+            ));
+        }
+        (None, _) => None,
+    };
     let settings = state.settings().clone();
-    let app = router(state.clone());
-    let grpc = crate::grpc::Grpc::new(&state);
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(settings.header_read_timeout_seconds));
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    let connections = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections));
+    let connections = Connections::new(
+        router(state.clone()),
+        crate::grpc::Grpc::new(&state),
+        &settings,
+    );
+    let permits = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections));
     let tasks = Tasks::start(&state);
     let mut shutdown = std::pin::pin!(shutdown);
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, public_url = %settings.public_url, "listening");
+    if let Ok(addr) = plain.local_addr() {
+        let tls_addr = tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        tracing::info!(%addr, tls_addr = tls_addr.map(tracing::field::display), public_url = %settings.public_url, "listening");
     }
     loop {
         let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
+            permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let (accepted, acceptor) = tokio::select! {
+            accepted = plain.accept() => (accepted, None),
+            accepted = accept_on(tls.as_ref().map(|(l, _)| l)) => {
+                (accepted, tls.as_ref().map(|(_, acceptor)| acceptor.clone()))
+            }
             () = &mut shutdown => break,
         };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let grpc = grpc.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            let (app, grpc) = (app.clone(), grpc.clone());
-            async move {
-                // gRPC (HTTP/2, `content-type: application/grpc…`) shares the listener.
-                if crate::grpc::is_grpc(&req) {
-                    return Ok(grpc.serve(req).await.map(axum::body::Body::new));
-                }
-                app.oneshot(req.map(axum::body::Body::new)).await
-            }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection closed with an error");
-            }
-            drop(permit);
-        });
+        connections.spawn(stream, peer, acceptor, permit);
     }
     drop(tasks);
-    drop(listener);
+    drop(plain);
+    drop(tls);
     tracing::info!("shutting down: draining in-flight requests");
     let drain = Duration::from_secs(settings.shutdown_timeout_seconds);
-    if tokio::time::timeout(drain, graceful.shutdown())
+    if tokio::time::timeout(drain, connections.graceful.shutdown())
         .await
         .is_err()
     {
@@ -209,4 +222,102 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || audit.flush(Duration::from_secs(5))).await;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Accepts on `listener`; with none, never completes.
+async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What every connection is served with, plain or TLS: one router and the gRPC services, one
+/// hyper builder (HTTP/1.1 and HTTP/2, with their timers and the header-read timeout) and one
+/// graceful-shutdown watch.
+struct Connections {
+    app: Router,
+    grpc: crate::grpc::Grpc,
+    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    graceful: GracefulShutdown,
+    /// The longest a TLS handshake may take (the header-read timeout: a slowloris guard too).
+    handshake_timeout: Duration,
+}
+
+impl Connections {
+    fn new(app: Router, grpc: crate::grpc::Grpc, settings: &Settings) -> Connections {
+        let header_read_timeout = Duration::from_secs(settings.header_read_timeout_seconds);
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        Connections {
+            app,
+            grpc,
+            builder,
+            graceful: GracefulShutdown::new(),
+            handshake_timeout: header_read_timeout,
+        }
+    }
+
+    /// Serves one accepted connection on a task of its own, after the TLS handshake when
+    /// `tls` is given; `permit` (of `max_connections`) is held until the connection closes.
+    fn spawn(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        // The per-connection service, the same for plain and TLS connections: every request
+        // carries the peer's address and goes to the router, or, when it is gRPC
+        // (`content-type: application/grpc…`, HTTP/2), to the gRPC services.
+        let (app, grpc) = (self.app.clone(), self.grpc.clone());
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            let (app, grpc) = (app.clone(), grpc.clone());
+            async move {
+                if crate::grpc::is_grpc(&req) {
+                    return Ok(grpc.serve(req).await.map(axum::body::Body::new));
+                }
+                app.oneshot(req.map(axum::body::Body::new)).await
+            }
+        });
+        let builder = self.builder.clone();
+        // Taken now, so that a shutdown waits for a handshake in progress too.
+        let watcher = self.graceful.watcher();
+        let handshake_timeout = self.handshake_timeout;
+        tokio::spawn(async move {
+            let served = match tls {
+                None => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let connection = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            watcher.watch(connection.into_owned()).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+            drop(permit);
+        });
+    }
 }

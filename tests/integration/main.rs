@@ -34,3 +34,4 @@ mod resource;
 mod revocation;
 mod store;
 mod tls;
+mod tls_listener;

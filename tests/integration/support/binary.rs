@@ -15,7 +15,13 @@ const PATIENCE: Duration = Duration::from_secs(30);
 pub struct KillOnDrop(pub Child);
 
 impl KillOnDrop {
+    /// Spawns `command`. The dev config's TLS listener names a fixed port (8443), so unless the
+    /// command says otherwise, a gateway spawned here listens for TLS on a free port
+    /// (`WIF_TLS_LISTEN`): tests run side by side, and beside a developer's own dev server.
     pub fn spawn(command: &mut Command) -> KillOnDrop {
+        if !command.get_envs().any(|(name, _)| name == "WIF_TLS_LISTEN") {
+            command.env("WIF_TLS_LISTEN", "127.0.0.1:0");
+        }
         KillOnDrop(command.spawn().expect("spawn"))
     }
 

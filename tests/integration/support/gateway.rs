@@ -39,6 +39,9 @@ pub struct Options {
     pub store: Option<String>,
     /// Lines of `[iam]`, written only with a store.
     pub iam: String,
+    /// Lines of `[server.tls]` but `listen`; `None`: no TLS listener. With them the gateway
+    /// also listens for TLS on a free port ([`Gateway::tls_addr`]).
+    pub tls: Option<String>,
 }
 
 impl Default for Options {
@@ -54,12 +57,15 @@ impl Default for Options {
             signing: None,
             store: None,
             iam: String::new(),
+            tls: None,
         }
     }
 }
 
 pub struct Gateway {
     pub url: String,
+    /// The TLS listener's address, with [`Options::tls`].
+    pub tls_addr: Option<std::net::SocketAddr>,
     pub state: AppState,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
@@ -159,8 +165,12 @@ pub fn render(url: &str, directory: &str, options: &Options) -> String {
     let store = options.store.as_ref().map_or_else(String::new, |lines| {
         format!("[store]\n{lines}\n\n[iam]\n{}\n\n", options.iam)
     });
+    let tls = options
+        .tls
+        .as_ref()
+        .map_or_else(String::new, |lines| format!("\n[server.tls]\n{lines}\n"));
     format!(
-        "[server]\npublic_url = {url:?}\nreload_debounce_ms = 100\n{}\n\n[tokens]\n{}\n\n[signing]\n{signing}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n[limits]\n{}\n\n[audit]\n{}\n\n{store}{directory}",
+        "[server]\npublic_url = {url:?}\nreload_debounce_ms = 100\n{}\n{tls}\n[tokens]\n{}\n\n[signing]\n{signing}\n\n[jwks]\n{}\n\n[exchange]\n{}\n\n[limits]\n{}\n\n[audit]\n{}\n\n{store}{directory}",
         options.server,
         options.tokens,
         options.jwks,
@@ -168,6 +178,14 @@ pub fn render(url: &str, directory: &str, options: &Options) -> String {
         options.limits,
         options.audit
     )
+}
+
+/// `options` with the TLS listener's address written into its `[server.tls]` lines.
+fn with_tls_listen(mut options: Options, addr: Option<std::net::SocketAddr>) -> Options {
+    if let (Some(addr), Some(lines)) = (addr, &options.tls) {
+        options.tls = Some(format!("listen = \"{addr}\"\n{lines}"));
+    }
+    options
 }
 
 impl Gateway {
@@ -178,7 +196,13 @@ impl Gateway {
 
     /// Rewrites the config file (atomically, as a ConfigMap update would); the watcher reloads.
     pub fn write_config(&self, directory: &str, options: &Options) {
-        self.write_raw_config(&render(&self.url, directory, options));
+        let options = with_tls_listen(options.clone(), self.tls_addr);
+        self.write_raw_config(&render(&self.url, directory, &options));
+    }
+
+    /// `https://127.0.0.1:PORT` of the TLS listener.
+    pub fn tls_url(&self) -> String {
+        format!("https://{}", self.tls_addr.expect("a TLS listener"))
     }
 
     pub fn write_raw_config(&self, text: &str) {
@@ -202,6 +226,18 @@ impl Gateway {
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let tls_listener = match options.tls {
+            Some(_) => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind TLS"),
+            ),
+            None => None,
+        };
+        let tls_addr = tls_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("TLS addr"));
+        let options = with_tls_listen(options, tls_addr);
         let toml = render(&url, directory, &options);
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, toml).expect("write config");
@@ -210,11 +246,16 @@ impl Gateway {
             .await
             .unwrap_or_else(|e| panic!("state: {}", wif_gateway::report::error_chain(&e)));
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(wif_gateway::run(listener, state.clone(), async {
+        let listeners = wif_gateway::Listeners {
+            plain: listener,
+            tls: tls_listener,
+        };
+        let task = tokio::spawn(wif_gateway::run(listeners, state.clone(), async {
             let _ = rx.await;
         }));
         Gateway {
             url,
+            tls_addr,
             state,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))

@@ -1,7 +1,8 @@
 //! An HTTPS front for a [`TestIssuer`]: [`TlsFront`] terminates TLS on `127.0.0.1` with a
-//! certificate for `localhost` (and IP `127.0.0.1`) issued by a test CA generated at start, and
-//! forwards the decrypted bytes to the issuer's plain-HTTP port. The issuer's state, behaviors and
-//! counters therefore apply to requests made through the front.
+//! certificate for `localhost` (and IP `127.0.0.1`) issued by a test CA ([`TestCa`]) generated at
+//! start, and forwards the decrypted bytes to the issuer's plain-HTTP port. The issuer's state,
+//! behaviors and counters therefore apply to requests made through the front. [`TestCa`] also
+//! makes the certificates of the gateway's own TLS listener in tests.
 //!
 //! The server side uses aws-lc-rs explicitly (`builder_with_provider`), never a process-wide
 //! default provider, like the gateway itself.
@@ -132,38 +133,79 @@ impl Drop for TlsFront {
 /// `(CA certificate PEM, [leaf certificate], leaf key)`; the leaf is valid for `localhost` and
 /// `127.0.0.1`.
 fn generate_certificates() -> (String, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    let ca_key = KeyPair::generate().expect("generate CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let mut ca_name = DistinguishedName::new();
-    ca_name.push(DnType::CommonName, "wif-gateway integration test CA");
-    ca_params.distinguished_name = ca_name;
-    let ca_cert = ca_params.self_signed(&ca_key).expect("self-sign test CA");
-    let ca = Issuer::new(ca_params, ca_key);
-
-    let leaf_key = KeyPair::generate().expect("generate leaf key");
-    let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf parameters");
-    leaf_params
-        .subject_alt_names
-        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    leaf_params.is_ca = IsCa::ExplicitNoCa;
-    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let mut leaf_name = DistinguishedName::new();
-    leaf_name.push(DnType::CommonName, "localhost");
-    leaf_params.distinguished_name = leaf_name;
-    let leaf_cert = leaf_params
-        .signed_by(&leaf_key, &ca)
-        .expect("sign leaf certificate");
-
+    let ca = TestCa::new("wif-gateway integration test CA");
+    let (leaf_cert, leaf_key) = ca.leaf();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    (ca_cert.pem(), vec![leaf_cert.der().clone()], key)
+    (ca.pem().to_owned(), vec![leaf_cert.der().clone()], key)
+}
+
+/// A CA generated for one test, and the certificates for `localhost` and `127.0.0.1` it signs.
+pub struct TestCa {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl TestCa {
+    /// A new CA with the common name `name`.
+    pub fn new(name: &str) -> TestCa {
+        let ca_key = KeyPair::generate().expect("generate CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let mut ca_name = DistinguishedName::new();
+        ca_name.push(DnType::CommonName, name);
+        ca_params.distinguished_name = ca_name;
+        let ca_cert = ca_params.self_signed(&ca_key).expect("self-sign test CA");
+        TestCa {
+            issuer: Issuer::new(ca_params, ca_key),
+            pem: ca_cert.pem(),
+        }
+    }
+
+    /// The CA certificate, PEM.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// A new server certificate for `localhost` and `127.0.0.1`, and its key.
+    pub fn leaf(&self) -> (rcgen::Certificate, KeyPair) {
+        let leaf_key = KeyPair::generate().expect("generate leaf key");
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf parameters");
+        leaf_params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        leaf_params.is_ca = IsCa::ExplicitNoCa;
+        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let mut leaf_name = DistinguishedName::new();
+        leaf_name.push(DnType::CommonName, "localhost");
+        leaf_params.distinguished_name = leaf_name;
+        let leaf_cert = leaf_params
+            .signed_by(&leaf_key, &self.issuer)
+            .expect("sign leaf certificate");
+        (leaf_cert, leaf_key)
+    }
+
+    /// Writes a new [`TestCa::leaf`] to `cert_file` and its key to `key_file`, each replaced in
+    /// one rename as a deployment would; returns the certificate's DER.
+    pub fn write_leaf(&self, cert_file: &Path, key_file: &Path) -> CertificateDer<'static> {
+        let (cert, key) = self.leaf();
+        replace_file(cert_file, &cert.pem());
+        replace_file(key_file, &key.serialize_pem());
+        cert.der().clone()
+    }
+}
+
+/// Replaces `path` with `text` in one rename.
+pub fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
 }
 
 async fn accept_loop(
