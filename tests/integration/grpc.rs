@@ -60,6 +60,42 @@ async fn channel(gw: &Gateway) -> Channel {
         .expect("h2c connection")
 }
 
+/// An HTTP/2 channel to the gateway's TLS listener at `addr`, trusting only `ca_pem` and
+/// offering ALPN `h2`, as an SDK dials (tonic's own TLS is not compiled in: the handshake is
+/// tokio-rustls', the channel runs over it).
+async fn tls_channel(addr: std::net::SocketAddr, ca_pem: &str) -> Channel {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA"))
+        .expect("root");
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let connector = connector.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+                let tls = connector.connect(name, tcp).await?;
+                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        }))
+        .await
+        .expect("TLS connection")
+}
+
 /// `message` with `authorization: Bearer <token>`.
 fn authed<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -183,6 +219,34 @@ async fn discovery_needs_no_token_and_rest_answers_on_the_same_port() {
         .list(ListApiEndpointsRequest::default())
         .await
         .expect("gRPC after REST");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_is_served_on_the_tls_listener_too() {
+    let options = Options {
+        tls: Some(
+            "cert_file = \"tls/server.pem\"\nkey_file = \"tls/server-key.pem\"\ngenerate_dev_ca = true"
+                .into(),
+        ),
+        ..sqlite_store()
+    };
+    let gw = Gateway::start_with("", options).await;
+    let ca = std::fs::read_to_string(gw.dir.path().join("tls/ca.pem")).expect("the dev CA");
+    let channel = tls_channel(gw.tls_addr.expect("TLS listener"), &ca).await;
+    let listed = ApiEndpointServiceClient::new(channel.clone())
+        .list(ListApiEndpointsRequest::default())
+        .await
+        .expect("discovery over TLS")
+        .into_inner();
+    assert!(listed.endpoints.iter().any(|e| e.id == "iam"));
+    let token = iam_token(&gw, &channel, &credentials(&KeyFile::bootstrap(&gw))).await;
+    let clouds = CloudServiceClient::new(channel)
+        .list(authed(&token, ListCloudsRequest::default()))
+        .await
+        .expect("CloudService.List over TLS")
+        .into_inner();
+    assert_eq!(clouds.clouds.len(), 1);
     gw.stop().await;
 }
 
