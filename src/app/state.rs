@@ -46,7 +46,7 @@ pub(super) fn log_warnings(warnings: &[String]) {
 impl Snapshot {
     /// The gateway's tokens as the management API accepts them: minted by one of `keys` (the
     /// minter's, [`AppState::own_keys`]) for the gateway's own audience, not on `live`'s
-    /// revocation list. [`OwnTokens::resources`] is left empty.
+    /// revocation list. [`crate::iam::authn::OwnTokens::resources`] is left empty.
     pub fn management_tokens<'a>(
         &'a self,
         keys: &'a crate::exchange::issuer_keys::KeySet,
