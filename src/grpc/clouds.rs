@@ -6,12 +6,12 @@ use tonic::{Request, Response};
 
 use crate::app::AppState;
 use crate::iam::ResourceKind;
-use crate::iam::hierarchy_api::{Attributes, ListRequest, Update, cloud_message};
+use crate::iam::hierarchy_api::{Attributes, ListRequest, cloud_message};
 use crate::iam::service::Method;
 
 use super::bindings::access_binding_methods;
 use super::convert::{FromJson, messages, operation};
-use super::method::{authenticated, hierarchy, unsupported, update_mask};
+use super::method::{authenticated, hierarchy, hierarchy_update, unsupported};
 use super::proto::yandex::cloud::operation::Operation;
 use super::proto::yandex::cloud::resourcemanager::v1::cloud_service_server::CloudService;
 use super::proto::yandex::cloud::resourcemanager::v1::{
@@ -117,12 +117,12 @@ impl CloudService for Clouds {
             Method::CloudUpdate,
             resource,
             async |_, principal, request| {
-                let update = Update {
-                    update_mask: update_mask(request.update_mask),
-                    name: Some(request.name),
-                    description: Some(request.description),
-                    labels: Some(request.labels),
-                };
+                let update = hierarchy_update(
+                    request.update_mask,
+                    request.name,
+                    request.description,
+                    request.labels,
+                );
                 operation(
                     &hierarchy(&self.0)?
                         .update_cloud(principal, &request.cloud_id, &update)

@@ -81,6 +81,22 @@ pub fn update_mask(mask: Option<prost_types::FieldMask>) -> Option<String> {
         .map(|m| m.paths.join(","))
 }
 
+/// An update of a cloud, a folder or a service account as proto3 sends it: every field is
+/// present (proto3 cannot tell an absent field from an empty one), the mask as sent.
+pub fn hierarchy_update(
+    mask: Option<prost_types::FieldMask>,
+    name: String,
+    description: String,
+    labels: crate::iam::store::Labels,
+) -> crate::iam::hierarchy_api::Update {
+    crate::iam::hierarchy_api::Update {
+        update_mask: update_mask(mask),
+        name: Some(name),
+        description: Some(description),
+        labels: Some(labels),
+    }
+}
+
 /// A field this gateway does not support, when set: INVALID_ARGUMENT naming it.
 pub fn unsupported(set: bool, what: &str) -> Result<(), Status> {
     if set {

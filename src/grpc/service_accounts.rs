@@ -5,12 +5,12 @@ use tonic::{Request, Response};
 
 use crate::app::AppState;
 use crate::iam::ResourceKind;
-use crate::iam::hierarchy_api::{Attributes, ListRequest, Update, service_account_message};
+use crate::iam::hierarchy_api::{Attributes, ListRequest, service_account_message};
 use crate::iam::service::Method;
 
 use super::bindings::access_binding_methods;
 use super::convert::{FromJson, messages, operation};
-use super::method::{authenticated, hierarchy, unsupported, update_mask};
+use super::method::{authenticated, hierarchy, hierarchy_update, unsupported};
 use super::proto::yandex::cloud::iam::v1::service_account_service_server::ServiceAccountService;
 use super::proto::yandex::cloud::iam::v1::{
     CreateServiceAccountRequest, DeleteServiceAccountRequest, GetServiceAccountRequest,
@@ -125,12 +125,12 @@ impl ServiceAccountService for ServiceAccounts {
             resource,
             async |_, principal, request| {
                 unsupported(request.expires_at.is_some(), "expires_at")?;
-                let update = Update {
-                    update_mask: update_mask(request.update_mask),
-                    name: Some(request.name),
-                    description: Some(request.description),
-                    labels: Some(request.labels),
-                };
+                let update = hierarchy_update(
+                    request.update_mask,
+                    request.name,
+                    request.description,
+                    request.labels,
+                );
                 let op = hierarchy(&self.0)?
                     .update_service_account(principal, &request.service_account_id, &update)
                     .await?;
