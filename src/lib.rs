@@ -19,6 +19,7 @@
 //! | [`config`] | TOML files → settings and a directory (`check-config` runs the same code) |
 //! | [`app`] | the running gateway's shared state, live reload and upkeep |
 //! | [`http`] | routes, RFC 6749 error responses, the accept loop with its timeouts, plain and TLS |
+//! | [`grpc`] | the IAM API over gRPC with Yandex's protos (`proto/`), on the same listeners as REST: thin adapters over [`iam`] |
 //! | [`tls`], [`tls::dev_ca`] | the TLS listener's certificate and key (swapped on reload), rustls settings; the development CA |
 //! | [`audit`], [`telemetry`] | the audit log and the Prometheus metrics |
 //! | [`iam`], [`iam::store`] | IAM resources (clouds, folders, service accounts, federations, credentials, keys, bindings, operations) in SQLite or PostgreSQL, with a change log |
@@ -40,6 +41,7 @@ pub mod config;
 pub mod dev_issuer;
 pub mod exchange;
 pub mod files;
+pub mod grpc;
 pub mod http;
 pub mod iam;
 pub mod limits;

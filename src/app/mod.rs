@@ -1,7 +1,13 @@
 //! The running gateway: its shared state ([`state`]), served by [`crate::http`], and the
 //! background tasks that keep it current ([`reload`], [`upkeep`], and the IAM store's follower,
 //! [`crate::iam::live::Live::follow`]).
+//!
+//! Also the transport-neutral half of an IAM API call ([`call`]), which REST
+//! ([`crate::http`]) and gRPC ([`crate::grpc`]) share, and `IamTokenService` over the running
+//! gateway ([`iam_tokens`]).
 
+pub mod call;
+pub mod iam_tokens;
 pub mod reload;
 pub mod state;
 pub mod upkeep;

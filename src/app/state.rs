@@ -43,6 +43,26 @@ pub(super) fn log_warnings(warnings: &[String]) {
     }
 }
 
+impl Snapshot {
+    /// The gateway's tokens as the management API accepts them: minted by one of `keys` (the
+    /// minter's, [`AppState::own_keys`]) for the gateway's own audience, not on `live`'s
+    /// revocation list. [`crate::iam::authn::OwnTokens::resources`] is left empty.
+    pub fn management_tokens<'a>(
+        &'a self,
+        keys: &'a crate::exchange::issuer_keys::KeySet,
+        live: &'a crate::iam::live::Live,
+    ) -> crate::iam::authn::OwnTokens<'a> {
+        crate::iam::authn::OwnTokens {
+            keys,
+            issuer: &self.minter.issuer,
+            audience: &self.minter.audience,
+            leeway: self.policy.leeway,
+            revoked: live.revoked(),
+            resources: &[],
+        }
+    }
+}
+
 /// Shared server state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {

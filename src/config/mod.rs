@@ -1112,9 +1112,14 @@ external_subject_id = "subject-1"
         let file = dir.0.join("data/iam.db");
         assert_eq!(store.url, format!("sqlite://{}?mode=rwc", file.display()));
         assert_eq!(store.sqlite_file, Some(file));
+        assert_eq!(config.settings.grpc_endpoint, "wif.example:443");
         assert_eq!(
             config.settings.iam.token_audiences,
-            ["https://wif.example/iam/v1/tokens"]
+            [
+                "https://wif.example/iam/v1/tokens",
+                "https://iam.wif.example:443/iam/v1/tokens",
+                "https://iam.wif.example/iam/v1/tokens"
+            ]
         );
         assert_eq!(
             config.settings.iam.bootstrap_key_file,
@@ -1124,6 +1129,80 @@ external_subject_id = "subject-1"
 
         let none = load_files(&main_only(SIGNING.into())).expect("valid");
         assert!(none.settings.store.is_none(), "no [store], no store");
+    }
+
+    #[test]
+    fn the_grpc_endpoint_defaults_to_the_public_urls_host_and_port_and_is_checked() {
+        let cases: Vec<(&str, &str, Result<&str, &str>)> = vec![
+            (
+                "https default port",
+                "public_url = \"https://wif.example/\"",
+                Ok("wif.example:443"),
+            ),
+            (
+                "http with port",
+                "public_url = \"http://127.0.0.1:8080\"",
+                Ok("127.0.0.1:8080"),
+            ),
+            (
+                "no public_url",
+                "listen = \"127.0.0.1:9000\"",
+                Ok("127.0.0.1:9000"),
+            ),
+            (
+                "ipv6",
+                "public_url = \"https://[::1]:8443\"",
+                Ok("[::1]:8443"),
+            ),
+            (
+                "set",
+                "grpc_endpoint = \"grpc.wif.example:8443\"",
+                Ok("grpc.wif.example:8443"),
+            ),
+            (
+                "no port",
+                "grpc_endpoint = \"wif.example\"",
+                Err("grpc_endpoint \"wif.example\" must be host:port"),
+            ),
+            (
+                "a URL",
+                "grpc_endpoint = \"https://wif.example:443\"",
+                Err("must be host:port"),
+            ),
+            (
+                "port 0",
+                "grpc_endpoint = \"wif.example:0\"",
+                Err("must be host:port"),
+            ),
+        ];
+        for (name, server, expected) in cases {
+            let text = format!("[server]\n{server}\n{SIGNING}[store]\nurl = \"sqlite://iam.db\"\n");
+            match (load_files(&main_only(text)), expected) {
+                (Ok(config), Ok(endpoint)) => {
+                    assert_eq!(config.settings.grpc_endpoint, endpoint, "{name}");
+                    assert!(
+                        config
+                            .settings
+                            .iam
+                            .token_audiences
+                            .contains(&format!("https://iam.{endpoint}/iam/v1/tokens")),
+                        "{name}: {:?}",
+                        config.settings.iam.token_audiences
+                    );
+                }
+                (Err(e), Err(message)) => assert!(e.to_string().contains(message), "{name}: {e}"),
+                (other, _) => panic!("{name}: {:?}", other.map(|c| c.settings.grpc_endpoint)),
+            }
+        }
+        let configured = format!(
+            "[server]\ngrpc_endpoint = \"g.example:8443\"\n{SIGNING}[store]\nurl = \"sqlite://iam.db\"\n[iam]\ntoken_audiences = [\"https://iam.g.example:8443/iam/v1/tokens\"]\n"
+        );
+        let config = load_files(&main_only(configured)).expect("valid");
+        assert_eq!(
+            config.settings.iam.token_audiences,
+            ["https://iam.g.example:8443/iam/v1/tokens"],
+            "a configured list replaces the defaults"
+        );
     }
 
     #[test]

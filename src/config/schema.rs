@@ -33,6 +33,10 @@ pub struct ServerConfig {
     /// The gateway's public URL: `iss` of minted tokens and base of the discovery document.
     /// Default: `http://{listen}`.
     pub public_url: Option<String>,
+    /// The `host:port` gRPC clients dial for the IAM API (the same listener as REST): what
+    /// `ApiEndpointService` answers, and the `https://iam.{grpc_endpoint}/iam/v1/tokens`
+    /// audience Yandex SDKs sign their JWTs for. Default: `public_url`'s host and port.
+    pub grpc_endpoint: Option<String>,
     /// Longest a whole request may take (including a slow body), in seconds.
     #[serde(default = "ServerConfig::default_request_timeout")]
     pub request_timeout_seconds: u64,
@@ -93,6 +97,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             public_url: None,
+            grpc_endpoint: None,
             request_timeout_seconds: Self::default_request_timeout(),
             header_read_timeout_seconds: Self::default_header_timeout(),
             shutdown_timeout_seconds: Self::default_shutdown_timeout(),

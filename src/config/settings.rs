@@ -26,6 +26,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// Without trailing slash.
     pub public_url: String,
+    /// The `host:port` gRPC clients dial (`[server] grpc_endpoint`, default `public_url`'s).
+    pub grpc_endpoint: String,
     pub request_timeout_seconds: u64,
     pub header_read_timeout_seconds: u64,
     pub shutdown_timeout_seconds: u64,

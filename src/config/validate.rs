@@ -224,6 +224,15 @@ pub(super) fn compile_settings(
         },
         None => format!("http://{}", s.listen),
     };
+    let grpc_endpoint = match &s.grpc_endpoint {
+        Some(endpoint) => {
+            if let Err(e) = check_endpoint(endpoint) {
+                problems.add(&place("server"), format!("grpc_endpoint {e}"));
+            }
+            endpoint.clone()
+        }
+        None => endpoint_of(&public_url).unwrap_or_default(),
+    };
     for (name, v) in [
         ("request_timeout_seconds", s.request_timeout_seconds),
         ("header_read_timeout_seconds", s.header_read_timeout_seconds),
@@ -376,7 +385,14 @@ pub(super) fn compile_settings(
                 None
             }
         });
-    let iam = compile_iam(file, &public_url, base, &place("iam"), problems);
+    let iam = compile_iam(
+        file,
+        &public_url,
+        &grpc_endpoint,
+        base,
+        &place("iam"),
+        problems,
+    );
     Settings {
         store,
         iam,
@@ -384,6 +400,7 @@ pub(super) fn compile_settings(
         tls,
         token_audience: t.audience.clone().unwrap_or_else(|| public_url.clone()),
         public_url,
+        grpc_endpoint,
         request_timeout_seconds: s.request_timeout_seconds,
         header_read_timeout_seconds: s.header_read_timeout_seconds,
         shutdown_timeout_seconds: s.shutdown_timeout_seconds,
@@ -410,6 +427,54 @@ pub(super) fn compile_settings(
         reload_debounce_ms: s.reload_debounce_ms,
         dev_issuer,
     }
+}
+
+/// `host:port` of a URL: the port written, or the scheme's (443, 80).
+fn endpoint_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let host = match url.host()? {
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
+        host => host.to_string(),
+    };
+    Some(format!("{host}:{}", url.port_or_known_default()?))
+}
+
+/// A `host:port` to dial: a host without scheme, path or white space, and a port 1–65535.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let port = endpoint
+        .rsplit_once(':')
+        .filter(|(host, _)| {
+            !host.is_empty()
+                && !host.contains(['/', '@', '?', '#'])
+                && !host.chars().any(char::is_whitespace)
+        })
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .filter(|port| *port != 0);
+    match port {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{endpoint:?} must be host:port (the address gRPC clients dial, e.g. \"wif.example:443\")"
+        )),
+    }
+}
+
+/// The default accepted audiences of service-account JWTs: `{public_url}/iam/v1/tokens` (REST
+/// clients), and `https://iam.{grpc_endpoint}/iam/v1/tokens`, the one Yandex SDKs sign for when
+/// they dial `grpc_endpoint` (without `:443` too, as an SDK given a bare host writes it).
+pub fn default_token_audiences(public_url: &str, grpc_endpoint: &str) -> Vec<String> {
+    let mut audiences = vec![format!("{public_url}/iam/v1/tokens")];
+    let mut add = |audience: String| {
+        if !audiences.contains(&audience) {
+            audiences.push(audience);
+        }
+    };
+    if !grpc_endpoint.is_empty() {
+        add(format!("https://iam.{grpc_endpoint}/iam/v1/tokens"));
+        if let Some(host) = grpc_endpoint.strip_suffix(":443") {
+            add(format!("https://iam.{host}/iam/v1/tokens"));
+        }
+    }
+    audiences
 }
 
 /// `[server.tls]` with its paths resolved, and the rules that need no file: the certificate and
@@ -477,11 +542,12 @@ fn compile_tls(
     }
 }
 
-/// `[iam]`, with its defaults: the audience of `{public_url}/iam/v1/tokens` and `admin-key.json`
-/// beside the config file.
+/// `[iam]`, with its defaults: the audiences of [`default_token_audiences`] and
+/// `admin-key.json` beside the config file.
 fn compile_iam(
     file: &ConfigFile,
     public_url: &str,
+    grpc_endpoint: &str,
     base: &Path,
     place: &String,
     problems: &mut Problems,
@@ -494,7 +560,7 @@ fn compile_iam(
         );
     }
     let token_audiences = match iam.token_audiences {
-        None => vec![format!("{public_url}/iam/v1/tokens")],
+        None => default_token_audiences(public_url, grpc_endpoint),
         Some(audiences) => {
             if audiences.is_empty() || audiences.len() > 100 {
                 problems.add(place, "token_audiences must list 1 to 100 values");

@@ -20,7 +20,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::yandex::{Call, Endpoint, Refusals, json_body, ok};
+use super::yandex::{Call, Endpoint, Refusals, finish, json_body, ok, start};
 use crate::app::AppState;
 use crate::audit::AuthorizeDeniedEvent;
 use crate::exchange::quote;
@@ -116,9 +116,9 @@ struct SubjectMessage {
     responses((status = 200, body = AuthorizeResponse), Refusals)
 )]
 async fn authorize(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::AccessServiceAuthorize);
+    let mut call = start(&state, &request, Method::AccessServiceAuthorize);
     let result = answer(&state, &mut call, request).await;
-    let mut response = call.finish(result);
+    let mut response = finish(call, result);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -153,7 +153,7 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
     let keys = state.own_keys(&snapshot.minter);
     let own = OwnTokens {
         resources: &snapshot.policy.resources,
-        ..OwnTokens::management(&snapshot, &keys, live)
+        ..snapshot.management_tokens(&keys, live)
     };
     let now = now_unix();
     let caller_token = authn::bearer(

@@ -22,7 +22,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::yandex::{
-    Call, Refusals, context, json_body, list_query, method_not_allowed, ok, unknown_method,
+    Call, Refusals, context, finish, json_body, list_query, method_not_allowed, ok, start,
+    unknown_method,
 };
 use crate::app::AppState;
 use crate::iam::ResourceKind;
@@ -91,22 +92,22 @@ pub async fn dispatch_verb(
     let resource = ResourceRef::new(kind, id);
     match verb {
         "listAccessBindings" if get => {
-            let mut call = Call::new(state, &request, list);
+            let mut call = start(state, &request, list);
             call.resource = Some(format!("{kind}:{id}"));
             let result = list_bindings(state, &mut call, request, &resource).await;
-            call.finish(result)
+            finish(call, result)
         }
         "setAccessBindings" if post => {
-            let mut call = Call::new(state, &request, set);
+            let mut call = start(state, &request, set);
             call.resource = Some(format!("{kind}:{id}"));
             let result = set_bindings(state, &mut call, request, &resource).await;
-            call.finish(result)
+            finish(call, result)
         }
         "updateAccessBindings" if post => {
-            let mut call = Call::new(state, &request, update);
+            let mut call = start(state, &request, update);
             call.resource = Some(format!("{kind}:{id}"));
             let result = update_bindings(state, &mut call, request, &resource).await;
-            call.finish(result)
+            finish(call, result)
         }
         "listAccessBindings" => method_not_allowed("GET"),
         "setAccessBindings" | "updateAccessBindings" => method_not_allowed("POST"),

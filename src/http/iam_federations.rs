@@ -22,12 +22,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::iam_bindings::{self, split_verb};
-use super::yandex::{Call, Endpoint, Refusals, context, json_body, list_query, ok};
+use super::yandex::{Endpoint, Refusals, finish, json_body, list_query, ok, start};
 use crate::app::AppState;
+use crate::app::call::federations;
 use crate::iam::ResourceKind;
 use crate::iam::federations_api::{
     CreateFederatedCredential, CreateFederation, FederatedCredentialMessage, FederationMessage,
-    Federations, UpdateFederation, credential_message, federation_message,
+    UpdateFederation, credential_message, federation_message,
 };
 use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::Method;
@@ -78,13 +79,6 @@ struct ListFederatedCredentialsResponse {
     next_page_token: Option<String>,
 }
 
-fn federations(state: &AppState) -> Result<Federations<'_>, Status> {
-    Ok(Federations {
-        ctx: context(state)?,
-        allow_http_to_loopback: state.settings().iam.allow_http_to_loopback,
-    })
-}
-
 #[utoipa::path(
     get,
     path = "/iam/v1/workload/oidc/federations",
@@ -94,7 +88,7 @@ fn federations(state: &AppState) -> Result<Federations<'_>, Status> {
     responses((status = 200, body = ListFederationsResponse), Refusals)
 )]
 async fn list(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederationList);
+    let mut call = start(&state, &request, Method::FederationList);
     let result = async {
         let request = request;
         let principal = call.authenticate(&state, request.headers()).await?;
@@ -109,7 +103,7 @@ async fn list(State(state): State<AppState>, request: Request) -> Response {
         }))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 /// `CreateFederationRequest` in proto3 JSON.
@@ -151,7 +145,7 @@ struct CreateFederationRequest {
     responses((status = 200, body = OperationMessage), Refusals)
 )]
 async fn create(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederationCreate);
+    let mut call = start(&state, &request, Method::FederationCreate);
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
         let body: CreateFederationRequest = json_body(request, "CreateFederationRequest").await?;
@@ -175,7 +169,7 @@ async fn create(State(state): State<AppState>, request: Request) -> Response {
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 /// `GET …/federations/{id}`: the federation, or with `:listAccessBindings` its bindings.
@@ -196,7 +190,7 @@ async fn read_or_verb(
         return iam_bindings::dispatch_verb(&state, request, ResourceKind::Federation, id, verb)
             .await;
     }
-    let mut call = Call::new(&state, &request, Method::FederationGet);
+    let mut call = start(&state, &request, Method::FederationGet);
     call.resource = Some(format!("federation:{segment}"));
     let headers = request.into_parts().0.headers;
     let result = async {
@@ -205,7 +199,7 @@ async fn read_or_verb(
         Ok(ok(federation_message(&federation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 /// `UpdateFederationRequest` in proto3 JSON; `updateMask` is a FieldMask's JSON form,
@@ -245,7 +239,7 @@ async fn update(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederationUpdate);
+    let mut call = start(&state, &request, Method::FederationUpdate);
     call.resource = Some(format!("federation:{id}"));
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
@@ -278,7 +272,7 @@ async fn update(
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 #[utoipa::path(
@@ -294,7 +288,7 @@ async fn delete(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederationDelete);
+    let mut call = start(&state, &request, Method::FederationDelete);
     call.resource = Some(format!("federation:{id}"));
     let headers = request.into_parts().0.headers;
     let result = async {
@@ -303,7 +297,7 @@ async fn delete(
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 #[utoipa::path(
@@ -315,7 +309,7 @@ async fn delete(
     responses((status = 200, body = ListFederatedCredentialsResponse), Refusals)
 )]
 async fn list_credentials(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederatedCredentialList);
+    let mut call = start(&state, &request, Method::FederatedCredentialList);
     let result = async {
         let request = request;
         let principal = call.authenticate(&state, request.headers()).await?;
@@ -330,7 +324,7 @@ async fn list_credentials(State(state): State<AppState>, request: Request) -> Re
         }))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 /// `CreateFederatedCredentialRequest` in proto3 JSON.
@@ -358,7 +352,7 @@ struct CreateFederatedCredentialRequest {
     responses((status = 200, body = OperationMessage), Refusals)
 )]
 async fn create_credential(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederatedCredentialCreate);
+    let mut call = start(&state, &request, Method::FederatedCredentialCreate);
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
         let body: CreateFederatedCredentialRequest =
@@ -378,7 +372,7 @@ async fn create_credential(State(state): State<AppState>, request: Request) -> R
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 #[utoipa::path(
@@ -394,7 +388,7 @@ async fn read_credential(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederatedCredentialGet);
+    let mut call = start(&state, &request, Method::FederatedCredentialGet);
     call.resource = Some(format!("federated_credential:{id}"));
     let headers = request.into_parts().0.headers;
     let result = async {
@@ -403,7 +397,7 @@ async fn read_credential(
         Ok(ok(credential_message(&credential)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 #[utoipa::path(
@@ -419,7 +413,7 @@ async fn delete_credential(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let mut call = Call::new(&state, &request, Method::FederatedCredentialDelete);
+    let mut call = start(&state, &request, Method::FederatedCredentialDelete);
     call.resource = Some(format!("federated_credential:{id}"));
     let headers = request.into_parts().0.headers;
     let result = async {
@@ -430,5 +424,5 @@ async fn delete_credential(
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }

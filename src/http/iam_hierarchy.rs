@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::iam_bindings;
-use super::yandex::{Call, Endpoint, Refusals, context, json_body, ok};
+use super::yandex::{Call, Endpoint, Refusals, context, finish, json_body, ok, start};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::hierarchy_api::{
@@ -122,7 +122,7 @@ async fn serve<T: Serialize>(
         &mut Call,
     ) -> Result<T, Status>,
 ) -> Response {
-    let mut call = Call::new(&state, &request, method);
+    let mut call = start(&state, &request, method);
     call.resource = resource;
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
@@ -132,7 +132,7 @@ async fn serve<T: Serialize>(
         body(&hierarchy, &principal, request, &mut call).await
     }
     .await;
-    call.finish(result.map(ok))
+    finish(call, result.map(ok))
 }
 
 /// `ListCloudsResponse`.

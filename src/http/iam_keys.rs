@@ -17,13 +17,15 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::yandex::{Call, Endpoint, Refusals, json_body, ok, store};
+use super::yandex::{Call, Endpoint, Refusals, finish, json_body, ok, start};
 use crate::app::AppState;
+use crate::app::call::keys;
 use crate::iam::operation::{self, OperationMessage};
-use crate::iam::service::{CreateKey, KeyMessage, Keys, Method, key_message};
+use crate::iam::service::{
+    CreateKey, KeyMessage, Method, check_key_format, check_key_update_mask, key_algorithm,
+    key_message, key_page,
+};
 use crate::iam::status::Status;
-use crate::iam::store::{KeyAlgorithm, PageRequest};
-use crate::time::now_unix;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -33,26 +35,6 @@ pub fn endpoints() -> Vec<Endpoint> {
             .patch(update)
             .delete(delete),
     ]
-}
-
-fn keys(state: &AppState) -> Result<Keys<'_>, Status> {
-    Ok(Keys {
-        store: store(state)?,
-        authorizer: state.authorizer(),
-        quotas: &state.settings().iam.quotas,
-        now: now_unix(),
-    })
-}
-
-/// `KeyFormat`: only `PEM_FILE` exists.
-fn check_format(format: Option<&str>) -> Result<(), Status> {
-    match format {
-        None | Some("" | "PEM_FILE") => Ok(()),
-        Some(other) => Err(Status::invalid_argument(
-            "invalid_argument",
-            format!("format {} is not PEM_FILE", crate::exchange::quote(other)),
-        )),
-    }
 }
 
 /// `CreateKeyRequest` in proto3 JSON (camelCase; the proto's snake_case names are accepted too).
@@ -102,9 +84,9 @@ struct ListKeysResponse {
     responses((status = 200, body = CreateKeyResponse), Refusals)
 )]
 async fn create(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::KeyCreate);
+    let mut call = start(&state, &request, Method::KeyCreate);
     let result = create_key(&state, &mut call, request).await;
-    call.finish(result)
+    finish(call, result)
 }
 
 async fn create_key(
@@ -119,19 +101,8 @@ async fn create_key(
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| principal.service_account_id.clone());
     call.resource = Some(format!("service_account:{account}"));
-    check_format(body.format.as_deref())?;
-    let algorithm = match body.key_algorithm.as_deref() {
-        None | Some("" | "ALGORITHM_UNSPECIFIED") => KeyAlgorithm::default(),
-        Some(name) => KeyAlgorithm::parse(name).ok_or_else(|| {
-            Status::invalid_argument(
-                "invalid_argument",
-                format!(
-                    "keyAlgorithm {} is not RSA_2048 or RSA_4096",
-                    crate::exchange::quote(name)
-                ),
-            )
-        })?,
-    };
+    check_key_format(body.format.as_deref())?;
+    let algorithm = key_algorithm(body.key_algorithm.as_deref())?;
     let created = keys(state)?
         .create(
             &principal,
@@ -164,9 +135,9 @@ async fn create_key(
     responses((status = 200, body = ListKeysResponse), Refusals)
 )]
 async fn list(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::KeyList);
+    let mut call = start(&state, &request, Method::KeyList);
     let result = list_keys(&state, &mut call, request).await;
-    call.finish(result)
+    finish(call, result)
 }
 
 async fn list_keys(
@@ -176,37 +147,26 @@ async fn list_keys(
 ) -> Result<Response, Status> {
     let principal = call.authenticate(state, request.headers()).await?;
     let mut account = None;
-    let mut page = PageRequest::default();
+    let (mut size, mut token) = (0, String::new());
     for (name, value) in form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "serviceAccountId" | "service_account_id" if !value.is_empty() => {
                 account = Some(value.into_owned());
             }
             "pageSize" | "page_size" => {
-                page.size = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n <= 1000)
-                    .ok_or_else(|| {
-                        Status::invalid_argument(
-                            "invalid_argument",
-                            "pageSize must be a number from 0 to 1000",
-                        )
-                    })?;
+                // Not a number: out of range, like a negative one.
+                size = value.parse::<i64>().unwrap_or(-1);
+                key_page(size, "")?;
             }
             "pageToken" | "page_token" if !value.is_empty() => {
-                if value.chars().count() > 2000 {
-                    return Err(Status::invalid_argument(
-                        "invalid_argument",
-                        "pageToken must be at most 2000 characters",
-                    ));
-                }
-                page.token = Some(value.into_owned());
+                key_page(0, &value)?;
+                token = value.into_owned();
             }
-            "format" => check_format(Some(&value))?,
+            "format" => check_key_format(Some(&value))?,
             _ => {}
         }
     }
+    let page = key_page(size, &token)?;
     let listed = keys(state)?
         .list(&principal, account.as_deref(), &page)
         .await?;
@@ -230,7 +190,7 @@ async fn read(
     Path(key_id): Path<String>,
     request: Request,
 ) -> Response {
-    let mut call = Call::new(&state, &request, Method::KeyGet);
+    let mut call = start(&state, &request, Method::KeyGet);
     call.resource = Some(format!("authorized_key:{key_id}"));
     let headers = request.into_parts().0.headers;
     let result = async {
@@ -239,7 +199,7 @@ async fn read(
         Ok(ok(key_message(&key)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 /// `UpdateKeyRequest`: `updateMask` is a FieldMask in its JSON form, comma-separated paths.
@@ -268,31 +228,19 @@ async fn update(
     Path(key_id): Path<String>,
     request: Request,
 ) -> Response {
-    let mut call = Call::new(&state, &request, Method::KeyUpdate);
+    let mut call = start(&state, &request, Method::KeyUpdate);
     call.resource = Some(format!("authorized_key:{key_id}"));
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
         let body: UpdateKeyRequest = json_body(request, "UpdateKeyRequest").await?;
-        if let Some(mask) = body.update_mask.as_deref() {
-            for path in mask.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                if path != "description" {
-                    return Err(Status::invalid_argument(
-                        "invalid_argument",
-                        format!(
-                            "updateMask names {}: only description can be updated",
-                            crate::exchange::quote(path)
-                        ),
-                    ));
-                }
-            }
-        }
+        check_key_update_mask(body.update_mask.as_deref())?;
         let operation = keys(&state)?
             .update(&principal, &key_id, body.description.unwrap_or_default())
             .await?;
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 /// KeyService.Delete.
@@ -309,7 +257,7 @@ async fn delete(
     Path(key_id): Path<String>,
     request: Request,
 ) -> Response {
-    let mut call = Call::new(&state, &request, Method::KeyDelete);
+    let mut call = start(&state, &request, Method::KeyDelete);
     call.resource = Some(format!("authorized_key:{key_id}"));
     let headers = request.into_parts().0.headers;
     let result = async {
@@ -318,5 +266,5 @@ async fn delete(
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::iam_hierarchy::page_query;
-use super::yandex::{Call, Endpoint, Refusals, context, ok};
+use super::yandex::{Endpoint, Refusals, context, finish, ok, start};
 use crate::app::AppState;
 use crate::iam::roles_api::{RoleMessage, Roles};
 use crate::iam::service::Method;
@@ -37,7 +37,7 @@ async fn serve<T: Serialize>(
     method: Method,
     body: impl FnOnce(&Roles<'_>, &crate::iam::authn::Principal, &Request) -> Result<T, Status>,
 ) -> Response {
-    let mut call = Call::new(&state, &request, method);
+    let mut call = start(&state, &request, method);
     let caller = &mut call;
     let result = async move {
         let principal = caller.authenticate(&state, request.headers()).await?;
@@ -49,7 +49,7 @@ async fn serve<T: Serialize>(
         body(&roles, &principal, &request).map(ok)
     }
     .await;
-    call.finish(result)
+    finish(call, result)
 }
 
 #[utoipa::path(

@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use super::yandex::{error_response, ok};
 use crate::app::AppState;
-use crate::iam::authn::{self, OwnTokens};
+use crate::iam::authn;
 use crate::iam::idempotency::{self, Begin};
 use crate::iam::operation;
 use crate::iam::status::Status;
@@ -103,7 +103,7 @@ fn caller(state: &AppState, request: &Request) -> Option<String> {
     let live = state.live()?;
     let snapshot = state.snapshot();
     let keys = state.own_keys(&snapshot.minter);
-    let own = OwnTokens::management(&snapshot, &keys, live);
+    let own = snapshot.management_tokens(&keys, live);
     let token = authn::bearer(
         request
             .headers()

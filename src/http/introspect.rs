@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::token::{check_form_content_type, read_body};
-use super::yandex::{Call, context, ok};
+use super::yandex::{Call, context, finish, ok, start};
 use crate::app::AppState;
 use crate::iam::authn::{Checks, Verified};
 use crate::iam::authz::Resource as AuthzResource;
@@ -83,10 +83,10 @@ impl Introspection {
 }
 
 async fn introspect(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = Call::new(&state, &request, Method::IamTokenIntrospect);
+    let mut call = start(&state, &request, Method::IamTokenIntrospect);
     let result = answer(&state, &mut call, request).await;
     let unauthenticated = matches!(&result, Err(s) if s.code == Code::Unauthenticated);
-    let mut response = call.finish(result);
+    let mut response = finish(call, result);
     if unauthenticated {
         response
             .headers_mut()

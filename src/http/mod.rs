@@ -165,7 +165,11 @@ pub async fn run(
         (None, _) => None,
     };
     let settings = state.settings().clone();
-    let connections = Connections::new(router(state.clone()), &settings);
+    let connections = Connections::new(
+        router(state.clone()),
+        crate::grpc::Grpc::new(&state),
+        &settings,
+    );
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections));
     let tasks = Tasks::start(&state);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -228,10 +232,12 @@ async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream
     }
 }
 
-/// What every connection is served with, plain or TLS: one router, one hyper builder (HTTP/1.1
-/// and HTTP/2, with their timers and the header-read timeout) and one graceful-shutdown watch.
+/// What every connection is served with, plain or TLS: one router and the gRPC services, one
+/// hyper builder (HTTP/1.1 and HTTP/2, with their timers and the header-read timeout) and one
+/// graceful-shutdown watch.
 struct Connections {
     app: Router,
+    grpc: crate::grpc::Grpc,
     builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
     graceful: GracefulShutdown,
     /// The longest a TLS handshake may take (the header-read timeout: a slowloris guard too).
@@ -239,7 +245,7 @@ struct Connections {
 }
 
 impl Connections {
-    fn new(app: Router, settings: &Settings) -> Connections {
+    fn new(app: Router, grpc: crate::grpc::Grpc, settings: &Settings) -> Connections {
         let header_read_timeout = Duration::from_secs(settings.header_read_timeout_seconds);
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
@@ -249,6 +255,7 @@ impl Connections {
         builder.http2().timer(TokioTimer::new());
         Connections {
             app,
+            grpc,
             builder,
             graceful: GracefulShutdown::new(),
             handshake_timeout: header_read_timeout,
@@ -265,11 +272,18 @@ impl Connections {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
         // The per-connection service, the same for plain and TLS connections: every request
-        // carries the peer's address and goes to the router.
-        let app = self.app.clone();
+        // carries the peer's address and goes to the router, or, when it is gRPC
+        // (`content-type: application/grpc…`, HTTP/2), to the gRPC services.
+        let (app, grpc) = (self.app.clone(), self.grpc.clone());
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            app.clone().oneshot(req.map(axum::body::Body::new))
+            let (app, grpc) = (app.clone(), grpc.clone());
+            async move {
+                if crate::grpc::is_grpc(&req) {
+                    return Ok(grpc.serve(req).await.map(axum::body::Body::new));
+                }
+                app.oneshot(req.map(axum::body::Body::new)).await
+            }
         });
         let builder = self.builder.clone();
         // Taken now, so that a shutdown waits for a handshake in progress too.

@@ -1,15 +1,16 @@
 //! What the routes of the Yandex-compatible IAM API ([`super::iam_tokens`],
 //! [`super::iam_keys`]) share: the Yandex error body (`google.rpc.Status` as JSON:
 //! `{"code","message","details":[]}`, with the HTTP status of its code), reading a JSON body,
-//! the one authentication of management calls ([`Call::authenticate`]), and the one place a
-//! call becomes a metric, an audit line (for mutations) and a debug log line
-//! ([`Call::finish`]).
+//! and the REST side of the call record ([`start`], [`finish`]): a [`Call`]
+//! ([`crate::app::call`]) is the one authentication of management calls and the one place a
+//! call becomes a metric, an audit line (for mutations) and a debug log line, whatever the
+//! transport.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::handler::Handler;
-use axum::http::{self, HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{self, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{self, MethodRouter};
 use axum::{Json, Router};
@@ -21,14 +22,10 @@ use super::error::no_store;
 use super::request_id::RequestId;
 use super::token::read_body;
 use crate::app::AppState;
-use crate::audit::{Audit, ManagementEvent};
-
-use crate::iam::authn::{self, OwnTokens, Principal};
+pub use crate::app::call::{Call, context, live, store};
 use crate::iam::federations_api::ListPage;
 use crate::iam::service::Method;
 use crate::iam::status::{Code, Status, StatusBody};
-use crate::iam::store::Store;
-use crate::telemetry;
 
 /// The HTTP status of a gRPC code (the Yandex API gateway's mapping).
 pub fn http_status(code: Code) -> StatusCode {
@@ -220,170 +217,28 @@ pub async fn no_store_configured() -> Response {
     ))
 }
 
-/// One IAM API call in progress: who asked, what for, and what it turned out to concern.
-pub struct Call {
-    pub method: Method,
-    audit: Audit,
-    request_id: String,
-    client: String,
-    /// The authenticated caller, once known.
-    pub principal: Option<String>,
-    /// What the call acts on (`kind:id`), once known.
-    pub resource: Option<String>,
-    /// `IamTokenService/Create`: whether the JWT's signature verified.
-    pub verified: Option<bool>,
-    /// `IamTokenService/Create`: the issued token's SHA-256 and `jti`.
-    pub token: Option<(String, String)>,
+/// Starts the record of a REST call to `method` from `request`'s id and client address.
+pub fn start(state: &AppState, request: &Request, method: Method) -> Call {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    Call::new(
+        state,
+        method,
+        peer,
+        request.headers(),
+        request.extensions().get::<RequestId>(),
+    )
 }
 
-impl Call {
-    /// Starts the record of a call to `method` from `request`'s id and client address.
-    pub fn new(state: &AppState, request: &Request, method: Method) -> Call {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
-        let forwarded_for = request
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        let client = state.limits().client_ip(peer, forwarded_for);
-        Call {
-            method,
-            audit: state.audit().clone(),
-            request_id: request
-                .extensions()
-                .get::<RequestId>()
-                .map_or_else(String::new, |r| r.0.clone()),
-            client: client.to_string(),
-            principal: None,
-            resource: None,
-            verified: None,
-            token: None,
-        }
+/// Ends a REST call ([`Call::finish`]: metrics, audit) and answers `result`, or its error as
+/// a Yandex error body.
+pub fn finish(call: Call, result: Result<Response, Status>) -> Response {
+    match call.finish(result) {
+        Ok(response) => response,
+        Err(status) => error_response(&status),
     }
-
-    /// The request id the call is logged and audited under.
-    pub fn request_id(&self) -> &str {
-        &self.request_id
-    }
-
-    /// The client's address as audited.
-    pub fn client(&self) -> &str {
-        &self.client
-    }
-
-    /// The client's address (the peer, or from `X-Forwarded-For` through trusted proxies).
-    pub fn client_ip(&self) -> Option<IpAddr> {
-        self.client.parse().ok()
-    }
-
-    /// The one authentication of management calls: the `Authorization: Bearer` IAM token of
-    /// `headers`, verified with the gateway's own keys and checked against the store
-    /// ([`crate::iam::authn`]).
-    pub async fn authenticate(
-        &mut self,
-        state: &AppState,
-        headers: &HeaderMap,
-    ) -> Result<Principal, Status> {
-        let live = live(state)?;
-        let snapshot = state.snapshot();
-        let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens::management(&snapshot, &keys, live);
-        let authorization = headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
-        let principal =
-            authn::authenticate(authorization, &own, live.store(), crate::time::now_unix()).await?;
-        self.principal = Some(principal.service_account_id.clone());
-        Ok(principal)
-    }
-
-    /// Checks a token given by value (not the caller's) as a token of this gateway, as far as
-    /// `checks` says ([`authn::verify`]).
-    pub async fn verify_token(
-        &self,
-        state: &AppState,
-        token: &str,
-        checks: authn::Checks,
-    ) -> Result<(authn::Verified, Option<Principal>), Status> {
-        let live = live(state)?;
-        let snapshot = state.snapshot();
-        let keys = state.own_keys(&snapshot.minter);
-        let own = OwnTokens::management(&snapshot, &keys, live);
-        authn::verify(token, &own, live.store(), crate::time::now_unix(), checks).await
-    }
-
-    /// Ends the call: counts it, audits it if it is a mutation, and answers `result` (or its
-    /// error as a Yandex error body).
-    pub fn finish(self, result: Result<Response, Status>) -> Response {
-        let status = result.as_ref().err();
-        let code = status.map_or(Code::Ok, |s| s.code);
-        metrics::counter!(telemetry::IAM_REQUESTS, "method" => self.method.name(), "code" => code.as_str()).increment(1);
-        if let Some(s) = status {
-            tracing::debug!(method = self.method.name(), code = code.as_str(), error_code = s.reason, description = %s.message, "IAM call refused");
-        }
-        if self.method.is_mutation() {
-            self.audit(status, code);
-        }
-        match result {
-            Ok(response) => response,
-            Err(status) => error_response(&status),
-        }
-    }
-}
-
-impl Call {
-    /// The audit line of a finished mutation.
-    fn audit(&self, status: Option<&Status>, code: Code) {
-        self.audit.record(
-            "management",
-            ManagementEvent {
-                request_id: &self.request_id,
-                client: &self.client,
-                method: self.method.name(),
-                principal: self.principal.as_deref(),
-                resource: self.resource.as_deref(),
-                decision: if status.is_none() { "allow" } else { "deny" },
-                code: code.as_str(),
-                error_code: status.map(|s| s.reason),
-                description: status.map(|s| s.message.as_str()),
-                verified: self.verified,
-                token_sha256: self.token.as_ref().map(|(hash, _)| hash.as_str()),
-                token_jti: self.token.as_ref().map(|(_, jti)| jti.as_str()),
-            },
-        );
-    }
-}
-
-/// The store, which every IAM route needs (they are mounted only with one).
-pub fn store(state: &AppState) -> Result<&Store, Status> {
-    state.store().ok_or_else(|| {
-        Status::new(
-            Code::Unimplemented,
-            "no_store",
-            "the IAM API is off: this gateway has no [store] in its configuration",
-        )
-    })
-}
-
-/// The followed IAM store, or UNIMPLEMENTED when the gateway has none.
-pub fn live(state: &AppState) -> Result<&crate::iam::live::Live, Status> {
-    store(state)?;
-    state
-        .live()
-        .ok_or_else(|| Status::internal(&"the IAM store is not followed"))
-}
-
-/// What a management call runs with: the followed store, the authorizer, the time now.
-pub fn context(state: &AppState) -> Result<crate::iam::service::Context<'_>, Status> {
-    Ok(crate::iam::service::Context {
-        live: live(state)?,
-        authorizer: state.authorizer(),
-        quotas: &state.settings().iam.quotas,
-        now: crate::time::now_unix(),
-    })
 }
 
 /// Reads a JSON object body of at most 64 KiB into `T`; anything else is INVALID_ARGUMENT.

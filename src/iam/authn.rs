@@ -52,26 +52,6 @@ pub struct OwnTokens<'a> {
     pub resources: &'a [String],
 }
 
-impl<'a> OwnTokens<'a> {
-    /// The gateway's tokens as the management API accepts them: minted by one of `keys` (the
-    /// minter's, [`crate::app::AppState::own_keys`]) for the gateway's own audience, not on
-    /// `live`'s revocation list. [`OwnTokens::resources`] is left empty.
-    pub fn management(
-        snapshot: &'a crate::app::Snapshot,
-        keys: &'a KeySet,
-        live: &'a crate::iam::live::Live,
-    ) -> OwnTokens<'a> {
-        OwnTokens {
-            keys,
-            issuer: &snapshot.minter.issuer,
-            audience: &snapshot.minter.audience,
-            leeway: snapshot.policy.leeway,
-            revoked: live.revoked(),
-            resources: &[],
-        }
-    }
-}
-
 /// How far [`verify`] goes: a token that is authentic (the gateway's key, issuer and
 /// audience) may still be refused for its times, its revocation or its subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

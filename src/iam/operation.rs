@@ -104,6 +104,28 @@ pub mod types {
         "yandex.cloud.access.UpdateAccessBindingsMetadata",
         BINDINGS_RESULT,
     );
+
+    /// Every method's types: what a stored operation may carry.
+    pub const ALL: [OperationTypes; 18] = [
+        CLOUD_CREATE,
+        CLOUD_UPDATE,
+        CLOUD_DELETE,
+        FOLDER_CREATE,
+        FOLDER_UPDATE,
+        FOLDER_DELETE,
+        SERVICE_ACCOUNT_CREATE,
+        SERVICE_ACCOUNT_UPDATE,
+        SERVICE_ACCOUNT_DELETE,
+        KEY_UPDATE,
+        KEY_DELETE,
+        FEDERATION_CREATE,
+        FEDERATION_UPDATE,
+        FEDERATION_DELETE,
+        FEDERATED_CREDENTIAL_CREATE,
+        FEDERATED_CREDENTIAL_DELETE,
+        SET_ACCESS_BINDINGS,
+        UPDATE_ACCESS_BINDINGS,
+    ];
 }
 
 /// `message` as an `Any` in JSON: its fields with `@type` first.
@@ -276,27 +298,7 @@ mod tests {
 
     #[test]
     fn every_type_is_a_full_message_name() {
-        use types::*;
-        for t in [
-            CLOUD_CREATE,
-            CLOUD_UPDATE,
-            CLOUD_DELETE,
-            FOLDER_CREATE,
-            FOLDER_UPDATE,
-            FOLDER_DELETE,
-            SERVICE_ACCOUNT_CREATE,
-            SERVICE_ACCOUNT_UPDATE,
-            SERVICE_ACCOUNT_DELETE,
-            KEY_UPDATE,
-            KEY_DELETE,
-            FEDERATION_CREATE,
-            FEDERATION_UPDATE,
-            FEDERATION_DELETE,
-            FEDERATED_CREDENTIAL_CREATE,
-            FEDERATED_CREDENTIAL_DELETE,
-            SET_ACCESS_BINDINGS,
-            UPDATE_ACCESS_BINDINGS,
-        ] {
+        for t in types::ALL {
             for name in [t.metadata, t.response] {
                 assert!(
                     name.starts_with("yandex.cloud.") || name.starts_with("google.protobuf."),

@@ -113,7 +113,7 @@ mod tests {
             "p1.!!!",
             "p2.YWJj",
             "p1.",
-            &page_token(&"x".repeat(51)),
+            &page_token(&"x".repeat(65)),
         ] {
             let e = after(bad).expect_err(bad);
             assert_eq!(e.code, Code::InvalidArgument, "{bad}");

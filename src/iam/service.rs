@@ -157,6 +157,76 @@ fn check_description(description: &str) -> Result<(), Status> {
     Ok(())
 }
 
+/// `KeyFormat`: only `PEM_FILE` exists (by name, as REST sends it; absent or empty is it too).
+pub fn check_key_format(format: Option<&str>) -> Result<(), Status> {
+    match format {
+        None | Some("" | "PEM_FILE") => Ok(()),
+        Some(other) => Err(Status::invalid_argument(
+            "invalid_argument",
+            format!("format {} is not PEM_FILE", quote(other)),
+        )),
+    }
+}
+
+/// `Key.Algorithm` by name: `RSA_2048` (also the default: absent, empty or
+/// `ALGORITHM_UNSPECIFIED`) or `RSA_4096`.
+pub fn key_algorithm(name: Option<&str>) -> Result<KeyAlgorithm, Status> {
+    match name {
+        None | Some("" | "ALGORITHM_UNSPECIFIED") => Ok(KeyAlgorithm::default()),
+        Some(name) => KeyAlgorithm::parse(name).ok_or_else(|| {
+            Status::invalid_argument(
+                "invalid_argument",
+                format!("keyAlgorithm {} is not RSA_2048 or RSA_4096", quote(name)),
+            )
+        }),
+    }
+}
+
+/// `UpdateKeyRequest.update_mask`: only `description` can be named.
+pub fn check_key_update_mask(mask: Option<&str>) -> Result<(), Status> {
+    for path in mask
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if path != "description" {
+            return Err(Status::invalid_argument(
+                "invalid_argument",
+                format!(
+                    "updateMask names {}: only description can be updated",
+                    quote(path)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The page of a `KeyService.List` call: `page_size` 0 to 1000, `page_token` at most 2000
+/// characters (empty: the first page).
+pub fn key_page(size: i64, token: &str) -> Result<PageRequest, Status> {
+    let size = u32::try_from(size)
+        .ok()
+        .filter(|n| *n <= 1000)
+        .ok_or_else(|| {
+            Status::invalid_argument(
+                "invalid_argument",
+                "pageSize must be a number from 0 to 1000",
+            )
+        })?;
+    if token.chars().count() > 2000 {
+        return Err(Status::invalid_argument(
+            "invalid_argument",
+            "pageToken must be at most 2000 characters",
+        ));
+    }
+    Ok(PageRequest {
+        size,
+        token: (!token.is_empty()).then(|| token.to_owned()),
+    })
+}
+
 /// `CreateKeyRequest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateKey {

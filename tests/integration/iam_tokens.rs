@@ -13,7 +13,7 @@ use wif_gateway::testkit::{Jwt, KeyKind, TestKey, decode_payload};
 
 use crate::operate::{audit_lines, wait_for};
 use crate::support::gateway::Reply;
-use crate::support::iam::{KeyFile, audience, claims, header, jwt, sqlite_store};
+use crate::support::iam::{KeyFile, audience, claims, header, jwt, sdk_audience, sqlite_store};
 use crate::support::*;
 
 fn mode(path: &std::path::Path) -> u32 {
@@ -365,7 +365,8 @@ async fn service_account_jwts_are_refused_with_the_rule_they_break() {
             )
             .sign(&signer),
             format!(
-                "jwt aud [\"https://iam.api.cloud.yandex.net/iam/v1/tokens\"] is not accepted here (accepted: \"{aud}\")"
+                "jwt aud [\"https://iam.api.cloud.yandex.net/iam/v1/tokens\"] is not accepted here (accepted: \"{aud}\", \"{}\")",
+                sdk_audience(&gw)
             ),
         ),
         (

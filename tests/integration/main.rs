@@ -13,6 +13,7 @@ mod deploy;
 mod devsetup;
 mod docs;
 mod exchange;
+mod grpc;
 mod hostile;
 mod iam_authorize;
 mod iam_configured;

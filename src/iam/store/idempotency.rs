@@ -5,21 +5,7 @@
 use super::Store;
 use super::db::Statement;
 use super::error::StoreError;
-
-/// What a reservation of a key found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    /// The key was free: this call carries it out, then records its outcome
-    /// ([`Store::settle_idempotency_key`]) or frees the key again
-    /// ([`Store::release_idempotency_key`]).
-    Fresh,
-    /// A call with this key came first: what it asked for (`fingerprint`) and its outcome
-    /// (empty while it runs, an operation id, or `-`).
-    Taken {
-        fingerprint: String,
-        outcome: String,
-    },
-}
+use super::model::Reservation;
 
 impl Store {
     /// Reserves `key` of `principal` for a call asking for `fingerprint` at `now`. A

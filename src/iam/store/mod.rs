@@ -46,7 +46,6 @@ use tokio::task::JoinHandle;
 
 pub use db::{Backend, OpenOptions};
 pub use error::StoreError;
-pub use idempotency::Reservation;
 pub use log::CHANNEL;
 pub use model::*;
 

@@ -608,3 +608,18 @@ pub struct RevokeToken<'a> {
     pub expires_at: i64,
     pub revoked_by: &'a str,
 }
+
+/// What a reservation of a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key was free: this call carries it out, then records its outcome
+    /// ([`Store::settle_idempotency_key`]) or frees the key again
+    /// ([`Store::release_idempotency_key`]).
+    Fresh,
+    /// A call with this key came first: what it asked for (`fingerprint`) and its outcome
+    /// (empty while it runs, an operation id, or `-`).
+    Taken {
+        fingerprint: String,
+        outcome: String,
+    },
+}

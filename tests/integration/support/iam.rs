@@ -85,6 +85,15 @@ pub fn audience(gw: &Gateway) -> String {
     format!("{}/iam/v1/tokens", gw.url)
 }
 
+/// The other audience the gateway accepts by default: the one a Yandex SDK signs for when it
+/// dials the gateway's gRPC endpoint (`https://iam.{host:port}/iam/v1/tokens`).
+pub fn sdk_audience(gw: &Gateway) -> String {
+    format!(
+        "https://iam.{}/iam/v1/tokens",
+        gw.url.trim_start_matches("http://")
+    )
+}
+
 /// A valid service-account JWT of `key` for `account`, issued now, living 360 s.
 pub fn jwt(gw: &Gateway, key: &TestKey, account: &str) -> String {
     let now = wif_gateway::time::now_unix();
