@@ -2,6 +2,7 @@
 //! audit line and log line as REST), the one authentication of the `authorization` metadata
 //! ([`authenticated`]), and a refusal as the gRPC status of its Yandex code ([`status`]).
 
+use std::any::Any;
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
@@ -9,6 +10,7 @@ use axum::extract::ConnectInfo;
 use crate::app::AppState;
 use crate::app::call::{Call, RequestId};
 use crate::iam::authn::Principal;
+use crate::iam::idempotency::{self, Begin};
 use crate::iam::service::Method;
 use crate::iam::status::Status;
 
@@ -49,7 +51,11 @@ pub fn finish<T>(
 /// One authenticated call of `method`: its record (with `resource` as far as the request
 /// names it), the one authentication of the `authorization` metadata, `body` with the caller
 /// and the request message, and the record's end.
-pub async fn authenticated<Req, Resp>(
+///
+/// A mutation carrying `idempotency-key` metadata is carried out once per caller and key
+/// ([`crate::iam::idempotency`]), as over REST: a retry for the same method and message is
+/// answered with the first call's operation, read again, and `body` does not run.
+pub async fn authenticated<Req: prost::Message, Resp: 'static>(
     state: &AppState,
     request: tonic::Request<Req>,
     method: Method,
@@ -59,13 +65,52 @@ pub async fn authenticated<Req, Resp>(
     let mut call = start(state, &request, method);
     call.resource = resource;
     let (metadata, _, message) = request.into_parts();
+    let key = metadata
+        .get(IDEMPOTENCY_KEY)
+        .filter(|_| method.is_mutation() && method != Method::IamTokenRevoke)
+        .map(|key| key.to_str().unwrap_or_default().to_owned());
     let result = async {
         let principal = call.authenticate(state, metadata.as_ref()).await?;
-        body(&mut call, &principal, message).await
+        let Some(key) = key else {
+            return body(&mut call, &principal, message).await;
+        };
+        let key = idempotency::check_key(&key)?;
+        let store = crate::app::call::store(state)?;
+        let caller = principal.service_account_id.as_str();
+        let fingerprint =
+            idempotency::fingerprint(&[method.name().as_bytes(), &message.encode_to_vec()]);
+        let now = crate::time::now_unix();
+        if let Begin::Replay(stored) =
+            idempotency::begin(store, caller, key, &fingerprint, now).await?
+        {
+            metrics::counter!(crate::telemetry::IAM_IDEMPOTENT_REPLAYS).increment(1);
+            let answer: Box<dyn Any> = Box::new(super::convert::operation(&stored)?);
+            return answer
+                .downcast::<Resp>()
+                .map(|answer| *answer)
+                .map_err(|_| idempotency::already_used(key));
+        }
+        let result = body(&mut call, &principal, message).await;
+        let kept = match &result {
+            Ok(answer) => {
+                let operation = (answer as &dyn Any)
+                    .downcast_ref::<super::proto::yandex::cloud::operation::Operation>()
+                    .map(|operation| operation.id.as_str());
+                idempotency::settle(store, caller, key, operation).await
+            }
+            Err(_) => idempotency::release(store, caller, key).await,
+        };
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, "IAM store: cannot record an idempotency key's outcome; a retry waits until it goes stale");
+        }
+        result
     }
     .await;
     finish(call, result)
 }
+
+/// The metadata a retried call carries (Yandex's SDKs send it with every call).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The resource hierarchy's methods as a call runs them.
 pub fn hierarchy(state: &AppState) -> Result<crate::iam::hierarchy_api::Hierarchy<'_>, Status> {

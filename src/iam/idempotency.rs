@@ -112,7 +112,8 @@ pub async fn begin(
     }
 }
 
-fn already_used(key: &str) -> Status {
+/// The answer to a retry of a call whose answer was not an operation (and is not kept).
+pub fn already_used(key: &str) -> Status {
     Status::new(
         Code::AlreadyExists,
         "idempotency_key_used",

@@ -1234,3 +1234,80 @@ async fn refusals_carry_the_yandex_code_and_the_rest_message_and_calls_are_count
     assert!(!raw_log.contains("PRIVATE KEY"), "no key in the audit log");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_create_retried_with_its_idempotency_key_creates_once() {
+    let gw = Gateway::start_with("", sqlite_store()).await;
+    let (channel, token, cloud) = admin(&gw).await;
+    let mut folders = FolderServiceClient::new(channel.clone());
+    let create = |name: &str, key: &str| {
+        let mut request = authed(
+            &token,
+            CreateFolderRequest {
+                cloud_id: cloud.clone(),
+                name: name.into(),
+                ..Default::default()
+            },
+        );
+        request
+            .metadata_mut()
+            .insert("idempotency-key", key.parse().expect("ascii"));
+        request
+    };
+    let first = folders
+        .create(create("retried", "3f2b8c1e-0001"))
+        .await
+        .expect("FolderService.Create")
+        .into_inner();
+    let again = folders
+        .create(create("retried", "3f2b8c1e-0001"))
+        .await
+        .expect("the retry is answered")
+        .into_inner();
+    assert_eq!(again.id, first.id, "the first call's operation");
+    let listed = folders
+        .list(authed(
+            &token,
+            ListFoldersRequest {
+                cloud_id: cloud.clone(),
+                page_size: 1000,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("FolderService.List")
+        .into_inner();
+    assert_eq!(
+        listed
+            .folders
+            .iter()
+            .filter(|f| f.name == "retried")
+            .count(),
+        1,
+        "one folder"
+    );
+    // The same key for another request is refused; a new key runs the call.
+    let reused = folders
+        .create(create("other", "3f2b8c1e-0001"))
+        .await
+        .expect_err("a reused key");
+    assert_eq!(reused.code(), Code::InvalidArgument, "{reused:?}");
+    let fresh = folders
+        .create(create("other", "3f2b8c1e-0002"))
+        .await
+        .expect("a new key")
+        .into_inner();
+    assert_ne!(fresh.id, first.id);
+    // The same key is the REST call's too, for the same caller: a different request there.
+    let rest = gw
+        .client
+        .post(format!("{}/resource-manager/v1/folders", gw.url))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "3f2b8c1e-0001")
+        .json(&json!({"cloudId": cloud, "name": "retried"}))
+        .send()
+        .await
+        .expect("REST answers");
+    assert_eq!(rest.status(), 400, "a key of a gRPC call, reused over REST");
+    gw.stop().await;
+}

@@ -59,12 +59,12 @@ async function main() {
   const folder = await done(await folders.create(
     rm.folderService.CreateFolderRequest.fromPartial({ cloudId, name: 'node-folder' })),
   [rm.folder.Folder, 'yandex.cloud.resourcemanager.v1.Folder'], 'folder create');
-  check((await folders.get({ folderId: folder.id })).name === 'node-folder', 'folder get');
+  check((await folders.get(rm.folderService.GetFolderRequest.fromPartial({ folderId: folder.id }))).name === 'node-folder', 'folder get');
 
   const account = await done(await accounts.create(
     iam.serviceAccountService.CreateServiceAccountRequest.fromPartial({ folderId: folder.id, name: 'node-account' })),
   [iam.serviceAccount.ServiceAccount, 'yandex.cloud.iam.v1.ServiceAccount'], 'service account create');
-  const listed = await accounts.list({ folderId: folder.id, pageSize: 100 });
+  const listed = await accounts.list(iam.serviceAccountService.ListServiceAccountsRequest.fromPartial({ folderId: folder.id, pageSize: 100 }));
   check(listed.serviceAccounts.map((a) => a.id).join() === account.id, 'service account list');
 
   const issuer = `${devUrl}/dev/issuer`;
@@ -79,12 +79,12 @@ async function main() {
     })),
   [iam.federatedCredential.FederatedCredential, 'yandex.cloud.iam.v1.workload.FederatedCredential'],
   'federated credential create');
-  check((await credentials.get({ federatedCredentialId: credential.id })).federationId === federation.id,
+  check((await credentials.get(iam.federatedCredentialService.GetFederatedCredentialRequest.fromPartial({ federatedCredentialId: credential.id }))).federationId === federation.id,
     'federated credential get');
 
   const created = await keys.create(iam.keyService.CreateKeyRequest.fromPartial({ serviceAccountId: account.id }));
   check(created.privateKey.includes('PRIVATE KEY'), 'key create returns the private key');
-  check((await keys.list({ serviceAccountId: account.id, pageSize: 100 })).keys.length === 1, 'key list');
+  check((await keys.list(iam.keyService.ListKeysRequest.fromPartial({ serviceAccountId: account.id, pageSize: 100 }))).keys.length === 1, 'key list');
 
   await done(await folders.updateAccessBindings(access.UpdateAccessBindingsRequest.fromPartial({
     resourceId: folder.id,
@@ -93,23 +93,23 @@ async function main() {
       accessBinding: { roleId: 'viewer', subject: { id: account.id, type: 'serviceAccount' } },
     }],
   })), [], 'folder access bindings update');
-  const bindings = await folders.listAccessBindings({ resourceId: folder.id, pageSize: 100 });
+  const bindings = await folders.listAccessBindings(access.ListAccessBindingsRequest.fromPartial({ resourceId: folder.id, pageSize: 100 }));
   check(bindings.accessBindings.some((b) => b.roleId === 'viewer' && b.subject.id === account.id),
     'folder bindings listed');
 
   try {
-    await folders.get({ folderId: 'b1gnosuchfolder00000' });
+    await folders.get(rm.folderService.GetFolderRequest.fromPartial({ folderId: 'b1gnosuchfolder00000' }));
     check(false, 'an unknown folder is refused');
   } catch (e) {
     check(e.code === 5, `unknown folder: code ${e.code}`);
     console.log(`unknown folder: code ${e.code} (NOT_FOUND): ${e.details}`);
   }
 
-  await keys.delete({ keyId: created.key.id });
-  await done(await credentials.delete({ federatedCredentialId: credential.id }), [], 'federated credential delete');
-  await done(await federations.delete({ federationId: federation.id }), [], 'federation delete');
-  await done(await accounts.delete({ serviceAccountId: account.id }), [], 'service account delete');
-  await done(await folders.delete({ folderId: folder.id }), [], 'folder delete');
+  await keys.delete(iam.keyService.DeleteKeyRequest.fromPartial({ keyId: created.key.id }));
+  await done(await credentials.delete(iam.federatedCredentialService.DeleteFederatedCredentialRequest.fromPartial({ federatedCredentialId: credential.id })), [], 'federated credential delete');
+  await done(await federations.delete(iam.federationService.DeleteFederationRequest.fromPartial({ federationId: federation.id })), [], 'federation delete');
+  await done(await accounts.delete(iam.serviceAccountService.DeleteServiceAccountRequest.fromPartial({ serviceAccountId: account.id })), [], 'service account delete');
+  await done(await folders.delete(rm.folderService.DeleteFolderRequest.fromPartial({ folderId: folder.id })), [], 'folder delete');
   console.log('the Node SDK check passed');
 }
 
