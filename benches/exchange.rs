@@ -165,6 +165,7 @@ impl Fixture {
                 id: SERVICE_ACCOUNT.into(),
                 name: "deployer".into(),
                 folder_id: "b1gbenchfolder".into(),
+                suspended: false,
             }],
             vec![FederatedCredential {
                 id: "aje-cred-bench".into(),

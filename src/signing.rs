@@ -352,6 +352,9 @@ pub fn token_sha256(token: &str) -> String {
 struct Actor<'a> {
     iss: &'a str,
     sub: &'a str,
+    /// Who acted for the actor, when it was acted for itself (RFC 8693 §4.1: a chain nests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Value>,
 }
 
 #[derive(Serialize)]
@@ -442,7 +445,36 @@ impl Minter {
             Some(Actor {
                 iss: req.external_issuer,
                 sub: req.external_subject,
+                act: None,
             }),
+            self.lifetime,
+            now,
+        )
+    }
+
+    /// Mints an IAM token for `service_account_id` on behalf of `caller`, another service
+    /// account of this gateway (`IamTokenService.CreateForServiceAccount`): `act` names the
+    /// caller, with the caller's own `act` nested inside (RFC 8693 §4.1), `client_id` is the
+    /// caller, and the token expires at `not_after` if that comes before its usual lifetime.
+    pub fn mint_impersonated(
+        &self,
+        service_account_id: &str,
+        caller: &str,
+        caller_act: Option<&Value>,
+        not_after: i64,
+        now: i64,
+    ) -> Result<IssuedToken, SigningError> {
+        let lifetime = self.lifetime.min(not_after.saturating_sub(now)).max(1);
+        self.issue(
+            service_account_id,
+            caller,
+            &self.audience,
+            Some(Actor {
+                iss: &self.issuer,
+                sub: caller,
+                act: caller_act,
+            }),
+            lifetime,
             now,
         )
     }
@@ -456,7 +488,14 @@ impl Minter {
         key_id: &str,
         now: i64,
     ) -> Result<IssuedToken, SigningError> {
-        self.issue(service_account_id, key_id, &self.audience, None, now)
+        self.issue(
+            service_account_id,
+            key_id,
+            &self.audience,
+            None,
+            self.lifetime,
+            now,
+        )
     }
 
     fn issue(
@@ -465,6 +504,7 @@ impl Minter {
         client_id: &str,
         aud: &str,
         act: Option<Actor<'_>>,
+        lifetime: i64,
         now: i64,
     ) -> Result<IssuedToken, SigningError> {
         let mut raw = [0u8; 16];
@@ -478,7 +518,7 @@ impl Minter {
             aud,
             iat: now,
             nbf: now,
-            exp: now + self.lifetime,
+            exp: now + lifetime,
             jti: &jti,
             client_id,
             act,
@@ -488,7 +528,7 @@ impl Minter {
             .sign_compact(&self.active.access_token_header, &claims)?;
         Ok(IssuedToken {
             access_token,
-            expires_in: self.lifetime,
+            expires_in: lifetime,
             jti,
             kid: self.active.kid.clone(),
         })
@@ -588,6 +628,49 @@ mod tests {
         assert_eq!(payload["client_id"], "key-1");
         assert!(payload.get("act").is_none(), "{payload}");
         assert_eq!(token.expires_in, 600);
+    }
+
+    #[test]
+    fn impersonation_tokens_nest_the_callers_chain_and_never_outlive_the_caller() {
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).expect("gen");
+        let minter = Minter::new("https://gw".into(), "https://gw".into(), 600, key, vec![]);
+        let payload = |token: &IssuedToken| {
+            token
+                .access_token
+                .split('.')
+                .nth(1)
+                .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+                .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+                .expect("payload")
+        };
+        let external = json!({"iss": "https://gitlab.example", "sub": "project_path:g/p"});
+        let token = minter
+            .mint_impersonated("sa-target", "sa-caller", Some(&external), 1_300, 1_000)
+            .expect("mint");
+        let claims = payload(&token);
+        assert_eq!(claims["sub"], "sa-target");
+        assert_eq!(claims["client_id"], "sa-caller");
+        assert_eq!(
+            claims["act"],
+            json!({"iss": "https://gw", "sub": "sa-caller", "act": external})
+        );
+        assert_eq!(
+            (claims["exp"].as_i64(), token.expires_in),
+            (Some(1_300), 300)
+        );
+        // A caller whose token outlives the usual lifetime gets the usual lifetime.
+        let token = minter
+            .mint_impersonated("sa-target", "sa-caller", None, 9_000, 1_000)
+            .expect("mint");
+        let claims = payload(&token);
+        assert_eq!(
+            claims["act"],
+            json!({"iss": "https://gw", "sub": "sa-caller"})
+        );
+        assert_eq!(
+            (claims["exp"].as_i64(), token.expires_in),
+            (Some(1_600), 600)
+        );
     }
 
     #[test]

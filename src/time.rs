@@ -27,6 +27,18 @@ pub fn rfc3339(unix: i64) -> String {
     )
 }
 
+/// Reads an RFC 3339 timestamp (`2027-01-15T08:00:00Z`, an offset, fractions of a second) as
+/// Unix seconds, the fraction dropped; `None` if it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    // A date alone is not a timestamp, though the parser would take it as midnight.
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+        return None;
+    }
+    text.parse::<prost_types::Timestamp>()
+        .ok()
+        .map(|t| t.seconds)
+}
+
 /// The UTC calendar date (year, month 1..=12, day 1..=31) of Unix seconds; `None` outside years
 /// 0..=9999.
 pub fn civil_date(unix: i64) -> Option<(i32, u8, u8)> {
@@ -56,6 +68,25 @@ pub fn civil_date(unix: i64) -> Option<(i32, u8, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_timestamps_are_read_back_or_refused() {
+        assert_eq!(parse_rfc3339("2026-11-22T10:00:00Z"), Some(1_795_341_600));
+        assert_eq!(parse_rfc3339(&rfc3339(1_795_341_600)), Some(1_795_341_600));
+        assert_eq!(
+            parse_rfc3339("2026-11-22T13:00:00.5+03:00"),
+            Some(1_795_341_600)
+        );
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-11-22",
+            "1795341600",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn renders_known_instants() {

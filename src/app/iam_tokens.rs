@@ -1,15 +1,22 @@
-//! `IamTokenService` (`Create` with a service account's JWT, `Revoke`) over the running
-//! gateway, independent of the transport: the REST routes ([`crate::http::iam_tokens`]) and the
-//! gRPC service ([`crate::grpc`]) read their request into these types and answer what these
-//! return. The JWT rules are [`crate::iam::tokens`]'s; the IAM token is minted like an
-//! exchange's access token, with the key id as `client_id`.
+//! `IamTokenService` (`Create` with a service account's JWT, `CreateForServiceAccount`,
+//! `Revoke`) over the running gateway, independent of the transport: the REST routes
+//! ([`crate::http::iam_tokens`]) and the gRPC service ([`crate::grpc`]) read their request into
+//! these types and answer what these return. The JWT rules are [`crate::iam::tokens`]'s; the
+//! IAM token is minted like an exchange's access token, with the key id as `client_id`.
+//!
+//! Impersonation (`CreateForServiceAccount`): a caller holding
+//! `iam.serviceAccounts.tokenCreator` (or a role including it) on a service account gets an IAM
+//! token of it. The token's `act` names the caller, with the caller's own `act` nested inside
+//! (RFC 8693 §4.1), so whoever reads it sees the whole chain; a chain holds at most
+//! [`MAX_IMPERSONATION_CHAIN`] impersonations, each one authorized for the account acting at
+//! that step; the token never outlives the caller's; a suspended account gets none.
 
 use crate::exchange::quote;
 use crate::iam::authn::{Checks, Principal};
 use crate::iam::authz::Resource as AuthzResource;
 use crate::iam::service::Method;
 use crate::iam::status::{Code, Status};
-use crate::iam::store::RevokeToken;
+use crate::iam::store::{RevokeToken, ServiceAccountStatus, StoreError, UsedBy};
 use crate::iam::tokens::{self, JwtRules};
 use crate::signing::{IssuedToken, token_sha256};
 use crate::time::now_unix;
@@ -19,6 +26,10 @@ use super::call::{Call, context, store};
 
 /// The longest `iam_token` a revocation accepts (Yandex's limit).
 pub const MAX_REVOKED_TOKEN_CHARS: usize = 4096;
+
+/// The most impersonations one chain may hold: a token got by impersonation may be used to
+/// impersonate again, this many times in all.
+pub const MAX_IMPERSONATION_CHAIN: usize = 3;
 
 /// `CreateIamTokenRequest`: the identities it names (exactly one is accepted: `jwt`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,6 +115,102 @@ pub async fn create(
         .mint_for_key(&verified.service_account.id, &verified.key.id, now)
         .map_err(|e| Status::internal(&e))?;
     call.token = Some((token.sha256(), token.jti.clone()));
+    state.record_use(UsedBy::ServiceAccount, &verified.service_account.id, now);
+    state.record_use(UsedBy::AuthorizedKey, &verified.key.id, now);
+    Ok(IamToken {
+        iam_token: token.access_token,
+        expires_at: now.saturating_add(token.expires_in),
+    })
+}
+
+/// How many impersonations by accounts of the gateway `issuer` the `act` chain holds.
+fn impersonations(act: Option<&serde_json::Value>, issuer: &str) -> usize {
+    std::iter::successors(act, |a| a.get("act"))
+        .take(64)
+        .filter(|a| a.get("iss").and_then(serde_json::Value::as_str) == Some(issuer))
+        .count()
+}
+
+/// `IamTokenService.CreateForServiceAccount`: an IAM token of `service_account_id` for
+/// `principal`, who must hold the token-creator permission on it (by a binding on it or
+/// above). The caller and the chain go into `call` (the audit line); the token does not.
+pub async fn create_for_service_account(
+    state: &AppState,
+    call: &mut Call,
+    principal: &Principal,
+    service_account_id: &str,
+) -> Result<IamToken, Status> {
+    let target = service_account_id.trim();
+    crate::iam::validate::id("service_account_id", target)?;
+    call.resource = Some(format!("service_account:{target}"));
+    let ctx = context(state)?;
+    if let Err(refused) = ctx.authorize(
+        principal,
+        Method::IamTokenCreateForServiceAccount,
+        &[AuthzResource::service_account(target)],
+    ) {
+        return Err(match ctx.store().get_service_account(target).await {
+            Err(StoreError::NotFound { .. }) => {
+                Status::not_found(format!("service account {} not found", quote(target)))
+            }
+            _ => refused,
+        });
+    }
+    let account = match ctx.store().get_service_account(target).await {
+        Ok(account) => account,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(Status::not_found(format!(
+                "service account {} not found",
+                quote(target)
+            )));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if account.status != ServiceAccountStatus::Active {
+        return Err(Status::new(
+            Code::FailedPrecondition,
+            "service_account_suspended",
+            format!(
+                "service account {} is suspended: it gets no token until it is reactivated",
+                quote(target)
+            ),
+        ));
+    }
+    let snapshot = state.snapshot();
+    let minter = &snapshot.minter;
+    let chain = impersonations(principal.actor.as_ref(), &minter.issuer);
+    if chain >= MAX_IMPERSONATION_CHAIN {
+        return Err(Status::new(
+            Code::PermissionDenied,
+            "impersonation_chain_too_long",
+            format!(
+                "the caller's token was itself got by {chain} impersonations; a chain holds at most {MAX_IMPERSONATION_CHAIN}: get a token of {} with its own credentials",
+                quote(&principal.service_account_id)
+            ),
+        ));
+    }
+    let now = now_unix();
+    let not_after = principal
+        .token_expires_at
+        .unwrap_or_else(|| now.saturating_add(minter.lifetime));
+    let token = minter
+        .mint_impersonated(
+            &account.id,
+            &principal.service_account_id,
+            principal.actor.as_ref(),
+            not_after,
+            now,
+        )
+        .map_err(|e| Status::internal(&e))?;
+    call.token = Some((token.sha256(), token.jti.clone()));
+    tracing::debug!(
+        service_account = %account.id,
+        caller = %principal.service_account_id,
+        chain = chain + 1,
+        jti = %token.jti,
+        "IAM token issued by impersonation"
+    );
+    state.record_use(UsedBy::ServiceAccount, &account.id, now);
     Ok(IamToken {
         iam_token: token.access_token,
         expires_at: now.saturating_add(token.expires_in),

@@ -90,6 +90,8 @@ struct StateInner {
     /// The TLS listener's rustls configuration and certificate, with `[server.tls]`; a reload
     /// swaps the certificate inside.
     tls: Option<ServerTls>,
+    /// Uses of service accounts and keys not yet written to the store.
+    usage: crate::iam::usage::Usage,
 }
 
 /// How long `/readyz` waits for the IAM database to answer.
@@ -223,6 +225,7 @@ impl AppState {
                 authorizer,
                 own_keys: ArcSwapOption::empty(),
                 tls,
+                usage: crate::iam::usage::Usage::new(),
             }),
         };
         let snapshot = state.snapshot();
@@ -246,6 +249,23 @@ impl AppState {
     /// The IAM store, when `[store]` is configured.
     pub fn store(&self) -> Option<&Store> {
         self.inner.live.as_ref().map(Live::store)
+    }
+
+    /// Notes a use of a service account or key of the store (`at`: Unix seconds); written in
+    /// the next batch ([`crate::iam::usage`]). Without a store, nothing is kept.
+    pub fn record_use(&self, used: crate::iam::store::UsedBy, id: &str, at: i64) {
+        if self.inner.live.is_some() {
+            self.inner.usage.record(used, id, at);
+        }
+    }
+
+    /// Writes the uses noted since the last flush; a failure keeps them for the next one.
+    pub async fn flush_usage(&self) {
+        if let Some(store) = self.store()
+            && let Err(e) = self.inner.usage.flush(store, crate::time::now_unix()).await
+        {
+            tracing::warn!(error = %crate::report::error_chain(&e), "IAM store: cannot record when accounts and keys were last used; retrying at the next upkeep");
+        }
     }
 
     /// The IAM store followed, when `[store]` is configured.

@@ -1,7 +1,8 @@
 //! Periodic upkeep: drains metric histograms into their buckets (or they grow without bound),
 //! forgets issuer key sources the directory no longer names, forgets rate-limit keys whose
 //! budget is full again, drops the revocations of tokens that have expired (from memory and
-//! from the IAM store), and the idempotency keys older than a day.
+//! from the IAM store), and the idempotency keys older than a day; writes when service accounts
+//! and keys were last used ([`crate::iam::usage`]) and lifts the suspensions whose end has come.
 
 use std::time::Duration;
 
@@ -22,6 +23,11 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             n += 1;
             state.metrics_upkeep();
             state.forget_unnamed_key_sources();
+            state.flush_usage().await;
+            if let Some(live) = state.live() {
+                crate::iam::hierarchy_api::lift_ended_suspensions(live, crate::time::now_unix())
+                    .await;
+            }
             if n.is_multiple_of(LIMITS_EVERY) {
                 state.limits().retain_recent();
                 if let Some(live) = state.live()

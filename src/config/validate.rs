@@ -1084,6 +1084,7 @@ pub(super) fn compile_directory(
             id: a.id.clone(),
             name: a.name.clone().unwrap_or_else(|| a.id.clone()),
             folder_id: a.folder_id.clone(),
+            suspended: false,
         });
     }
 

@@ -241,6 +241,18 @@ pub async fn authorize<K: KeyProvider>(
             target_refusal.get_or_insert(e.in_federation(&federation.id));
             continue;
         }
+        // Told only to a subject the account trusts: to anyone else, a suspended account looks
+        // like any account they are not bound to.
+        if account.suspended {
+            return Err(ExchangeError::new(
+                Reason::ServiceAccountSuspended,
+                format!(
+                    "service account {} is suspended: it gets no token until an administrator reactivates it",
+                    quote(&account.id)
+                ),
+            )
+            .in_federation(&federation.id));
+        }
         return Ok(Grant {
             federation_id: federation.id.clone(),
             service_account_id: account.id.clone(),

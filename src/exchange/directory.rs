@@ -41,6 +41,9 @@ pub struct ServiceAccount {
     pub id: String,
     pub name: String,
     pub folder_id: String,
+    /// A suspended account of the store: its subjects get no token until it is reactivated.
+    /// Accounts of configuration files are never suspended.
+    pub suspended: bool,
 }
 
 /// A federated credential: "subject S of federation F may act as service account A".
@@ -611,6 +614,7 @@ mod tests {
             id: id.into(),
             name: id.into(),
             folder_id: "folder".into(),
+            suspended: false,
         }
     }
 

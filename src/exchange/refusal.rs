@@ -62,6 +62,9 @@ reasons! {
     BadSignature,
     UnknownServiceAccount,
     NoBinding,
+    /// The subject is bound to the account, but the account is suspended: no token for it by
+    /// any route until it is reactivated.
+    ServiceAccountSuspended,
     IssuerUnavailable,
     IssuerKeysInvalid,
     /// The gateway could not sign the access token with its own key: a server fault, never the
@@ -84,6 +87,7 @@ impl Reason {
                 | LifetimeTooLong
                 | UnknownServiceAccount
                 | NoBinding
+                | ServiceAccountSuspended
                 | ResourceNotAllowed
                 | SubjectRateLimited
                 | SigningFailed
@@ -122,6 +126,7 @@ impl Reason {
             BadSignature => "bad_signature",
             UnknownServiceAccount => "unknown_service_account",
             NoBinding => "no_federated_credential",
+            ServiceAccountSuspended => "service_account_suspended",
             IssuerUnavailable => "issuer_unavailable",
             IssuerKeysInvalid => "issuer_keys_invalid",
             SigningFailed => "signing_failed",

@@ -218,6 +218,7 @@ fn directory(federations: Vec<Federation>) -> Directory {
             id: id.into(),
             name: id.into(),
             folder_id: "folder-2".into(),
+            suspended: false,
         })
         .collect();
     let credential =

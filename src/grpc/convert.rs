@@ -118,6 +118,18 @@ impl FromJson for () {
     fn from_json(_: Json<'_>) -> Self {}
 }
 
+impl FromJson for iam::v1::SuspendServiceAccountResponse {
+    fn from_json(_: Json<'_>) -> Self {
+        iam::v1::SuspendServiceAccountResponse {}
+    }
+}
+
+impl FromJson for iam::v1::ReactivateServiceAccountResponse {
+    fn from_json(_: Json<'_>) -> Self {
+        iam::v1::ReactivateServiceAccountResponse {}
+    }
+}
+
 impl FromJson for rm::v1::Cloud {
     fn from_json(j: Json<'_>) -> Self {
         rm::v1::Cloud {
@@ -287,6 +299,12 @@ id_metadata!(
     iam::v1::DeleteServiceAccountMetadata {
         service_account_id: "serviceAccountId"
     },
+    iam::v1::SuspendServiceAccountMetadata {
+        service_account_id: "serviceAccountId"
+    },
+    iam::v1::ReactivateServiceAccountMetadata {
+        service_account_id: "serviceAccountId"
+    },
     iam::v1::UpdateKeyMetadata { key_id: "keyId" },
     iam::v1::DeleteKeyMetadata { key_id: "keyId" },
     iam::v1::workload::oidc::CreateFederationMetadata {
@@ -351,6 +369,10 @@ pub fn pack(value: &Value) -> Result<Any, Status> {
         iam::v1::CreateServiceAccountMetadata,
         iam::v1::UpdateServiceAccountMetadata,
         iam::v1::DeleteServiceAccountMetadata,
+        iam::v1::SuspendServiceAccountMetadata,
+        iam::v1::ReactivateServiceAccountMetadata,
+        iam::v1::SuspendServiceAccountResponse,
+        iam::v1::ReactivateServiceAccountResponse,
         iam::v1::UpdateKeyMetadata,
         iam::v1::DeleteKeyMetadata,
         iam::v1::workload::oidc::CreateFederationMetadata,

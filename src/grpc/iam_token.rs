@@ -1,6 +1,7 @@
 //! `yandex.cloud.iam.v1.IamTokenService`: `Create` (a service account's PS256 JWT for an IAM
-//! token) and `Revoke`, through [`crate::app::iam_tokens`] as `POST /iam/v1/tokens` and
-//! `POST /iam/v1/tokens:revoke` do. `CreateForServiceAccount` is not served.
+//! token), `CreateForServiceAccount` (impersonation) and `Revoke`, through
+//! [`crate::app::iam_tokens`] as `POST /iam/v1/tokens`, `POST
+//! /iam/v1/tokens:createForServiceAccount` and `POST /iam/v1/tokens:revoke` do.
 
 use tonic::{Request, Response};
 
@@ -13,7 +14,8 @@ use super::method::{authenticated, finish, start};
 use super::proto::yandex::cloud::iam::v1::create_iam_token_request::Identity;
 use super::proto::yandex::cloud::iam::v1::iam_token_service_server::IamTokenService;
 use super::proto::yandex::cloud::iam::v1::{
-    CreateIamTokenRequest, CreateIamTokenResponse, RevokeIamTokenRequest, RevokeIamTokenResponse,
+    CreateIamTokenForServiceAccountRequest, CreateIamTokenRequest, CreateIamTokenResponse,
+    RevokeIamTokenRequest, RevokeIamTokenResponse,
 };
 
 pub struct IamTokens(pub AppState);
@@ -50,6 +52,33 @@ impl IamTokenService for IamTokens {
         }
         .await;
         finish(call, result)
+    }
+
+    async fn create_for_service_account(
+        &self,
+        request: Request<CreateIamTokenForServiceAccountRequest>,
+    ) -> Result<Response<CreateIamTokenResponse>, tonic::Status> {
+        let state = &self.0;
+        authenticated(
+            state,
+            request,
+            Method::IamTokenCreateForServiceAccount,
+            None,
+            async |call, principal, request| {
+                let issued = iam_tokens::create_for_service_account(
+                    state,
+                    call,
+                    principal,
+                    &request.service_account_id,
+                )
+                .await?;
+                Ok(CreateIamTokenResponse {
+                    iam_token: issued.iam_token,
+                    expires_at: Some(timestamp(issued.expires_at)),
+                })
+            },
+        )
+        .await
     }
 
     async fn revoke(

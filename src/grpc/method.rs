@@ -67,7 +67,13 @@ pub async fn authenticated<Req: prost::Message, Resp: 'static>(
     let (metadata, _, message) = request.into_parts();
     let key = metadata
         .get(IDEMPOTENCY_KEY)
-        .filter(|_| method.is_mutation() && method != Method::IamTokenRevoke)
+        .filter(|_| {
+            method.is_mutation()
+                && !matches!(
+                    method,
+                    Method::IamTokenRevoke | Method::IamTokenCreateForServiceAccount
+                )
+        })
         .map(|key| key.to_str().unwrap_or_default().to_owned());
     let result = async {
         let principal = call.authenticate(state, metadata.as_ref()).await?;

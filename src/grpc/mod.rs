@@ -6,7 +6,7 @@
 //! | file | service |
 //! |---|---|
 //! | [`endpoint`] | `yandex.cloud.endpoint.ApiEndpointService` (List, Get; no authentication) |
-//! | [`iam_token`] | `yandex.cloud.iam.v1.IamTokenService` (Create with a JWT, Revoke) |
+//! | [`iam_token`] | `yandex.cloud.iam.v1.IamTokenService` (Create with a JWT, CreateForServiceAccount, Revoke) |
 //! | [`keys`] | `yandex.cloud.iam.v1.KeyService` |
 //! | [`service_accounts`] | `yandex.cloud.iam.v1.ServiceAccountService` |
 //! | [`roles`] | `yandex.cloud.iam.v1.RoleService` |

@@ -5,7 +5,7 @@ use tonic::{Request, Response};
 
 use crate::app::AppState;
 use crate::iam::ResourceKind;
-use crate::iam::hierarchy_api::{Attributes, ListRequest, service_account_message};
+use crate::iam::hierarchy_api::{Attributes, ListRequest, Suspension, service_account_message};
 use crate::iam::service::Method;
 
 use super::bindings::access_binding_methods;
@@ -14,8 +14,8 @@ use super::method::{authenticated, hierarchy, hierarchy_update, unsupported};
 use super::proto::yandex::cloud::iam::v1::service_account_service_server::ServiceAccountService;
 use super::proto::yandex::cloud::iam::v1::{
     CreateServiceAccountRequest, DeleteServiceAccountRequest, GetServiceAccountRequest,
-    ListServiceAccountsRequest, ListServiceAccountsResponse, ServiceAccount,
-    UpdateServiceAccountRequest,
+    ListServiceAccountsRequest, ListServiceAccountsResponse, ReactivateServiceAccountRequest,
+    ServiceAccount, SuspendServiceAccountRequest, UpdateServiceAccountRequest,
 };
 use super::proto::yandex::cloud::operation::Operation;
 
@@ -157,6 +157,62 @@ impl ServiceAccountService for ServiceAccounts {
                 operation(
                     &hierarchy(&self.0)?
                         .delete_service_account(principal, &request.service_account_id)
+                        .await?,
+                )
+            },
+        )
+        .await
+    }
+
+    async fn suspend(
+        &self,
+        request: Request<SuspendServiceAccountRequest>,
+    ) -> Result<Response<Operation>, tonic::Status> {
+        let resource = Some(format!(
+            "service_account:{}",
+            request.get_ref().service_account_id
+        ));
+        authenticated(
+            &self.0,
+            request,
+            Method::ServiceAccountSuspend,
+            resource,
+            async |_, principal, request| {
+                let suspension = Suspension {
+                    reason: request.reason,
+                    until: request.expires_at.map(|t| t.seconds),
+                };
+                operation(
+                    &hierarchy(&self.0)?
+                        .suspend_service_account(
+                            principal,
+                            &request.service_account_id,
+                            &suspension,
+                        )
+                        .await?,
+                )
+            },
+        )
+        .await
+    }
+
+    async fn reactivate(
+        &self,
+        request: Request<ReactivateServiceAccountRequest>,
+    ) -> Result<Response<Operation>, tonic::Status> {
+        let resource = Some(format!(
+            "service_account:{}",
+            request.get_ref().service_account_id
+        ));
+        authenticated(
+            &self.0,
+            request,
+            Method::ServiceAccountReactivate,
+            resource,
+            async |_, principal, request| {
+                operation(
+                    &hierarchy(&self.0)?
+                        .reactivate_service_account(principal, &request.service_account_id)
                         .await?,
                 )
             },

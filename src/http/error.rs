@@ -88,10 +88,23 @@ pub fn oauth_error(reason: Reason) -> (OAuthError, StatusCode) {
             StatusCode::SERVICE_UNAVAILABLE,
         ),
         SigningFailed => (OAuthError::ServerError, StatusCode::INTERNAL_SERVER_ERROR),
-        MalformedToken | TokenTooLarge | ForbiddenHeader | UnsupportedAlgorithm | MissingClaim
-        | InvalidClaim | Expired | NotYetValid | IssuedInFuture | LifetimeTooLong
-        | UnknownIssuer | FederationDisabled | AudienceMismatch | UnknownKey | BadSignature
-        | NoBinding => (OAuthError::InvalidGrant, StatusCode::BAD_REQUEST),
+        MalformedToken
+        | TokenTooLarge
+        | ForbiddenHeader
+        | UnsupportedAlgorithm
+        | MissingClaim
+        | InvalidClaim
+        | Expired
+        | NotYetValid
+        | IssuedInFuture
+        | LifetimeTooLong
+        | UnknownIssuer
+        | FederationDisabled
+        | AudienceMismatch
+        | UnknownKey
+        | BadSignature
+        | NoBinding
+        | ServiceAccountSuspended => (OAuthError::InvalidGrant, StatusCode::BAD_REQUEST),
     }
 }
 
@@ -243,6 +256,7 @@ mod tests {
             (BadSignature, InvalidGrant, 400),
             (UnknownServiceAccount, InvalidTarget, 400),
             (NoBinding, InvalidGrant, 400),
+            (ServiceAccountSuspended, InvalidGrant, 400),
             (IssuerUnavailable, TemporarilyUnavailable, 503),
             (IssuerKeysInvalid, TemporarilyUnavailable, 503),
             (SigningFailed, ServerError, 500),

@@ -24,12 +24,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::iam_bindings;
-use super::yandex::{Call, Endpoint, Refusals, context, finish, json_body, ok, start};
+use super::yandex::{
+    Call, Endpoint, Refusals, context, finish, json_body, ok, optional_json_body, start,
+};
 use crate::app::AppState;
 use crate::iam::ResourceKind;
 use crate::iam::hierarchy_api::{
-    Attributes, CloudMessage, FolderMessage, Hierarchy, ListRequest, ServiceAccountMessage, Update,
-    cloud_message, folder_message, service_account_message,
+    Attributes, CloudMessage, FolderMessage, Hierarchy, ListRequest, ServiceAccountMessage,
+    Suspension, Update, cloud_message, folder_message, service_account_message,
 };
 use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::Method;
@@ -97,11 +99,9 @@ pub fn endpoints() -> Vec<Endpoint> {
                     )
                 },
             )
-            .access_bindings(
-                |State(state): State<AppState>, Path(segment): Path<String>, request: Request| {
-                    iam_bindings::verb_only(state, ResourceKind::ServiceAccount, segment, request)
-                },
-            )
+            .access_bindings(service_account_verb)
+            .verb(http::Method::POST, "suspend")
+            .verb(http::Method::POST, "reactivate")
             .patch(update_service_account)
             .delete(delete_service_account),
         Endpoint::at("/operations/{operationId}").get(get_operation),
@@ -710,6 +710,103 @@ async fn delete_service_account(
             Ok(operation::to_message(
                 &h.delete_service_account(principal, &id).await?,
             ))
+        },
+    )
+    .await
+}
+
+/// `POST /iam/v1/serviceAccounts/{id}:{verb}`: suspend, reactivate, or an access-binding verb.
+async fn service_account_verb(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    request: Request,
+) -> Response {
+    match iam_bindings::split_verb(&segment) {
+        Some((id, "suspend")) => suspend_service_account(state, id.to_owned(), request).await,
+        Some((id, "reactivate")) => reactivate_service_account(state, id.to_owned(), request).await,
+        _ => iam_bindings::verb_only(state, ResourceKind::ServiceAccount, segment, request).await,
+    }
+}
+
+/// `SuspendServiceAccountRequest` less the id, which is in the path.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SuspendRequest {
+    /// Why the account is suspended (required, at most 256 characters).
+    #[schema(min_length = 1, max_length = 256)]
+    reason: String,
+    /// RFC 3339: when the suspension lifts by itself; absent: at reactivation only.
+    #[serde(alias = "expires_at")]
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+}
+
+/// `ReactivateServiceAccountRequest` less the id: an empty object, or no body.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct ReactivateRequest {}
+
+#[utoipa::path(
+    post,
+    path = "/iam/v1/serviceAccounts/{serviceAccountId}:suspend",
+    operation_id = "ServiceAccountService.Suspend",
+    tag = "ServiceAccountService",
+    params(("serviceAccountId" = String, Path)),
+    request_body = SuspendRequest,
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
+async fn suspend_service_account(state: AppState, id: String, request: Request) -> Response {
+    let resource = Some(format!("service_account:{id}"));
+    serve(
+        state,
+        request,
+        Method::ServiceAccountSuspend,
+        resource,
+        async |h, principal, request, _| {
+            let body: SuspendRequest = json_body(request, "SuspendServiceAccountRequest").await?;
+            let until = match body.expires_at.as_deref().filter(|t| !t.is_empty()) {
+                None => None,
+                Some(text) => Some(crate::time::parse_rfc3339(text).ok_or_else(|| {
+                    Status::invalid_argument(
+                        "invalid_argument",
+                        "expiresAt is not an RFC 3339 timestamp (2027-01-15T08:00:00Z)",
+                    )
+                })?),
+            };
+            let suspension = Suspension {
+                reason: body.reason,
+                until,
+            };
+            let op = h
+                .suspend_service_account(principal, &id, &suspension)
+                .await?;
+            Ok(operation::to_message(&op))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(
+    post,
+    path = "/iam/v1/serviceAccounts/{serviceAccountId}:reactivate",
+    operation_id = "ServiceAccountService.Reactivate",
+    tag = "ServiceAccountService",
+    params(("serviceAccountId" = String, Path)),
+    request_body(content = ReactivateRequest, description = "An empty object, or no body"),
+    responses((status = 200, body = OperationMessage), Refusals)
+)]
+async fn reactivate_service_account(state: AppState, id: String, request: Request) -> Response {
+    let resource = Some(format!("service_account:{id}"));
+    serve(
+        state,
+        request,
+        Method::ServiceAccountReactivate,
+        resource,
+        async |h, principal, request, _| {
+            let _: ReactivateRequest =
+                optional_json_body(request, "ReactivateServiceAccountRequest").await?;
+            let op = h.reactivate_service_account(principal, &id).await?;
+            Ok(operation::to_message(&op))
         },
     )
     .await

@@ -3,6 +3,10 @@
 //! [`crate::app::iam_tokens`]'s (the rules [`crate::iam::tokens`]'s); the client IP's rate limit
 //! applies, as at the token exchange.
 //!
+//! `POST /iam/v1/tokens:createForServiceAccount` (`IamTokenService.CreateForServiceAccount`):
+//! impersonation — a caller holding `iam.serviceAccounts.tokenCreator` on a service account
+//! gets an IAM token of it, whose `act` names the caller ([`crate::app::iam_tokens`]).
+//!
 //! `POST /iam/v1/tokens:revoke` (`IamTokenService.Revoke`): puts a token of the gateway (an
 //! IAM token or an exchanged access token) on the revocation list, by its `jti`; from then on
 //! no management call and no introspection accepts it, on any replica
@@ -24,6 +28,7 @@ use crate::time::rfc3339;
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::at("/iam/v1/tokens").post(create),
+        Endpoint::at("/iam/v1/tokens:createForServiceAccount").post(create_for_service_account),
         Endpoint::at("/iam/v1/tokens:revoke").post(revoke),
     ]
 }
@@ -70,6 +75,52 @@ async fn revoke_token(
     let body: RevokeIamTokenRequest = json_body(request, "RevokeIamTokenRequest").await?;
     let subject_id = iam_tokens::revoke(state, call, &principal, &body.iam_token).await?;
     Ok(ok(RevokeIamTokenResponse { subject_id }))
+}
+
+/// `CreateIamTokenForServiceAccountRequest`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateIamTokenForServiceAccountRequest {
+    /// The service account to get a token of (at most 50 characters).
+    #[serde(rename = "serviceAccountId", alias = "service_account_id")]
+    #[schema(max_length = 50)]
+    service_account_id: String,
+}
+
+/// IamTokenService.CreateForServiceAccount: an IAM token of a service account, for a caller
+/// holding `iam.serviceAccounts.tokenCreator` on it.
+#[utoipa::path(
+    post,
+    path = "/iam/v1/tokens:createForServiceAccount",
+    operation_id = "IamTokenService.CreateForServiceAccount",
+    tag = "IamTokenService",
+    request_body = CreateIamTokenForServiceAccountRequest,
+    responses((status = 200, body = CreateIamTokenResponse), Refusals)
+)]
+async fn create_for_service_account(State(state): State<AppState>, request: Request) -> Response {
+    let mut call = start(&state, &request, Method::IamTokenCreateForServiceAccount);
+    let result = async {
+        let principal = call.authenticate(&state, request.headers()).await?;
+        let body: CreateIamTokenForServiceAccountRequest =
+            json_body(request, "CreateIamTokenForServiceAccountRequest").await?;
+        let issued = iam_tokens::create_for_service_account(
+            &state,
+            &mut call,
+            &principal,
+            &body.service_account_id,
+        )
+        .await?;
+        Ok(ok(CreateIamTokenResponse {
+            iam_token: issued.iam_token,
+            expires_at: rfc3339(issued.expires_at),
+        }))
+    }
+    .await;
+    let mut response = finish(call, result);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `CreateIamTokenRequest`: exactly one of its two identities.

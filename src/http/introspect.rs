@@ -52,6 +52,10 @@ struct ActiveClaims {
     aud: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// Who acts for the subject (RFC 8693 §4.1: an exchanged token's external subject, an
+    /// impersonation's caller, nested for a chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<Value>,
     token_type: &'static str,
 }
 
@@ -76,6 +80,7 @@ impl Introspection {
                 iss: verified.iss,
                 aud,
                 jti: verified.jti,
+                act: verified.act,
                 token_type: "Bearer",
             }),
         }
@@ -184,6 +189,7 @@ mod tests {
             aud: vec!["https://gw".into()],
             jti: Some("j1".into()),
             client_id: Some("fed".into()),
+            act: None,
             expired: false,
         };
         let value = serde_json::to_value(Introspection::active(verified)).unwrap();

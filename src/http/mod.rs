@@ -65,8 +65,9 @@ use crate::config::Settings;
 pub use error::WebError;
 
 /// The IAM API's paths whose calls change no resource, so take no idempotency key.
-const NOT_GUARDED: [&str; 3] = [
+const NOT_GUARDED: [&str; 4] = [
     "/iam/v1/tokens",
+    "/iam/v1/tokens:createForServiceAccount",
     "/iam/v1/tokens:revoke",
     "/iam/v1/authorize",
 ];
@@ -218,6 +219,7 @@ pub async fn run(
             "in-flight requests did not finish in time"
         );
     }
+    state.flush_usage().await;
     let audit = state.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush(Duration::from_secs(5))).await;
     tracing::info!("shutdown complete");

@@ -55,6 +55,7 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
     ),
     paths(
         iam_tokens::create,
+        iam_tokens::create_for_service_account,
         iam_tokens::revoke,
         iam_authorize::authorize,
         iam_keys::create,
@@ -79,6 +80,8 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_hierarchy::get_service_account,
         iam_hierarchy::update_service_account,
         iam_hierarchy::delete_service_account,
+        iam_hierarchy::suspend_service_account,
+        iam_hierarchy::reactivate_service_account,
         iam_hierarchy::get_operation,
         iam_federations::list,
         iam_federations::create,

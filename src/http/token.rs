@@ -18,6 +18,7 @@ use super::request_id::RequestId;
 use crate::app::AppState;
 use crate::audit::{Caller, ExchangeEvent};
 use crate::exchange::{ExchangeError, Issued, Reason, Refused, quote};
+use crate::iam::store::UsedBy;
 use crate::telemetry;
 
 /// Request bodies over this are refused with 413 (`docs/design.md#sizes`).
@@ -126,7 +127,14 @@ async fn exchange(
     state.limits().check_ip(client_ip)?;
     check_form_content_type(headers)?;
     let form = read_body(body).await?;
-    state.exchange(&form, crate::time::now_unix()).await
+    let now = crate::time::now_unix();
+    let issued = state.exchange(&form, now).await?;
+    state.record_use(
+        UsedBy::ServiceAccount,
+        &issued.grant.service_account_id,
+        now,
+    );
+    Ok(issued)
 }
 
 /// The one place an exchange's outcome becomes metrics and an audit line.

@@ -115,6 +115,8 @@ pub struct Endpoint {
     /// served by its `GET` handler ([`super::iam_bindings::read_or`]), the two other verbs by
     /// the `POST` [`Endpoint::access_bindings`] adds.
     access_bindings: bool,
+    /// Other `{id}:{verb}` operations served at this path ([`Endpoint::verb`]).
+    verbs: Vec<(http::Method, &'static str)>,
 }
 
 impl Endpoint {
@@ -128,6 +130,7 @@ impl Endpoint {
             path,
             methods: Vec::new(),
             access_bindings: false,
+            verbs: Vec::new(),
         }
     }
 
@@ -145,6 +148,14 @@ impl Endpoint {
 
     pub fn delete<H: Handler<T, AppState>, T: 'static>(self, handler: H) -> Endpoint {
         self.on(http::Method::DELETE, routing::delete(handler))
+    }
+
+    /// Documents `{id}:{verb}` with `method` as one more operation of this path: the handler
+    /// that serves it is the one [`Endpoint::access_bindings`] (POST) or the `GET` handler
+    /// routes `{id}:…` segments to.
+    pub fn verb(mut self, method: http::Method, verb: &'static str) -> Endpoint {
+        self.verbs.push((method, verb));
+        self
     }
 
     /// `POST {id}:setAccessBindings` and `POST {id}:updateAccessBindings` of the resource at
@@ -172,6 +183,9 @@ impl Endpoint {
             for (method, verb) in ACCESS_BINDING_VERBS {
                 operations.push((method, format!("{}:{verb}", self.path)));
             }
+        }
+        for (method, verb) in &self.verbs {
+            operations.push((method.clone(), format!("{}:{verb}", self.path)));
         }
         operations
     }
@@ -246,7 +260,25 @@ pub async fn json_body<T: DeserializeOwned>(request: Request, what: &str) -> Res
     let bytes = read_body(request.into_body())
         .await
         .map_err(|e| Status::invalid_argument("malformed_request", e.description))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    parse_json(&bytes, what)
+}
+
+/// [`json_body`] of a request whose body may also be absent or blank: then `T::default()`.
+pub async fn optional_json_body<T: DeserializeOwned + Default>(
+    request: Request,
+    what: &str,
+) -> Result<T, Status> {
+    let bytes = read_body(request.into_body())
+        .await
+        .map_err(|e| Status::invalid_argument("malformed_request", e.description))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&bytes, what)
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Status> {
+    serde_json::from_slice(bytes).map_err(|e| {
         let detail: String = e.to_string().chars().take(300).collect();
         Status::invalid_argument(
             "malformed_request",

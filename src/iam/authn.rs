@@ -27,6 +27,12 @@ pub struct Principal {
     pub cloud_id: String,
     /// `jti` of the IAM token that authenticated the call, for the audit log.
     pub token_jti: Option<String>,
+    /// `exp` of that token: a token impersonation issues never outlives it.
+    pub token_expires_at: Option<i64>,
+    /// `act` of that token (RFC 8693 §4.1) when someone acts for the account (an exchanged
+    /// token's external subject, an impersonation's caller): the chain an impersonation
+    /// extends.
+    pub actor: Option<serde_json::Value>,
 }
 
 impl Principal {
@@ -71,8 +77,11 @@ pub struct Verified {
     pub iss: String,
     pub aud: Vec<String>,
     pub jti: Option<String>,
-    /// `client_id`: the federation of an exchanged token, the authorized key of an IAM token.
+    /// `client_id`: the federation of an exchanged token, the authorized key of an IAM token,
+    /// the caller of an impersonation.
     pub client_id: Option<String>,
+    /// `act`: who acts for the subject (RFC 8693 §4.1), nested for a chain.
+    pub act: Option<serde_json::Value>,
     /// Whether `exp` (with the leeway) has passed; only [`Checks::Authentic`] lets such a
     /// token through.
     pub expired: bool,
@@ -136,16 +145,25 @@ pub async fn authenticate(
     principal.ok_or_else(|| Status::internal(&"a fully checked token has no account"))
 }
 
-/// `client_id` of a token's payload, which the typed claims do not hold. Only called on a
-/// token whose signature verified.
-fn client_id(token: &str) -> Option<String> {
+/// `client_id` and `act` of a token's payload, which the typed claims do not hold. Only called
+/// on a token whose signature verified.
+fn client_and_actor(token: &str) -> (Option<String>, Option<serde_json::Value>) {
     use base64::Engine as _;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get("client_id")?.as_str().map(str::to_owned)
+    let Some(bytes) = token.split('.').nth(1).and_then(|payload| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+    }) else {
+        return (None, None);
+    };
+    let Ok(serde_json::Value::Object(mut claims)) = serde_json::from_slice(&bytes) else {
+        return (None, None);
+    };
+    let client_id = claims
+        .get("client_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    (client_id, claims.remove("act").filter(|a| a.is_object()))
 }
 
 /// Checks `token` as a token of this gateway at `now`, as far as `checks` says. With
@@ -184,6 +202,8 @@ pub async fn verify(
         folder_id: account.folder_id,
         cloud_id: account.cloud_id,
         token_jti: verified.jti.clone(),
+        token_expires_at: Some(verified.exp),
+        actor: verified.act.clone(),
     };
     Ok((verified, Some(principal)))
 }
@@ -263,6 +283,7 @@ pub fn check(
         return Err(refused("missing_claim", "the IAM token has no sub claim"));
     }
     let expired = now >= exp.0.saturating_add(own.leeway);
+    let (client_id, act) = client_and_actor(token);
     let verified = Verified {
         sub: sub.to_owned(),
         exp: exp.0,
@@ -274,7 +295,8 @@ pub fn check(
             .map(|aud| aud.values().map(str::to_owned).collect())
             .unwrap_or_default(),
         jti: claims.jti.clone(),
-        client_id: client_id(token),
+        client_id,
+        act,
         expired,
     };
     if checks == Checks::Authentic {

@@ -17,6 +17,7 @@
 //! | list `filter` | empty, or `name="<name>"` |
 //! | `CloudService.List` | the clouds on which the caller holds `resource-manager.clouds.get` |
 //! | `OperationService.Get` | its creator, or whoever may read the resource it acted on |
+//! | `ServiceAccountService.Suspend` | `reason` required (≤ 256); `expiresAt`, if given, the future moment the upkeep reactivates the account; an account may not suspend itself; suspending a suspended account, or reactivating an active one, is FAILED_PRECONDITION |
 
 use serde::Serialize;
 use serde_json::json;
@@ -40,6 +41,22 @@ use super::store::{
     ServiceAccountUpdate, StoreError,
 };
 use super::validate;
+
+/// Longest reason of a suspension (`SuspendServiceAccountRequest.reason`: required, ≤ 256).
+pub const MAX_REASON_CHARS: usize = 256;
+/// The latest end of a suspension (the proto's bound: 2105-12-31T23:59:59Z).
+pub const LATEST_SUSPENSION_END: i64 = 4_291_747_199;
+/// Suspensions lifted per upkeep round at most.
+const LIFTED_PER_ROUND: u32 = 100;
+
+/// `SuspendServiceAccountRequest` without the account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Suspension {
+    /// Why: for the people who will read the audit log and the operation.
+    pub reason: String,
+    /// When the suspension lifts by itself (Unix seconds); `None`: at reactivation only.
+    pub until: Option<i64>,
+}
 
 /// The fields an update of a cloud, a folder or a service account may change.
 pub const UPDATABLE: Updatable = &["name", "description", "labels"];
@@ -215,6 +232,51 @@ where
         items: found,
         next_page_token,
     })
+}
+
+/// `account` with another status, everything else kept.
+fn status_update(
+    account: &ServiceAccount,
+    status: ServiceAccountStatus,
+    until: Option<i64>,
+) -> ServiceAccountUpdate {
+    ServiceAccountUpdate {
+        name: account.name.clone(),
+        description: account.description.clone(),
+        labels: account.labels.clone(),
+        status,
+        suspended_until: until,
+    }
+}
+
+/// Reactivates the accounts whose suspension ended by `now` (the upkeep calls this on every
+/// round, on every replica: an account another replica reactivated first is a version
+/// conflict here, and skipped).
+pub async fn lift_ended_suspensions(live: &super::live::Live, now: i64) {
+    let store = live.store();
+    let ended = match store.ended_suspensions(now, LIFTED_PER_ROUND).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            tracing::warn!(error = %crate::report::error_chain(&e), "IAM store: cannot read ended suspensions; retrying at the next upkeep");
+            return;
+        }
+    };
+    for account in ended {
+        let update = status_update(&account, ServiceAccountStatus::Active, None);
+        match store
+            .update_service_account(&account.id, account.version, &update, now)
+            .await
+        {
+            Ok(written) => {
+                live.caught_up_to(written.seq).await;
+                tracing::info!(service_account = %account.id, "service account reactivated: its suspension ended");
+            }
+            Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(error = %crate::report::error_chain(&e), service_account = %account.id, "IAM store: cannot lift an ended suspension; retrying at the next upkeep");
+            }
+        }
+    }
 }
 
 fn not_found(what: &str, id: &str) -> Status {
@@ -605,6 +667,8 @@ impl Hierarchy<'_> {
                     description: String::new(),
                     labels: Labels::new(),
                     status: ServiceAccountStatus::Active,
+                    suspended_until: None,
+                    last_authenticated_at: None,
                     created_at: 0,
                     version: 0,
                 })
@@ -722,6 +786,7 @@ impl Hierarchy<'_> {
                     description: next.description,
                     labels: next.labels,
                     status: account.status,
+                    suspended_until: account.suspended_until,
                 },
                 self.ctx.now,
             )
@@ -771,6 +836,158 @@ impl Hierarchy<'_> {
             },
         )
         .await
+    }
+
+    /// `ServiceAccountService.Suspend`: the account gets no token by any route, and the tokens
+    /// it holds are refused by the management API and by Authorize (on every replica, within
+    /// the propagation time), until it is reactivated or `until` passes.
+    pub async fn suspend_service_account(
+        &self,
+        principal: &Principal,
+        id: &str,
+        suspension: &Suspension,
+    ) -> Result<Operation, Status> {
+        let reason = suspension.reason.trim();
+        if reason.is_empty() || suspension.reason.chars().count() > MAX_REASON_CHARS {
+            return Err(Status::invalid_argument(
+                "invalid_argument",
+                format!(
+                    "reason: required, at most {MAX_REASON_CHARS} characters: say why the account is suspended"
+                ),
+            ));
+        }
+        if let Some(until) = suspension.until
+            && (until <= self.ctx.now || until > LATEST_SUSPENSION_END)
+        {
+            return Err(Status::invalid_argument(
+                "invalid_argument",
+                format!(
+                    "expiresAt {} is not in the future (server time {}) or is after {}: give the moment the suspension should end, or none",
+                    rfc3339(until),
+                    rfc3339(self.ctx.now),
+                    rfc3339(LATEST_SUSPENSION_END)
+                ),
+            ));
+        }
+        let account = self
+            .lifecycle_target(principal, Method::ServiceAccountSuspend, id)
+            .await?;
+        if principal.service_account_id == account.id {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "self_suspension",
+                "a service account cannot suspend itself: its own token would stop working at once; ask another administrator",
+            ));
+        }
+        if account.status == ServiceAccountStatus::Suspended {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "already_suspended",
+                format!(
+                    "service account {} is already suspended; reactivate it first to suspend it anew",
+                    quote(id)
+                ),
+            ));
+        }
+        let account = self
+            .set_status(&account, ServiceAccountStatus::Suspended, suspension.until)
+            .await?;
+        tracing::info!(
+            service_account = %account.id,
+            by = %principal.service_account_id,
+            reason = %quote(reason),
+            until = suspension.until.map(rfc3339).as_deref().unwrap_or("reactivation"),
+            "service account suspended"
+        );
+        self.finished(
+            principal,
+            Finished {
+                resource_id: &account.id,
+                description: "Suspend service account",
+                types: types::SERVICE_ACCOUNT_SUSPEND,
+                metadata: &json!({"serviceAccountId": account.id}),
+                response: &json!({}),
+            },
+        )
+        .await
+    }
+
+    /// `ServiceAccountService.Reactivate`: a suspended account is active again.
+    pub async fn reactivate_service_account(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<Operation, Status> {
+        let account = self
+            .lifecycle_target(principal, Method::ServiceAccountReactivate, id)
+            .await?;
+        if account.status == ServiceAccountStatus::Active {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "not_suspended",
+                format!("service account {} is not suspended", quote(id)),
+            ));
+        }
+        let account = self
+            .set_status(&account, ServiceAccountStatus::Active, None)
+            .await?;
+        tracing::info!(
+            service_account = %account.id,
+            by = %principal.service_account_id,
+            "service account reactivated"
+        );
+        self.finished(
+            principal,
+            Finished {
+                resource_id: &account.id,
+                description: "Reactivate service account",
+                types: types::SERVICE_ACCOUNT_REACTIVATE,
+                metadata: &json!({"serviceAccountId": account.id}),
+                response: &json!({}),
+            },
+        )
+        .await
+    }
+
+    /// The account a suspension or reactivation concerns, once the caller may call `method`
+    /// on it and it is the store's (accounts of configuration files are read-only).
+    async fn lifecycle_target(
+        &self,
+        principal: &Principal,
+        method: Method,
+        id: &str,
+    ) -> Result<ServiceAccount, Status> {
+        self.authorize_on(
+            principal,
+            method,
+            Resource::service_account(id),
+            "service account",
+        )
+        .await?;
+        self.ctx.writable("service account", id)?;
+        match self.ctx.store().get_service_account(id).await {
+            Err(StoreError::NotFound { .. }) => Err(not_found("service account", id)),
+            other => Ok(other?),
+        }
+    }
+
+    async fn set_status(
+        &self,
+        account: &ServiceAccount,
+        status: ServiceAccountStatus,
+        until: Option<i64>,
+    ) -> Result<ServiceAccount, Status> {
+        let written = self
+            .ctx
+            .store()
+            .update_service_account(
+                &account.id,
+                account.version,
+                &status_update(account, status, until),
+                self.ctx.now,
+            )
+            .await?;
+        Ok(self.ctx.applied(written).await)
     }
 
     // OperationService
@@ -899,8 +1116,7 @@ pub fn folder_message(folder: &Folder) -> FolderMessage {
     }
 }
 
-/// `yandex.cloud.iam.v1.ServiceAccount` in proto3 JSON (`lastAuthenticatedAt` is not
-/// tracked).
+/// `yandex.cloud.iam.v1.ServiceAccount` in proto3 JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = ServiceAccount)]
@@ -914,6 +1130,10 @@ pub struct ServiceAccountMessage {
     pub labels: Labels,
     #[schema(value_type = String, examples("ACTIVE", "SUSPENDED"))]
     pub status: &'static str,
+    /// When a token was last issued for the account (RFC 3339, UTC); absent if never.
+    /// Recorded in batches: a few seconds behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_authenticated_at: Option<String>,
 }
 
 pub fn service_account_message(account: &ServiceAccount) -> ServiceAccountMessage {
@@ -925,6 +1145,7 @@ pub fn service_account_message(account: &ServiceAccount) -> ServiceAccountMessag
         description: account.description.clone(),
         labels: account.labels.clone(),
         status: account.status.as_str(),
+        last_authenticated_at: account.last_authenticated_at.map(rfc3339),
     }
 }
 
@@ -1118,6 +1339,8 @@ mod tests {
             description: String::new(),
             labels: labels(&[("env", "prod")]),
             status: Default::default(),
+            suspended_until: None,
+            last_authenticated_at: None,
             created_at: 0,
             version: 1,
         };

@@ -262,6 +262,7 @@ mod tests {
             description: String::new(),
             key_algorithm: KeyAlgorithm::Rsa2048,
             public_key: generated.public_key.clone(),
+            last_used_at: None,
             created_at: 1_553_076_296,
             version: 1,
         };

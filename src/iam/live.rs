@@ -472,6 +472,7 @@ impl Follower {
                     id: account.id,
                     name: account.name,
                     folder_id: account.folder_id,
+                    suspended: account.status != ServiceAccountStatus::Active,
                 });
             }
             Record::Federation(federation) => {

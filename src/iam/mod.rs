@@ -24,6 +24,7 @@
 //! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
 //! | [`catalog`] | the roles and permissions of downstream services declared in the configuration, and who grants every permission by name |
 //! | [`authz`] | the in-memory authorization index: access bindings × resource hierarchy, incremental, with the grant (escalation) rules |
+//! | [`usage`] | when service accounts last got a token and keys were last used: recorded in memory, written in batches |
 //! | [`live`] | the store followed: the authorization index and the store's layer of the exchange directory, loaded at start and kept current from the change log |
 //!
 //! The REST routes are [`crate::http`]'s.
@@ -48,6 +49,7 @@ pub mod service;
 pub mod status;
 pub mod store;
 pub mod tokens;
+pub mod usage;
 pub mod validate;
 
 use std::fmt;

@@ -71,6 +71,14 @@ pub mod types {
     );
     pub const SERVICE_ACCOUNT_DELETE: OperationTypes =
         t("yandex.cloud.iam.v1.DeleteServiceAccountMetadata", EMPTY);
+    pub const SERVICE_ACCOUNT_SUSPEND: OperationTypes = t(
+        "yandex.cloud.iam.v1.SuspendServiceAccountMetadata",
+        "yandex.cloud.iam.v1.SuspendServiceAccountResponse",
+    );
+    pub const SERVICE_ACCOUNT_REACTIVATE: OperationTypes = t(
+        "yandex.cloud.iam.v1.ReactivateServiceAccountMetadata",
+        "yandex.cloud.iam.v1.ReactivateServiceAccountResponse",
+    );
     pub const KEY_UPDATE: OperationTypes = t(
         "yandex.cloud.iam.v1.UpdateKeyMetadata",
         "yandex.cloud.iam.v1.Key",
@@ -106,7 +114,7 @@ pub mod types {
     );
 
     /// Every method's types: what a stored operation may carry.
-    pub const ALL: [OperationTypes; 18] = [
+    pub const ALL: [OperationTypes; 20] = [
         CLOUD_CREATE,
         CLOUD_UPDATE,
         CLOUD_DELETE,
@@ -116,6 +124,8 @@ pub mod types {
         SERVICE_ACCOUNT_CREATE,
         SERVICE_ACCOUNT_UPDATE,
         SERVICE_ACCOUNT_DELETE,
+        SERVICE_ACCOUNT_SUSPEND,
+        SERVICE_ACCOUNT_REACTIVATE,
         KEY_UPDATE,
         KEY_DELETE,
         FEDERATION_CREATE,

@@ -555,7 +555,7 @@ pub async fn record_operation(
     }
 }
 
-/// `yandex.cloud.iam.v1.Key` in proto3 JSON (camelCase; `lastUsedAt` is not tracked).
+/// `yandex.cloud.iam.v1.Key` in proto3 JSON (camelCase).
 pub fn key_message(key: &AuthorizedKey) -> KeyMessage {
     KeyMessage {
         id: key.id.clone(),
@@ -564,6 +564,7 @@ pub fn key_message(key: &AuthorizedKey) -> KeyMessage {
         description: key.description.clone(),
         key_algorithm: key.key_algorithm.as_str(),
         public_key: key.public_key.clone(),
+        last_used_at: key.last_used_at.map(rfc3339),
     }
 }
 
@@ -581,6 +582,10 @@ pub struct KeyMessage {
     pub key_algorithm: &'static str,
     /// The SubjectPublicKeyInfo PEM.
     pub public_key: String,
+    /// When the key last got an IAM token (RFC 3339, UTC); absent if never. Recorded in
+    /// batches: up to `[iam] usage_flush_seconds` behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
 }
 
 #[cfg(test)]
@@ -596,6 +601,8 @@ mod tests {
             folder_id: "f".into(),
             cloud_id: "c".into(),
             token_jti: None,
+            token_expires_at: None,
+            actor: None,
         }
     }
 
@@ -696,6 +703,7 @@ mod tests {
             description: "d".into(),
             key_algorithm: KeyAlgorithm::Rsa4096,
             public_key: "-----BEGIN PUBLIC KEY-----\n".into(),
+            last_used_at: None,
             created_at: 0,
             version: 3,
         };

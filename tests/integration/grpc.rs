@@ -52,7 +52,7 @@ use crate::support::gateway::{Gateway, Options};
 use crate::support::iam::{KeyFile, sdk_audience, sqlite_store};
 
 /// A plaintext HTTP/2 channel to the gateway's one listener.
-async fn channel(gw: &Gateway) -> Channel {
+pub(crate) async fn channel(gw: &Gateway) -> Channel {
     Channel::from_shared(gw.url.clone())
         .expect("endpoint")
         .connect()
@@ -97,7 +97,7 @@ async fn tls_channel(addr: std::net::SocketAddr, ca_pem: &str) -> Channel {
 }
 
 /// `message` with `authorization: Bearer <token>`.
-fn authed<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn authed<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.metadata_mut().insert(
         "authorization",
@@ -115,7 +115,7 @@ fn unpack<M: Message + Default + Name>(any: Option<&Any>, url: &str) -> M {
 }
 
 /// An operation's metadata and response, checked to be of these type URLs.
-fn parts<Meta, Resp>(op: &Operation, metadata: &str, response: &str) -> (Meta, Resp)
+pub(crate) fn parts<Meta, Resp>(op: &Operation, metadata: &str, response: &str) -> (Meta, Resp)
 where
     Meta: Message + Default + Name,
     Resp: Message + Default + Name,

@@ -281,6 +281,7 @@ async fn configured_roles_are_granted_checked_and_revoked() {
                     description: current.description,
                     labels: current.labels,
                     status,
+                    suspended_until: None,
                 },
                 wif_gateway::time::now_unix(),
             )

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 use wif_gateway::iam::ResourceKind;
-use wif_gateway::iam::store::{NewAccessBinding, ResourceRef, Subject, SubjectType};
+use wif_gateway::iam::store::ResourceRef;
 use wif_gateway::testkit::{Jwt, KeyKind, TestKey, b64url};
 
 use crate::operate::{audit_lines, wait_for};
@@ -19,24 +19,13 @@ use crate::support::*;
 /// Grants `role` on service account `on` to service account `to`, directly in the store, and
 /// applies it before this returns.
 async fn grant(gw: &Gateway, role: &str, on: &str, to: &str) {
-    let written = gw
-        .state
-        .store()
-        .unwrap()
-        .create_access_binding(
-            &NewAccessBinding {
-                resource: ResourceRef::new(ResourceKind::ServiceAccount, on),
-                role_id: role.into(),
-                subject: Subject {
-                    subject_type: SubjectType::ServiceAccount,
-                    id: to.into(),
-                },
-            },
-            now(),
-        )
-        .await
-        .unwrap();
-    gw.state.live().unwrap().caught_up_to(written.seq).await;
+    crate::support::iam::grant(
+        gw,
+        role,
+        ResourceRef::new(ResourceKind::ServiceAccount, on),
+        to,
+    )
+    .await;
 }
 
 #[tokio::test]

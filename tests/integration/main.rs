@@ -24,6 +24,7 @@ mod iam_tokens;
 mod idempotency;
 mod jwks;
 mod layout;
+mod lifecycle;
 mod lockbox;
 mod operate;
 mod overload;

@@ -34,6 +34,8 @@ fn principal(id: &str) -> Principal {
         folder_id: String::new(),
         cloud_id: String::new(),
         token_jti: None,
+        token_expires_at: None,
+        actor: None,
     }
 }
 

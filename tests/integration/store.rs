@@ -22,6 +22,7 @@ use wif_gateway::iam::store::{
     NewAuthorizedKey, NewCloud, NewFederatedCredential, NewFederation, NewFolder, NewOperation,
     NewServiceAccount, OpenOptions, OperationResult, OperationUpdate, PageRequest, ResourceRef,
     Seq, ServiceAccountStatus, ServiceAccountUpdate, Store, StoreError, Subject, SubjectType,
+    UsedBy,
 };
 
 const PG_URL_ENV: &str = "WIF_TEST_DATABASE_URL";
@@ -478,6 +479,7 @@ async fn service_accounts_and_keys_crud(db: &TestDb) {
                 description: "suspended for now".into(),
                 labels: Labels::new(),
                 status: ServiceAccountStatus::Suspended,
+                suspended_until: Some(NOW + 3600),
             },
             NOW,
         )
@@ -486,6 +488,19 @@ async fn service_accounts_and_keys_crud(db: &TestDb) {
         .item;
     assert_eq!(suspended.status, ServiceAccountStatus::Suspended);
     assert_eq!(suspended.version, 2);
+    assert_eq!(suspended.suspended_until, Some(NOW + 3600));
+    assert!(
+        store
+            .ended_suspensions(NOW + 3599, 10)
+            .await
+            .expect("ended")
+            .is_empty()
+    );
+    let ended = store
+        .ended_suspensions(NOW + 3600, 10)
+        .await
+        .expect("ended");
+    assert_eq!(ended, vec![suspended.clone()]);
 
     let key = store
         .create_authorized_key(&new_key(&account.id), NOW)
@@ -512,6 +527,33 @@ async fn service_accounts_and_keys_crud(db: &TestDb) {
         .expect("update key")
         .item;
     assert_eq!((key2.description.as_str(), key2.version), ("rotated", 2));
+
+    // Uses are written outside the change log: no version moves, a later time is never
+    // replaced by an earlier one, and a use of a row that is gone changes nothing.
+    let seq = store.max_seq().await.expect("max_seq");
+    let uses = [
+        (UsedBy::ServiceAccount, account.id.clone(), NOW + 10),
+        (UsedBy::AuthorizedKey, key.id.clone(), NOW + 20),
+        (
+            UsedBy::AuthorizedKey,
+            "ajenosuchkey00000000".to_owned(),
+            NOW + 20,
+        ),
+    ];
+    assert_eq!(store.record_usage(&uses, NOW + 30).await.expect("usage"), 2);
+    let earlier = [(UsedBy::ServiceAccount, account.id.clone(), NOW + 5)];
+    assert_eq!(
+        store.record_usage(&earlier, NOW + 30).await.expect("usage"),
+        0
+    );
+    let used = store.get_service_account(&account.id).await.expect("get");
+    assert_eq!(
+        (used.last_authenticated_at, used.version),
+        (Some(NOW + 10), 2)
+    );
+    let used = store.get_authorized_key(&key.id).await.expect("get");
+    assert_eq!((used.last_used_at, used.version), (Some(NOW + 20), 2));
+    assert_eq!(store.max_seq().await.expect("max_seq"), seq);
     store
         .delete_authorized_key(&key.id, Some(2), NOW)
         .await
@@ -1113,7 +1155,8 @@ async fn deleting_a_service_account_cascades(db: &TestDb) {
             .expect("binding on the doomed account");
         dependents.push((ResourceKind::AccessBinding, binding.item.id));
     }
-    // A binding whose subject is the doomed account, on the folder: not "on" the account.
+    // A binding whose subject is the doomed account, on the folder: it grants a role to nobody
+    // once the account is gone, so it goes too.
     let as_subject: AccessBinding = store
         .create_access_binding(
             &new_binding(ResourceKind::Folder, &folder_id, "viewer", &doomed),
@@ -1121,6 +1164,16 @@ async fn deleting_a_service_account_cascades(db: &TestDb) {
         )
         .await
         .expect("binding to the doomed account")
+        .item;
+    dependents.push((ResourceKind::AccessBinding, as_subject.id.clone()));
+    // A binding on the folder for another account stays.
+    let kept: AccessBinding = store
+        .create_access_binding(
+            &new_binding(ResourceKind::Folder, &folder_id, "viewer", &survivor),
+            NOW,
+        )
+        .await
+        .expect("binding to the survivor")
         .item;
     let survivor_key = store
         .create_authorized_key(&new_key(&survivor), NOW)
@@ -1145,9 +1198,9 @@ async fn deleting_a_service_account_cascades(db: &TestDb) {
         assert!(gone, "{kind} {id} was deleted with the account");
     }
     store
-        .get_access_binding(&as_subject.id)
+        .get_access_binding(&kept.id)
         .await
-        .expect("bindings naming the account as subject stay");
+        .expect("bindings naming another account stay");
     store
         .get_authorized_key(&survivor_key.id)
         .await
@@ -1216,8 +1269,10 @@ async fn deleting_a_folder_or_cloud_cascades(db: &TestDb) {
     assert!(is_not_found(store.get_authorized_key(&key.id).await));
     assert!(is_not_found(store.get_access_binding(&on_folder.id).await));
     let changes = store.changes_since(before, 100).await.expect("changes");
-    // Account, federation, credential (reached from both, logged once), key, binding, folder.
-    assert_eq!(changes.len(), 6, "{changes:?}");
+    // Account, federation, credential (reached from both, logged once), key, the folder's
+    // binding, the cloud's binding to the account (its subject is gone), folder.
+    assert_eq!(changes.len(), 7, "{changes:?}");
+    assert!(is_not_found(store.get_access_binding(&on_cloud.id).await));
 
     store
         .delete_cloud(&cloud_id, None, NOW)

@@ -18,12 +18,28 @@ use super::versions::not_found;
 
 const ACCOUNT_NAME: &str = "service account name in cloud";
 
+/// The columns a service account is read from.
+macro_rules! account_columns {
+    () => {
+        "id, folder_id, cloud_id, name, description, labels, status, suspended_until, \
+         last_authenticated_at, created_at, version"
+    };
+}
+
+/// The columns an authorized key is read from.
+macro_rules! key_columns {
+    () => {
+        "id, service_account_id, description, key_algorithm, public_key, last_used_at, \
+         created_at, version"
+    };
+}
+
 /// The statement that stores a new service account, and what its uniqueness rule means.
 pub(super) fn insert_account(account: &ServiceAccount) -> (Statement, &'static str) {
     let statement = Statement::new(
         "INSERT INTO service_accounts (id, folder_id, cloud_id, name, description, \
-         labels, status, created_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         labels, status, suspended_until, created_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&account.id)
     .bind(&account.folder_id)
@@ -32,6 +48,7 @@ pub(super) fn insert_account(account: &ServiceAccount) -> (Statement, &'static s
     .bind(&account.description)
     .bind(to_text(&account.labels))
     .bind(account.status.as_str())
+    .bind(account.suspended_until)
     .bind(account.created_at)
     .bind(account.version);
     (statement, ACCOUNT_NAME)
@@ -67,6 +84,8 @@ pub(super) fn account_from_row(row: &Row) -> Result<ServiceAccount, StoreError> 
             ServiceAccountStatus::parse,
             "service account status",
         )?,
+        suspended_until: row.opt_int("suspended_until")?,
+        last_authenticated_at: row.opt_int("last_authenticated_at")?,
         created_at: row.int("created_at")?,
         version: row.int("version")?,
     })
@@ -83,6 +102,7 @@ fn key_from_row(row: &Row) -> Result<AuthorizedKey, StoreError> {
             "key algorithm",
         )?,
         public_key: row.text("public_key")?,
+        last_used_at: row.opt_int("last_used_at")?,
         created_at: row.int("created_at")?,
         version: row.int("version")?,
     })
@@ -119,6 +139,8 @@ impl Store {
             description: new.description.clone(),
             labels: new.labels.clone(),
             status: ServiceAccountStatus::Active,
+            suspended_until: None,
+            last_authenticated_at: None,
             created_at: now,
             version: 1,
         };
@@ -138,10 +160,11 @@ impl Store {
         let row = self
             .db()
             .fetch_optional(
-                Statement::new(
-                    "SELECT id, folder_id, cloud_id, name, description, labels, status, \
-                     created_at, version FROM service_accounts WHERE id = $1",
-                )
+                Statement::new(concat!(
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM service_accounts WHERE id = $1"
+                ))
                 .bind(id),
             )
             .await?;
@@ -161,11 +184,11 @@ impl Store {
         let rows = self
             .db()
             .fetch_all(
-                Statement::new(
-                    "SELECT id, folder_id, cloud_id, name, description, labels, status, \
-                     created_at, version FROM service_accounts \
-                     WHERE folder_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
+                Statement::new(concat!(
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM service_accounts WHERE folder_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+                ))
                 .bind(folder_id)
                 .bind(page.start_after())
                 .bind(i64::from(size) + 1),
@@ -191,18 +214,19 @@ impl Store {
         let row = m
             .tx()
             .fetch_optional(
-                Statement::new(
+                Statement::new(concat!(
                     "UPDATE service_accounts SET name = $1, description = $2, labels = $3, \
-                     status = $4, version = version + 1 WHERE id = $5 AND version = $6 \
-                     RETURNING id, folder_id, cloud_id, name, description, labels, status, \
-                     created_at, version",
-                )
+                     status = $4, suspended_until = $7, version = version + 1 \
+                     WHERE id = $5 AND version = $6 RETURNING ",
+                    account_columns!()
+                ))
                 .bind(&update.name)
                 .bind(&update.description)
                 .bind(to_text(&update.labels))
                 .bind(update.status.as_str())
                 .bind(id)
-                .bind(expected),
+                .bind(expected)
+                .bind(update.suspended_until),
                 ACCOUNT_NAME,
             )
             .await?;
@@ -215,6 +239,30 @@ impl Store {
             account_from_row,
         )
         .await
+    }
+
+    /// Up to `limit` suspended service accounts whose suspension ended at or before `now`, in id
+    /// order.
+    pub async fn ended_suspensions(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<ServiceAccount>, StoreError> {
+        let rows = self
+            .db()
+            .fetch_all(
+                Statement::new(concat!(
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM service_accounts WHERE status = 'SUSPENDED' \
+                     AND suspended_until IS NOT NULL AND suspended_until <= $1 \
+                     ORDER BY id LIMIT $2"
+                ))
+                .bind(now)
+                .bind(i64::from(limit)),
+            )
+            .await?;
+        rows.iter().map(account_from_row).collect()
     }
 
     /// Deletes a service account with its keys, federated credentials and the bindings on it.
@@ -241,6 +289,7 @@ impl Store {
             description: new.description.clone(),
             key_algorithm: new.key_algorithm,
             public_key: new.public_key.clone(),
+            last_used_at: None,
             created_at: now,
             version: 1,
         };
@@ -261,10 +310,11 @@ impl Store {
         let row = self
             .db()
             .fetch_optional(
-                Statement::new(
-                    "SELECT id, service_account_id, description, key_algorithm, public_key, \
-                     created_at, version FROM authorized_keys WHERE id = $1",
-                )
+                Statement::new(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM authorized_keys WHERE id = $1"
+                ))
                 .bind(id),
             )
             .await?;
@@ -284,11 +334,12 @@ impl Store {
         let rows = self
             .db()
             .fetch_all(
-                Statement::new(
-                    "SELECT id, service_account_id, description, key_algorithm, public_key, \
-                     created_at, version FROM authorized_keys \
-                     WHERE service_account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
+                Statement::new(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM authorized_keys WHERE service_account_id = $1 AND id > $2 \
+                     ORDER BY id LIMIT $3"
+                ))
                 .bind(service_account_id)
                 .bind(page.start_after())
                 .bind(i64::from(size) + 1),
@@ -310,12 +361,11 @@ impl Store {
         let row = m
             .tx()
             .fetch_optional(
-                Statement::new(
+                Statement::new(concat!(
                     "UPDATE authorized_keys SET description = $1, version = version + 1 \
-                     WHERE id = $2 AND version = $3 \
-                     RETURNING id, service_account_id, description, key_algorithm, public_key, \
-                     created_at, version",
-                )
+                     WHERE id = $2 AND version = $3 RETURNING ",
+                    key_columns!()
+                ))
                 .bind(&update.description)
                 .bind(id)
                 .bind(expected),

@@ -69,6 +69,8 @@ impl Store {
             description: new.service_account.description.clone(),
             labels: new.service_account.labels.clone(),
             status: ServiceAccountStatus::Active,
+            suspended_until: None,
+            last_authenticated_at: None,
             created_at: now,
             version: 1,
         };
@@ -89,6 +91,7 @@ impl Store {
             description: new.key.description.clone(),
             key_algorithm: new.key.key_algorithm,
             public_key: new.key.public_key.clone(),
+            last_used_at: None,
             created_at: now,
             version: 1,
         };

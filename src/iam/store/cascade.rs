@@ -7,7 +7,9 @@
 //! The tree: a cloud holds folders; a folder holds service accounts and federations; a
 //! service account holds authorized keys and federated credentials; a federation holds
 //! federated credentials; clouds, folders, service accounts and federations hold the access
-//! bindings set on them.
+//! bindings set on them. A service account also takes the access bindings that grant it a role
+//! anywhere ([`grants_to_accounts`]): nobody else holds those, and the database cannot delete
+//! them itself, since a binding's subject is not a reference.
 
 use std::collections::HashSet;
 
@@ -76,6 +78,54 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
         | ResourceKind::Operation
         | ResourceKind::RevokedToken => &[],
     }
+}
+
+/// Deletes the access bindings whose subject is a service account about to go (`root`, or one
+/// in `doomed`), and adds them to `doomed` unless they are there already (bound on a resource
+/// that goes too).
+pub(crate) async fn grants_to_accounts(
+    tx: &mut Tx,
+    root: (ResourceKind, &str),
+    doomed: &mut Vec<Doomed>,
+) -> Result<(), StoreError> {
+    let accounts: Vec<String> = doomed
+        .iter()
+        .filter(|(kind, _, _)| *kind == ResourceKind::ServiceAccount)
+        .map(|(_, id, _)| id.clone())
+        .chain((root.0 == ResourceKind::ServiceAccount).then(|| root.1.to_owned()))
+        .collect();
+    let mut seen: HashSet<String> = doomed
+        .iter()
+        .filter(|(kind, _, _)| *kind == ResourceKind::AccessBinding)
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    for account in accounts {
+        let rows = tx
+            .fetch_all(
+                Statement::new(
+                    "SELECT id, version FROM access_bindings \
+                     WHERE subject_type = 'serviceAccount' AND subject_id = $1",
+                )
+                .bind(account.as_str()),
+            )
+            .await?;
+        for row in rows {
+            let id = row.text("id")?;
+            if seen.insert(id.clone()) {
+                doomed.insert(0, (ResourceKind::AccessBinding, id, row.int("version")?));
+            }
+        }
+        tx.execute(
+            Statement::new(
+                "DELETE FROM access_bindings \
+                 WHERE subject_type = 'serviceAccount' AND subject_id = $1",
+            )
+            .bind(account.as_str()),
+            "access binding",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Every resource that deleting `(kind, id)` deletes with it, each once, leaves before the

@@ -37,6 +37,7 @@ mod model;
 mod operations;
 mod revocations;
 mod scan;
+mod usage;
 mod versions;
 
 use std::sync::Arc;

@@ -238,6 +238,12 @@ pub struct ServiceAccount {
     pub description: String,
     pub labels: Labels,
     pub status: ServiceAccountStatus,
+    /// When a suspension with an end lifts (the upkeep reactivates the account then); `None`
+    /// while active or suspended until reactivated.
+    pub suspended_until: Option<i64>,
+    /// When a token was last issued for the account (any route), as the usage recorder last
+    /// wrote it: seconds behind at most.
+    pub last_authenticated_at: Option<i64>,
     pub created_at: i64,
     pub version: i64,
 }
@@ -250,13 +256,15 @@ pub struct NewServiceAccount {
     pub labels: Labels,
 }
 
-/// The mutable fields of a service account (suspend and reactivate change `status`).
+/// The mutable fields of a service account (suspend and reactivate change `status` and
+/// `suspended_until`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceAccountUpdate {
     pub name: String,
     pub description: String,
     pub labels: Labels,
     pub status: ServiceAccountStatus,
+    pub suspended_until: Option<i64>,
 }
 
 /// An OIDC workload identity federation (`workload.oidc.Federation`) in a folder; names are
@@ -357,6 +365,9 @@ pub struct AuthorizedKey {
     pub key_algorithm: KeyAlgorithm,
     /// SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
     pub public_key: String,
+    /// When the key last signed a JWT that got an IAM token, as the usage recorder last wrote
+    /// it.
+    pub last_used_at: Option<i64>,
     pub created_at: i64,
     pub version: i64,
 }
@@ -622,4 +633,13 @@ pub enum Reservation {
         fingerprint: String,
         outcome: String,
     },
+}
+
+/// What a recorded use updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UsedBy {
+    /// `service_accounts.last_authenticated_at`: a token was issued for the account.
+    ServiceAccount,
+    /// `authorized_keys.last_used_at`: the key signed a JWT that got an IAM token.
+    AuthorizedKey,
 }

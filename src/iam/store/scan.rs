@@ -59,7 +59,8 @@ fn table(kind: ResourceKind) -> Option<Table> {
         ),
         ResourceKind::ServiceAccount => table!(
             "service_accounts",
-            "id, folder_id, cloud_id, name, description, labels, status, created_at, version",
+            "id, folder_id, cloud_id, name, description, labels, status, suspended_until, \
+             last_authenticated_at, created_at, version",
             |row| account_from_row(row).map(Record::ServiceAccount)
         ),
         ResourceKind::Federation => table!(

@@ -165,7 +165,8 @@ impl Store {
                 actual: version,
             });
         }
-        let doomed = cascade::dependents(mutation.tx(), kind, id).await?;
+        let mut doomed = cascade::dependents(mutation.tx(), kind, id).await?;
+        cascade::grants_to_accounts(mutation.tx(), (kind, id), &mut doomed).await?;
         mutation
             .tx()
             .execute(Statement::new(delete_sql(kind)).bind(id), noun(kind))

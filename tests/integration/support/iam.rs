@@ -187,3 +187,30 @@ pub async fn add_account(gw: &Gateway, admin: &KeyFile, name: &str) -> String {
     gw.state.live().unwrap().caught_up_to(written.seq).await;
     written.item.id
 }
+
+/// Grants `role` on `resource` to service account `to` in the store; applied on return.
+pub async fn grant(
+    gw: &Gateway,
+    role: &str,
+    resource: wif_gateway::iam::store::ResourceRef,
+    to: &str,
+) {
+    let written = gw
+        .state
+        .store()
+        .unwrap()
+        .create_access_binding(
+            &wif_gateway::iam::store::NewAccessBinding {
+                resource,
+                role_id: role.into(),
+                subject: wif_gateway::iam::store::Subject {
+                    subject_type: wif_gateway::iam::store::SubjectType::ServiceAccount,
+                    id: to.into(),
+                },
+            },
+            wif_gateway::time::now_unix(),
+        )
+        .await
+        .unwrap();
+    gw.state.live().unwrap().caught_up_to(written.seq).await;
+}
