@@ -287,3 +287,36 @@ pub async fn revoke(
     }
     Ok(verified.sub)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::impersonations;
+
+    #[test]
+    fn impersonations_are_the_chain_levels_this_gateway_issued() {
+        let gw = "https://gw";
+        let external = json!({"iss": "https://gitlab.example", "sub": "project_path:g/p"});
+        let one = json!({"iss": gw, "sub": "sa-1", "act": external});
+        let two = json!({"iss": gw, "sub": "sa-2", "act": one});
+        let three = json!({"iss": gw, "sub": "sa-3", "act": two});
+        for (name, act, want) in [
+            ("no actor", None, 0),
+            ("an exchange's external subject", Some(&external), 0),
+            ("one impersonation after an exchange", Some(&one), 1),
+            ("two", Some(&two), 2),
+            ("three", Some(&three), 3),
+        ] {
+            assert_eq!(impersonations(act, gw), want, "{name}");
+        }
+        // Another gateway's levels are not this one's.
+        assert_eq!(impersonations(Some(&three), "https://other"), 0);
+        // A hostile depth is cut short, not walked.
+        let mut deep = json!({"iss": gw, "sub": "x"});
+        for _ in 0..1000 {
+            deep = json!({"iss": gw, "sub": "x", "act": deep});
+        }
+        assert_eq!(impersonations(Some(&deep), gw), 64);
+    }
+}
