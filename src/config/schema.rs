@@ -268,6 +268,8 @@ pub struct QuotasConfig {
     pub federated_credentials: Option<u64>,
     /// `iam.authorizedKeys.count`, default 1000.
     pub authorized_keys: Option<u64>,
+    /// `iam.accessKeys.count`, default 1000.
+    pub access_keys: Option<u64>,
     /// `iam.accessBindings.count` (on the cloud and everything in it), default 1000.
     pub access_bindings: Option<u64>,
 }

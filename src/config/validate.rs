@@ -590,6 +590,7 @@ fn compile_iam(
                 federations: q.federations.unwrap_or(d.federations),
                 federated_credentials: q.federated_credentials.unwrap_or(d.federated_credentials),
                 authorized_keys: q.authorized_keys.unwrap_or(d.authorized_keys),
+                access_keys: q.access_keys.unwrap_or(d.access_keys),
                 access_bindings: q.access_bindings.unwrap_or(d.access_bindings),
             }
         },

@@ -169,6 +169,13 @@ impl Row {
         })
     }
 
+    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        Ok(match self {
+            Row::Sqlite(r) => r.try_get(column)?,
+            Row::Postgres(r) => r.try_get(column)?,
+        })
+    }
+
     pub(crate) fn flag(&self, column: &str) -> Result<bool, StoreError> {
         Ok(match self {
             Row::Sqlite(r) => r.try_get(column)?,
