@@ -69,7 +69,8 @@ pub struct HttpRequest<'a> {
     pub query: &'a str,
     /// Every header as received, in order; a name may repeat.
     pub headers: &'a [(String, String)],
-    /// SHA-256 of the body as received (64 hex digits), or [`UNSIGNED_PAYLOAD`].
+    /// SHA-256 of the body as received (64 hex digits), or [`UNSIGNED_PAYLOAD`]. An S3
+    /// presigned URL is canonicalized with [`UNSIGNED_PAYLOAD`] whatever this says.
     pub payload_hash: &'a str,
 }
 
@@ -666,6 +667,17 @@ impl Signed {
         {
             return Err(Refusal::PayloadHash);
         }
+        // S3 never signs the payload of a presigned URL (Amazon S3 API Reference,
+        // "Authenticating Requests: Using Query Parameters").
+        let unsigned = HttpRequest {
+            payload_hash: UNSIGNED_PAYLOAD,
+            ..*request
+        };
+        let request = if expires.is_some() && service == "s3" {
+            &unsigned
+        } else {
+            request
+        };
         let canonical = canonical_request(request, &names, &service, expires.is_some())?;
         let scope = format!("{date}/{region}/{service}/{TERMINATOR}");
         Ok(Signed {
