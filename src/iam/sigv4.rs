@@ -814,6 +814,8 @@ mod tests {
     const NOW: i64 = 1_440_938_160;
     const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+    type Headers = Vec<(String, String)>;
+
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -1169,7 +1171,7 @@ mod tests {
             Err("payload_hash_mismatch")
         );
         // Malformed, each way.
-        let with = |f: &dyn Fn(&mut Vec<(String, String)>)| {
+        let with = |f: &dyn Fn(&mut Headers)| {
             let mut r = good.clone();
             f(&mut r);
             reason(read(&r, EMPTY_SHA256))

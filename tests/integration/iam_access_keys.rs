@@ -618,6 +618,9 @@ async fn access_keys_live_and_die_over_grpc_and_the_roles_decide() {
     gw.stop().await;
 }
 
+/// Headers as a service received them.
+type Headers = Vec<(String, String)>;
+
 /// A client of an S3-compatible service: signs requests with an access key.
 struct Client {
     key_id: String,
@@ -806,7 +809,7 @@ async fn signatures_are_verified_at_authorize_and_each_rule_refuses_with_its_rea
         "host;x-amz-content-sha256;x-amz-date",
         EMPTY_SHA256,
     );
-    let cases: Vec<(&str, Vec<(String, String)>, &str, &str)> = vec![
+    let cases: Vec<(&str, Headers, &str, &str)> = vec![
         (
             "wrong secret",
             signed_request(&other_secret, t, &[], "host;x-amz-date", EMPTY_SHA256),
