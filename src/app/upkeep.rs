@@ -49,8 +49,17 @@ const RESEAL_BATCH: u32 = 100;
 /// Seals again, under the first of `[iam] secret_keys`, a batch of the access keys' secrets
 /// sealed under another (every replica may; a key changed meanwhile is left to the next round).
 async fn reseal_access_keys(state: &AppState) {
-    let Ok(keys) = crate::app::call::access_keys(state) else {
+    let Some(live) = state.live() else {
         return;
+    };
+    let keys = crate::iam::access_keys::AccessKeys {
+        ctx: crate::iam::service::Context {
+            live,
+            authorizer: state.authorizer(),
+            quotas: &state.settings().iam.quotas,
+            now: crate::time::now_unix(),
+        },
+        secret_keys: state.secret_keys(),
     };
     match keys.reseal(RESEAL_BATCH).await {
         Ok(0) => {}

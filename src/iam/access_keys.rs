@@ -33,7 +33,7 @@ use super::operation::{self, types};
 use super::quota::Quota;
 use super::sealing::{Secret, SecretKeys};
 use super::service::{
-    Context, Finished, Method, authorize_on_account, check_description, check_id,
+    Context, Finished, Method, authorize_on_account, check_description, check_id, creation_target,
 };
 use super::sigv4::{Refusal, Signed};
 use super::status::{Code, Status};
@@ -191,12 +191,11 @@ impl AccessKeys<'_> {
         principal: &Principal,
         request: CreateAccessKey,
     ) -> Result<CreatedAccessKey, Status> {
-        let account_id = request
-            .service_account_id
-            .as_deref()
-            .unwrap_or(&principal.service_account_id);
-        check_id("serviceAccountId", account_id)?;
-        check_description(&request.description)?;
+        let account_id = creation_target(
+            principal,
+            request.service_account_id.as_deref(),
+            &request.description,
+        )?;
         let account = authorize_on_account(
             self.ctx.store(),
             self.ctx.authorizer,

@@ -164,6 +164,19 @@ pub async fn authorize_on_account(
     Ok(account)
 }
 
+/// The service account a key's creation concerns (the one named, else the caller's), once it
+/// and the key's description are checked.
+pub(crate) fn creation_target<'a>(
+    principal: &'a Principal,
+    service_account_id: Option<&'a str>,
+    description: &str,
+) -> Result<&'a str, Status> {
+    let account_id = service_account_id.unwrap_or(&principal.service_account_id);
+    check_id("serviceAccountId", account_id)?;
+    check_description(description)?;
+    Ok(account_id)
+}
+
 pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Status> {
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
         return Err(Status::invalid_argument(
@@ -346,12 +359,11 @@ impl Keys<'_> {
         principal: &Principal,
         request: CreateKey,
     ) -> Result<CreatedKey, Status> {
-        let account_id = request
-            .service_account_id
-            .as_deref()
-            .unwrap_or(&principal.service_account_id);
-        check_id("serviceAccountId", account_id)?;
-        check_description(&request.description)?;
+        let account_id = creation_target(
+            principal,
+            request.service_account_id.as_deref(),
+            &request.description,
+        )?;
         let account = self
             .authorize(principal, Method::KeyCreate, account_id)
             .await?;

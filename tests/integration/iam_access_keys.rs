@@ -67,6 +67,17 @@ async fn grant(gw: &Gateway, admin: &str, role: &str, on: &str, to: &str) {
     assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
+/// `reply` is the Yandex error of HTTP `status` and `code` whose message holds `needle`.
+fn assert_refused(reply: &Reply, status: u16, code: i64, needle: &str) {
+    assert_eq!(
+        (reply.status, reply.grpc_code()),
+        (status, code),
+        "{}",
+        reply.text
+    );
+    assert!(reply.message().contains(needle), "{}", reply.text);
+}
+
 async fn create(gw: &Gateway, token: &str, body: Value) -> Reply {
     gw.iam("POST", KEYS, Some(token), Some(body.to_string()))
         .await
@@ -186,13 +197,7 @@ async fn access_keys_live_and_die_over_rest_and_the_secret_is_answered_once() {
         ),
     ] {
         let refused = create(&gw, &admin_token, body).await;
-        assert_eq!(
-            (refused.status, refused.grpc_code()),
-            (400, 3),
-            "{}",
-            refused.text
-        );
-        assert!(refused.message().contains(expected), "{}", refused.text);
+        assert_refused(&refused, 400, 3, expected);
     }
     let missing = gw
         .iam(
@@ -228,8 +233,18 @@ async fn access_keys_live_and_die_over_rest_and_the_secret_is_answered_once() {
     assert_eq!(gone.status, 404, "{}", gone.text);
 
     // The secret reached no audit line and no stored operation.
-    let audit = std::fs::read_to_string(gw.dir.path().join("audit.log")).unwrap();
-    assert!(audit.contains(&format!("access_key:{id}")), "{audit}");
+    let path = gw.dir.path().join("audit.log");
+    let deleted_line = format!("\"resource\":\"access_key:{id}\"");
+    crate::operate::wait_for("the deletion audited", async || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&deleted_line))
+            .count()
+            >= 3
+    })
+    .await;
+    let audit = std::fs::read_to_string(&path).unwrap();
     assert!(!audit.contains(&secret));
     gw.stop().await;
 }
@@ -389,17 +404,7 @@ async fn the_quota_and_the_missing_sealing_key_are_refused() {
     let admin = KeyFile::bootstrap(&gw);
     let admin_token = gw.iam_token(&admin).await;
     let refused = create(&gw, &admin_token, json!({})).await;
-    assert_eq!(
-        (refused.status, refused.grpc_code()),
-        (400, 9),
-        "{}",
-        refused.text
-    );
-    assert!(
-        refused.message().contains("[iam] secret_keys"),
-        "{}",
-        refused.text
-    );
+    assert_refused(&refused, 400, 9, "[iam] secret_keys");
     let (channel, grpc_token, _) = crate::grpc::admin(&gw).await;
     let refused = AccessKeyServiceClient::new(channel)
         .create(authed(&grpc_token, CreateAccessKeyRequest::default()))
@@ -915,17 +920,7 @@ async fn signatures_are_verified_at_authorize_and_each_rule_refuses_with_its_rea
                 Some(json!({"checks": [check]}).to_string()),
             )
             .await;
-        assert_eq!(
-            (reply.status, reply.grpc_code()),
-            (400, 3),
-            "{}",
-            reply.text
-        );
-        assert!(
-            reply.message().contains("exactly one credential"),
-            "{}",
-            reply.text
-        );
+        assert_refused(&reply, 400, 3, "exactly one credential");
     }
 
     // A suspended account's signatures are refused; active again, accepted.

@@ -177,30 +177,13 @@ impl Store {
         update: &AccessKeyUpdate,
         now: i64,
     ) -> Result<Written<AccessKey>, StoreError> {
-        let mut m = self.mutation(now).await?;
-        let row = m
-            .tx()
-            .fetch_optional(
-                Statement::new(concat!(
-                    "UPDATE access_keys SET description = $1, version = version + 1 \
-                     WHERE id = $2 AND version = $3 RETURNING ",
-                    columns!()
-                ))
-                .bind(&update.description)
-                .bind(id)
-                .bind(expected),
-                "access key",
-            )
-            .await?;
-        self.finish_update(
-            m,
-            ResourceKind::AccessKey,
-            id,
-            expected,
-            row,
-            access_key_from_row,
-        )
-        .await
+        let sql = concat!(
+            "UPDATE access_keys SET description = $1, version = version + 1 \
+             WHERE id = $2 AND version = $3 RETURNING ",
+            columns!()
+        );
+        self.set_access_key_column(sql, &update.description, id, expected, now)
+            .await
     }
 
     /// Replaces a key's sealed secret (the same secret, sealed again under another key), if
@@ -212,18 +195,30 @@ impl Store {
         secret: &SealedSecret,
         now: i64,
     ) -> Result<Written<AccessKey>, StoreError> {
+        let sql = concat!(
+            "UPDATE access_keys SET secret_sealed = $1, version = version + 1 \
+             WHERE id = $2 AND version = $3 RETURNING ",
+            columns!()
+        );
+        self.set_access_key_column(sql, secret.as_stored(), id, expected, now)
+            .await
+    }
+
+    /// One conditional update `sql` (`… SET <column> = $1 … WHERE id = $2 AND version = $3
+    /// RETURNING …`) of a key, logged.
+    async fn set_access_key_column(
+        &self,
+        sql: &'static str,
+        value: &str,
+        id: &str,
+        expected: i64,
+        now: i64,
+    ) -> Result<Written<AccessKey>, StoreError> {
         let mut m = self.mutation(now).await?;
         let row = m
             .tx()
             .fetch_optional(
-                Statement::new(concat!(
-                    "UPDATE access_keys SET secret_sealed = $1, version = version + 1 \
-                     WHERE id = $2 AND version = $3 RETURNING ",
-                    columns!()
-                ))
-                .bind(secret.as_stored())
-                .bind(id)
-                .bind(expected),
+                Statement::new(sql).bind(value).bind(id).bind(expected),
                 "access key",
             )
             .await?;
