@@ -1244,3 +1244,60 @@ async fn sealed_secrets_open_in_their_own_row_under_a_listed_key_and_rotate() {
 fn admin_for(gw: &Gateway) -> KeyFile {
     KeyFile::bootstrap(gw)
 }
+
+#[test]
+fn check_config_reads_the_sealing_key_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[signing]\nkey_file = \"s.pem\"\ngenerate_if_missing = true\n\n[store]\nurl = \"sqlite://iam.db\"\n\n[iam]\nsecret_keys = [{ id = \"k1\", file = \"k1\" }, { id = \"k2\", file = \"k2\" }]\n",
+    )
+    .unwrap();
+    let check = || {
+        let out = std::process::Command::new(crate::support::binary::BIN)
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Missing, then too short, then one readable by others: refused, refused, a warning.
+    let (code, stderr) = check();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("[iam] secret_keys \"k1\"") && stderr.contains("cannot be read"),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("k1"), "c2hvcnQ=\n").unwrap();
+    std::fs::write(dir.path().join("k2"), [9u8; 32]).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("k1"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.path().join("k2"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (code, stderr) = check();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("base64 text of 5 bytes"), "{stderr}");
+    std::fs::write(
+        dir.path().join("k1"),
+        format!("{}\n", "QUFB".repeat(10) + "QUE="),
+    )
+    .unwrap();
+    let (code, stderr) = check();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("\"k2\"") && stderr.contains("may be read by others than its owner"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\"k1\": "), "k1 is private: {stderr}");
+}
