@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use wif_gateway::config;
+use wif_gateway::iam::sealing;
 use wif_gateway::signing::{SigningAlgorithm, SigningKey};
 
 #[derive(Parser)]
@@ -237,6 +238,21 @@ fn check_config(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
             }
             if let Some(Err(e)) = c.settings.tls.as_ref().map(config::TlsSettings::check) {
                 problems.push(format!("[server.tls]: {e}"));
+            }
+            for key in &c.settings.iam.secret_keys {
+                if !key.file.exists() && key.generate_if_missing {
+                    continue;
+                }
+                if let Err(e) = sealing::read_key_file(&key.file) {
+                    problems.push(format!("[iam] secret_keys {:?}: {e}", key.id));
+                } else if sealing::readable_by_others(&key.file) == Some(true) {
+                    report.warnings.push(format!(
+                        "{}: [iam] secret_keys {:?}: {} may be read by others than its owner (mode 0600 keeps it private)",
+                        path.display(),
+                        key.id,
+                        key.file.display()
+                    ));
+                }
             }
             report.problems = problems
                 .into_iter()

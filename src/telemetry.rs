@@ -50,6 +50,9 @@ pub const IAM_REVOKED_TOKENS: &str = "wif_gateway_iam_revoked_tokens";
 /// `denied` (PERMISSION_DENIED), `unauthenticated` (the check's IAM token is refused) or
 /// `invalid` (unknown permission, a resource path that cannot be walked).
 pub const AUTHORIZE_CHECKS: &str = "wif_gateway_iam_authorize_checks_total";
+/// AWS Signature Version 4 signatures checked by the Authorize API, by `result`: `valid`, or
+/// the rule that refused it (`signature_mismatch`, `unknown_access_key`, …).
+pub const SIGV4_CHECKS: &str = "wif_gateway_sigv4_checks_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -94,6 +97,10 @@ fn describe() {
         "Issuer key lookups by result (hit, stale, miss)."
     );
     describe_counter!(RELOADS, "Configuration reloads by result.");
+    describe_counter!(
+        SIGV4_CHECKS,
+        "AWS Signature Version 4 signatures checked by the Authorize API, by result (valid, or the rule that refused it)."
+    );
     describe_gauge!(
         SIGNING_KEYS,
         "Signing keys in use, by kid, algorithm and state."
@@ -128,7 +135,7 @@ fn describe() {
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,
@@ -145,6 +152,7 @@ pub const ALL: [&str; 16] = [
     IAM_PROPAGATION_LAG,
     IAM_REVOKED_TOKENS,
     AUTHORIZE_CHECKS,
+    SIGV4_CHECKS,
 ];
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.

@@ -65,6 +65,43 @@ pub fn civil_date(unix: i64) -> Option<(i32, u8, u8)> {
     ))
 }
 
+/// Unix seconds of a UTC calendar date and time of day; `None` when a field is out of its range
+/// (month 1..=12, day 1..=the month's last, hour 0..=23, minute and second 0..=59) or the year
+/// outside 0..=9999.
+pub fn unix_of(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Option<i64> {
+    if !(0..=9999).contains(&year) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let last = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > last {
+        return None;
+    }
+    // Days-from-civil (H. Hinnant), the inverse of `civil_date`.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +137,37 @@ mod tests {
         for (name, input, expected) in cases {
             assert_eq!(rfc3339(input), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn calendar_times_and_rfc3339_parse_back() {
+        for unix in [0, 951_782_400, 1_795_000_000, -1, 1_440_938_160] {
+            assert_eq!(parse_rfc3339(&rfc3339(unix)), Some(unix), "{unix}");
+        }
+        assert_eq!(unix_of(2015, 8, 30, 12, 36, 0), Some(1_440_938_160));
+        assert_eq!(
+            parse_rfc3339("2015-08-30T15:36:00.123+03:00"),
+            Some(1_440_938_160)
+        );
+        assert_eq!(
+            parse_rfc3339("2015-08-30T11:36:00-01:00"),
+            Some(1_440_938_160)
+        );
+        for bad in [
+            "",
+            "2015-08-30",
+            "2015-08-30T12:36:00",
+            "2015-02-29T00:00:00Z",
+            "2015-13-01T00:00:00Z",
+            "2015-08-30T24:00:00Z",
+            "2015-08-30T12:36:00.Z",
+            "2015-08-30T12:36:00+3:00",
+            "+015-08-30T12:36:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+        assert_eq!(unix_of(2016, 2, 29, 0, 0, 0), Some(1_456_704_000));
+        assert_eq!(unix_of(2016, 2, 30, 0, 0, 0), None);
     }
 
     #[test]

@@ -5,7 +5,11 @@
 #     discovery, IamTokenService, every resource's create/get/list/update/delete, access
 #     bindings, Operations, then an exchange over TLS (scripts/sdk/check.py);
 #   - the Node.js SDK (npm @yandex-cloud/nodejs-sdk 3.2.0) with an IAM token and each client's
-#     endpoint (scripts/sdk/node/check.js).
+#     endpoint (scripts/sdk/node/check.js);
+#   - botocore (PyPI botocore==1.44.5), the AWS SDK's signer, with a static access key the
+#     Python SDK creates: the gateway verifies its AWS Signature Version 4 signatures through
+#     POST /iam/v1/authorize and refuses a tampered header, a wrong secret and a wrong date
+#     (scripts/sdk/sigv4.py).
 #
 # It starts the debug build of the gateway (building it if needed) on two free loopback ports,
 # plain and TLS, with a SQLite store, the dev issuer and a development CA in a temporary
@@ -22,10 +26,10 @@ sdk=$root/target/sdk
 [ -x "$bin" ] || cargo build --quiet
 
 mkdir -p "$sdk"
-if ! "$sdk/venv/bin/python" -c 'import importlib.metadata as m; assert m.version("yandexcloud") == "0.413.0"' 2>/dev/null; then
-    echo "installing yandexcloud 0.413.0 into $sdk/venv"
+if ! "$sdk/venv/bin/python" -c 'import importlib.metadata as m; assert m.version("yandexcloud") == "0.413.0"; assert m.version("botocore") == "1.44.5"' 2>/dev/null; then
+    echo "installing yandexcloud 0.413.0 and botocore 1.44.5 into $sdk/venv"
     python3 -m venv "$sdk/venv"
-    "$sdk/venv/bin/pip" install --quiet --disable-pip-version-check yandexcloud==0.413.0
+    "$sdk/venv/bin/pip" install --quiet --disable-pip-version-check yandexcloud==0.413.0 botocore==1.44.5
 fi
 if [ ! -d "$sdk/node/node_modules/@yandex-cloud/nodejs-sdk" ] \
     || ! cmp -s scripts/sdk/node/package.json "$sdk/node/package.json"; then
@@ -81,6 +85,7 @@ url = "sqlite://iam.db"
 [iam]
 bootstrap_key_file = "admin-key.json"
 allow_http_to_loopback = true
+secret_keys = [{ id = "sdk", file = "secret-key-sdk", generate_if_missing = true }]
 TOML
 
 "$bin" serve --config "$work/gateway.toml" > "$work/gateway.log" 2>&1 &
@@ -109,8 +114,15 @@ WIF_SDK_ENDPOINT="127.0.0.1:$tls" WIF_SDK_CA="$work/tls/ca.pem" \
     WIF_SDK_KEY_FILE="$work/admin-key.json" WIF_SDK_DEV_URL="http://127.0.0.1:$plain" \
     "$sdk/venv/bin/python" scripts/sdk/check.py || fail
 
-echo "--- Node.js SDK (@yandex-cloud/nodejs-sdk 3.2.0)"
 token=$("$bin" iam create-token --key-file "$work/admin-key.json" --endpoint "http://127.0.0.1:$plain")
+
+echo "--- botocore (1.44.5) signatures verified by the gateway"
+WIF_SDK_ENDPOINT="127.0.0.1:$tls" WIF_SDK_CA="$work/tls/ca.pem" \
+    WIF_SDK_KEY_FILE="$work/admin-key.json" WIF_SDK_DEV_URL="http://127.0.0.1:$plain" \
+    WIF_SDK_IAM_TOKEN="$token" WIF_SDK_SECRET_OUT="$work/access-key-secret" \
+    "$sdk/venv/bin/python" scripts/sdk/sigv4.py || fail
+
+echo "--- Node.js SDK (@yandex-cloud/nodejs-sdk 3.2.0)"
 WIF_SDK_ENDPOINT="127.0.0.1:$tls" WIF_SDK_CA="$work/tls/ca.pem" WIF_SDK_IAM_TOKEN="$token" \
     WIF_SDK_DEV_URL="http://127.0.0.1:$plain" NODE_PATH="$sdk/node/node_modules" \
     node scripts/sdk/node/check.js || fail
@@ -119,4 +131,8 @@ if grep -q "PRIVATE KEY" "$work/gateway.log" "$work/audit.log"; then
     echo "a private key reached the gateway's log or audit log" >&2
     exit 1
 fi
-echo "--- both SDKs managed the gateway"
+if [ -s "$work/access-key-secret" ] && grep -qF -f "$work/access-key-secret" "$work/gateway.log" "$work/audit.log"; then
+    echo "an access key's secret reached the gateway's log or audit log" >&2
+    exit 1
+fi
+echo "--- both SDKs managed the gateway; botocore's signatures verified"

@@ -7,7 +7,8 @@
 //! log line. The transports only translate the request and the answer.
 //!
 //! Also here: the request id both transports tag requests with ([`RequestId`]), and what a
-//! management method runs with ([`context`], [`live`], [`store`], [`keys`], [`federations`]).
+//! management method runs with ([`context`], [`live`], [`store`], [`keys`], [`access_keys`],
+//! [`federations`]).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -219,6 +220,14 @@ pub fn keys(state: &AppState) -> Result<crate::iam::service::Keys<'_>, Status> {
         authorizer: state.authorizer(),
         quotas: &state.settings().iam.quotas,
         now: crate::time::now_unix(),
+    })
+}
+
+/// `AccessKeyService` as a call runs it.
+pub fn access_keys(state: &AppState) -> Result<crate::iam::access_keys::AccessKeys<'_>, Status> {
+    Ok(crate::iam::access_keys::AccessKeys {
+        ctx: context(state)?,
+        secret_keys: state.secret_keys(),
     })
 }
 

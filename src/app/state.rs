@@ -20,6 +20,7 @@ use crate::iam::authz::AuthzIndex;
 use crate::iam::bootstrap::{self, BootstrapError, Started};
 use crate::iam::catalog::Catalog;
 use crate::iam::live::{FederationDefaults, Live};
+use crate::iam::sealing::SecretKeys;
 use crate::iam::service::Authorize;
 use crate::iam::store::{Store, StoreError};
 use crate::limits::Limits;
@@ -92,6 +93,9 @@ struct StateInner {
     tls: Option<ServerTls>,
     /// Uses of service accounts and keys not yet written to the store.
     usage: crate::iam::usage::Usage,
+    /// The keys static access keys' secrets are sealed with (`[iam] secret_keys`), with a store
+    /// that has some configured.
+    secret_keys: Option<Arc<SecretKeys>>,
 }
 
 /// How long `/readyz` waits for the IAM database to answer.
@@ -206,6 +210,14 @@ impl AppState {
             None => None,
         };
         let audit = Audit::start(&settings.audit).map_err(StartError::Audit)?;
+        let secret_keys = match (&live, settings.iam.secret_keys.is_empty()) {
+            (Some(_), false) => {
+                let keys = SecretKeys::load(&settings.iam.secret_keys)?;
+                tracing::info!(ids = ?keys.ids().collect::<Vec<_>>(), sealing = keys.sealing_key_id(), "secret sealing keys");
+                Some(Arc::new(keys))
+            }
+            _ => None,
+        };
         let state = AppState {
             inner: Arc::new(StateInner {
                 config_path: config.path,
@@ -226,6 +238,7 @@ impl AppState {
                 own_keys: ArcSwapOption::empty(),
                 tls,
                 usage: crate::iam::usage::Usage::new(),
+                secret_keys,
             }),
         };
         let snapshot = state.snapshot();
@@ -285,6 +298,12 @@ impl AppState {
             Some(live) => snapshot.directory.with_store(live.entries()),
             None => snapshot.directory.clone(),
         }
+    }
+
+    /// The keys static access keys' secrets are sealed with, when `[iam] secret_keys` lists
+    /// some (and there is a store).
+    pub fn secret_keys(&self) -> Option<&SecretKeys> {
+        self.inner.secret_keys.as_deref()
     }
 
     /// Who may call which IAM method.
@@ -437,6 +456,8 @@ pub enum StartError {
     Bootstrap(#[from] BootstrapError),
     #[error("a configuration with [store] is started with AppState::start")]
     StoreNeedsStart,
+    #[error("[iam] secret_keys: {0}")]
+    SecretKeys(#[from] crate::iam::sealing::SealingError),
 }
 
 /// Publishes `wif_gateway_signing_key_info` for `current`'s keys and zeroes the (key, state)

@@ -2,7 +2,9 @@
 //! forgets issuer key sources the directory no longer names, forgets rate-limit keys whose
 //! budget is full again, drops the revocations of tokens that have expired (from memory and
 //! from the IAM store), and the idempotency keys older than a day; writes when service accounts
-//! and keys were last used ([`crate::iam::usage`]) and lifts the suspensions whose end has come.
+//! and keys were last used ([`crate::iam::usage`]) and lifts the suspensions whose end has come;
+//! after a rotation of `[iam] secret_keys`, it seals access keys' secrets again under the first
+//! key, a batch a minute.
 
 use std::time::Duration;
 
@@ -35,6 +37,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 {
                     tracing::warn!(error = %e, "IAM store: cannot delete expired revocations; retrying in a minute");
                 }
+                reseal_access_keys(&state).await;
                 if let Some(store) = state.store() {
                     let before = crate::time::now_unix() - crate::iam::idempotency::RETENTION;
                     if let Err(e) = store.prune_idempotency_keys(before).await {
@@ -44,4 +47,35 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Access keys whose secrets are sealed again per round.
+const RESEAL_BATCH: u32 = 100;
+
+/// Seals again, under the first of `[iam] secret_keys`, a batch of the access keys' secrets
+/// sealed under another (every replica may; a key changed meanwhile is left to the next round).
+async fn reseal_access_keys(state: &AppState) {
+    let Some(live) = state.live() else {
+        return;
+    };
+    let keys = crate::iam::access_keys::AccessKeys {
+        ctx: crate::iam::service::Context {
+            live,
+            authorizer: state.authorizer(),
+            quotas: &state.settings().iam.quotas,
+            now: crate::time::now_unix(),
+        },
+        secret_keys: state.secret_keys(),
+    };
+    match keys.reseal(RESEAL_BATCH).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            access_keys = n,
+            sealing_key = keys.secret_keys.map_or("", |k| k.sealing_key_id()),
+            "IAM store: access keys' secrets sealed again under the first of [iam] secret_keys"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "IAM store: cannot seal access keys' secrets again; retrying in a minute");
+        }
+    }
 }

@@ -254,6 +254,23 @@ pub struct IamConfig {
     /// Quotas per cloud; each defaults to Yandex Cloud's.
     #[serde(default)]
     pub quotas: QuotasConfig,
+    /// The keys static access keys' secrets are sealed with at rest (AES-256-GCM): the first
+    /// seals, every one listed opens. Without any, access keys cannot be created.
+    #[serde(default)]
+    pub secret_keys: Vec<SecretKeyConfig>,
+}
+
+/// One key of `[iam] secret_keys`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyConfig {
+    /// Names the key in every value it seals (1 to 64 characters of `A-Z a-z 0-9 . _ -`).
+    pub id: String,
+    /// 32 random bytes, raw or as base64 text (relative to the config file's directory).
+    pub file: PathBuf,
+    /// Create `file` if it does not exist (development only).
+    #[serde(default)]
+    pub generate_if_missing: bool,
 }
 
 /// `[iam.quotas]`: per cloud, how many of each resource the API creates.
@@ -268,6 +285,8 @@ pub struct QuotasConfig {
     pub federated_credentials: Option<u64>,
     /// `iam.authorizedKeys.count`, default 1000.
     pub authorized_keys: Option<u64>,
+    /// `iam.accessKeys.count`, default 1000.
+    pub access_keys: Option<u64>,
     /// `iam.accessBindings.count` (on the cloud and everything in it), default 1000.
     pub access_bindings: Option<u64>,
 }

@@ -115,6 +115,8 @@ pub struct IamSettings {
     pub federation_max_token_lifetime: i64,
     /// Quotas per cloud.
     pub quotas: crate::iam::quota::Quotas,
+    /// `[iam] secret_keys`, files resolved: what static access keys' secrets are sealed with.
+    pub secret_keys: Vec<crate::iam::sealing::SecretKeyFile>,
 }
 
 /// The TLS listener: where it listens and its certificate.

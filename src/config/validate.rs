@@ -578,7 +578,50 @@ fn compile_iam(
             audiences
         }
     };
+    let mut secret_keys: Vec<crate::iam::sealing::SecretKeyFile> = Vec::new();
+    for key in &iam.secret_keys {
+        let file = resolve(base, &key.file);
+        if !crate::iam::sealing::is_key_id(&key.id) {
+            problems.add(
+                place,
+                format!(
+                    "secret_keys id {:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+                    key.id
+                ),
+            );
+        }
+        if secret_keys.iter().any(|k| k.id == key.id) {
+            problems.add(
+                place,
+                format!("secret_keys id {:?} is listed twice", key.id),
+            );
+        }
+        if secret_keys.iter().any(|k| k.file == file) {
+            problems.add(
+                place,
+                format!(
+                    "secret_keys file {} is listed twice: each key is a file of its own",
+                    file.display()
+                ),
+            );
+        }
+        if key.generate_if_missing {
+            problems.warn(
+                place,
+                format!(
+                    "secret_keys {:?} has generate_if_missing: a key generated on one machine does not open what another sealed; for development only",
+                    key.id
+                ),
+            );
+        }
+        secret_keys.push(crate::iam::sealing::SecretKeyFile {
+            id: key.id.clone(),
+            file,
+            generate_if_missing: key.generate_if_missing,
+        });
+    }
     IamSettings {
+        secret_keys,
         token_audiences,
         allow_http_to_loopback: iam.allow_http_to_loopback,
         federation_max_token_lifetime: file.exchange.max_token_lifetime_seconds,
@@ -590,6 +633,7 @@ fn compile_iam(
                 federations: q.federations.unwrap_or(d.federations),
                 federated_credentials: q.federated_credentials.unwrap_or(d.federated_credentials),
                 authorized_keys: q.authorized_keys.unwrap_or(d.authorized_keys),
+                access_keys: q.access_keys.unwrap_or(d.access_keys),
                 access_bindings: q.access_bindings.unwrap_or(d.access_bindings),
             }
         },

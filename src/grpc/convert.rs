@@ -195,6 +195,19 @@ impl FromJson for iam::v1::Key {
     }
 }
 
+impl FromJson for iam::v1::awscompatibility::AccessKey {
+    fn from_json(j: Json<'_>) -> Self {
+        iam::v1::awscompatibility::AccessKey {
+            id: j.str("id"),
+            service_account_id: j.str("serviceAccountId"),
+            created_at: j.time("createdAt"),
+            description: j.str("description"),
+            key_id: j.str("keyId"),
+            last_used_at: j.time("lastUsedAt"),
+        }
+    }
+}
+
 impl FromJson for iam::v1::workload::oidc::Federation {
     fn from_json(j: Json<'_>) -> Self {
         iam::v1::workload::oidc::Federation {
@@ -307,6 +320,12 @@ id_metadata!(
     },
     iam::v1::UpdateKeyMetadata { key_id: "keyId" },
     iam::v1::DeleteKeyMetadata { key_id: "keyId" },
+    iam::v1::awscompatibility::UpdateAccessKeyMetadata {
+        access_key_id: "accessKeyId"
+    },
+    iam::v1::awscompatibility::DeleteAccessKeyMetadata {
+        access_key_id: "accessKeyId"
+    },
     iam::v1::workload::oidc::CreateFederationMetadata {
         federation_id: "federationId"
     },
@@ -357,6 +376,7 @@ pub fn pack(value: &Value) -> Result<Any, Status> {
         rm::v1::Folder,
         iam::v1::ServiceAccount,
         iam::v1::Key,
+        iam::v1::awscompatibility::AccessKey,
         iam::v1::workload::oidc::Federation,
         iam::v1::workload::FederatedCredential,
         access::AccessBindingsOperationResult,
@@ -375,6 +395,8 @@ pub fn pack(value: &Value) -> Result<Any, Status> {
         iam::v1::ReactivateServiceAccountResponse,
         iam::v1::UpdateKeyMetadata,
         iam::v1::DeleteKeyMetadata,
+        iam::v1::awscompatibility::UpdateAccessKeyMetadata,
+        iam::v1::awscompatibility::DeleteAccessKeyMetadata,
         iam::v1::workload::oidc::CreateFederationMetadata,
         iam::v1::workload::oidc::UpdateFederationMetadata,
         iam::v1::workload::oidc::DeleteFederationMetadata,

@@ -1,11 +1,22 @@
 //! `POST /iam/v1/authorize` (`AccessService.Authorize`): resource services (a Lockbox-like
-//! secret store) ask whether the subject of an IAM token holds a permission on a resource, in
-//! batches. Each check names a permission (configured, `lockbox.secrets.getPayload`, or
-//! built in), a resource path from the resource up, and the IAM token the resource service
-//! received; the answer holds one result per check, in order: the subject and
-//! `"allowed": true`, or a Yandex error `{"code","message"}` — 16 UNAUTHENTICATED for a
-//! refused token, 7 PERMISSION_DENIED, 3 INVALID_ARGUMENT for an unknown permission or a
-//! path that cannot be walked.
+//! secret store, an S3-compatible object store) ask whether the subject of a credential holds a
+//! permission on a resource, in batches. Each check names a permission (configured,
+//! `lockbox.secrets.getPayload`, or built in), a resource path from the resource up, and
+//! exactly one credential the resource service received:
+//!
+//! - `iamToken`: an IAM token of the gateway;
+//! - `signature`: an AWS Signature Version 4 signature made with a static access key, either
+//!   as the signed request itself (`{"request": {"method","path","query","headers",
+//!   "payloadHash"}}`, which the gateway canonicalizes) or as Yandex's `AccessKeySignature`
+//!   (`{"accessKeyId","stringToSign","signature","v4Parameters":{"signedAt","service",
+//!   "region"}}`, for a service that canonicalizes itself). The service never sees the secret:
+//!   the gateway opens it from its sealed form and verifies ([`crate::iam::sigv4`],
+//!   [`crate::iam::access_keys::verify`]); the subject is the key's service account.
+//!
+//! The answer holds one result per check, in order: the subject and `"allowed": true`, or a
+//! Yandex error `{"code","message"}` — 16 UNAUTHENTICATED for a refused token or signature
+//! (the message names the rule), 7 PERMISSION_DENIED, 3 INVALID_ARGUMENT for an unknown
+//! permission or a path that cannot be walked.
 //!
 //! The resource service itself authenticates with its own IAM token (`Authorization:
 //! Bearer`) and must hold `iam.accessService.authorize` (role `iam.accessService.authorizer`)
@@ -24,10 +35,12 @@ use super::yandex::{Call, Endpoint, Refusals, finish, json_body, ok, start};
 use crate::app::AppState;
 use crate::audit::AuthorizeDeniedEvent;
 use crate::exchange::quote;
+use crate::iam::access_keys;
 use crate::iam::authn::{self, OwnTokens};
 use crate::iam::authz::{NamedRefusal, PathElement, Principal};
 use crate::iam::live::Live;
 use crate::iam::service::Method;
+use crate::iam::sigv4::{self, HttpRequest, Signed};
 use crate::iam::status::{Code, Status};
 use crate::telemetry;
 use crate::time::now_unix;
@@ -38,6 +51,10 @@ pub const MAX_CHECKS: usize = 100;
 pub const MAX_PATH: usize = 16;
 /// Longest permission name and path element id or type.
 pub const MAX_NAME_CHARS: usize = 128;
+/// Most headers of a signed request.
+pub const MAX_HEADERS: usize = 100;
+/// Longest text field of a signature (a path, a query, a header value, a string to sign).
+pub const MAX_SIGNED_TEXT: usize = 8192;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![Endpoint::at("/iam/v1/authorize").post(authorize)]
@@ -50,8 +67,8 @@ struct AuthorizeRequest {
     checks: Vec<AuthorizeCheck>,
 }
 
-/// One check: may the subject of `iamToken` use `permission` on the resource of
-/// `resourcePath`?
+/// One check: may the subject of the credential (`iamToken` or `signature`, exactly one) use
+/// `permission` on the resource of `resourcePath`?
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AuthorizeCheck {
@@ -61,7 +78,165 @@ struct AuthorizeCheck {
     /// unknown to the gateway (a secret); its folder, cloud or organization are looked up.
     resource_path: Vec<PathEntry>,
     /// The IAM token the resource service was called with.
-    iam_token: String,
+    iam_token: Option<String>,
+    /// The AWS Signature Version 4 signature the resource service was called with.
+    signature: Option<SignatureCredential>,
+}
+
+/// An AWS Signature Version 4 signature made with a static access key: `request` alone (the
+/// gateway canonicalizes it), or `accessKeyId`, `stringToSign`, `signature` and `v4Parameters`
+/// (Yandex's `AccessKeySignature`: the service canonicalized it).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SignatureCredential {
+    request: Option<SignedRequest>,
+    /// The access key id (`YC…`) the signature names.
+    access_key_id: Option<String>,
+    /// The string to sign, four lines joined by `\n`.
+    string_to_sign: Option<String>,
+    /// The signature, 64 hex digits.
+    signature: Option<String>,
+    v4_parameters: Option<V4Parameters>,
+}
+
+/// The request a resource service received, as it received it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SignedRequest {
+    /// `GET`, `PUT`, …
+    method: String,
+    /// The path as received, percent-encoding and all (`/bucket/my%20key`).
+    path: String,
+    /// The query string as received, without `?`.
+    #[serde(default)]
+    query: String,
+    /// Every header as received, in order (a name may repeat): `Authorization`, `Host`,
+    /// `X-Amz-Date`, … A presigned URL's signature is in `query` instead.
+    headers: Vec<HeaderEntry>,
+    /// SHA-256 of the body as received, lowercase hex, or `UNSIGNED-PAYLOAD` when the request
+    /// says its body is not signed.
+    payload_hash: String,
+}
+
+/// One header of a signed request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HeaderEntry {
+    name: String,
+    value: String,
+}
+
+/// `AccessKeySignature.Version4Parameters`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct V4Parameters {
+    /// When the request was signed (RFC 3339): the string to sign's date.
+    signed_at: String,
+    service: String,
+    region: String,
+}
+
+/// The credential of a check.
+enum Credential<'a> {
+    IamToken(&'a str),
+    Signature(&'a SignatureCredential),
+}
+
+/// The one credential of check `i`, or why the request is malformed.
+fn credential(i: usize, check: &AuthorizeCheck) -> Result<Credential<'_>, Status> {
+    let bad =
+        |what: &str| Status::invalid_argument("invalid_argument", format!("checks[{i}]: {what}"));
+    match (&check.iam_token, &check.signature) {
+        (Some(token), None) => Ok(Credential::IamToken(token.trim())),
+        (None, Some(signature)) => {
+            let too_long = |s: &str| s.chars().count() > MAX_SIGNED_TEXT;
+            let yandex = [
+                signature.access_key_id.is_some(),
+                signature.string_to_sign.is_some(),
+                signature.signature.is_some(),
+                signature.v4_parameters.is_some(),
+            ];
+            match &signature.request {
+                Some(request) if yandex.iter().all(|set| !set) => {
+                    if request.headers.len() > MAX_HEADERS
+                        || [
+                            &request.method,
+                            &request.path,
+                            &request.query,
+                            &request.payload_hash,
+                        ]
+                        .iter()
+                        .any(|s| too_long(s))
+                        || request
+                            .headers
+                            .iter()
+                            .any(|h| h.name.chars().count() > MAX_NAME_CHARS || too_long(&h.value))
+                    {
+                        return Err(bad(&format!(
+                            "signature.request holds at most {MAX_HEADERS} headers, names of at most {MAX_NAME_CHARS} characters and texts of at most {MAX_SIGNED_TEXT}"
+                        )));
+                    }
+                    Ok(Credential::Signature(signature))
+                }
+                None if yandex.iter().all(|set| *set) => {
+                    let texts = [
+                        signature.access_key_id.as_deref().unwrap_or(""),
+                        signature.string_to_sign.as_deref().unwrap_or(""),
+                        signature.signature.as_deref().unwrap_or(""),
+                    ];
+                    if texts.iter().any(|s| too_long(s)) {
+                        return Err(bad(&format!(
+                            "signature texts hold at most {MAX_SIGNED_TEXT} characters"
+                        )));
+                    }
+                    Ok(Credential::Signature(signature))
+                }
+                _ => Err(bad(
+                    "signature is either {\"request\"} or {\"accessKeyId\", \"stringToSign\", \"signature\", \"v4Parameters\"}",
+                )),
+            }
+        }
+        _ => Err(bad(
+            "exactly one credential, iamToken or signature, is required",
+        )),
+    }
+}
+
+/// The signature of a check, read: from the signed request, or from Yandex's fields.
+fn read_signature(signature: &SignatureCredential) -> Result<Signed, Status> {
+    let refused = |r: sigv4::Refusal| access_keys::refused(&r);
+    if let Some(request) = &signature.request {
+        let headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect();
+        return Signed::from_request(&HttpRequest {
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            headers: &headers,
+            payload_hash: &request.payload_hash,
+        })
+        .map_err(refused);
+    }
+    let v4 = signature.v4_parameters.as_ref();
+    let signed_at = v4
+        .and_then(|v4| crate::time::parse_rfc3339(&v4.signed_at))
+        .ok_or_else(|| {
+            refused(sigv4::Refusal::Malformed(
+                "v4Parameters.signedAt is not an RFC 3339 time".into(),
+            ))
+        })?;
+    Signed::from_string_to_sign(
+        signature.access_key_id.as_deref().unwrap_or(""),
+        signature.string_to_sign.as_deref().unwrap_or(""),
+        signature.signature.as_deref().unwrap_or(""),
+        signed_at,
+        v4.map_or("", |v4| v4.region.as_str()),
+        v4.map_or("", |v4| v4.service.as_str()),
+    )
+    .map_err(refused)
 }
 
 /// One element of a resource path.
@@ -91,7 +266,8 @@ enum CheckResult {
         allowed: bool,
     },
     Refused {
-        /// 16 UNAUTHENTICATED, 7 PERMISSION_DENIED or 3 INVALID_ARGUMENT.
+        /// 16 UNAUTHENTICATED, 7 PERMISSION_DENIED, 3 INVALID_ARGUMENT, or 13 INTERNAL (a sealed
+        /// secret the configured keys do not open).
         code: i32,
         message: String,
     },
@@ -177,7 +353,9 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
             ),
         ));
     }
+    let mut credentials = Vec::with_capacity(body.checks.len());
     for (i, check) in body.checks.iter().enumerate() {
+        credentials.push(credential(i, check)?);
         let too_long = |s: &str| s.is_empty() || s.chars().count() > MAX_NAME_CHARS;
         if too_long(&check.permission)
             || check.resource_path.is_empty()
@@ -195,16 +373,31 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
             ));
         }
     }
-    let subjects: Vec<Result<String, Status>> = body
-        .checks
-        .iter()
-        .map(|check| principal_of(check.iam_token.trim(), &own, live, now))
-        .collect();
     let caller_principal = Principal::service_account(&caller);
     let mut results = Vec::with_capacity(body.checks.len());
     let mut refusals: Vec<(usize, Option<String>, Status)> = Vec::new();
     {
         let index = state.authorizer().index();
+        let subjects: Vec<Result<String, Status>> = credentials
+            .iter()
+            .map(|credential| match credential {
+                Credential::IamToken(token) => principal_of(token, &own, live, now),
+                Credential::Signature(signature) => {
+                    let verified = read_signature(signature).and_then(|signed| {
+                        access_keys::verify(
+                            &signed,
+                            live.access_keys(),
+                            state.secret_keys(),
+                            &index,
+                            now,
+                        )
+                    });
+                    let result = verified.as_ref().map_or_else(|s| s.reason, |_| "valid");
+                    metrics::counter!(telemetry::SIGV4_CHECKS, "result" => result).increment(1);
+                    verified.map(|v| v.service_account_id)
+                }
+            })
+            .collect();
         for (i, (check, subject)) in body.checks.iter().zip(&subjects).enumerate() {
             let path: Vec<PathElement<'_>> = check
                 .resource_path
@@ -255,6 +448,7 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
         let result = match status.code {
             Code::Unauthenticated => "unauthenticated",
             Code::PermissionDenied => "denied",
+            Code::Internal => "error",
             _ => "invalid",
         };
         metrics::counter!(telemetry::AUTHORIZE_CHECKS, "result" => result).increment(1);

@@ -2,7 +2,7 @@
 //! authentication). It is generated from the handlers' own types: the request bodies they
 //! parse, the messages they answer with ([`crate::iam::operation::OperationMessage`],
 //! [`crate::iam::status::StatusBody`], …) and the `#[utoipa::path]` of each handler in
-//! [`super::iam_tokens`], [`super::iam_keys`], [`super::iam_hierarchy`],
+//! [`super::iam_tokens`], [`super::iam_keys`], [`super::iam_access_keys`], [`super::iam_hierarchy`],
 //! [`super::iam_federations`] and [`super::iam_bindings`].
 //!
 //! The IAM routes are built from [`iam_endpoints`] alone, and a test compares that list's
@@ -18,6 +18,7 @@ use utoipa::openapi::path::PathItem;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::iam_access_keys;
 use super::iam_authorize;
 use super::iam_bindings;
 use super::iam_federations;
@@ -37,6 +38,7 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_tokens::endpoints(),
         iam_authorize::endpoints(),
         iam_keys::endpoints(),
+        iam_access_keys::endpoints(),
         iam_roles::endpoints(),
         iam_hierarchy::endpoints(),
         iam_federations::endpoints(),
@@ -63,6 +65,11 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_keys::read,
         iam_keys::update,
         iam_keys::delete,
+        iam_access_keys::create,
+        iam_access_keys::list,
+        iam_access_keys::read,
+        iam_access_keys::update,
+        iam_access_keys::delete,
         iam_roles::list,
         iam_roles::get,
         iam_hierarchy::list_clouds,

@@ -15,6 +15,9 @@
 //!   of its write before it answers, so a write is visible to this replica's exchange and
 //!   authorization before the caller learns it happened.
 //!
+//! - **Access keys**: the static access keys are followed into [`AccessKeys`] (access key id →
+//!   the key's id, service account and sealed secret), so that a signature is verified without
+//!   the database; the secret stays sealed in memory and is opened only to verify.
 //! - **Revocations**: the revocation list is followed into [`Revoked`], a set of `jti`s with
 //!   their tokens' expiry that authentication and introspection consult. Entries are dropped
 //!   [`REVOCATION_GRACE`] after their token's `exp` ([`Live::prune_revoked`]), from memory on
@@ -43,8 +46,8 @@ use super::authz::{AuthzIndex, Resource as AuthzResource};
 use super::catalog::Catalog;
 use super::roles::Scope;
 use super::store::{
-    AccessBinding, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq,
-    ServiceAccountStatus, Store, StoreError,
+    AccessBinding, AccessKey, Change, FOLLOWED, FederatedCredential, Federation, Record,
+    SealedSecret, Seq, ServiceAccountStatus, Store, StoreError,
 };
 
 /// How often the log is read even without a notification.
@@ -121,6 +124,55 @@ impl Revoked {
     }
 }
 
+/// An access key as followed: what verifying a signature of it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowedAccessKey {
+    /// The access key's resource id.
+    pub id: String,
+    pub service_account_id: String,
+    /// The secret, sealed as stored; [`crate::iam::sealing::SecretKeys::open`] opens it.
+    pub secret: SealedSecret,
+}
+
+/// The access keys as followed: access key id (`YC…`) → the key. Cheap to clone; clones share
+/// the map.
+#[derive(Clone, Default)]
+pub struct AccessKeys {
+    map: Arc<RwLock<HashMap<Box<str>, Arc<FollowedAccessKey>>>>,
+}
+
+impl std::fmt::Debug for AccessKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeys")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessKeys {
+    /// The key whose access key id is `key_id`.
+    pub fn get(&self, key_id: &str) -> Option<Arc<FollowedAccessKey>> {
+        self.read().get(key_id).cloned()
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<FollowedAccessKey>>> {
+        self.map.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Arc<FollowedAccessKey>>> {
+        self.map.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The followed store. Cheap to clone.
 #[derive(Clone)]
 pub struct Live {
@@ -140,6 +192,7 @@ struct Inner {
     configured: ArcSwap<Directory>,
     configured_links: std::sync::Mutex<Vec<(Scope, String, String)>>,
     revoked: Revoked,
+    access_keys: AccessKeys,
 }
 
 /// What applying changes needs besides the published views.
@@ -155,6 +208,10 @@ struct Follower {
     /// The revocation list, shared with [`Inner::revoked`]: an entry is visible as soon as it
     /// is applied.
     revoked: Revoked,
+    /// The access keys, shared with [`Inner::access_keys`], and each one's access key id by
+    /// its resource id (what a deletion names).
+    access_keys: AccessKeys,
+    access_key_ids: HashMap<Box<str>, Box<str>>,
 }
 
 impl std::fmt::Debug for Live {
@@ -175,6 +232,8 @@ impl Live {
             credentials: HashMap::new(),
             bindings: HashMap::new(),
             revoked: Revoked::default(),
+            access_keys: AccessKeys::default(),
+            access_key_ids: HashMap::new(),
         };
         let mut index = AuthzIndex::new();
         for kind in FOLLOWED {
@@ -189,9 +248,11 @@ impl Live {
             }
         }
         let revoked = follower.revoked.clone();
+        let access_keys = follower.access_keys.clone();
         let live = Live {
             inner: Arc::new(Inner {
                 revoked,
+                access_keys,
                 published: ArcSwap::from_pointee(follower.entries.clone()),
                 applied: follower.applied.0.into(),
                 follower: Mutex::new(follower),
@@ -295,6 +356,11 @@ impl Live {
             .authz
             .read()
             .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The access keys, as applied.
+    pub fn access_keys(&self) -> &AccessKeys {
+        &self.inner.access_keys
     }
 
     /// The revocation list, as applied.
@@ -439,6 +505,8 @@ impl Live {
             .set(entries.credential_count() as f64);
         metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "access_binding")
             .set(self.authz_read(AuthzIndex::binding_count) as f64);
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "access_key")
+            .set(follower.access_keys.len() as f64);
         metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(follower.revoked.len() as f64);
     }
 }
@@ -495,6 +563,7 @@ impl Follower {
             Record::RevokedToken(token) => {
                 self.revoked.insert(&token.jti, token.expires_at);
             }
+            Record::AccessKey(key) => self.put_access_key(key),
             Record::AccessBinding(binding) => {
                 if let Some(old) = self.bindings.remove(&binding.id) {
                     let _ = index.remove_access_binding(&old);
@@ -540,8 +609,34 @@ impl Follower {
                 }
             }
             ResourceKind::RevokedToken => self.revoked.remove(id),
+            ResourceKind::AccessKey => {
+                if let Some(key_id) = self.access_key_ids.remove(id) {
+                    self.access_keys.write().remove(&key_id);
+                }
+            }
             ResourceKind::AuthorizedKey | ResourceKind::Operation => {}
         }
+    }
+
+    fn put_access_key(&mut self, key: AccessKey) {
+        let mut keys = self.access_keys.write();
+        if let Some(old) = self.access_key_ids.get(key.id.as_str())
+            && **old != *key.key_id
+        {
+            keys.remove(old);
+        }
+        self.access_key_ids.insert(
+            key.id.clone().into_boxed_str(),
+            key.key_id.clone().into_boxed_str(),
+        );
+        keys.insert(
+            key.key_id.into_boxed_str(),
+            Arc::new(FollowedAccessKey {
+                id: key.id,
+                service_account_id: key.service_account_id,
+                secret: key.secret,
+            }),
+        );
     }
 }
 

@@ -29,6 +29,7 @@
 //!
 //! The REST routes are [`crate::http`]'s.
 
+pub mod access_keys;
 pub mod authn;
 pub mod authz;
 pub mod bindings_api;
@@ -45,7 +46,9 @@ pub mod paging;
 pub mod quota;
 pub mod roles;
 pub mod roles_api;
+pub mod sealing;
 pub mod service;
+pub mod sigv4;
 pub mod status;
 pub mod store;
 pub mod tokens;
@@ -64,6 +67,7 @@ pub enum ResourceKind {
     Federation,
     FederatedCredential,
     AuthorizedKey,
+    AccessKey,
     AccessBinding,
     Operation,
     RevokedToken,
@@ -71,20 +75,21 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in the order of the hierarchy (parents before children).
-    pub const ALL: [ResourceKind; 9] = [
+    pub const ALL: [ResourceKind; 10] = [
         ResourceKind::Cloud,
         ResourceKind::Folder,
         ResourceKind::ServiceAccount,
         ResourceKind::Federation,
         ResourceKind::FederatedCredential,
         ResourceKind::AuthorizedKey,
+        ResourceKind::AccessKey,
         ResourceKind::AccessBinding,
         ResourceKind::Operation,
         ResourceKind::RevokedToken,
     ];
 
     /// The stored name: `cloud`, `folder`, `service_account`, `federation`,
-    /// `federated_credential`, `authorized_key`, `access_binding`, `operation`,
+    /// `federated_credential`, `authorized_key`, `access_key`, `access_binding`, `operation`,
     /// `revoked_token` (an entry of the revocation list, by the token's `jti`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -94,6 +99,7 @@ impl ResourceKind {
             ResourceKind::Federation => "federation",
             ResourceKind::FederatedCredential => "federated_credential",
             ResourceKind::AuthorizedKey => "authorized_key",
+            ResourceKind::AccessKey => "access_key",
             ResourceKind::AccessBinding => "access_binding",
             ResourceKind::Operation => "operation",
             ResourceKind::RevokedToken => "revoked_token",

@@ -84,6 +84,14 @@ pub mod types {
         "yandex.cloud.iam.v1.Key",
     );
     pub const KEY_DELETE: OperationTypes = t("yandex.cloud.iam.v1.DeleteKeyMetadata", EMPTY);
+    pub const ACCESS_KEY_UPDATE: OperationTypes = t(
+        "yandex.cloud.iam.v1.awscompatibility.UpdateAccessKeyMetadata",
+        "yandex.cloud.iam.v1.awscompatibility.AccessKey",
+    );
+    pub const ACCESS_KEY_DELETE: OperationTypes = t(
+        "yandex.cloud.iam.v1.awscompatibility.DeleteAccessKeyMetadata",
+        EMPTY,
+    );
     pub const FEDERATION_CREATE: OperationTypes = t(
         "yandex.cloud.iam.v1.workload.oidc.CreateFederationMetadata",
         "yandex.cloud.iam.v1.workload.oidc.Federation",
@@ -114,7 +122,7 @@ pub mod types {
     );
 
     /// Every method's types: what a stored operation may carry.
-    pub const ALL: [OperationTypes; 20] = [
+    pub const ALL: [OperationTypes; 22] = [
         CLOUD_CREATE,
         CLOUD_UPDATE,
         CLOUD_DELETE,
@@ -128,6 +136,8 @@ pub mod types {
         SERVICE_ACCOUNT_REACTIVATE,
         KEY_UPDATE,
         KEY_DELETE,
+        ACCESS_KEY_UPDATE,
+        ACCESS_KEY_DELETE,
         FEDERATION_CREATE,
         FEDERATION_UPDATE,
         FEDERATION_DELETE,

@@ -90,6 +90,7 @@ impl Scope {
             ResourceKind::Federation => Some(Scope::Federation),
             ResourceKind::FederatedCredential
             | ResourceKind::AuthorizedKey
+            | ResourceKind::AccessKey
             | ResourceKind::AccessBinding
             | ResourceKind::Operation
             | ResourceKind::RevokedToken => None,

@@ -137,7 +137,47 @@ pub const MAX_DESCRIPTION_CHARS: usize = 256;
 /// Longest id in a request (`key_id`, `service_account_id`: length ≤ 50).
 pub const MAX_ID_CHARS: usize = 50;
 
-fn check_id(what: &str, id: &str) -> Result<(), Status> {
+/// The one authorization check of a method on a service account's keys: reads the account
+/// (a missing one is NOT_FOUND) and asks the authorizer about `method` on it.
+pub async fn authorize_on_account(
+    store: &Store,
+    authorizer: &dyn Authorize,
+    principal: &Principal,
+    method: Method,
+    service_account_id: &str,
+) -> Result<ServiceAccount, Status> {
+    let account = match store.get_service_account(service_account_id).await {
+        Ok(account) => account,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(Status::not_found(format!(
+                "service account {} not found",
+                quote(service_account_id)
+            )));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    authorizer.authorize(
+        principal,
+        method,
+        &[AuthzResource::new(Scope::ServiceAccount, &account.id)],
+    )?;
+    Ok(account)
+}
+
+/// The service account a key's creation concerns (the one named, else the caller's), once it
+/// and the key's description are checked.
+pub(crate) fn creation_target<'a>(
+    principal: &'a Principal,
+    service_account_id: Option<&'a str>,
+    description: &str,
+) -> Result<&'a str, Status> {
+    let account_id = service_account_id.unwrap_or(&principal.service_account_id);
+    check_id("serviceAccountId", account_id)?;
+    check_description(description)?;
+    Ok(account_id)
+}
+
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Status> {
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
         return Err(Status::invalid_argument(
             "invalid_argument",
@@ -147,7 +187,7 @@ fn check_id(what: &str, id: &str) -> Result<(), Status> {
     Ok(())
 }
 
-fn check_description(description: &str) -> Result<(), Status> {
+pub(crate) fn check_description(description: &str) -> Result<(), Status> {
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(Status::invalid_argument(
             "invalid_argument",
@@ -260,22 +300,14 @@ impl Keys<'_> {
         method: Method,
         service_account_id: &str,
     ) -> Result<ServiceAccount, Status> {
-        let account = match self.store.get_service_account(service_account_id).await {
-            Ok(account) => account,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(Status::not_found(format!(
-                    "service account {} not found",
-                    quote(service_account_id)
-                )));
-            }
-            Err(other) => return Err(other.into()),
-        };
-        self.authorizer.authorize(
+        authorize_on_account(
+            self.store,
+            self.authorizer,
             principal,
             method,
-            &[AuthzResource::new(Scope::ServiceAccount, &account.id)],
-        )?;
-        Ok(account)
+            service_account_id,
+        )
+        .await
     }
 
     /// A key and the account it belongs to, once the caller may call `method` on it.
@@ -327,12 +359,11 @@ impl Keys<'_> {
         principal: &Principal,
         request: CreateKey,
     ) -> Result<CreatedKey, Status> {
-        let account_id = request
-            .service_account_id
-            .as_deref()
-            .unwrap_or(&principal.service_account_id);
-        check_id("serviceAccountId", account_id)?;
-        check_description(&request.description)?;
+        let account_id = creation_target(
+            principal,
+            request.service_account_id.as_deref(),
+            &request.description,
+        )?;
         let account = self
             .authorize(principal, Method::KeyCreate, account_id)
             .await?;

@@ -107,7 +107,7 @@ pub(crate) fn authed<T>(token: &str, message: T) -> Request<T> {
 }
 
 /// The message packed in `any`, once its type URL is `url`, which must also be the type's own.
-fn unpack<M: Message + Default + Name>(any: Option<&Any>, url: &str) -> M {
+pub(crate) fn unpack<M: Message + Default + Name>(any: Option<&Any>, url: &str) -> M {
     let any = any.expect("an Any");
     assert_eq!(any.type_url, url);
     assert_eq!(M::type_url(), url, "the test names the type it decodes");
@@ -132,7 +132,7 @@ where
 }
 
 /// An IAM token over gRPC for `key`'s JWT, signed for the audience Yandex SDKs use.
-async fn iam_token(gw: &Gateway, channel: &Channel, key: &KeyFileCredentials) -> String {
+pub(crate) async fn iam_token(gw: &Gateway, channel: &Channel, key: &KeyFileCredentials) -> String {
     let jwt =
         service_account_jwt(key, &sdk_audience(gw), wif_gateway::time::now_unix()).expect("JWT");
     let answer = IamTokenServiceClient::new(channel.clone())
@@ -146,7 +146,7 @@ async fn iam_token(gw: &Gateway, channel: &Channel, key: &KeyFileCredentials) ->
     answer.iam_token
 }
 
-fn credentials(file: &KeyFile) -> KeyFileCredentials {
+pub(crate) fn credentials(file: &KeyFile) -> KeyFileCredentials {
     KeyFileCredentials {
         id: file.id().to_owned(),
         service_account_id: file.service_account_id().to_owned(),
@@ -155,7 +155,7 @@ fn credentials(file: &KeyFile) -> KeyFileCredentials {
 }
 
 /// The value of the counter line `needle` in the metrics text (0 when absent).
-fn counter(metrics: &str, needle: &str) -> f64 {
+pub(crate) fn counter(metrics: &str, needle: &str) -> f64 {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(needle))
@@ -164,7 +164,7 @@ fn counter(metrics: &str, needle: &str) -> f64 {
 }
 
 /// The admin's cloud, its IAM token over gRPC, and the channel.
-async fn admin(gw: &Gateway) -> (Channel, String, String) {
+pub(crate) async fn admin(gw: &Gateway) -> (Channel, String, String) {
     let channel = channel(gw).await;
     let token = iam_token(gw, &channel, &credentials(&KeyFile::bootstrap(gw))).await;
     let clouds = CloudServiceClient::new(channel.clone())

@@ -210,6 +210,7 @@ on_both_backends!(
     subscribers_hear_of_a_commit_within_a_second,
     revocations_are_idempotent_logged_followed_and_pruned,
     idempotency_keys_are_reserved_once_settled_released_taken_over_and_pruned,
+    access_keys_crud_sealed_at_rest_and_cascaded,
 );
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -1960,4 +1961,260 @@ async fn idempotency_keys_are_reserved_once_settled_released_taken_over_and_prun
         Reservation::Fresh
     );
     assert_eq!(store.max_seq().await.unwrap(), log);
+}
+
+/// Every text column of every `access_keys` row, read with the database's own driver.
+async fn raw_access_key_rows(db: &TestDb) -> Vec<String> {
+    const SQL: &str =
+        "SELECT id, service_account_id, description, key_id, secret_sealed FROM access_keys";
+    let columns = [
+        "id",
+        "service_account_id",
+        "description",
+        "key_id",
+        "secret_sealed",
+    ];
+    if db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&db.gateway_url())
+            .await
+            .expect("PostgreSQL");
+        let rows = sqlx::query(SQL).fetch_all(&pool).await.expect("rows");
+        let texts = rows
+            .iter()
+            .map(|r| columns.map(|c| r.get::<String, _>(c)).join("|"))
+            .collect();
+        pool.close().await;
+        texts
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.gateway_url())
+            .await
+            .expect("SQLite");
+        let rows = sqlx::query(SQL).fetch_all(&pool).await.expect("rows");
+        let texts = rows
+            .iter()
+            .map(|r| columns.map(|c| r.get::<String, _>(c)).join("|"))
+            .collect();
+        pool.close().await;
+        texts
+    }
+}
+
+async fn access_keys_crud_sealed_at_rest_and_cascaded(db: &TestDb) {
+    use wif_gateway::iam::access_keys::{aad, generate_key_id, generate_secret};
+    use wif_gateway::iam::sealing::SecretKeys;
+    use wif_gateway::iam::store::{AccessKeyUpdate, NewAccessKey};
+    let store = &db.store;
+    let (cloud_id, folder_id) = cloud_and_folder(store, "c").await;
+    let owner = account(store, &folder_id, "owner").await;
+    let other = account(store, &folder_id, "other").await;
+    let keys = SecretKeys::new(vec![("k1".into(), [7; 32])]).expect("keys");
+    let new_key = |account: &str| {
+        let id = ids::generate(ResourceKind::AccessKey).expect("id");
+        let key_id = generate_key_id().expect("key id");
+        let secret = generate_secret().expect("secret");
+        let sealed = keys
+            .seal(&secret, &aad(&id, account, &key_id))
+            .expect("seal");
+        let text = String::from_utf8(secret.as_bytes().to_vec()).expect("text");
+        (
+            NewAccessKey {
+                id,
+                service_account_id: account.into(),
+                description: "uploads".into(),
+                key_id,
+                secret: sealed,
+            },
+            text,
+        )
+    };
+    let before = store.max_seq().await.expect("max_seq");
+    let (new, secret) = new_key(&owner);
+    let key = store
+        .create_access_key(&new, NOW)
+        .await
+        .expect("create")
+        .item;
+    assert_eq!((key.version, key.last_used_at), (1, None));
+    assert_eq!(store.get_access_key(&key.id).await.expect("get"), key);
+    // The row holds the sealed secret, never the secret.
+    let rows = raw_access_key_rows(db).await;
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].contains(&secret), "{}", rows[0]);
+    assert!(rows[0].contains("|k1:"), "sealed under k1: {}", rows[0]);
+    assert_eq!(
+        keys.open(&key.secret, &aad(&key.id, &owner, &key.key_id))
+            .expect("opens")
+            .as_bytes(),
+        secret.as_bytes()
+    );
+    // The access key id is unique; the account must exist.
+    let (mut twin, _) = new_key(&owner);
+    twin.key_id = key.key_id.clone();
+    assert!(matches!(
+        store.create_access_key(&twin, NOW).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let (orphan, _) = new_key("ajenosuchaccount0000");
+    assert!(matches!(
+        store.create_access_key(&orphan, NOW).await,
+        Err(StoreError::FailedPrecondition { .. })
+    ));
+    let (second, _) = new_key(&owner);
+    let second = store
+        .create_access_key(&second, NOW)
+        .await
+        .expect("second")
+        .item;
+    let (kept, _) = new_key(&other);
+    let kept = store
+        .create_access_key(&kept, NOW)
+        .await
+        .expect("other's")
+        .item;
+    let listed = store
+        .list_access_keys(&owner, &PageRequest::first(1))
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    let rest = store
+        .list_access_keys(
+            &owner,
+            &PageRequest::after(1, listed.next_page_token.expect("more")),
+        )
+        .await
+        .expect("next page");
+    let mut ids: Vec<String> = listed
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|k| k.id.clone())
+        .collect();
+    ids.sort();
+    let mut expected = vec![key.id.clone(), second.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert_eq!(
+        store
+            .count_in_cloud(ResourceKind::AccessKey, &cloud_id)
+            .await
+            .expect("count"),
+        3
+    );
+    let updated = store
+        .update_access_key(
+            &key.id,
+            1,
+            &AccessKeyUpdate {
+                description: "renamed".into(),
+            },
+            NOW,
+        )
+        .await
+        .expect("update")
+        .item;
+    assert_eq!(
+        (updated.description.as_str(), updated.version),
+        ("renamed", 2)
+    );
+    assert!(matches!(
+        store
+            .update_access_key(&key.id, 1, &AccessKeyUpdate::default(), NOW)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store
+            .update_access_key(
+                &key.id,
+                2,
+                &AccessKeyUpdate {
+                    description: "d".repeat(257)
+                },
+                NOW
+            )
+            .await,
+        Err(StoreError::InvalidArgument { .. })
+    ));
+    // After a rotation: what is sealed under another key, and sealed again.
+    let rotated =
+        SecretKeys::new(vec![("k2".into(), [8; 32]), ("k1".into(), [7; 32])]).expect("keys");
+    let stale = store
+        .access_keys_sealed_under_other_keys("k2", 10)
+        .await
+        .expect("stale");
+    assert_eq!(stale.len(), 3);
+    assert!(
+        store
+            .access_keys_sealed_under_other_keys("k1", 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let aad_of = aad(&updated.id, &owner, &updated.key_id);
+    let resealed_secret = rotated
+        .seal(
+            &rotated.open(&updated.secret, &aad_of).expect("open"),
+            &aad_of,
+        )
+        .expect("seal");
+    let resealed = store
+        .reseal_access_key(&updated.id, 2, &resealed_secret, NOW)
+        .await
+        .expect("reseal")
+        .item;
+    assert_eq!((resealed.secret.key_id(), resealed.version), ("k2", 3));
+    assert_eq!(
+        store
+            .access_keys_sealed_under_other_keys("k2", 10)
+            .await
+            .expect("stale")
+            .len(),
+        2
+    );
+    store
+        .delete_access_key(&second.id, Some(1), NOW)
+        .await
+        .expect("delete");
+    assert!(is_not_found(store.get_access_key(&second.id).await));
+
+    // Deleting the account deletes its keys, each logged; other accounts' keys stay.
+    let deleted = store
+        .delete_service_account(&owner, None, NOW)
+        .await
+        .expect("delete account");
+    assert!(is_not_found(store.get_access_key(&key.id).await));
+    store
+        .get_access_key(&kept.id)
+        .await
+        .expect("other accounts' keys stay");
+    let changes = store.changes_since(before, 100).await.expect("changes");
+    let of_key: Vec<(ChangeOp, i64)> = changes
+        .iter()
+        .filter(|c| c.kind == ResourceKind::AccessKey && c.resource_id == key.id)
+        .map(|c| (c.op, c.version))
+        .collect();
+    assert_eq!(
+        of_key,
+        [
+            (ChangeOp::Create, 1),
+            (ChangeOp::Update, 2),
+            (ChangeOp::Update, 3),
+            (ChangeOp::Delete, 3)
+        ]
+    );
+    assert_eq!(changes.last().map(|c| c.seq), Some(deleted));
+    // Followed as any record is.
+    let record = store
+        .record(ResourceKind::AccessKey, &kept.id)
+        .await
+        .expect("record");
+    assert!(matches!(record, Some(wif_gateway::iam::store::Record::AccessKey(k)) if k == kept));
+    assert_eq!(
+        store
+            .scan(ResourceKind::AccessKey, "", 10)
+            .await
+            .expect("scan")
+            .len(),
+        1
+    );
 }

@@ -5,7 +5,7 @@
 //! resource between this walk and the deletion.
 //!
 //! The tree: a cloud holds folders; a folder holds service accounts and federations; a
-//! service account holds authorized keys and federated credentials; a federation holds
+//! service account holds authorized keys, static access keys and federated credentials; a federation holds
 //! federated credentials; clouds, folders, service accounts and federations hold the access
 //! bindings set on them. A service account also takes the access bindings that grant it a role
 //! anywhere ([`grants_to_accounts`]): nobody else holds those, and the database cannot delete
@@ -54,6 +54,10 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
                 "SELECT id, version FROM authorized_keys WHERE service_account_id = $1",
             ),
             (
+                ResourceKind::AccessKey,
+                "SELECT id, version FROM access_keys WHERE service_account_id = $1",
+            ),
+            (
                 ResourceKind::FederatedCredential,
                 "SELECT id, version FROM federated_credentials WHERE service_account_id = $1",
             ),
@@ -74,6 +78,7 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
         ],
         ResourceKind::FederatedCredential
         | ResourceKind::AuthorizedKey
+        | ResourceKind::AccessKey
         | ResourceKind::AccessBinding
         | ResourceKind::Operation
         | ResourceKind::RevokedToken => &[],

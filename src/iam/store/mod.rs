@@ -1,5 +1,6 @@
 //! The IAM store: clouds, folders, service accounts, federations, federated credentials,
-//! authorized keys (public part), access bindings and operations, kept in SQLite (embedded,
+//! authorized keys (public part), static access keys (secret sealed), access bindings and
+//! operations, kept in SQLite (embedded,
 //! the default: nothing to install) or PostgreSQL (when replicas share state).
 //!
 //! - **One schema** for both, in `migrations/`, embedded in the binary and applied by
@@ -22,6 +23,7 @@
 //! Validation of names and lengths is the API layer's; authorization too. Nothing here knows
 //! HTTP, and times come from the caller.
 
+mod access_keys;
 mod accounts;
 mod bindings;
 mod bootstrap;

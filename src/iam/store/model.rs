@@ -386,6 +386,71 @@ pub struct AuthorizedKeyUpdate {
     pub description: String,
 }
 
+/// A secret as the store keeps it: sealed with AES-256-GCM under one of the configured
+/// sealing keys ([`crate::iam::sealing`]), `<sealing key id>:<base64url of nonce, ciphertext
+/// and tag>`. Only [`crate::iam::sealing::SecretKeys::open`] makes the secret of it again;
+/// `Debug` shows the sealing key's id alone.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(String);
+
+impl SealedSecret {
+    /// The stored text, as read from the store or made by sealing.
+    pub fn from_stored(text: String) -> SealedSecret {
+        SealedSecret(text)
+    }
+
+    /// The stored text.
+    pub fn as_stored(&self) -> &str {
+        &self.0
+    }
+
+    /// The id of the key that sealed it ("" when the text names none).
+    pub fn key_id(&self) -> &str {
+        self.0.split_once(':').map_or("", |(id, _)| id)
+    }
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("key_id", &self.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A static access key of a service account (`awscompatibility.AccessKey`): the access key id
+/// a client names in its AWS Signature Version 4 signatures, and its secret, sealed. No expiry,
+/// as Yandex has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub id: String,
+    pub service_account_id: String,
+    pub description: String,
+    /// `YC` and 23 more characters: the public half, unique.
+    pub key_id: String,
+    pub secret: SealedSecret,
+    /// When a signature of the key last verified; `None` until then.
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+/// A new access key: its id is chosen by the caller, because the sealed secret is bound to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccessKey {
+    pub id: String,
+    pub service_account_id: String,
+    pub description: String,
+    pub key_id: String,
+    pub secret: SealedSecret,
+}
+
+/// The mutable field of an access key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessKeyUpdate {
+    pub description: String,
+}
+
 /// A resource that access bindings can be set on: a cloud, folder, service account or
 /// federation ([`ResourceKind::is_bindable`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -557,14 +622,16 @@ pub struct Bootstrapped {
     pub key: AuthorizedKey,
 }
 
-/// The kinds the views hold, parents before children, then the revocation list; keys and
-/// operations are read where they are used.
-pub const FOLLOWED: [ResourceKind; 7] = [
+/// The kinds the views hold, parents before children, then the revocation list; authorized
+/// keys and operations are read where they are used. Access keys are followed so that a
+/// signature is verified from memory.
+pub const FOLLOWED: [ResourceKind; 8] = [
     ResourceKind::Cloud,
     ResourceKind::Folder,
     ResourceKind::ServiceAccount,
     ResourceKind::Federation,
     ResourceKind::FederatedCredential,
+    ResourceKind::AccessKey,
     ResourceKind::AccessBinding,
     ResourceKind::RevokedToken,
 ];
@@ -577,6 +644,7 @@ pub enum Record {
     ServiceAccount(ServiceAccount),
     Federation(Federation),
     FederatedCredential(FederatedCredential),
+    AccessKey(AccessKey),
     AccessBinding(AccessBinding),
     RevokedToken(RevokedToken),
 }
@@ -589,6 +657,7 @@ impl Record {
             Record::ServiceAccount(r) => &r.id,
             Record::Federation(r) => &r.id,
             Record::FederatedCredential(r) => &r.id,
+            Record::AccessKey(r) => &r.id,
             Record::AccessBinding(r) => &r.id,
             Record::RevokedToken(r) => &r.jti,
         }

@@ -4,6 +4,7 @@
 use crate::iam::ResourceKind;
 
 use super::Store;
+use super::access_keys::access_key_from_row;
 use super::accounts::account_from_row;
 use super::bindings::binding_from_row;
 use super::db::{Row, Statement};
@@ -74,6 +75,12 @@ fn table(kind: ResourceKind) -> Option<Table> {
             "id, service_account_id, federation_id, external_subject_id, created_at, version",
             |row| credential_from_row(row).map(Record::FederatedCredential)
         ),
+        ResourceKind::AccessKey => table!(
+            "access_keys",
+            "id, service_account_id, description, key_id, secret_sealed, last_used_at, \
+             created_at, version",
+            |row| access_key_from_row(row).map(Record::AccessKey)
+        ),
         ResourceKind::AccessBinding => table!(
             "access_bindings",
             "id, resource_type, resource_id, role_id, subject_type, subject_id, created_at, \
@@ -127,7 +134,8 @@ impl Store {
     }
 
     /// How many resources of `kind` a cloud holds: service accounts, federations (in its
-    /// folders), federated credentials and authorized keys (of its service accounts), access
+    /// folders), federated credentials, authorized keys and access keys (of its service
+    /// accounts), access
     /// bindings (on the cloud and everything in it); 0 for other kinds.
     pub async fn count_in_cloud(
         &self,
@@ -148,6 +156,10 @@ impl Store {
             }
             ResourceKind::AuthorizedKey => {
                 "SELECT COUNT(*) AS n FROM authorized_keys k \
+                 JOIN service_accounts s ON k.service_account_id = s.id WHERE s.cloud_id = $1"
+            }
+            ResourceKind::AccessKey => {
+                "SELECT COUNT(*) AS n FROM access_keys k \
                  JOIN service_accounts s ON k.service_account_id = s.id WHERE s.cloud_id = $1"
             }
             ResourceKind::AccessBinding => {

@@ -11,12 +11,16 @@ use wif_gateway::testkit::{Jwt, KeyKind, TestKey};
 
 use super::gateway::{Gateway, Options, Reply};
 
-/// Options of a gateway with a SQLite store beside its config (`iam.db`) and the bootstrap key
-/// file at `admin-key.json` there.
+/// The `[iam]` line of a secret sealing key generated beside the config on first start.
+pub const SECRET_KEYS: &str =
+    "secret_keys = [{ id = \"test\", file = \"secret-key-test\", generate_if_missing = true }]";
+
+/// Options of a gateway with a SQLite store beside its config (`iam.db`), the bootstrap key
+/// file at `admin-key.json` there and a generated secret sealing key ([`SECRET_KEYS`]).
 pub fn sqlite_store() -> Options {
     Options {
         store: Some("url = \"sqlite://iam.db\"".into()),
-        iam: "bootstrap_key_file = \"admin-key.json\"".into(),
+        iam: format!("bootstrap_key_file = \"admin-key.json\"\n{SECRET_KEYS}"),
         ..Options::default()
     }
 }
