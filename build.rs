@@ -9,6 +9,7 @@ use std::path::PathBuf;
 /// The files whose services the gateway serves; their imports come along.
 const SERVICES: &[&str] = &[
     "yandex/cloud/endpoint/api_endpoint_service.proto",
+    "yandex/cloud/iam/v1/api_key_service.proto",
     "yandex/cloud/iam/v1/iam_token_service.proto",
     "yandex/cloud/iam/v1/key_service.proto",
     "yandex/cloud/iam/v1/role_service.proto",

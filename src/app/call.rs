@@ -7,7 +7,8 @@
 //! log line. The transports only translate the request and the answer.
 //!
 //! Also here: the request id both transports tag requests with ([`RequestId`]), and what a
-//! management method runs with ([`context`], [`live`], [`store`], [`keys`], [`federations`]).
+//! management method runs with ([`context`], [`live`], [`store`], [`keys`], [`api_keys`],
+//! [`federations`]).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -219,6 +220,18 @@ pub fn keys(state: &AppState) -> Result<crate::iam::service::Keys<'_>, Status> {
         authorizer: state.authorizer(),
         quotas: &state.settings().iam.quotas,
         now: crate::time::now_unix(),
+    })
+}
+
+/// `ApiKeyService` as a call runs it, with the API-key scopes of `snapshot` (the state's
+/// snapshot, taken once per call).
+pub fn api_keys<'a>(
+    state: &'a AppState,
+    snapshot: &'a super::state::Snapshot,
+) -> Result<crate::iam::api_keys::ApiKeys<'a>, Status> {
+    Ok(crate::iam::api_keys::ApiKeys {
+        ctx: context(state)?,
+        catalog: &snapshot.catalog,
     })
 }
 

@@ -54,7 +54,8 @@ pub struct Config {
     pub path: PathBuf,
     pub settings: Settings,
     pub directory: Directory,
-    /// The roles and permissions of downstream services (`[[permissions]]`, `[[roles]]`).
+    /// The roles and permissions of downstream services (`[[permissions]]`, `[[roles]]`), and
+    /// the scopes of API keys (`[[api_key_scopes]]`).
     pub catalog: std::sync::Arc<crate::iam::catalog::Catalog>,
     /// What is valid but probably not what was meant, each with its place like a problem
     /// (`serve` logs them at warn level, `check-config` prints them).
@@ -89,6 +90,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
             federated_credentials: std::mem::take(&mut file.federated_credentials),
             permissions: std::mem::take(&mut file.permissions),
             roles: std::mem::take(&mut file.roles),
+            api_key_scopes: std::mem::take(&mut file.api_key_scopes),
         },
     );
     let mut included = Vec::new();

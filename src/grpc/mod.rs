@@ -8,6 +8,7 @@
 //! | [`endpoint`] | `yandex.cloud.endpoint.ApiEndpointService` (List, Get; no authentication) |
 //! | [`iam_token`] | `yandex.cloud.iam.v1.IamTokenService` (Create with a JWT, Revoke) |
 //! | [`keys`] | `yandex.cloud.iam.v1.KeyService` |
+//! | [`api_keys`] | `yandex.cloud.iam.v1.ApiKeyService` |
 //! | [`service_accounts`] | `yandex.cloud.iam.v1.ServiceAccountService` |
 //! | [`roles`] | `yandex.cloud.iam.v1.RoleService` |
 //! | [`federations`] | `yandex.cloud.iam.v1.workload.oidc.FederationService` |
@@ -26,6 +27,7 @@
 
 pub mod proto;
 
+mod api_keys;
 mod bindings;
 mod clouds;
 mod convert;
@@ -54,6 +56,7 @@ use crate::app::AppState;
 use crate::app::call::{REQUEST_ID, RequestId};
 
 use proto::yandex::cloud::endpoint::api_endpoint_service_server::ApiEndpointServiceServer;
+use proto::yandex::cloud::iam::v1::api_key_service_server::ApiKeyServiceServer;
 use proto::yandex::cloud::iam::v1::iam_token_service_server::IamTokenServiceServer;
 use proto::yandex::cloud::iam::v1::key_service_server::KeyServiceServer;
 use proto::yandex::cloud::iam::v1::role_service_server::RoleServiceServer;
@@ -103,6 +106,7 @@ impl Grpc {
         ))
         .add_service(server!(IamTokenServiceServer, iam_token::IamTokens(s())))
         .add_service(server!(KeyServiceServer, keys::Keys(s())))
+        .add_service(server!(ApiKeyServiceServer, api_keys::ApiKeys(s())))
         .add_service(server!(RoleServiceServer, roles::Roles(s())))
         .add_service(server!(
             ServiceAccountServiceServer,
@@ -236,6 +240,10 @@ mod tests {
             served["yandex.cloud.resourcemanager.v1.FolderService"]
                 .contains(&"UpdateAccessBindings".to_owned())
         );
-        assert_eq!(served.len(), 10, "{:?}", served.keys());
+        assert_eq!(
+            served["yandex.cloud.iam.v1.ApiKeyService"],
+            ["Get", "List", "Create", "Update", "Delete", "ListScopes"]
+        );
+        assert_eq!(served.len(), 11, "{:?}", served.keys());
     }
 }

@@ -1,18 +1,22 @@
 //! `POST /iam/v1/authorize` (`AccessService.Authorize`): resource services (a Lockbox-like
-//! secret store) ask whether the subject of an IAM token holds a permission on a resource, in
+//! secret store) ask whether the subject of a credential holds a permission on a resource, in
 //! batches. Each check names a permission (configured, `lockbox.secrets.getPayload`, or
-//! built in), a resource path from the resource up, and the IAM token the resource service
-//! received; the answer holds one result per check, in order: the subject and
+//! built in), a resource path from the resource up, and the credential the resource service
+//! received: exactly one of `iamToken` (an IAM token of this gateway) and `apiKey` (an API
+//! key's secret, [`crate::iam::api_keys::check`]), as Yandex's `AccessService` has one
+//! `identity` per check. The answer holds one result per check, in order: the subject and
 //! `"allowed": true`, or a Yandex error `{"code","message"}` — 16 UNAUTHENTICATED for a
-//! refused token, 7 PERMISSION_DENIED, 3 INVALID_ARGUMENT for an unknown permission or a
-//! path that cannot be walked.
+//! refused token or key, 7 PERMISSION_DENIED (an API key used outside its scopes included), 3
+//! INVALID_ARGUMENT for an unknown permission or a path that cannot be walked.
 //!
 //! The resource service itself authenticates with its own IAM token (`Authorization:
-//! Bearer`) and must hold `iam.accessService.authorize` (role `iam.accessService.authorizer`)
-//! where each check's walk starts, or above it ([`crate::iam::authz::AuthzIndex::check_path`]).
-//! Everything is answered from memory — the gateway's keys, the store's service accounts as
-//! followed, the authorization index — so a database outage never stops it; one batch is
-//! answered under one read lock of the index.
+//! Bearer`) or API key (`Authorization: Api-Key`, which its scopes must allow
+//! `iam.accessService.authorize`), and its service account must hold
+//! `iam.accessService.authorize` (role `iam.accessService.authorizer`) where each check's walk
+//! starts, or above it ([`crate::iam::authz::AuthzIndex::check_path`]). Everything is answered
+//! from memory — the gateway's keys, the store's service accounts and API keys as followed, the
+//! authorization index — so a database outage never stops it; one batch is answered under one
+//! read lock of the index. An API key is never repeated in an answer, a log or the audit log.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -24,9 +28,11 @@ use super::yandex::{Call, Endpoint, Refusals, finish, json_body, ok, start};
 use crate::app::AppState;
 use crate::audit::AuthorizeDeniedEvent;
 use crate::exchange::quote;
-use crate::iam::authn::{self, OwnTokens};
-use crate::iam::authz::{NamedRefusal, PathElement, Principal};
+use crate::iam::api_keys;
+use crate::iam::authn::{self, OwnTokens, Presented};
+use crate::iam::authz::{PathElement, Principal};
 use crate::iam::live::Live;
+use crate::iam::roles::Permission;
 use crate::iam::service::Method;
 use crate::iam::status::{Code, Status};
 use crate::telemetry;
@@ -50,8 +56,8 @@ struct AuthorizeRequest {
     checks: Vec<AuthorizeCheck>,
 }
 
-/// One check: may the subject of `iamToken` use `permission` on the resource of
-/// `resourcePath`?
+/// One check: may the subject of the credential (`iamToken` or `apiKey`, exactly one) use
+/// `permission` on the resource of `resourcePath`?
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AuthorizeCheck {
@@ -60,8 +66,43 @@ struct AuthorizeCheck {
     /// The resource and its parents, from the resource up: the resource itself may be
     /// unknown to the gateway (a secret); its folder, cloud or organization are looked up.
     resource_path: Vec<PathEntry>,
-    /// The IAM token the resource service was called with.
-    iam_token: String,
+    /// The IAM token the resource service was called with (`Authorization: Bearer`).
+    #[serde(default)]
+    iam_token: Option<String>,
+    /// The API key the resource service was called with (`Authorization: Api-Key`).
+    #[serde(default)]
+    api_key: Option<String>,
+}
+
+/// The credential forms a check may carry, as the refusal of a check with none or several
+/// names them.
+const IDENTITIES: &str = "iamToken, apiKey";
+
+/// The credential of one check (Yandex's `oneof identity`).
+#[derive(Clone, Copy)]
+enum Identity<'a> {
+    IamToken(&'a str),
+    ApiKey(&'a str),
+}
+
+impl AuthorizeCheck {
+    /// The one credential the check carries (an empty value counts as none); `None` when it
+    /// carries none or several.
+    fn identity(&self) -> Option<Identity<'_>> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let mut forms = [
+            given(&self.iam_token).map(Identity::IamToken),
+            given(&self.api_key).map(Identity::ApiKey),
+        ]
+        .into_iter()
+        .flatten();
+        match (forms.next(), forms.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
+    }
 }
 
 /// One element of a resource path.
@@ -156,16 +197,22 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
         ..snapshot.management_tokens(&keys, live)
     };
     let now = now_unix();
-    let caller_token = authn::bearer(
+    let presented = authn::presented(
         request
             .headers()
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes),
     )?;
-    let caller = principal_of(caller_token, &own, live, now)?;
-    if state.authorizer().index().is_suspended(&caller) {
-        return Err(authn::suspended(&caller));
-    }
+    let caller = match presented {
+        Presented::IamToken(token) => {
+            let caller = principal_of(token, &own, live, now)?;
+            if state.authorizer().index().is_suspended(&caller) {
+                return Err(authn::suspended(&caller));
+            }
+            caller
+        }
+        Presented::ApiKey(secret) => caller_by_key(state, live, secret, now)?,
+    };
     call.principal = Some(caller.clone());
     let body: AuthorizeRequest = json_body(request, "AuthorizeRequest").await?;
     if body.checks.is_empty() || body.checks.len() > MAX_CHECKS {
@@ -178,6 +225,12 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
         ));
     }
     for (i, check) in body.checks.iter().enumerate() {
+        if check.identity().is_none() {
+            return Err(Status::invalid_argument(
+                "invalid_argument",
+                format!("checks[{i}]: exactly one of {IDENTITIES} must be given"),
+            ));
+        }
         let too_long = |s: &str| s.is_empty() || s.chars().count() > MAX_NAME_CHARS;
         if too_long(&check.permission)
             || check.resource_path.is_empty()
@@ -195,14 +248,20 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
             ));
         }
     }
-    let subjects: Vec<Result<String, Status>> = body
+    // IAM tokens are verified (a signature each) before the index is locked; API keys, a hash
+    // and a lookup each, under the lock, since their check reads the index.
+    let subjects: Vec<Option<Result<String, Status>>> = body
         .checks
         .iter()
-        .map(|check| principal_of(check.iam_token.trim(), &own, live, now))
+        .map(|check| match check.identity() {
+            Some(Identity::IamToken(token)) => Some(principal_of(token, &own, live, now)),
+            _ => None,
+        })
         .collect();
     let caller_principal = Principal::service_account(&caller);
     let mut results = Vec::with_capacity(body.checks.len());
     let mut refusals: Vec<(usize, Option<String>, Status)> = Vec::new();
+    let mut key_checks: Vec<&'static str> = Vec::new();
     {
         let index = state.authorizer().index();
         for (i, (check, subject)) in body.checks.iter().zip(&subjects).enumerate() {
@@ -214,12 +273,31 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                     id: &e.id,
                 })
                 .collect();
-            let outcome = match subject {
-                Err(refused) => Err((None, refused.clone())),
-                Ok(subject) if index.is_suspended(subject) => {
+            let outcome = match (check.identity(), subject) {
+                (Some(Identity::ApiKey(secret)), _) => {
+                    let outcome = api_keys::check(
+                        secret,
+                        live.api_keys(),
+                        &index,
+                        &caller_principal,
+                        &check.permission,
+                        &path,
+                        now,
+                    )
+                    .map(|key| key.service_account_id.to_string())
+                    .map_err(|(key, refused)| {
+                        (key.map(|k| k.service_account_id.to_string()), refused)
+                    });
+                    key_checks.push(api_keys::check_result(
+                        &outcome.as_ref().map_err(|(_, refused)| refused.clone()),
+                    ));
+                    outcome
+                }
+                (_, Some(Err(refused))) => Err((None, refused.clone())),
+                (_, Some(Ok(subject))) if index.is_suspended(subject) => {
                     Err((Some(subject.clone()), authn::suspended(subject)))
                 }
-                Ok(subject) => index
+                (_, Some(Ok(subject))) => index
                     .check_path(
                         &caller_principal,
                         &Principal::service_account(subject),
@@ -227,7 +305,14 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                         &path,
                     )
                     .map(|()| subject.clone())
-                    .map_err(|refused| (Some(subject.clone()), status_of(refused))),
+                    .map_err(|refused| (Some(subject.clone()), api_keys::named_refusal(refused))),
+                (_, None) => Err((
+                    None,
+                    Status::invalid_argument(
+                        "invalid_argument",
+                        format!("exactly one of {IDENTITIES} must be given"),
+                    ),
+                )),
             };
             match outcome {
                 Ok(subject) => {
@@ -250,6 +335,9 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                 }
             }
         }
+    }
+    for result in key_checks {
+        metrics::counter!(telemetry::API_KEY_CHECKS, "result" => result).increment(1);
     }
     for (i, subject, status) in refusals {
         let result = match status.code {
@@ -283,17 +371,21 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
     Ok(ok(AuthorizeResponse { results }))
 }
 
-/// A refused check as the Authorize API answers it.
-fn status_of(refused: NamedRefusal) -> Status {
-    match refused {
-        NamedRefusal::Denied { .. } | NamedRefusal::CallerDenied { .. } => {
-            Status::permission_denied(refused.to_string())
-        }
-        NamedRefusal::UnknownPermission(_) => {
-            Status::invalid_argument("unknown_permission", refused.to_string())
-        }
-        NamedRefusal::BadPath(_) => {
-            Status::invalid_argument("invalid_resource_path", refused.to_string())
-        }
-    }
+/// The service account of a resource service that presents its own API key: the key is
+/// identified ([`api_keys::identify`]) and its scopes allow `iam.accessService.authorize`;
+/// whether its account holds that permission where a check's walk starts is each check's to
+/// say. Counted in `wif_gateway_api_key_checks_total` like the checks' keys.
+fn caller_by_key(state: &AppState, live: &Live, secret: &str, now: i64) -> Result<String, Status> {
+    let index = state.authorizer().index();
+    let outcome = api_keys::identify(secret, live.api_keys(), &index, now).and_then(|key| {
+        api_keys::within_scopes(
+            &key,
+            Permission::AccessServiceAuthorize.as_str(),
+            index.catalog(),
+        )
+        .map(|()| key.service_account_id.to_string())
+    });
+    metrics::counter!(telemetry::API_KEY_CHECKS, "result" => api_keys::check_result(&outcome))
+        .increment(1);
+    outcome
 }

@@ -11,6 +11,7 @@
 //! | `POST /oauth/introspect` | RFC 7662 introspection of the gateway's tokens for resource servers ([`introspect`]); only with `[store]` |
 //! | `POST /iam/v1/authorize` | `AccessService.Authorize`: resource services ask whether tokens' subjects hold permissions on resources ([`iam_authorize`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
+//! | `/iam/v1/apiKeys…`, `GET /iam/v1/apiKeyScopes` | API keys, Yandex `ApiKeyService` ([`iam_api_keys`]); only with `[store]` |
 //! | `/resource-manager/v1/clouds…`, `/resource-manager/v1/folders…`, `/iam/v1/serviceAccounts…`, `GET /operations/{id}` | the resource hierarchy and operations ([`iam_hierarchy`]); only with `[store]` |
 //! | `/iam/v1/workload/…` | OIDC federations and federated credentials ([`iam_federations`]); only with `[store]` |
 //! | `…:listAccessBindings`, `…:setAccessBindings`, `…:updateAccessBindings` | access bindings of clouds, folders, service accounts and federations ([`iam_bindings`]); only with `[store]` |
@@ -26,6 +27,7 @@
 pub mod dev;
 pub mod error;
 pub mod health;
+pub mod iam_api_keys;
 pub mod iam_authorize;
 mod iam_bindings;
 pub mod iam_federations;

@@ -3,7 +3,7 @@
 //! parse, the messages they answer with ([`crate::iam::operation::OperationMessage`],
 //! [`crate::iam::status::StatusBody`], …) and the `#[utoipa::path]` of each handler in
 //! [`super::iam_tokens`], [`super::iam_keys`], [`super::iam_hierarchy`],
-//! [`super::iam_federations`] and [`super::iam_bindings`].
+//! [`super::iam_api_keys`], [`super::iam_federations`] and [`super::iam_bindings`].
 //!
 //! The IAM routes are built from [`iam_endpoints`] alone, and a test compares that list's
 //! (method, path) pairs with the document's: a route added without its `#[utoipa::path]` here,
@@ -18,6 +18,7 @@ use utoipa::openapi::path::PathItem;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::iam_api_keys;
 use super::iam_authorize;
 use super::iam_bindings;
 use super::iam_federations;
@@ -37,6 +38,7 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_tokens::endpoints(),
         iam_authorize::endpoints(),
         iam_keys::endpoints(),
+        iam_api_keys::endpoints(),
         iam_roles::endpoints(),
         iam_hierarchy::endpoints(),
         iam_federations::endpoints(),
@@ -62,6 +64,12 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_keys::read,
         iam_keys::update,
         iam_keys::delete,
+        iam_api_keys::create,
+        iam_api_keys::list,
+        iam_api_keys::read,
+        iam_api_keys::update,
+        iam_api_keys::delete,
+        iam_api_keys::list_scopes,
         iam_roles::list,
         iam_roles::get,
         iam_hierarchy::list_clouds,
@@ -328,6 +336,7 @@ mod tests {
         for name in [
             "Operation",
             "Key",
+            "ApiKey",
             "Cloud",
             "Folder",
             "ServiceAccount",

@@ -19,6 +19,9 @@
 //!   their tokens' expiry that authentication and introspection consult. Entries are dropped
 //!   [`REVOCATION_GRACE`] after their token's `exp` ([`Live::prune_revoked`]), from memory on
 //!   each replica and from the store in bulk.
+//! - **API keys**: followed into [`ApiKeyTable`], the SHA-256 of each key's secret → the key's
+//!   id, service account, scopes and expiry, which the Authorize API checks a presented key
+//!   against ([`super::api_keys::check`]) without the database.
 //!
 //! Each change costs O(1): a few hash operations in the index, and one copied shard of the
 //! directory layer (see [`crate::exchange::directory`]). Exchanges never wait for it: they read
@@ -39,11 +42,12 @@ use crate::exchange::directory::{
 use crate::iam::ResourceKind;
 use crate::telemetry;
 
+use super::api_keys::digest_from_hex;
 use super::authz::{AuthzIndex, Resource as AuthzResource};
 use super::catalog::Catalog;
 use super::roles::Scope;
 use super::store::{
-    AccessBinding, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq,
+    AccessBinding, ApiKey, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq,
     ServiceAccountStatus, Store, StoreError,
 };
 
@@ -121,6 +125,93 @@ impl Revoked {
     }
 }
 
+/// An API key as the check of a presented secret needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveApiKey {
+    pub id: Box<str>,
+    pub service_account_id: Box<str>,
+    /// Empty: the key is not limited.
+    pub scopes: Box<[Box<str>]>,
+    /// Unix seconds; `None`: never.
+    pub expires_at: Option<i64>,
+}
+
+/// The API keys of the store as followed, by the SHA-256 of their secrets. Cheap to clone;
+/// clones share the table.
+#[derive(Clone, Default)]
+pub struct ApiKeyTable {
+    maps: Arc<RwLock<ApiKeyMaps>>,
+}
+
+#[derive(Default)]
+struct ApiKeyMaps {
+    by_hash: HashMap<[u8; 32], Arc<LiveApiKey>>,
+    /// Key id → the hash it is held under, for updates and deletions (the log names ids).
+    hash_of: HashMap<Box<str>, [u8; 32]>,
+}
+
+impl std::fmt::Debug for ApiKeyTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyTable")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKeyTable {
+    /// The key whose secret has the SHA-256 `digest`.
+    pub fn get(&self, digest: &[u8; 32]) -> Option<Arc<LiveApiKey>> {
+        self.read().by_hash.get(digest).cloned()
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.read().by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Puts a stored key in, or replaces it. A hash the store did not write (not 64 hex
+    /// characters) is left out: no secret could match it.
+    pub fn insert(&self, key: &ApiKey) {
+        let Some(digest) = digest_from_hex(&key.secret_hash) else {
+            tracing::warn!(api_key = %key.id, "IAM store: an API key's hash is malformed; the key is ignored");
+            return;
+        };
+        let live = Arc::new(LiveApiKey {
+            id: key.id.as_str().into(),
+            service_account_id: key.service_account_id.as_str().into(),
+            scopes: key.scopes.iter().map(|s| s.as_str().into()).collect(),
+            expires_at: key.expires_at,
+        });
+        let mut maps = self.write();
+        if let Some(old) = maps.hash_of.insert(key.id.as_str().into(), digest)
+            && old != digest
+        {
+            maps.by_hash.remove(&old);
+        }
+        maps.by_hash.insert(digest, live);
+    }
+
+    /// Takes the key `id` out.
+    pub fn remove(&self, id: &str) {
+        let mut maps = self.write();
+        if let Some(digest) = maps.hash_of.remove(id) {
+            maps.by_hash.remove(&digest);
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ApiKeyMaps> {
+        self.maps.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ApiKeyMaps> {
+        self.maps.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The followed store. Cheap to clone.
 #[derive(Clone)]
 pub struct Live {
@@ -140,6 +231,7 @@ struct Inner {
     configured: ArcSwap<Directory>,
     configured_links: std::sync::Mutex<Vec<(Scope, String, String)>>,
     revoked: Revoked,
+    api_keys: ApiKeyTable,
 }
 
 /// What applying changes needs besides the published views.
@@ -155,6 +247,8 @@ struct Follower {
     /// The revocation list, shared with [`Inner::revoked`]: an entry is visible as soon as it
     /// is applied.
     revoked: Revoked,
+    /// The API keys, shared with [`Inner::api_keys`] the same way.
+    api_keys: ApiKeyTable,
 }
 
 impl std::fmt::Debug for Live {
@@ -175,6 +269,7 @@ impl Live {
             credentials: HashMap::new(),
             bindings: HashMap::new(),
             revoked: Revoked::default(),
+            api_keys: ApiKeyTable::default(),
         };
         let mut index = AuthzIndex::new();
         for kind in FOLLOWED {
@@ -189,9 +284,11 @@ impl Live {
             }
         }
         let revoked = follower.revoked.clone();
+        let api_keys = follower.api_keys.clone();
         let live = Live {
             inner: Arc::new(Inner {
                 revoked,
+                api_keys,
                 published: ArcSwap::from_pointee(follower.entries.clone()),
                 applied: follower.applied.0.into(),
                 follower: Mutex::new(follower),
@@ -300,6 +397,11 @@ impl Live {
     /// The revocation list, as applied.
     pub fn revoked(&self) -> &Revoked {
         &self.inner.revoked
+    }
+
+    /// The API keys, as applied.
+    pub fn api_keys(&self) -> &ApiKeyTable {
+        &self.inner.api_keys
     }
 
     /// Drops the revocations of tokens that expired more than [`REVOCATION_GRACE`] before
@@ -439,6 +541,8 @@ impl Live {
             .set(entries.credential_count() as f64);
         metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "access_binding")
             .set(self.authz_read(AuthzIndex::binding_count) as f64);
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "api_key")
+            .set(follower.api_keys.len() as f64);
         metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(follower.revoked.len() as f64);
     }
 }
@@ -494,6 +598,7 @@ impl Follower {
             Record::RevokedToken(token) => {
                 self.revoked.insert(&token.jti, token.expires_at);
             }
+            Record::ApiKey(key) => self.api_keys.insert(&key),
             Record::AccessBinding(binding) => {
                 if let Some(old) = self.bindings.remove(&binding.id) {
                     let _ = index.remove_access_binding(&old);
@@ -539,6 +644,7 @@ impl Follower {
                 }
             }
             ResourceKind::RevokedToken => self.revoked.remove(id),
+            ResourceKind::ApiKey => self.api_keys.remove(id),
             ResourceKind::AuthorizedKey | ResourceKind::Operation => {}
         }
     }

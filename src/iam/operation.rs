@@ -76,6 +76,11 @@ pub mod types {
         "yandex.cloud.iam.v1.Key",
     );
     pub const KEY_DELETE: OperationTypes = t("yandex.cloud.iam.v1.DeleteKeyMetadata", EMPTY);
+    pub const API_KEY_UPDATE: OperationTypes = t(
+        "yandex.cloud.iam.v1.UpdateApiKeyMetadata",
+        "yandex.cloud.iam.v1.ApiKey",
+    );
+    pub const API_KEY_DELETE: OperationTypes = t("yandex.cloud.iam.v1.DeleteApiKeyMetadata", EMPTY);
     pub const FEDERATION_CREATE: OperationTypes = t(
         "yandex.cloud.iam.v1.workload.oidc.CreateFederationMetadata",
         "yandex.cloud.iam.v1.workload.oidc.Federation",
@@ -106,7 +111,7 @@ pub mod types {
     );
 
     /// Every method's types: what a stored operation may carry.
-    pub const ALL: [OperationTypes; 18] = [
+    pub const ALL: [OperationTypes; 20] = [
         CLOUD_CREATE,
         CLOUD_UPDATE,
         CLOUD_DELETE,
@@ -118,6 +123,8 @@ pub mod types {
         SERVICE_ACCOUNT_DELETE,
         KEY_UPDATE,
         KEY_DELETE,
+        API_KEY_UPDATE,
+        API_KEY_DELETE,
         FEDERATION_CREATE,
         FEDERATION_UPDATE,
         FEDERATION_DELETE,

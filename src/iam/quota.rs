@@ -20,15 +20,17 @@ pub enum Quota {
     Federations,
     FederatedCredentials,
     AuthorizedKeys,
+    ApiKeys,
     AccessBindings,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 5] = [
+    pub const ALL: [Quota; 6] = [
         Quota::ServiceAccounts,
         Quota::Federations,
         Quota::FederatedCredentials,
         Quota::AuthorizedKeys,
+        Quota::ApiKeys,
         Quota::AccessBindings,
     ];
 
@@ -39,6 +41,7 @@ impl Quota {
             Quota::Federations => "iam.oidcWLIFederations.count",
             Quota::FederatedCredentials => "iam.saFederatedCredentials.count",
             Quota::AuthorizedKeys => "iam.authorizedKeys.count",
+            Quota::ApiKeys => "iam.apiKeys.count",
             Quota::AccessBindings => "iam.accessBindings.count",
         }
     }
@@ -50,6 +53,7 @@ impl Quota {
             Quota::Federations => ResourceKind::Federation,
             Quota::FederatedCredentials => ResourceKind::FederatedCredential,
             Quota::AuthorizedKeys => ResourceKind::AuthorizedKey,
+            Quota::ApiKeys => ResourceKind::ApiKey,
             Quota::AccessBindings => ResourceKind::AccessBinding,
         }
     }
@@ -62,6 +66,7 @@ pub struct Quotas {
     pub federations: u64,
     pub federated_credentials: u64,
     pub authorized_keys: u64,
+    pub api_keys: u64,
     /// Bindings on the cloud and on everything in it.
     pub access_bindings: u64,
 }
@@ -73,6 +78,7 @@ impl Default for Quotas {
             federations: 50,
             federated_credentials: 200,
             authorized_keys: 1000,
+            api_keys: 1000,
             access_bindings: 1000,
         }
     }
@@ -85,6 +91,7 @@ impl Quotas {
             Quota::Federations => self.federations,
             Quota::FederatedCredentials => self.federated_credentials,
             Quota::AuthorizedKeys => self.authorized_keys,
+            Quota::ApiKeys => self.api_keys,
             Quota::AccessBindings => self.access_bindings,
         }
     }
@@ -144,6 +151,7 @@ mod tests {
                 ("iam.oidcWLIFederations.count", 50),
                 ("iam.saFederatedCredentials.count", 200),
                 ("iam.authorizedKeys.count", 1000),
+                ("iam.apiKeys.count", 1000),
                 ("iam.accessBindings.count", 1000),
             ]
         );

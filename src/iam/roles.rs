@@ -90,6 +90,7 @@ impl Scope {
             ResourceKind::Federation => Some(Scope::Federation),
             ResourceKind::FederatedCredential
             | ResourceKind::AuthorizedKey
+            | ResourceKind::ApiKey
             | ResourceKind::AccessBinding
             | ResourceKind::Operation
             | ResourceKind::RevokedToken => None,
@@ -1088,6 +1089,7 @@ methods! {
     ApiKeyUpdate,
     ApiKeyDelete,
     ApiKeyListOperations,
+    ApiKeyListScopes,
     AccessKeyGet,
     AccessKeyList,
     AccessKeyCreate,
@@ -1344,6 +1346,8 @@ impl Method {
                 ACCOUNT,
                 &[needs!(P::ApiKeysGet)],
             ),
+            // The scopes the configuration declares: any authenticated caller may read them.
+            Method::ApiKeyListScopes => m("yandex.cloud.iam.v1.ApiKeyService/ListScopes", &[], &[]),
             Method::AccessKeyGet => m(
                 "yandex.cloud.iam.v1.awscompatibility.AccessKeyService/Get",
                 ACCOUNT,

@@ -5,9 +5,9 @@
 //! resource between this walk and the deletion.
 //!
 //! The tree: a cloud holds folders; a folder holds service accounts and federations; a
-//! service account holds authorized keys and federated credentials; a federation holds
-//! federated credentials; clouds, folders, service accounts and federations hold the access
-//! bindings set on them.
+//! service account holds authorized keys, API keys and federated credentials; a federation
+//! holds federated credentials; clouds, folders, service accounts and federations hold the
+//! access bindings set on them.
 
 use std::collections::HashSet;
 
@@ -52,6 +52,10 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
                 "SELECT id, version FROM authorized_keys WHERE service_account_id = $1",
             ),
             (
+                ResourceKind::ApiKey,
+                "SELECT id, version FROM api_keys WHERE service_account_id = $1",
+            ),
+            (
                 ResourceKind::FederatedCredential,
                 "SELECT id, version FROM federated_credentials WHERE service_account_id = $1",
             ),
@@ -72,6 +76,7 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
         ],
         ResourceKind::FederatedCredential
         | ResourceKind::AuthorizedKey
+        | ResourceKind::ApiKey
         | ResourceKind::AccessBinding
         | ResourceKind::Operation
         | ResourceKind::RevokedToken => &[],

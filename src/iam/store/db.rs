@@ -64,6 +64,7 @@ pub(crate) enum Arg {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
     Bool(bool),
 }
 
@@ -94,6 +95,12 @@ impl From<Option<String>> for Arg {
 impl From<i64> for Arg {
     fn from(v: i64) -> Self {
         Arg::Int(v)
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptInt(v)
     }
 }
 
@@ -134,6 +141,7 @@ macro_rules! bound {
                 Arg::Text(v) => query.bind(v.as_str()),
                 Arg::OptText(v) => query.bind(v.as_deref()),
                 Arg::Int(v) => query.bind(*v),
+                Arg::OptInt(v) => query.bind(*v),
                 Arg::Bool(v) => query.bind(*v),
             };
         }
@@ -163,6 +171,13 @@ impl Row {
     }
 
     pub(crate) fn int(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(match self {
+            Row::Sqlite(r) => r.try_get(column)?,
+            Row::Postgres(r) => r.try_get(column)?,
+        })
+    }
+
+    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
         Ok(match self {
             Row::Sqlite(r) => r.try_get(column)?,
             Row::Postgres(r) => r.try_get(column)?,

@@ -1,6 +1,7 @@
 //! The IAM store: clouds, folders, service accounts, federations, federated credentials,
-//! authorized keys (public part), access bindings and operations, kept in SQLite (embedded,
-//! the default: nothing to install) or PostgreSQL (when replicas share state).
+//! authorized keys (public part), API keys (the secret's hash, never the secret), access
+//! bindings and operations, kept in SQLite (embedded, the default: nothing to install) or
+//! PostgreSQL (when replicas share state).
 //!
 //! - **One schema** for both, in `migrations/`, embedded in the binary and applied by
 //!   [`Store::open`] (and [`Store::migrate`], which is idempotent).
@@ -23,6 +24,7 @@
 //! HTTP, and times come from the caller.
 
 mod accounts;
+mod api_keys;
 mod bindings;
 mod bootstrap;
 mod cascade;

@@ -1,8 +1,8 @@
 //! The records the store keeps and the inputs that create and update them, one set per kind of
 //! resource, shaped after the Yandex messages (`resourcemanager.v1.Cloud`/`Folder`,
-//! `iam.v1.ServiceAccount`/`Key`, `workload.oidc.Federation`, `workload.FederatedCredential`,
-//! `access.AccessBinding`, `operation.Operation`), plus what every call shares: pages, the
-//! change-log sequence number and the change records.
+//! `iam.v1.ServiceAccount`/`Key`/`ApiKey`, `workload.oidc.Federation`,
+//! `workload.FederatedCredential`, `access.AccessBinding`, `operation.Operation`), plus what
+//! every call shares: pages, the change-log sequence number and the change records.
 //!
 //! Times are Unix seconds, passed in by the caller. Every record carries `version` (1 when
 //! created, one more per update) for optimistic concurrency. Inputs are taken as they are:
@@ -375,6 +375,46 @@ pub struct AuthorizedKeyUpdate {
     pub description: String,
 }
 
+/// An API key of a service account (`iam.v1.ApiKey`): a secret the account's callers present
+/// (`Authorization: Api-Key <secret>`) to services that accept it. Only the SHA-256 of the
+/// secret is kept; the secret itself is handed out once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub service_account_id: String,
+    pub description: String,
+    /// SHA-256 of the secret, lowercase hex: what a presented secret is looked up by. Unique.
+    pub secret_hash: String,
+    /// `****` and the secret's last 6 characters, shown in place of the secret.
+    pub masked_secret: String,
+    /// The scopes (ids of `[[api_key_scopes]]`) the key is limited to; empty: not limited.
+    pub scopes: Vec<String>,
+    /// Unix seconds after which the key is refused; `None`: it never expires.
+    pub expires_at: Option<i64>,
+    /// When the key was last presented, as far as it is recorded; `None`: never.
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub service_account_id: String,
+    pub description: String,
+    pub secret_hash: String,
+    pub masked_secret: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// The mutable fields of an API key, all replaced (the API layer applies update masks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiKeyUpdate {
+    pub description: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<i64>,
+}
+
 /// A resource that access bindings can be set on: a cloud, folder, service account or
 /// federation ([`ResourceKind::is_bindable`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -546,14 +586,15 @@ pub struct Bootstrapped {
     pub key: AuthorizedKey,
 }
 
-/// The kinds the views hold, parents before children, then the revocation list; keys and
-/// operations are read where they are used.
-pub const FOLLOWED: [ResourceKind; 7] = [
+/// The kinds the views hold, parents before children, then the revocation list; authorized
+/// keys and operations are read where they are used.
+pub const FOLLOWED: [ResourceKind; 8] = [
     ResourceKind::Cloud,
     ResourceKind::Folder,
     ResourceKind::ServiceAccount,
     ResourceKind::Federation,
     ResourceKind::FederatedCredential,
+    ResourceKind::ApiKey,
     ResourceKind::AccessBinding,
     ResourceKind::RevokedToken,
 ];
@@ -566,6 +607,7 @@ pub enum Record {
     ServiceAccount(ServiceAccount),
     Federation(Federation),
     FederatedCredential(FederatedCredential),
+    ApiKey(ApiKey),
     AccessBinding(AccessBinding),
     RevokedToken(RevokedToken),
 }
@@ -578,6 +620,7 @@ impl Record {
             Record::ServiceAccount(r) => &r.id,
             Record::Federation(r) => &r.id,
             Record::FederatedCredential(r) => &r.id,
+            Record::ApiKey(r) => &r.id,
             Record::AccessBinding(r) => &r.id,
             Record::RevokedToken(r) => &r.jti,
         }

@@ -23,6 +23,7 @@ pub(crate) const fn noun(kind: ResourceKind) -> &'static str {
         ResourceKind::Federation => "federation",
         ResourceKind::FederatedCredential => "federated credential",
         ResourceKind::AuthorizedKey => "authorized key",
+        ResourceKind::ApiKey => "API key",
         ResourceKind::AccessBinding => "access binding",
         ResourceKind::Operation => "operation",
         ResourceKind::RevokedToken => "revoked token",
@@ -46,6 +47,7 @@ fn version_sql(kind: ResourceKind) -> &'static str {
             "SELECT version FROM federated_credentials WHERE id = $1"
         }
         ResourceKind::AuthorizedKey => "SELECT version FROM authorized_keys WHERE id = $1",
+        ResourceKind::ApiKey => "SELECT version FROM api_keys WHERE id = $1",
         ResourceKind::AccessBinding => "SELECT version FROM access_bindings WHERE id = $1",
         ResourceKind::Operation => "SELECT version FROM operations WHERE id = $1",
         ResourceKind::RevokedToken => "SELECT version FROM revoked_tokens WHERE jti = $1",
@@ -60,6 +62,7 @@ fn delete_sql(kind: ResourceKind) -> &'static str {
         ResourceKind::Federation => "DELETE FROM federations WHERE id = $1",
         ResourceKind::FederatedCredential => "DELETE FROM federated_credentials WHERE id = $1",
         ResourceKind::AuthorizedKey => "DELETE FROM authorized_keys WHERE id = $1",
+        ResourceKind::ApiKey => "DELETE FROM api_keys WHERE id = $1",
         ResourceKind::AccessBinding => "DELETE FROM access_bindings WHERE id = $1",
         ResourceKind::Operation => "DELETE FROM operations WHERE id = $1",
         ResourceKind::RevokedToken => "DELETE FROM revoked_tokens WHERE jti = $1",
@@ -101,6 +104,7 @@ versioned!(
     super::model::Folder,
     super::model::ServiceAccount,
     super::model::AuthorizedKey,
+    super::model::ApiKey,
     super::model::Federation,
     super::model::Operation
 );
