@@ -260,7 +260,8 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
         .collect();
     let caller_principal = Principal::service_account(&caller);
     let mut results = Vec::with_capacity(body.checks.len());
-    let mut refusals: Vec<(usize, Option<String>, Status)> = Vec::new();
+    // (check, subject, API key, refusal)
+    let mut refusals: Vec<(usize, Option<String>, Option<String>, Status)> = Vec::new();
     let mut key_checks: Vec<&'static str> = Vec::new();
     {
         let index = state.authorizer().index();
@@ -286,16 +287,17 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                     )
                     .map(|key| key.service_account_id.to_string())
                     .map_err(|(key, refused)| {
-                        (key.map(|k| k.service_account_id.to_string()), refused)
+                        let subject = key.as_ref().map(|k| k.service_account_id.to_string());
+                        (subject, key.map(|k| k.id.to_string()), refused)
                     });
                     key_checks.push(api_keys::check_result(
-                        &outcome.as_ref().map_err(|(_, refused)| refused.clone()),
+                        &outcome.as_ref().map_err(|(_, _, refused)| refused.clone()),
                     ));
                     outcome
                 }
-                (_, Some(Err(refused))) => Err((None, refused.clone())),
+                (_, Some(Err(refused))) => Err((None, None, refused.clone())),
                 (_, Some(Ok(subject))) if index.is_suspended(subject) => {
-                    Err((Some(subject.clone()), authn::suspended(subject)))
+                    Err((Some(subject.clone()), None, authn::suspended(subject)))
                 }
                 (_, Some(Ok(subject))) => index
                     .check_path(
@@ -305,8 +307,15 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                         &path,
                     )
                     .map(|()| subject.clone())
-                    .map_err(|refused| (Some(subject.clone()), api_keys::named_refusal(refused))),
+                    .map_err(|refused| {
+                        (
+                            Some(subject.clone()),
+                            None,
+                            api_keys::named_refusal(refused),
+                        )
+                    }),
                 (_, None) => Err((
+                    None,
                     None,
                     Status::invalid_argument(
                         "invalid_argument",
@@ -326,12 +335,12 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                         allowed: true,
                     });
                 }
-                Err((subject, status)) => {
+                Err((subject, key, status)) => {
                     results.push(CheckResult::Refused {
                         code: status.code.number(),
                         message: status.message.clone(),
                     });
-                    refusals.push((i, subject, status));
+                    refusals.push((i, subject, key, status));
                 }
             }
         }
@@ -339,7 +348,7 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
     for result in key_checks {
         metrics::counter!(telemetry::API_KEY_CHECKS, "result" => result).increment(1);
     }
-    for (i, subject, status) in refusals {
+    for (i, subject, key, status) in refusals {
         let result = match status.code {
             Code::Unauthenticated => "unauthenticated",
             Code::PermissionDenied => "denied",
@@ -361,6 +370,7 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
                 client: call.client(),
                 caller: &caller,
                 subject: subject.as_deref(),
+                api_key_id: key.as_deref(),
                 permission: &check.permission,
                 resource: &resource,
                 code: status.code.as_str(),
@@ -377,14 +387,16 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
 /// say. Counted in `wif_gateway_api_key_checks_total` like the checks' keys.
 fn caller_by_key(state: &AppState, live: &Live, secret: &str, now: i64) -> Result<String, Status> {
     let index = state.authorizer().index();
-    let outcome = api_keys::identify(secret, live.api_keys(), &index, now).and_then(|key| {
-        api_keys::within_scopes(
-            &key,
-            Permission::AccessServiceAuthorize.as_str(),
-            index.catalog(),
-        )
-        .map(|()| key.service_account_id.to_string())
-    });
+    let outcome = api_keys::identify(secret, live.api_keys(), &index, now)
+        .map_err(|(_, refused)| refused)
+        .and_then(|key| {
+            api_keys::within_scopes(
+                &key,
+                Permission::AccessServiceAuthorize.as_str(),
+                index.catalog(),
+            )
+            .map(|()| key.service_account_id.to_string())
+        });
     metrics::counter!(telemetry::API_KEY_CHECKS, "result" => api_keys::check_result(&outcome))
         .increment(1);
     outcome

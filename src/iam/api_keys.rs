@@ -573,6 +573,10 @@ fn unknown_key() -> Status {
     )
 }
 
+/// A refused key check: the refusal, and the key when the secret was known (an expired key,
+/// a suspended account, a permission outside its scopes or its account's roles).
+pub type KeyRefusal = (Option<Arc<LiveApiKey>>, Status);
+
 /// The key a presented secret belongs to, if it may be used at `now`: known (by its hash),
 /// not expired, its service account not suspended. Every refusal is UNAUTHENTICATED.
 pub fn identify(
@@ -580,12 +584,14 @@ pub fn identify(
     table: &ApiKeyTable,
     index: &AuthzIndex,
     now: i64,
-) -> Result<Arc<LiveApiKey>, Status> {
-    let key = table.get(&secret_digest(secret)).ok_or_else(unknown_key)?;
+) -> Result<Arc<LiveApiKey>, KeyRefusal> {
+    let Some(key) = table.get(&secret_digest(secret)) else {
+        return Err((None, unknown_key()));
+    };
     if let Some(expires_at) = key.expires_at
         && now >= expires_at
     {
-        return Err(Status::unauthenticated(
+        let refused = Status::unauthenticated(
             "api_key_expired",
             format!(
                 "API key {} expired at {} (server time {}): create a new one",
@@ -593,17 +599,19 @@ pub fn identify(
                 rfc3339(expires_at),
                 rfc3339(now)
             ),
-        ));
+        );
+        return Err((Some(key), refused));
     }
     if index.is_suspended(&key.service_account_id) {
-        return Err(Status::unauthenticated(
+        let refused = Status::unauthenticated(
             "service_account_suspended",
             format!(
                 "API key {}'s service account {} is suspended",
                 quote(&key.id),
                 quote(&key.service_account_id)
             ),
-        ));
+        );
+        return Err((Some(key), refused));
     }
     Ok(key)
 }
@@ -643,8 +651,8 @@ pub fn check(
     permission: &str,
     path: &[PathElement<'_>],
     now: i64,
-) -> Result<Arc<LiveApiKey>, (Option<Arc<LiveApiKey>>, Status)> {
-    let key = identify(secret, table, index, now).map_err(|refused| (None, refused))?;
+) -> Result<Arc<LiveApiKey>, KeyRefusal> {
+    let key = identify(secret, table, index, now)?;
     if let Err(refused) = within_scopes(&key, permission, index.catalog()) {
         return Err((Some(key), refused));
     }

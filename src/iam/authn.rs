@@ -413,7 +413,8 @@ mod tests {
 
     #[test]
     fn the_authorize_api_takes_an_iam_token_or_an_api_key() {
-        let cases: Vec<(&str, Option<&[u8]>, Result<Presented<'_>, &str>)> = vec![
+        type Case<'a> = (&'a str, Option<&'a [u8]>, Result<Presented<'a>, &'a str>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "bearer",
                 Some(b"Bearer a.b.c"),

@@ -52,7 +52,7 @@ use crate::support::gateway::{Gateway, Options};
 use crate::support::iam::{KeyFile, sdk_audience, sqlite_store};
 
 /// A plaintext HTTP/2 channel to the gateway's one listener.
-async fn channel(gw: &Gateway) -> Channel {
+pub(crate) async fn channel(gw: &Gateway) -> Channel {
     Channel::from_shared(gw.url.clone())
         .expect("endpoint")
         .connect()
@@ -97,7 +97,7 @@ async fn tls_channel(addr: std::net::SocketAddr, ca_pem: &str) -> Channel {
 }
 
 /// `message` with `authorization: Bearer <token>`.
-fn authed<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn authed<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.metadata_mut().insert(
         "authorization",
@@ -107,7 +107,7 @@ fn authed<T>(token: &str, message: T) -> Request<T> {
 }
 
 /// The message packed in `any`, once its type URL is `url`, which must also be the type's own.
-fn unpack<M: Message + Default + Name>(any: Option<&Any>, url: &str) -> M {
+pub(crate) fn unpack<M: Message + Default + Name>(any: Option<&Any>, url: &str) -> M {
     let any = any.expect("an Any");
     assert_eq!(any.type_url, url);
     assert_eq!(M::type_url(), url, "the test names the type it decodes");
@@ -115,7 +115,7 @@ fn unpack<M: Message + Default + Name>(any: Option<&Any>, url: &str) -> M {
 }
 
 /// An operation's metadata and response, checked to be of these type URLs.
-fn parts<Meta, Resp>(op: &Operation, metadata: &str, response: &str) -> (Meta, Resp)
+pub(crate) fn parts<Meta, Resp>(op: &Operation, metadata: &str, response: &str) -> (Meta, Resp)
 where
     Meta: Message + Default + Name,
     Resp: Message + Default + Name,
@@ -155,7 +155,7 @@ fn credentials(file: &KeyFile) -> KeyFileCredentials {
 }
 
 /// The value of the counter line `needle` in the metrics text (0 when absent).
-fn counter(metrics: &str, needle: &str) -> f64 {
+pub(crate) fn counter(metrics: &str, needle: &str) -> f64 {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(needle))

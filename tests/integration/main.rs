@@ -15,6 +15,7 @@ mod docs;
 mod exchange;
 mod grpc;
 mod hostile;
+mod iam_api_keys;
 mod iam_authorize;
 mod iam_configured;
 mod iam_federations;
