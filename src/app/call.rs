@@ -223,15 +223,11 @@ pub fn keys(state: &AppState) -> Result<crate::iam::service::Keys<'_>, Status> {
     })
 }
 
-/// `ApiKeyService` as a call runs it, with the API-key scopes of `snapshot` (the state's
-/// snapshot, taken once per call).
-pub fn api_keys<'a>(
-    state: &'a AppState,
-    snapshot: &'a super::state::Snapshot,
-) -> Result<crate::iam::api_keys::ApiKeys<'a>, Status> {
+/// `ApiKeyService` as a call runs it, with the API-key scopes in force.
+pub fn api_keys(state: &AppState) -> Result<crate::iam::api_keys::ApiKeys<'_>, Status> {
     Ok(crate::iam::api_keys::ApiKeys {
         ctx: context(state)?,
-        catalog: &snapshot.catalog,
+        catalog: state.snapshot().catalog.clone(),
     })
 }
 

@@ -43,11 +43,9 @@ impl ApiKeyService for ApiKeys {
             Method::ApiKeyGet,
             resource,
             async |_, principal, request| {
-                let key = {
-                    let snapshot = self.0.snapshot();
-                    let keys = api_keys(&self.0, &snapshot)?;
-                    keys.get(principal, &request.api_key_id).await?
-                };
+                let key = api_keys(&self.0)?
+                    .get(principal, &request.api_key_id)
+                    .await?;
                 Ok(ApiKey::from_message(&api_key_message(&key)))
             },
         )
@@ -73,11 +71,9 @@ impl ApiKeyService for ApiKeys {
                     size: request.page_size,
                     token: request.page_token,
                 };
-                let listed = {
-                    let snapshot = self.0.snapshot();
-                    let keys = api_keys(&self.0, &snapshot)?;
-                    keys.list(principal, account.as_deref(), &page).await?
-                };
+                let listed = api_keys(&self.0)?
+                    .list(principal, account.as_deref(), &page)
+                    .await?;
                 let (api_keys, next_page_token) =
                     messages::<ApiKey, _, _>(&listed, api_key_message);
                 Ok(ListApiKeysResponse {
@@ -110,11 +106,7 @@ impl ApiKeyService for ApiKeys {
                     scopes: request.scopes,
                     expires_at: expires_at(request.expires_at),
                 };
-                let created = {
-                    let snapshot = self.0.snapshot();
-                    let keys = api_keys(&self.0, &snapshot)?;
-                    keys.create(principal, create).await?
-                };
+                let created = api_keys(&self.0)?.create(principal, create).await?;
                 call.resource = Some(format!("api_key:{}", created.key.id));
                 Ok(CreateApiKeyResponse {
                     api_key: Some(ApiKey::from_message(&api_key_message(&created.key))),
@@ -148,11 +140,9 @@ impl ApiKeyService for ApiKeys {
                     expires_at: expires_at(request.expires_at),
                     update_mask,
                 };
-                let op = {
-                    let snapshot = self.0.snapshot();
-                    let keys = api_keys(&self.0, &snapshot)?;
-                    keys.update(principal, &request.api_key_id, update).await?
-                };
+                let op = api_keys(&self.0)?
+                    .update(principal, &request.api_key_id, update)
+                    .await?;
                 operation(&op)
             },
         )
@@ -170,11 +160,9 @@ impl ApiKeyService for ApiKeys {
             Method::ApiKeyDelete,
             resource,
             async |_, principal, request| {
-                let op = {
-                    let snapshot = self.0.snapshot();
-                    let keys = api_keys(&self.0, &snapshot)?;
-                    keys.delete(principal, &request.api_key_id).await?
-                };
+                let op = api_keys(&self.0)?
+                    .delete(principal, &request.api_key_id)
+                    .await?;
                 operation(&op)
             },
         )
@@ -195,11 +183,7 @@ impl ApiKeyService for ApiKeys {
                     size: request.page_size,
                     token: request.page_token,
                 };
-                let listed = {
-                    let snapshot = self.0.snapshot();
-                    let keys = api_keys(&self.0, &snapshot)?;
-                    keys.list_scopes(principal, &page)?
-                };
+                let listed = api_keys(&self.0)?.list_scopes(principal, &page)?;
                 Ok(ListApiKeyScopesResponse {
                     scopes: listed.items,
                     next_page_token: listed.next_page_token.unwrap_or_default(),

@@ -19,7 +19,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::yandex::{Call, Endpoint, Refusals, finish, json_body, list_query, ok, start};
+use super::yandex::{Call, Endpoint, Refusals, finish, json_body, list_query, ok, same_id, start};
 use crate::app::AppState;
 use crate::app::call::api_keys;
 use crate::iam::api_keys::{ApiKeyMessage, CreateApiKey, ExpiresAt, UpdateApiKey, api_key_message};
@@ -62,7 +62,7 @@ struct CreateApiKeyRequest {
     scope: Option<String>,
     /// Scopes of `GET /iam/v1/apiKeyScopes`, each once; none: the key is not limited.
     #[serde(default)]
-    #[schema(max_items = 100, examples(json!(["yc.lockbox.payload.read"])))]
+    #[schema(max_items = 100, examples("yc.lockbox.payload.read"))]
     scopes: Vec<String>,
     /// RFC 3339; in the future, at most 2105-12-31T23:59:59.999999999Z. Absent: never.
     #[serde(default, alias = "expires_at")]
@@ -127,8 +127,7 @@ async fn create_key(
         .unwrap_or_else(|| principal.service_account_id.clone());
     call.resource = Some(format!("service_account:{account}"));
     let expires_at = expires_at(body.expires_at.as_deref())?;
-    let snapshot = state.snapshot();
-    let created = api_keys(state, &snapshot)?
+    let created = api_keys(state)?
         .create(
             &principal,
             CreateApiKey {
@@ -171,8 +170,7 @@ async fn list(State(state): State<AppState>, request: Request) -> Response {
             "service_account:{}",
             account.as_deref().unwrap_or(&principal.service_account_id)
         ));
-        let snapshot = state.snapshot();
-        let listed = api_keys(&state, &snapshot)?
+        let listed = api_keys(&state)?
             .list(&principal, account.as_deref(), &page)
             .await?;
         Ok(ok(ListApiKeysResponse {
@@ -199,8 +197,7 @@ async fn read(State(state): State<AppState>, Path(id): Path<String>, request: Re
     let headers = request.into_parts().0.headers;
     let result = async {
         let principal = call.authenticate(&state, &headers).await?;
-        let snapshot = state.snapshot();
-        let key = api_keys(&state, &snapshot)?.get(&principal, &id).await?;
+        let key = api_keys(&state)?.get(&principal, &id).await?;
         Ok(ok(api_key_message(&key)))
     }
     .await;
@@ -249,26 +246,14 @@ async fn update(
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
         let body: UpdateApiKeyRequest = json_body(request, "UpdateApiKeyRequest").await?;
-        if body
-            .api_key_id
-            .as_deref()
-            .is_some_and(|named| !named.is_empty() && named != id)
-        {
-            return Err(Status::invalid_argument(
-                "invalid_argument",
-                "apiKeyId in the body differs from the one in the path",
-            ));
-        }
+        same_id(body.api_key_id.as_deref(), &id, "apiKeyId")?;
         let update = UpdateApiKey {
             update_mask: body.update_mask,
             description: body.description,
             scopes: body.scopes,
             expires_at: expires_at(body.expires_at.as_deref())?,
         };
-        let snapshot = state.snapshot();
-        let operation = api_keys(&state, &snapshot)?
-            .update(&principal, &id, update)
-            .await?;
+        let operation = api_keys(&state)?.update(&principal, &id, update).await?;
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
@@ -294,8 +279,7 @@ async fn delete(
     let headers = request.into_parts().0.headers;
     let result = async {
         let principal = call.authenticate(&state, &headers).await?;
-        let snapshot = state.snapshot();
-        let operation = api_keys(&state, &snapshot)?.delete(&principal, &id).await?;
+        let operation = api_keys(&state)?.delete(&principal, &id).await?;
         Ok(ok(operation::to_message(&operation)))
     }
     .await;
@@ -320,8 +304,7 @@ async fn list_scopes(State(state): State<AppState>, request: Request) -> Respons
         let request = request;
         let principal = call.authenticate(&state, request.headers()).await?;
         let (_, page) = list_query(&request, ["", ""])?;
-        let snapshot = state.snapshot();
-        let listed = api_keys(&state, &snapshot)?.list_scopes(&principal, &page)?;
+        let listed = api_keys(&state)?.list_scopes(&principal, &page)?;
         Ok(ok(ListApiKeyScopesResponse {
             scopes: listed.items,
             next_page_token: listed.next_page_token,

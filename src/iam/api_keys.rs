@@ -291,10 +291,11 @@ pub struct CreatedApiKey {
     pub secret: ApiKeySecret,
 }
 
-/// `ApiKeyService` in `ctx`, with the scopes of `catalog`.
+/// `ApiKeyService` in `ctx`, with the scopes of `catalog` (the one in force when the call
+/// started).
 pub struct ApiKeys<'a> {
     pub ctx: Context<'a>,
-    pub catalog: &'a Catalog,
+    pub catalog: Arc<Catalog>,
 }
 
 fn not_found(what: &str, id: &str) -> Status {
@@ -379,7 +380,7 @@ impl ApiKeys<'_> {
             .to_owned();
         validate::id("service_account_id", &account)?;
         validate::description(&request.description)?;
-        let scopes = scopes(request.scopes, request.scope, false, self.catalog)?;
+        let scopes = scopes(request.scopes, request.scope, false, &self.catalog)?;
         let expires_at = request
             .expires_at
             .map(|at| expiry(at, self.ctx.now))
@@ -434,7 +435,7 @@ impl ApiKeys<'_> {
                 request.scopes.unwrap_or_default(),
                 None,
                 true,
-                self.catalog,
+                &self.catalog,
             )?)
         } else {
             None
@@ -542,7 +543,7 @@ pub struct ApiKeyMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
     /// The scopes the key is limited to; empty: not limited.
-    #[schema(examples(json!(["yc.lockbox.payload.read"])))]
+    #[schema(examples("yc.lockbox.payload.read"))]
     pub scopes: Vec<String>,
     /// RFC 3339, UTC; absent for a key that never expires.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,8 +6,6 @@
 //! expired, suspended, out of scope, deleted, of a deleted account, and used by the resource
 //! service for itself.
 
-use std::process::{Command, Stdio};
-
 use prost::Message as _;
 use serde_json::{Value, json};
 use tonic::Code;
@@ -21,13 +19,11 @@ use wif_gateway::iam::store::{
     ApiKeyUpdate, NewAccessBinding, ResourceRef, ServiceAccountStatus, ServiceAccountUpdate,
     Subject, SubjectType,
 };
-use wif_gateway::testkit::Jwt;
 
 use crate::grpc::{authed, channel, counter, parts};
 use crate::operate::{audit_lines, wait_for};
-use crate::support::binary::{BIN, KillOnDrop, dev_config, free_port, wait_ready};
 use crate::support::gateway::{Gateway, Options, Reply};
-use crate::support::iam::{KeyFile, add_account, sqlite_store};
+use crate::support::iam::{KeyFile, LoggedDevGateway, add_account, sqlite_store};
 use crate::support::now;
 
 const GET_PAYLOAD: &str = "lockbox.secrets.getPayload";
@@ -1131,62 +1127,21 @@ async fn authorize_checks_presented_keys_from_memory() {
         );
     }
 
-    // Deleted: refused from the Delete's answer on (this replica applies it before answering).
-    let allowed = authorize(
-        &gw,
-        &service,
-        vec![check(GET_PAYLOAD, &folder, ("apiKey", &doomed))],
-    )
-    .await;
-    assert_eq!(
-        allowed.body["results"][0]["allowed"], true,
-        "{}",
-        allowed.text
-    );
-    let deleted = gw
-        .iam(
-            "DELETE",
-            &format!("/iam/v1/apiKeys/{doomed_id}"),
-            Some(&admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status, 200, "{}", deleted.text);
-    let refused = authorize(
-        &gw,
-        &service,
-        vec![check(GET_PAYLOAD, &folder, ("apiKey", &doomed))],
-    )
-    .await;
-    assert_eq!(refused.body["results"][0]["code"], 16, "{}", refused.text);
-    // A deleted account's keys go with it.
-    let allowed = authorize(
-        &gw,
-        &service,
-        vec![check(GET_PAYLOAD, &folder, ("apiKey", &carols))],
-    )
-    .await;
-    assert_eq!(
-        allowed.body["results"][0]["allowed"], true,
-        "{}",
-        allowed.text
-    );
-    let deleted = gw
-        .iam(
-            "DELETE",
-            &format!("/iam/v1/serviceAccounts/{carol}"),
-            Some(&admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status, 200, "{}", deleted.text);
-    let refused = authorize(
-        &gw,
-        &service,
-        vec![check(GET_PAYLOAD, &folder, ("apiKey", &carols))],
-    )
-    .await;
-    assert_eq!(refused.body["results"][0]["code"], 16, "{}", refused.text);
+    // Deleted: refused from the Delete's answer on (this replica applies it before answering);
+    // a deleted account's keys go with it.
+    for (secret, doomed) in [
+        (&doomed, format!("/iam/v1/apiKeys/{doomed_id}")),
+        (&carols, format!("/iam/v1/serviceAccounts/{carol}")),
+    ] {
+        let ask = async || {
+            let checks = vec![check(GET_PAYLOAD, &folder, ("apiKey", secret))];
+            authorize(&gw, &service, checks).await.body["results"][0].clone()
+        };
+        assert_eq!(ask().await["allowed"], true, "{doomed}");
+        let deleted = gw.iam("DELETE", &doomed, Some(&admin_token), None).await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text);
+        assert_eq!(ask().await["code"], 16, "{doomed}");
+    }
 
     // Exactly one credential per check.
     let both = {
@@ -1213,6 +1168,25 @@ async fn authorize_checks_presented_keys_from_memory() {
             reply.text
         );
     }
+    // A key sent in the wrong place is not repeated by the refusal of the body.
+    let misplaced = authorize(
+        &gw,
+        &service,
+        vec![json!({"permission": GET_PAYLOAD, "resourcePath": open, "apiKey": open})],
+    )
+    .await;
+    assert_eq!(
+        (misplaced.status, misplaced.grpc_code()),
+        (400, 3),
+        "{}",
+        misplaced.text
+    );
+    assert!(
+        misplaced.message().contains("invalid type: string")
+            && !misplaced.text.contains(&open[4..]),
+        "{}",
+        misplaced.text
+    );
     // An IAM token and an API key side by side.
     let mixed = authorize(
         &gw,
@@ -1361,36 +1335,8 @@ fn pieces(secret: &str) -> Vec<String> {
 #[tokio::test]
 async fn api_key_secrets_never_reach_the_audit_log_the_logs_or_the_store() {
     let dir = tempfile::tempdir().expect("dir");
-    let config = dev_config(dir.path());
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let mut gateway = KillOnDrop::spawn(
-        Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--config",
-            ])
-            .arg(&config)
-            .env("RUST_LOG", "debug")
-            .env_remove("WIF_STORE_URL")
-            .stdout(Stdio::from(stdout))
-            .stderr(Stdio::from(stderr)),
-    );
-    let client = reqwest::Client::new();
-    wait_ready(&client, &base).await;
-    let state = dir.path().join(".wif-dev");
-    let admin = KeyFile::read(&state.join("admin-key.json"));
-    let t = now();
-    let jwt = Jwt::new(
-        &json!({"typ": "JWT", "alg": "PS256", "kid": admin.id()}),
-        &json!({"iss": admin.service_account_id(), "aud": format!("{base}/iam/v1/tokens"),
-                "iat": t, "exp": t + 360}),
-    )
-    .sign(&admin.signer());
+    let mut gw = LoggedDevGateway::start(dir.path()).await;
+    let (client, base) = (gw.client.clone(), gw.base.clone());
     let post = |path: &str, authorization: Option<String>, body: Value| {
         let mut request = client
             .post(format!("{base}{path}"))
@@ -1401,16 +1347,7 @@ async fn api_key_secrets_never_reach_the_audit_log_the_logs_or_the_store() {
         }
         request.send()
     };
-    let issued: Value = post("/iam/v1/tokens", None, json!({"jwt": jwt}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = format!(
-        "Bearer {}",
-        issued["iamToken"].as_str().expect("an IAM token")
-    );
+    let bearer = format!("Bearer {}", gw.token);
     // The dev configuration's scope, a key limited to it, and one that is not.
     let mut secrets = Vec::new();
     for scopes in [json!(["yc.lockbox.payload.read"]), json!([])] {
@@ -1474,15 +1411,14 @@ async fn api_key_secrets_never_reach_the_audit_log_the_logs_or_the_store() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    assert_eq!(gateway.terminate().await.code(), Some(0));
+    assert_eq!(gw.process.terminate().await.code(), Some(0));
 
     let needles: Vec<String> = secrets.iter().flat_map(|s| pieces(s)).collect();
     let find = |haystack: &[u8]| {
         let text = String::from_utf8_lossy(haystack);
         needles.iter().find(|n| text.contains(n.as_str())).cloned()
     };
-    let audit = std::fs::read(dir.path().join("stdout.log")).unwrap();
-    let logs = std::fs::read(dir.path().join("stderr.log")).unwrap();
+    let (audit, logs) = (gw.audit(), gw.logs());
     assert!(
         String::from_utf8_lossy(&audit).contains("\"event\":\"authorize_denied\""),
         "the audit log was written"
@@ -1493,16 +1429,7 @@ async fn api_key_secrets_never_reach_the_audit_log_the_logs_or_the_store() {
     );
     assert_eq!(find(&audit), None, "the audit log holds an API key");
     assert_eq!(find(&logs), None, "the logs hold an API key");
-    let mut store = Vec::new();
-    for entry in std::fs::read_dir(&state).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("iam.db"))
-        {
-            store.extend(std::fs::read(&path).unwrap());
-        }
-    }
+    let store = gw.store();
     let hash =
         wif_gateway::iam::api_keys::hex(&wif_gateway::iam::api_keys::secret_digest(&secrets[0]));
     assert!(

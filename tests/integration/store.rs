@@ -1700,8 +1700,20 @@ async fn sqlite_killed_writer_loses_no_acknowledged_write_and_leaves_no_half_wri
     pool.close().await;
 }
 
+/// The store followed into memory, as a gateway follows it.
+async fn follow(store: &Store) -> wif_gateway::iam::live::Live {
+    wif_gateway::iam::live::Live::load(
+        store.clone(),
+        wif_gateway::iam::live::FederationDefaults {
+            max_token_lifetime: 3600,
+            allow_http_to_loopback: false,
+        },
+    )
+    .await
+    .expect("load")
+}
+
 async fn revocations_are_idempotent_logged_followed_and_pruned(db: &TestDb) {
-    use wif_gateway::iam::live::{FederationDefaults, Live};
     use wif_gateway::iam::store::{Record, RevokeToken};
     let store = &db.store;
     let t = wif_gateway::time::now_unix();
@@ -1792,15 +1804,7 @@ async fn revocations_are_idempotent_logged_followed_and_pruned(db: &TestDb) {
     );
 
     // A replica loading now holds both; pruning drops the expired one here and in the store.
-    let live = Live::load(
-        store.clone(),
-        FederationDefaults {
-            max_token_lifetime: 3600,
-            allow_http_to_loopback: false,
-        },
-    )
-    .await
-    .expect("load");
+    let live = follow(store).await;
     assert!(live.revoked().contains("jti-live") && live.revoked().contains("jti-expired"));
     assert_eq!(live.prune_revoked(t).await.expect("prune"), 1);
     assert!(live.revoked().contains("jti-live") && !live.revoked().contains("jti-expired"));
@@ -1924,7 +1928,6 @@ fn new_api_key(account: &str, secret: &str, scopes: &[&str]) -> NewApiKey {
 
 async fn api_keys_are_kept_as_hashes_logged_followed_and_cascaded(db: &TestDb) {
     use wif_gateway::iam::api_keys::secret_digest;
-    use wif_gateway::iam::live::{FederationDefaults, Live};
     use wif_gateway::iam::store::{ApiKeyUpdate, Record};
     let store = &db.store;
     let (cloud, folder) = cloud_and_folder(store, "c").await;
@@ -2048,15 +2051,7 @@ async fn api_keys_are_kept_as_hashes_logged_followed_and_cascaded(db: &TestDb) {
     );
 
     // Followed into memory by the hash of the secret.
-    let live = Live::load(
-        store.clone(),
-        FederationDefaults {
-            max_token_lifetime: 3600,
-            allow_http_to_loopback: false,
-        },
-    )
-    .await
-    .expect("load");
+    let live = follow(store).await;
     let held = live
         .api_keys()
         .get(&secret_digest(FIRST))
