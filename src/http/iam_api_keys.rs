@@ -66,7 +66,7 @@ struct CreateApiKeyRequest {
     scopes: Vec<String>,
     /// RFC 3339; in the future, at most 2105-12-31T23:59:59.999999999Z. Absent: never.
     #[serde(default, alias = "expires_at")]
-    #[schema(examples("2030-01-01T00:00:00Z"))]
+    #[schema(format = DateTime, examples("2030-01-01T00:00:00Z"))]
     expires_at: Option<String>,
 }
 
@@ -154,7 +154,7 @@ async fn create_key(
     tag = "ApiKeyService",
     params(
         ("serviceAccountId" = Option<String>, Query, max_length = 50, description = "Default: the caller's own service account"),
-        ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"),
+        ("pageSize" = Option<i64>, Query, minimum = 0, maximum = 1000, description = "0 to 1000; default 100"),
         ("pageToken" = Option<String>, Query, max_length = 2000),
     ),
     responses((status = 200, body = ListApiKeysResponse), Refusals)
@@ -223,6 +223,7 @@ struct UpdateApiKeyRequest {
     scopes: Option<Vec<String>>,
     /// RFC 3339; in the future. Named in the mask but not sent: the key never expires.
     #[serde(alias = "expires_at")]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
@@ -293,7 +294,7 @@ async fn delete(
     operation_id = "ApiKeyService.ListScopes",
     tag = "ApiKeyService",
     params(
-        ("pageSize" = Option<i64>, Query, description = "0 to 1000; default 100"),
+        ("pageSize" = Option<i64>, Query, minimum = 0, maximum = 1000, description = "0 to 1000; default 100"),
         ("pageToken" = Option<String>, Query, max_length = 2000),
     ),
     responses((status = 200, body = ListApiKeyScopesResponse), Refusals)
