@@ -10,6 +10,7 @@ use std::path::PathBuf;
 const SERVICES: &[&str] = &[
     "yandex/cloud/endpoint/api_endpoint_service.proto",
     "yandex/cloud/iam/v1/awscompatibility/access_key_service.proto",
+    "yandex/cloud/iam/v1/api_key_service.proto",
     "yandex/cloud/iam/v1/iam_token_service.proto",
     "yandex/cloud/iam/v1/key_service.proto",
     "yandex/cloud/iam/v1/role_service.proto",

@@ -15,6 +15,13 @@
 //!   `iam.accessService.authorizer` on the organization.
 //! * `authz/authorize_path_denied/{10,1000000}`: the same for a permission no binding grants
 //!   (every level looked at).
+//! * `authz/api_key_allowed/{10,1000000}`: the Authorize API's whole in-process check of a
+//!   presented API key (`wif_gateway::iam::api_keys::check`): SHA-256 of the 40-character
+//!   secret, the lookup of the hash among the keys in memory (one per query, plus a tenth of
+//!   the size in other accounts' keys: 100 000 beside the large index), expiry, suspension,
+//!   the key's scope (`yc.lockbox.payload.read` allows `lockbox.secrets.getPayload`), then the
+//!   `authorize_path_allowed` check with the key's service account as the subject.
+//! * `authz/api_key_unknown/{10,1000000}`: a secret no key has (hash and a missed lookup).
 //!
 //! Each iteration takes the next query of a pool of 1024 distinct (principal, resource) pairs,
 //! so the large index is not answered from a handful of hot cache lines. The bindings are
@@ -30,10 +37,13 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 
 use wif_gateway::iam::ResourceKind;
+use wif_gateway::iam::api_keys::{self, hex, secret_digest};
 use wif_gateway::iam::authz::{AuthzIndex, PathElement, Principal, Resource, SubjectRef};
-use wif_gateway::iam::catalog::{Catalog, PermissionDecl, RoleDecl};
+use wif_gateway::iam::catalog::{ApiKeyScopeDecl, Catalog, PermissionDecl, RoleDecl};
+use wif_gateway::iam::live::ApiKeyTable;
 use wif_gateway::iam::roles::Class;
 use wif_gateway::iam::roles::{Method, Permission, Role, Scope};
+use wif_gateway::iam::store::ApiKey;
 use wif_gateway::iam::store::{AccessBinding, ResourceRef, Subject, SubjectType};
 
 /// A deterministic generator (SplitMix64).
@@ -83,6 +93,32 @@ struct Query {
 struct Fixture {
     index: AuthzIndex,
     queries: Vec<Query>,
+    /// One API key per query (of its principal, limited to [`READ_SCOPE`]) and filler keys.
+    keys: ApiKeyTable,
+}
+
+/// The API-key scope of the queries' keys.
+const READ_SCOPE: &str = "yc.lockbox.payload.read";
+
+/// The secret of the `i`-th key: `AQVN` and 36 digits.
+fn secret(i: usize) -> String {
+    format!("AQVN{i:036}")
+}
+
+/// A stored key of `account` for the secret `secret`, as the store holds it.
+fn stored_key(i: usize, account: &str, secret: &str) -> ApiKey {
+    ApiKey {
+        id: format!("ajekey{i:014}"),
+        service_account_id: account.to_owned(),
+        description: String::new(),
+        secret_hash: hex(&secret_digest(secret)),
+        masked_secret: format!("****{}", &secret[34..]),
+        scopes: vec![READ_SCOPE.to_owned()],
+        expires_at: None,
+        last_used_at: None,
+        created_at: 0,
+        version: 1,
+    }
 }
 
 fn build(bindings: usize) -> Fixture {
@@ -246,7 +282,29 @@ fn build(bindings: usize) -> Fixture {
         assert_eq!(index.check_path(&caller, &who, GET_PAYLOAD, &path), Ok(()));
         assert!(index.check_path(&caller, &who, UPDATE, &path).is_err());
     }
-    Fixture { index, queries }
+    let keys = ApiKeyTable::default();
+    for (i, q) in queries.iter().enumerate() {
+        keys.insert(&stored_key(i, &q.principal, &secret(i)));
+    }
+    for i in queries.len()..queries.len() + bindings / 10 {
+        keys.insert(&stored_key(i, &principal(i), &secret(i)));
+    }
+    let caller = Principal::service_account(SERVICE);
+    for (i, q) in queries.iter().enumerate() {
+        let path = secret_path(q);
+        let checked = api_keys::check(&secret(i), &keys, &index, &caller, GET_PAYLOAD, &path, 0);
+        assert_eq!(
+            checked.map(|k| k.service_account_id.to_string()).ok(),
+            Some(q.principal.clone())
+        );
+        let out_of_scope = api_keys::check(&secret(i), &keys, &index, &caller, UPDATE, &path, 0);
+        assert!(out_of_scope.is_err());
+    }
+    Fixture {
+        index,
+        queries,
+        keys,
+    }
 }
 
 /// The resource service asking at the Authorize API.
@@ -255,23 +313,29 @@ const GET_PAYLOAD: &str = "lockbox.secrets.getPayload";
 const UPDATE: &str = "lockbox.secrets.update";
 
 fn lockbox() -> Arc<Catalog> {
-    Arc::new(Catalog::new(
-        &[
-            PermissionDecl {
-                id: GET_PAYLOAD.into(),
-                class: Class::Read,
-            },
-            PermissionDecl {
-                id: UPDATE.into(),
-                class: Class::Manage,
-            },
-        ],
-        &[RoleDecl {
-            id: "lockbox.payloadViewer".into(),
+    Arc::new(
+        Catalog::new(
+            &[
+                PermissionDecl {
+                    id: GET_PAYLOAD.into(),
+                    class: Class::Read,
+                },
+                PermissionDecl {
+                    id: UPDATE.into(),
+                    class: Class::Manage,
+                },
+            ],
+            &[RoleDecl {
+                id: "lockbox.payloadViewer".into(),
+                permissions: vec![GET_PAYLOAD.into()],
+                ..RoleDecl::default()
+            }],
+        )
+        .with_api_key_scopes(&[ApiKeyScopeDecl {
+            id: READ_SCOPE.into(),
             permissions: vec![GET_PAYLOAD.into()],
-            ..RoleDecl::default()
-        }],
-    ))
+        }]),
+    )
 }
 
 fn secret_path(q: &Query) -> [PathElement<'_>; 3] {
@@ -356,6 +420,47 @@ fn bench(c: &mut Criterion) {
                 });
             });
         }
+        let keys = &fixture.keys;
+        let secrets: Vec<String> = (0..queries.len()).map(secret).collect();
+        group.bench_function(BenchmarkId::new("api_key_allowed", size), |b| {
+            let mut i = 0;
+            let caller = Principal::service_account(SERVICE);
+            b.iter(|| {
+                let n = i % queries.len();
+                i += 1;
+                black_box(
+                    api_keys::check(
+                        black_box(&secrets[n]),
+                        keys,
+                        index,
+                        &caller,
+                        GET_PAYLOAD,
+                        &secret_path(&queries[n]),
+                        0,
+                    )
+                    .is_ok(),
+                )
+            });
+        });
+        let unknown = format!("AQVN{}", "z".repeat(36));
+        group.bench_function(BenchmarkId::new("api_key_unknown", size), |b| {
+            let caller = Principal::service_account(SERVICE);
+            let path = secret_path(&queries[0]);
+            b.iter(|| {
+                black_box(
+                    api_keys::check(
+                        black_box(&unknown),
+                        keys,
+                        index,
+                        &caller,
+                        GET_PAYLOAD,
+                        &path,
+                        0,
+                    )
+                    .is_err(),
+                )
+            });
+        });
         let mut index = fixture.index.clone();
         group.bench_function(BenchmarkId::new("add_remove_binding", size), |b| {
             let mut i = 0;

@@ -19,24 +19,28 @@
 //! text_value = "…"
 //! ```
 //!
-//! Each request, in order:
+//! Clients authenticate as at Yandex: `Authorization: Bearer <IAM token>`, or `Authorization:
+//! Api-Key <API key>` with an API key of their service account. Each request, in order:
 //!
-//! 1. **The bearer token is verified offline** against the gateway's published keys (found
+//! 1. **A bearer token is verified offline** against the gateway's published keys (found
 //!    through its discovery document, cached for 5 minutes): signature with the algorithm the
 //!    key publishes, `iss` the gateway, `aud` this service (`--audience`; default: the
 //!    gateway's default audience), `exp`/`nbf`. A token minted for another service is refused
-//!    here, without a call.
+//!    here, without a call. An API key cannot be checked offline: it goes to step 3 as it is.
 //! 2. **The secret is looked up**: unknown → 404.
 //! 3. **The gateway authorizes** `lockbox.secrets.getPayload` on the secret's path (the secret,
-//!    its folder) with `POST /iam/v1/authorize`, answering whether the token's service account
-//!    holds the permission — by a role on the folder or above — and whether the token is still
-//!    good (not revoked, its account not deleted). The service authenticates to the gateway
-//!    with its own service account's key file (`--key-file`), which needs the role
+//!    its folder) with `POST /iam/v1/authorize`, passing the caller's credential on
+//!    (`iamToken` or `apiKey`), and answers whether its service account holds the permission —
+//!    by a role on the folder or above — and whether the credential is still good (a token not
+//!    revoked, a key not deleted or expired, and limited to scopes that allow the permission;
+//!    the account not deleted or suspended). The service authenticates to the gateway with its
+//!    own service account's key file (`--key-file`), which needs the role
 //!    `iam.accessService.authorizer`.
 //!
 //! Errors are Yandex bodies `{"code", "message", "details"}`: 401 (code 16) for a missing,
-//! invalid, foreign, expired or revoked token; 403 (code 7) without the role; 404 (code 5) for
-//! an unknown secret or version; 503 (code 14) when the gateway cannot be asked.
+//! invalid, foreign, expired or revoked token or an unknown, expired key; 403 (code 7) without
+//! the role, or for an API key whose scopes do not allow reading payloads; 404 (code 5) for an
+//! unknown secret or version; 503 (code 14) when the gateway cannot be asked.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -107,6 +111,41 @@ fn error(status: StatusCode, code: i32, message: impl Into<String>) -> Response 
 
 fn unauthenticated(message: impl Into<String>) -> Response {
     error(StatusCode::UNAUTHORIZED, 16, message)
+}
+
+/// What a client authenticates with.
+#[derive(Clone, Copy)]
+enum Credential<'a> {
+    /// `Authorization: Bearer <IAM token>`: verified offline, then passed on.
+    IamToken(&'a str),
+    /// `Authorization: Api-Key <API key>`: passed on to the gateway, which alone can check it.
+    ApiKey(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The credential of an `Authorization` header value (the schemes in any case).
+    fn of(header: &'a str) -> Option<Credential<'a>> {
+        let (scheme, value) = header.trim().split_once(' ')?;
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            Some(Credential::IamToken(value))
+        } else if scheme.eq_ignore_ascii_case("api-key") {
+            Some(Credential::ApiKey(value))
+        } else {
+            None
+        }
+    }
+
+    /// The Authorize API's field for it, and its value.
+    fn field(self) -> (&'static str, &'a str) {
+        match self {
+            Credential::IamToken(token) => ("iamToken", token),
+            Credential::ApiKey(key) => ("apiKey", key),
+        }
+    }
 }
 
 impl Service {
@@ -183,8 +222,8 @@ impl Service {
         Ok(token)
     }
 
-    /// Asks the gateway whether the token's subject may read the secret's payload.
-    async fn authorize(&self, token: &str, secret: &Secret) -> Result<(), Response> {
+    /// Asks the gateway whether the credential's subject may read the secret's payload.
+    async fn authorize(&self, credential: Credential<'_>, secret: &Secret) -> Result<(), Response> {
         let unavailable = |e: anyhow::Error| {
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -193,14 +232,16 @@ impl Service {
             )
         };
         let own = self.own_token().await.map_err(unavailable)?;
-        let body = json!({"checks": [{
+        let (field, value) = credential.field();
+        let mut check = json!({
             "permission": PERMISSION,
             "resourcePath": [
                 {"id": secret.id, "type": "lockbox.secret"},
                 {"id": secret.folder_id, "type": "resource-manager.folder"},
             ],
-            "iamToken": token,
-        }]});
+        });
+        check[field] = json!(value);
+        let body = json!({ "checks": [check] });
         let answer: Value = async {
             let reply = self
                 .http
@@ -245,15 +286,16 @@ async fn payload(
     Query(query): Query<PayloadQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(token) = headers
+    let Some(credential) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(Credential::of)
     else {
-        return unauthenticated("send Authorization: Bearer <IAM token>");
+        return unauthenticated("send Authorization: Bearer <IAM token> or Api-Key <API key>");
     };
-    if let Err(refused) = service.verify(token).await {
+    if let Credential::IamToken(token) = credential
+        && let Err(refused) = service.verify(token).await
+    {
         return refused;
     }
     let Some(secret) = service.secrets.get(&secret_id) else {
@@ -263,7 +305,7 @@ async fn payload(
             format!("secret {secret_id:?} not found"),
         );
     };
-    if let Err(refused) = service.authorize(token, secret).await {
+    if let Err(refused) = service.authorize(credential, secret).await {
         return refused;
     }
     if query

@@ -142,10 +142,13 @@ pub struct AuthorizeDeniedEvent<'a> {
     pub client: &'a str,
     /// The resource service that asked (a service account id).
     pub caller: &'a str,
-    /// The service account the check's IAM token speaks for; absent when the token is
-    /// refused.
+    /// The service account the check's IAM token or API key speaks for; absent when the token
+    /// is refused or the key unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<&'a str>,
+    /// The id of the check's API key, when it carried a known one (never the key itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<&'a str>,
     /// The permission asked about, e.g. `lockbox.secrets.getPayload`.
     pub permission: &'a str,
     /// The first element of the resource path, `type:id`.

@@ -38,7 +38,7 @@ pub const IAM_REQUESTS: &str = "wif_gateway_iam_requests_total";
 /// Mutations retried with an idempotency key and answered with the first call's operation.
 pub const IAM_IDEMPOTENT_REPLAYS: &str = "wif_gateway_iam_idempotent_replays_total";
 /// Resources of the IAM store held in memory, by `kind` (`federation`, `service_account`,
-/// `federated_credential`, `access_binding`).
+/// `federated_credential`, `access_binding`, `api_key`).
 pub const IAM_DIRECTORY_SIZE: &str = "wif_gateway_iam_directory_size";
 /// Seconds between the commit of the newest change applied from the IAM store's change log
 /// and its application on this replica (whole seconds: the log records commit times so).
@@ -53,6 +53,10 @@ pub const AUTHORIZE_CHECKS: &str = "wif_gateway_iam_authorize_checks_total";
 /// AWS Signature Version 4 signatures checked by the Authorize API, by `result`: `valid`, or
 /// the rule that refused it (`signature_mismatch`, `unknown_access_key`, …).
 pub const SIGV4_CHECKS: &str = "wif_gateway_sigv4_checks_total";
+/// API keys checked by the Authorize API (each check's `apiKey`, and a resource service's own
+/// `Authorization: Api-Key`), by `result`: `allowed`, `unknown`, `expired`, `suspended` (the
+/// key's service account), `out_of_scope`, `denied` (the account's roles) or `invalid`.
+pub const API_KEY_CHECKS: &str = "wif_gateway_api_key_checks_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -120,6 +124,10 @@ fn describe() {
         AUTHORIZE_CHECKS,
         "Authorize API checks by result (allowed, denied, unauthenticated, invalid)."
     );
+    describe_counter!(
+        API_KEY_CHECKS,
+        "API keys checked by the Authorize API, by result."
+    );
     describe_gauge!(
         IAM_DIRECTORY_SIZE,
         "IAM store resources held in memory, by kind."
@@ -153,6 +161,7 @@ pub const ALL: [&str; 17] = [
     IAM_REVOKED_TOKENS,
     AUTHORIZE_CHECKS,
     SIGV4_CHECKS,
+    API_KEY_CHECKS,
 ];
 
 /// Appends the key set age gauge, one sample per cached key source, to a text exposition.

@@ -1,5 +1,5 @@
 //! Time: the one module that reads the wall clock, plus RFC 3339 rendering for error messages
-//! and audit. Everything else takes `now` (Unix seconds) as a parameter so that it can be tested
+//! and audit, and RFC 3339 reading for the times the API is sent. Everything else takes `now` (Unix seconds) as a parameter so that it can be tested
 //! at any instant.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,13 +30,24 @@ pub fn rfc3339(unix: i64) -> String {
 /// Reads an RFC 3339 timestamp (`2027-01-15T08:00:00Z`, an offset, fractions of a second) as
 /// Unix seconds, the fraction dropped; `None` if it is not one.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    parse_rfc3339_nanos(text).map(|(seconds, _)| seconds)
+}
+
+/// Reads an RFC 3339 time (`2030-01-01T00:00:00Z`, `2030-01-01T03:00:00.5+03:00`) as Unix
+/// seconds and nanoseconds; `None` for anything else.
+pub fn parse_rfc3339_nanos(text: &str) -> Option<(i64, i32)> {
+    let text = text.trim();
     // A date alone is not a timestamp, though the parser would take it as midnight.
     if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
         return None;
     }
-    text.parse::<prost_types::Timestamp>()
-        .ok()
-        .map(|t| t.seconds)
+    // RFC 3339 §5.6: the time carries its offset, `Z` or `±hh:mm`.
+    let (_, time) = text.split_once(['T', 't'])?;
+    if !(time.ends_with(['Z', 'z']) || time.contains(['+', '-'])) {
+        return None;
+    }
+    let parsed: prost_types::Timestamp = text.parse().ok()?;
+    Some((parsed.seconds, parsed.nanos))
 }
 
 /// The UTC calendar date (year, month 1..=12, day 1..=31) of Unix seconds; `None` outside years
@@ -168,6 +179,34 @@ mod tests {
         }
         assert_eq!(unix_of(2016, 2, 29, 0, 0, 0), Some(1_456_704_000));
         assert_eq!(unix_of(2016, 2, 30, 0, 0, 0), None);
+    }
+
+    #[test]
+    fn reads_rfc3339_times() {
+        let cases = [
+            ("UTC", "2027-01-15T08:00:00Z", Some((1_800_000_000, 0))),
+            (
+                "fraction",
+                "2027-01-15T08:00:00.5Z",
+                Some((1_800_000_000, 500_000_000)),
+            ),
+            (
+                "offset",
+                "2027-01-15T11:00:00+03:00",
+                Some((1_800_000_000, 0)),
+            ),
+            ("no zone", "2027-01-15T08:00:00", None),
+            ("a date", "2027-01-15", None),
+            ("a number", "1800000000", None),
+            ("empty", "", None),
+        ];
+        for (name, text, expected) in cases {
+            assert_eq!(parse_rfc3339_nanos(text), expected, "{name}");
+        }
+        assert_eq!(
+            parse_rfc3339_nanos(&rfc3339(1_795_000_000)),
+            Some((1_795_000_000, 0))
+        );
     }
 
     #[test]

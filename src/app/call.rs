@@ -8,6 +8,7 @@
 //!
 //! Also here: the request id both transports tag requests with ([`RequestId`]), and what a
 //! management method runs with ([`context`], [`live`], [`store`], [`keys`], [`access_keys`],
+//! [`api_keys`],
 //! [`federations`]).
 
 use std::net::{IpAddr, SocketAddr};
@@ -228,6 +229,14 @@ pub fn access_keys(state: &AppState) -> Result<crate::iam::access_keys::AccessKe
     Ok(crate::iam::access_keys::AccessKeys {
         ctx: context(state)?,
         secret_keys: state.secret_keys(),
+    })
+}
+
+/// `ApiKeyService` as a call runs it, with the API-key scopes in force.
+pub fn api_keys(state: &AppState) -> Result<crate::iam::api_keys::ApiKeys<'_>, Status> {
+    Ok(crate::iam::api_keys::ApiKeys {
+        ctx: context(state)?,
+        catalog: state.snapshot().catalog.clone(),
     })
 }
 

@@ -54,7 +54,8 @@ pub struct Config {
     pub path: PathBuf,
     pub settings: Settings,
     pub directory: Directory,
-    /// The roles and permissions of downstream services (`[[permissions]]`, `[[roles]]`).
+    /// The roles and permissions of downstream services (`[[permissions]]`, `[[roles]]`), and
+    /// the scopes of API keys (`[[api_key_scopes]]`).
     pub catalog: std::sync::Arc<crate::iam::catalog::Catalog>,
     /// What is valid but probably not what was meant, each with its place like a problem
     /// (`serve` logs them at warn level, `check-config` prints them).
@@ -89,6 +90,7 @@ pub fn load_with(path: &Path, listen: Option<SocketAddr>) -> Result<Config, Conf
             federated_credentials: std::mem::take(&mut file.federated_credentials),
             permissions: std::mem::take(&mut file.permissions),
             roles: std::mem::take(&mut file.roles),
+            api_key_scopes: std::mem::take(&mut file.api_key_scopes),
         },
     );
     let mut included = Vec::new();
@@ -1520,6 +1522,99 @@ external_subject_id = "subject-1"
                     .iter()
                     .any(|p| expected.iter().all(|e| p.contains(e)) && p.contains("gateway.toml:")),
                 "{expected:?}: {err}"
+            );
+        }
+    }
+
+    /// An `[[api_key_scopes]]` entry.
+    fn scope(id: &str, permissions: &str) -> String {
+        format!("\n[[api_key_scopes]]\nid = \"{id}\"\npermissions = [{permissions}]\n")
+    }
+
+    #[test]
+    fn api_key_scopes_are_loaded_checked_and_may_live_in_included_files() {
+        let lockbox =
+            service_roles(&[("lockbox.secrets.getPayload", "read")], &[]).replacen(SIGNING, "", 1);
+        let main = format!(
+            "include = [\"services\"]\n{SIGNING}{}{}",
+            scope("yc.lockbox.payload.read", "\"lockbox.secrets.getPayload\""),
+            scope("yc.iam.authorize", "\"iam.accessService.authorize\"")
+        );
+        let included = format!(
+            "{lockbox}{}",
+            scope("yc.lockbox.everything", "\"lockbox.secrets.getPayload\"")
+        );
+        let config =
+            load_files(&vec![(MAIN, main), ("services/lockbox.toml", included)]).expect("valid");
+        let catalog = &config.catalog;
+        let ids: Vec<&str> = catalog.api_key_scopes().map(|(id, _)| id).collect();
+        assert_eq!(
+            ids,
+            [
+                "yc.iam.authorize",
+                "yc.lockbox.everything",
+                "yc.lockbox.payload.read"
+            ]
+        );
+        assert!(catalog.scope_permits("yc.lockbox.payload.read", "lockbox.secrets.getPayload"));
+        assert!(catalog.scope_permits("yc.iam.authorize", "iam.accessService.authorize"));
+
+        let with = |scopes: String| {
+            format!(
+                "{}{scopes}",
+                service_roles(&[("lockbox.secrets.getPayload", "read")], &[])
+            )
+        };
+        let cases: Vec<(&str, String, Vec<&str>)> = vec![
+            (
+                "id syntax",
+                with(scope("yc lockbox", "\"lockbox.secrets.getPayload\"")),
+                vec!["api_key_scopes[0]", "letters, digits, dots"],
+            ),
+            (
+                "too long",
+                with(scope(&"s".repeat(257), "\"lockbox.secrets.getPayload\"")),
+                vec!["api_key_scopes[0]", "1 to 256"],
+            ),
+            (
+                "duplicate",
+                with(format!(
+                    "{}{}",
+                    scope("yc.a", "\"lockbox.secrets.getPayload\""),
+                    scope("yc.a", "\"lockbox.secrets.getPayload\"")
+                )),
+                vec![
+                    "api_key_scopes[1]",
+                    "duplicate API-key scope id (first at",
+                    "gateway.toml:",
+                ],
+            ),
+            (
+                "no permissions",
+                with(scope("yc.a", "")),
+                vec!["api_key_scopes[0]", "names at least one permission"],
+            ),
+            (
+                "unknown permission",
+                with(scope("yc.a", "\"lockbox.secrets.delete\"")),
+                vec![
+                    "api_key_scopes[0] (id \"yc.a\")",
+                    "\"lockbox.secrets.delete\" names no permission",
+                ],
+            ),
+            (
+                "unknown key",
+                format!("{SIGNING}\n[[api_key_scopes]]\nid = \"yc.a\"\nroles = []\n"),
+                vec!["unknown field `roles`"],
+            ),
+        ];
+        for (name, text, expected) in cases {
+            let err = load_files(&main_only(text)).expect_err(name);
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| expected.iter().all(|e| p.contains(e))),
+                "{name}: {err}"
             );
         }
     }

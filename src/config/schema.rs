@@ -287,6 +287,8 @@ pub struct QuotasConfig {
     pub authorized_keys: Option<u64>,
     /// `iam.accessKeys.count`, default 1000.
     pub access_keys: Option<u64>,
+    /// `iam.apiKeys.count`, default 1000.
+    pub api_keys: Option<u64>,
     /// `iam.accessBindings.count` (on the cloud and everything in it), default 1000.
     pub access_bindings: Option<u64>,
 }
@@ -382,6 +384,18 @@ pub struct RoleConfig {
     pub includes: Vec<String>,
 }
 
+/// `[[api_key_scopes]]`: a scope an API key may be limited to, and the permissions it allows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyScopeConfig {
+    /// 1 to 256 letters, digits, dots, hyphens and underscores, e.g. `yc.lockbox.payload.read`.
+    pub id: String,
+    /// Permissions (configured or built in) a key limited to this scope may be used for; at
+    /// least one.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
 /// The main configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -420,10 +434,13 @@ pub struct ConfigFile {
     /// Roles of downstream services.
     #[serde(default)]
     pub roles: Vec<Spanned<RoleConfig>>,
+    /// Scopes API keys may be limited to.
+    #[serde(default)]
+    pub api_key_scopes: Vec<Spanned<ApiKeyScopeConfig>>,
 }
 
-/// An included file: directory items, and the permissions and roles of downstream services,
-/// only.
+/// An included file: directory items, the permissions and roles of downstream services, and
+/// API-key scopes, only.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryFile {
@@ -437,4 +454,6 @@ pub struct DirectoryFile {
     pub permissions: Vec<Spanned<PermissionConfig>>,
     #[serde(default)]
     pub roles: Vec<Spanned<RoleConfig>>,
+    #[serde(default)]
+    pub api_key_scopes: Vec<Spanned<ApiKeyScopeConfig>>,
 }

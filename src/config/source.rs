@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::schema::{
-    CredentialConfig, DirectoryFile, FederationConfig, PermissionConfig, RoleConfig,
-    ServiceAccountConfig, Spanned,
+    ApiKeyScopeConfig, CredentialConfig, DirectoryFile, FederationConfig, PermissionConfig,
+    RoleConfig, ServiceAccountConfig, Spanned,
 };
 
 /// A configuration file could not be read or parsed.
@@ -237,6 +237,7 @@ pub(super) struct Items {
     pub(super) credentials: Vec<Sourced<CredentialConfig>>,
     pub(super) permissions: Vec<Sourced<PermissionConfig>>,
     pub(super) roles: Vec<Sourced<RoleConfig>>,
+    pub(super) api_key_scopes: Vec<Sourced<ApiKeyScopeConfig>>,
 }
 
 impl Items {
@@ -249,6 +250,7 @@ impl Items {
             .extend(sourced(&file, f.federated_credentials));
         self.permissions.extend(sourced(&file, f.permissions));
         self.roles.extend(sourced(&file, f.roles));
+        self.api_key_scopes.extend(sourced(&file, f.api_key_scopes));
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use aws_lc_rs::digest;
 
 use super::schema::{
-    ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig, PermissionConfig, RoleConfig,
-    ServiceAccountConfig, TlsConfig,
+    ApiKeyScopeConfig, ConfigFile, CredentialConfig, ExchangeConfig, FederationConfig,
+    PermissionConfig, RoleConfig, ServiceAccountConfig, TlsConfig,
 };
 use super::settings::{DevIssuerSettings, IamSettings, Settings, StoreSettings, TlsSettings};
 use super::source::{ItemPlace, Items, Place, Problems, Sourced, resolve};
@@ -20,16 +20,21 @@ use crate::exchange::directory::{
 };
 use crate::exchange::issuer_keys::KeySet;
 use crate::exchange::request::check_resource;
-use crate::iam::catalog::{Catalog, MAX_CONFIGURED_ROLES, PermissionDecl, RoleDecl, rules};
+use crate::iam::catalog::{
+    ApiKeyScopeDecl, Catalog, MAX_CONFIGURED_ROLES, PermissionDecl, RoleDecl, rules,
+};
 use crate::iam::roles::Class;
 use crate::signing::{MAX_TOKEN_LIFETIME, SigningAlgorithm};
 use crate::tls::dev_ca;
 
-/// `[[permissions]]` and `[[roles]]` of every file (the main one and those it includes, in
-/// that order): ids of the service syntax outside the built-in services, known classes, no
-/// duplicates across files, references to configured permissions and roles only (of any
-/// file), inclusions without a cycle, at most [`MAX_CONFIGURED_ROLES`] roles.
+/// `[[permissions]]`, `[[roles]]` and `[[api_key_scopes]]` of every file (the main one and those
+/// it includes, in that order): ids of the service syntax outside the built-in services, known
+/// classes, no duplicates across files, references to configured permissions and roles only
+/// (of any file), inclusions without a cycle, at most [`MAX_CONFIGURED_ROLES`] roles; scopes
+/// of the scope syntax, each naming at least one permission the catalog knows (built in or
+/// configured).
 pub(super) fn compile_catalog(items: &mut Items, path: &Path, problems: &mut Problems) -> Catalog {
+    let scopes: Vec<Sourced<ApiKeyScopeConfig>> = std::mem::take(&mut items.api_key_scopes);
     let permissions: Vec<Sourced<PermissionConfig>> = std::mem::take(&mut items.permissions);
     let roles: Vec<Sourced<RoleConfig>> = std::mem::take(&mut items.roles);
     let mut declared: Vec<PermissionDecl> = Vec::new();
@@ -144,7 +149,58 @@ pub(super) fn compile_catalog(items: &mut Items, path: &Path, problems: &mut Pro
             includes: s.item.includes,
         })
         .collect();
-    Catalog::new(&declared, &decls)
+    let scopes = compile_api_key_scopes(scopes, &seen, problems);
+    Catalog::new(&declared, &decls).with_api_key_scopes(&scopes)
+}
+
+/// `[[api_key_scopes]]`: ids of the scope syntax, each once across files, each naming at least
+/// one permission, every one of them built in or in `configured` (the ids of
+/// `[[permissions]]`).
+fn compile_api_key_scopes(
+    scopes: Vec<Sourced<ApiKeyScopeConfig>>,
+    configured: &HashSet<&str>,
+    problems: &mut Problems,
+) -> Vec<ApiKeyScopeDecl> {
+    let mut first: HashMap<&str, &Sourced<ApiKeyScopeConfig>> = HashMap::new();
+    for s in &scopes {
+        let place = s.place("api_key_scopes", &s.item.id);
+        if let Err(e) = rules::api_key_scope_id(&s.item.id) {
+            problems.add(&place, e);
+        }
+        if let Some(earlier) = first.get(s.item.id.as_str()) {
+            let at = problems.locate(&earlier.place("api_key_scopes", &earlier.item.id));
+            problems.add(
+                &place,
+                format!("duplicate API-key scope id (first at {at})"),
+            );
+        } else {
+            first.insert(&s.item.id, s);
+        }
+        if s.item.permissions.is_empty() {
+            problems.add(
+                &place,
+                "permissions: a scope names at least one permission (built in or of [[permissions]])",
+            );
+        }
+        for p in &s.item.permissions {
+            if !configured.contains(p.as_str()) && crate::iam::roles::Permission::parse(p).is_none()
+            {
+                problems.add(
+                    &place,
+                    format!(
+                        "permissions: {p:?} names no permission: neither a built-in IAM permission nor one of [[permissions]]"
+                    ),
+                );
+            }
+        }
+    }
+    scopes
+        .iter()
+        .map(|s| ApiKeyScopeDecl {
+            id: s.item.id.clone(),
+            permissions: s.item.permissions.clone(),
+        })
+        .collect()
 }
 
 /// The roles from `start` back to `start` through inclusions, if `start` is on a cycle.
@@ -634,6 +690,7 @@ fn compile_iam(
                 federated_credentials: q.federated_credentials.unwrap_or(d.federated_credentials),
                 authorized_keys: q.authorized_keys.unwrap_or(d.authorized_keys),
                 access_keys: q.access_keys.unwrap_or(d.access_keys),
+                api_keys: q.api_keys.unwrap_or(d.api_keys),
                 access_bindings: q.access_bindings.unwrap_or(d.access_bindings),
             }
         },

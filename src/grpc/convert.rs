@@ -208,6 +208,22 @@ impl FromJson for iam::v1::awscompatibility::AccessKey {
     }
 }
 
+impl FromJson for iam::v1::ApiKey {
+    fn from_json(j: Json<'_>) -> Self {
+        iam::v1::ApiKey {
+            id: j.str("id"),
+            service_account_id: j.str("serviceAccountId"),
+            created_at: j.time("createdAt"),
+            description: j.str("description"),
+            last_used_at: j.time("lastUsedAt"),
+            scope: String::new(),
+            scopes: j.strings("scopes"),
+            expires_at: j.time("expiresAt"),
+            masked_secret: j.str("maskedSecret"),
+        }
+    }
+}
+
 impl FromJson for iam::v1::workload::oidc::Federation {
     fn from_json(j: Json<'_>) -> Self {
         iam::v1::workload::oidc::Federation {
@@ -326,6 +342,12 @@ id_metadata!(
     iam::v1::awscompatibility::DeleteAccessKeyMetadata {
         access_key_id: "accessKeyId"
     },
+    iam::v1::UpdateApiKeyMetadata {
+        api_key_id: "apiKeyId"
+    },
+    iam::v1::DeleteApiKeyMetadata {
+        api_key_id: "apiKeyId"
+    },
     iam::v1::workload::oidc::CreateFederationMetadata {
         federation_id: "federationId"
     },
@@ -377,6 +399,7 @@ pub fn pack(value: &Value) -> Result<Any, Status> {
         iam::v1::ServiceAccount,
         iam::v1::Key,
         iam::v1::awscompatibility::AccessKey,
+        iam::v1::ApiKey,
         iam::v1::workload::oidc::Federation,
         iam::v1::workload::FederatedCredential,
         access::AccessBindingsOperationResult,
@@ -397,6 +420,8 @@ pub fn pack(value: &Value) -> Result<Any, Status> {
         iam::v1::DeleteKeyMetadata,
         iam::v1::awscompatibility::UpdateAccessKeyMetadata,
         iam::v1::awscompatibility::DeleteAccessKeyMetadata,
+        iam::v1::UpdateApiKeyMetadata,
+        iam::v1::DeleteApiKeyMetadata,
         iam::v1::workload::oidc::CreateFederationMetadata,
         iam::v1::workload::oidc::UpdateFederationMetadata,
         iam::v1::workload::oidc::DeleteFederationMetadata,
@@ -493,6 +518,14 @@ mod tests {
             key.key_algorithm,
             i32::from(iam::v1::key::Algorithm::Rsa4096)
         );
+
+        let api_key = iam::v1::ApiKey::from_json(Json(&json!({"id": "k",
+            "serviceAccountId": "sa", "createdAt": "2027-01-15T08:00:00Z", "scopes": ["yc.a"],
+            "expiresAt": "2027-01-15T08:00:01Z", "maskedSecret": "****abcdef"})));
+        assert_eq!(api_key.scopes, ["yc.a"]);
+        assert_eq!(api_key.expires_at, Some(timestamp(1_800_000_001)));
+        assert_eq!(api_key.last_used_at, None, "absent: never used");
+        assert_eq!(api_key.masked_secret, "****abcdef");
 
         let result = access::AccessBindingsOperationResult::from_json(Json(&json!({
             "effectiveDeltas": [{"action": "REMOVE", "accessBinding":

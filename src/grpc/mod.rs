@@ -9,6 +9,7 @@
 //! | [`iam_token`] | `yandex.cloud.iam.v1.IamTokenService` (Create with a JWT, CreateForServiceAccount, Revoke) |
 //! | [`keys`] | `yandex.cloud.iam.v1.KeyService` |
 //! | [`access_keys`] | `yandex.cloud.iam.v1.awscompatibility.AccessKeyService` |
+//! | [`api_keys`] | `yandex.cloud.iam.v1.ApiKeyService` |
 //! | [`service_accounts`] | `yandex.cloud.iam.v1.ServiceAccountService` |
 //! | [`roles`] | `yandex.cloud.iam.v1.RoleService` |
 //! | [`federations`] | `yandex.cloud.iam.v1.workload.oidc.FederationService` |
@@ -28,6 +29,7 @@
 pub mod proto;
 
 mod access_keys;
+mod api_keys;
 mod bindings;
 mod clouds;
 mod convert;
@@ -57,6 +59,7 @@ use crate::app::call::{REQUEST_ID, RequestId};
 
 use proto::yandex::cloud::endpoint::api_endpoint_service_server::ApiEndpointServiceServer;
 use proto::yandex::cloud::iam::v1::awscompatibility::access_key_service_server::AccessKeyServiceServer;
+use proto::yandex::cloud::iam::v1::api_key_service_server::ApiKeyServiceServer;
 use proto::yandex::cloud::iam::v1::iam_token_service_server::IamTokenServiceServer;
 use proto::yandex::cloud::iam::v1::key_service_server::KeyServiceServer;
 use proto::yandex::cloud::iam::v1::role_service_server::RoleServiceServer;
@@ -110,6 +113,7 @@ impl Grpc {
             AccessKeyServiceServer,
             access_keys::AccessKeys(s())
         ))
+        .add_service(server!(ApiKeyServiceServer, api_keys::ApiKeys(s())))
         .add_service(server!(RoleServiceServer, roles::Roles(s())))
         .add_service(server!(
             ServiceAccountServiceServer,
@@ -247,6 +251,10 @@ mod tests {
             served["yandex.cloud.iam.v1.awscompatibility.AccessKeyService"],
             ["List", "Get", "Create", "Update", "Delete"]
         );
-        assert_eq!(served.len(), 11, "{:?}", served.keys());
+        assert_eq!(
+            served["yandex.cloud.iam.v1.ApiKeyService"],
+            ["Get", "List", "Create", "Update", "Delete", "ListScopes"]
+        );
+        assert_eq!(served.len(), 12, "{:?}", served.keys());
     }
 }

@@ -253,13 +253,7 @@ struct ListAccessBindingsResponse {
 }
 
 fn same_resource(named: Option<&str>, resource: &ResourceRef) -> Result<(), Status> {
-    match named {
-        Some(named) if !named.is_empty() && named != resource.id => Err(Status::invalid_argument(
-            "invalid_argument",
-            "resourceId in the body differs from the one in the path",
-        )),
-        _ => Ok(()),
-    }
+    super::yandex::same_id(named, &resource.id, "resourceId")
 }
 
 fn action_name(action: &Value) -> String {

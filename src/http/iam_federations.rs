@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::iam_bindings::{self, split_verb};
-use super::yandex::{Endpoint, Refusals, finish, json_body, list_query, ok, start};
+use super::yandex::{Endpoint, Refusals, finish, json_body, list_query, ok, same_id, start};
 use crate::app::AppState;
 use crate::app::call::federations;
 use crate::iam::ResourceKind;
@@ -32,7 +32,6 @@ use crate::iam::federations_api::{
 };
 use crate::iam::operation::{self, OperationMessage};
 use crate::iam::service::Method;
-use crate::iam::status::Status;
 use crate::iam::store::Labels;
 
 pub const FEDERATIONS: &str = "/iam/v1/workload/oidc/federations";
@@ -244,16 +243,7 @@ async fn update(
     let result = async {
         let principal = call.authenticate(&state, request.headers()).await?;
         let body: UpdateFederationRequest = json_body(request, "UpdateFederationRequest").await?;
-        if body
-            .federation_id
-            .as_deref()
-            .is_some_and(|named| !named.is_empty() && named != id)
-        {
-            return Err(Status::invalid_argument(
-                "invalid_argument",
-                "federationId in the body differs from the one in the path",
-            ));
-        }
+        same_id(body.federation_id.as_deref(), &id, "federationId")?;
         let operation = federations(&state)?
             .update(
                 &principal,

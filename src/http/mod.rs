@@ -12,6 +12,7 @@
 //! | `POST /iam/v1/authorize` | `AccessService.Authorize`: resource services ask whether tokens' subjects hold permissions on resources ([`iam_authorize`]); only with `[store]` |
 //! | `/iam/v1/keys…` | authorized keys, Yandex `KeyService` ([`iam_keys`]); only with `[store]` |
 //! | `/iam/aws-compatibility/v1/accessKeys…` | static access keys, Yandex `AccessKeyService` ([`iam_access_keys`]); only with `[store]` |
+//! | `/iam/v1/apiKeys…`, `GET /iam/v1/apiKeyScopes` | API keys, Yandex `ApiKeyService` ([`iam_api_keys`]); only with `[store]` |
 //! | `/resource-manager/v1/clouds…`, `/resource-manager/v1/folders…`, `/iam/v1/serviceAccounts…`, `GET /operations/{id}` | the resource hierarchy and operations ([`iam_hierarchy`]); only with `[store]` |
 //! | `/iam/v1/workload/…` | OIDC federations and federated credentials ([`iam_federations`]); only with `[store]` |
 //! | `…:listAccessBindings`, `…:setAccessBindings`, `…:updateAccessBindings` | access bindings of clouds, folders, service accounts and federations ([`iam_bindings`]); only with `[store]` |
@@ -28,6 +29,7 @@ pub mod dev;
 pub mod error;
 pub mod health;
 pub mod iam_access_keys;
+pub mod iam_api_keys;
 pub mod iam_authorize;
 mod iam_bindings;
 pub mod iam_federations;

@@ -2,8 +2,9 @@
 //! authentication). It is generated from the handlers' own types: the request bodies they
 //! parse, the messages they answer with ([`crate::iam::operation::OperationMessage`],
 //! [`crate::iam::status::StatusBody`], …) and the `#[utoipa::path]` of each handler in
-//! [`super::iam_tokens`], [`super::iam_keys`], [`super::iam_access_keys`], [`super::iam_hierarchy`],
-//! [`super::iam_federations`] and [`super::iam_bindings`].
+//! [`super::iam_tokens`], [`super::iam_keys`], [`super::iam_access_keys`],
+//! [`super::iam_api_keys`], [`super::iam_hierarchy`], [`super::iam_federations`] and
+//! [`super::iam_bindings`].
 //!
 //! The IAM routes are built from [`iam_endpoints`] alone, and a test compares that list's
 //! (method, path) pairs with the document's: a route added without its `#[utoipa::path]` here,
@@ -19,6 +20,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::iam_access_keys;
+use super::iam_api_keys;
 use super::iam_authorize;
 use super::iam_bindings;
 use super::iam_federations;
@@ -39,6 +41,7 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_authorize::endpoints(),
         iam_keys::endpoints(),
         iam_access_keys::endpoints(),
+        iam_api_keys::endpoints(),
         iam_roles::endpoints(),
         iam_hierarchy::endpoints(),
         iam_federations::endpoints(),
@@ -70,6 +73,12 @@ pub fn iam_endpoints() -> Vec<Endpoint> {
         iam_access_keys::read,
         iam_access_keys::update,
         iam_access_keys::delete,
+        iam_api_keys::create,
+        iam_api_keys::list,
+        iam_api_keys::read,
+        iam_api_keys::update,
+        iam_api_keys::delete,
+        iam_api_keys::list_scopes,
         iam_roles::list,
         iam_roles::get,
         iam_hierarchy::list_clouds,
@@ -338,6 +347,7 @@ mod tests {
         for name in [
             "Operation",
             "Key",
+            "ApiKey",
             "Cloud",
             "Folder",
             "ServiceAccount",

@@ -255,6 +255,18 @@ pub fn finish(call: Call, result: Result<Response, Status>) -> Response {
     }
 }
 
+/// INVALID_ARGUMENT when a body names, in its field `field`, another resource than the path's
+/// `id` (an absent or empty field names none).
+pub fn same_id(named: Option<&str>, id: &str, field: &str) -> Result<(), Status> {
+    match named {
+        Some(named) if !named.is_empty() && named != id => Err(Status::invalid_argument(
+            "invalid_argument",
+            format!("{field} in the body differs from the one in the path"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a JSON object body of at most 64 KiB into `T`; anything else is INVALID_ARGUMENT.
 pub async fn json_body<T: DeserializeOwned>(request: Request, what: &str) -> Result<T, Status> {
     let bytes = read_body(request.into_body())
@@ -279,12 +291,37 @@ pub async fn optional_json_body<T: DeserializeOwned + Default>(
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Status> {
     serde_json::from_slice(bytes).map_err(|e| {
-        let detail: String = e.to_string().chars().take(300).collect();
+        let detail: String = without_strings(&e.to_string()).chars().take(300).collect();
         Status::invalid_argument(
             "malformed_request",
             format!("the body is not a valid {what} JSON object: {detail}"),
         )
     })
+}
+
+/// serde's error text without the string values it quotes (`invalid type: string "…"`), so
+/// that a token or an API key sent in the wrong place is not repeated; field names, which it
+/// quotes with backticks, stay.
+fn without_strings(detail: &str) -> String {
+    let mut out = String::with_capacity(detail.len());
+    let (mut inside, mut escaped) = (false, false);
+    for c in detail.chars() {
+        if inside {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    inside = false;
+                    out.push_str("…\"");
+                }
+                _ => {}
+            }
+        } else {
+            inside = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The query of a list call: the id named by one of `id_names` (camelCase, snake_case) and
@@ -308,4 +345,31 @@ pub fn list_query(request: &Request, id_names: [&str; 2]) -> Result<(String, Lis
         }
     }
     Ok((id, page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_errors_keep_field_names_and_drop_string_values() {
+        let cases = [
+            (
+                r#"invalid type: string "AQVNsecret", expected a sequence at line 1 column 30"#,
+                r#"invalid type: string "…", expected a sequence at line 1 column 30"#,
+            ),
+            (
+                r#"invalid type: string "a\"b\\", expected u32"#,
+                r#"invalid type: string "…", expected u32"#,
+            ),
+            (
+                "unknown field `apiKeys`, expected one of `permission`, `apiKey`",
+                "unknown field `apiKeys`, expected one of `permission`, `apiKey`",
+            ),
+            ("EOF while parsing a string", "EOF while parsing a string"),
+        ];
+        for (detail, shown) in cases {
+            assert_eq!(without_strings(detail), shown);
+        }
+    }
 }

@@ -92,7 +92,8 @@ fn refused(reason: &'static str, message: impl Into<String>) -> Status {
 }
 
 /// The refusal of a token whose service account is suspended: it speaks for nobody until the
-/// account is active again.
+/// account is active again. (An API key's is [`crate::iam::api_keys::identify`]'s, with the
+/// same reason.)
 pub fn suspended(service_account_id: &str) -> Status {
     refused(
         "service_account_suspended",
@@ -106,31 +107,77 @@ pub fn suspended(service_account_id: &str) -> Status {
 /// The token of an `Authorization: Bearer …` header value (the scheme in any case, RFC 9110
 /// §11.1), or the refusal that says what is wrong with the header.
 pub fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
+    const SEND: &str = "Bearer <IAM token>";
+    let (scheme, token) = scheme(authorization, SEND)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(malformed(
+            &format!("uses the scheme {}, not Bearer", shown_scheme(scheme)),
+            SEND,
+        ));
+    }
+    if token.is_empty() {
+        return Err(malformed("has no token after Bearer", SEND));
+    }
+    Ok(token)
+}
+
+/// A credential a resource service presents for itself to the Authorize API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// `Authorization: Bearer <IAM token>`.
+    IamToken(&'a str),
+    /// `Authorization: Api-Key <API key>` (the secret; never shown).
+    ApiKey(&'a str),
+}
+
+/// The credential of an `Authorization: Bearer …` or `Authorization: Api-Key …` header value
+/// (the schemes in any case), or the refusal that says what is wrong with the header. The
+/// refusal never repeats the credential.
+pub fn presented(authorization: Option<&[u8]>) -> Result<Presented<'_>, Status> {
+    const SEND: &str = "Bearer <IAM token> or Api-Key <API key>";
+    let (scheme, credential) = scheme(authorization, SEND)?;
+    let presented = if scheme.eq_ignore_ascii_case("bearer") {
+        Presented::IamToken(credential)
+    } else if scheme.eq_ignore_ascii_case("api-key") {
+        Presented::ApiKey(credential)
+    } else {
+        return Err(malformed(
+            &format!(
+                "uses the scheme {}, not Bearer or Api-Key",
+                shown_scheme(scheme)
+            ),
+            SEND,
+        ));
+    };
+    if credential.is_empty() {
+        return Err(malformed(&format!("has nothing after {scheme}"), SEND));
+    }
+    Ok(presented)
+}
+
+fn malformed(what: &str, send: &str) -> Status {
+    refused(
+        "malformed_credentials",
+        format!("the Authorization header {what}: send Authorization: {send}"),
+    )
+}
+
+/// A scheme as a refusal quotes it: at most 20 characters.
+fn shown_scheme(scheme: &str) -> String {
+    quote(&scheme.chars().take(20).collect::<String>())
+}
+
+/// The scheme and the credential after it (trimmed, maybe empty) of an `Authorization` value.
+fn scheme<'a>(authorization: Option<&'a [u8]>, send: &str) -> Result<(&'a str, &'a str), Status> {
     let Some(value) = authorization else {
         return Err(refused(
             "missing_credentials",
-            "the request has no Authorization header: send Authorization: Bearer <IAM token>",
+            format!("the request has no Authorization header: send Authorization: {send}"),
         ));
     };
-    let malformed = |what: &str| {
-        refused(
-            "malformed_credentials",
-            format!("the Authorization header {what}: send Authorization: Bearer <IAM token>"),
-        )
-    };
-    let text = std::str::from_utf8(value).map_err(|_| malformed("is not text"))?;
-    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(malformed(&format!(
-            "uses the scheme {}, not Bearer",
-            quote(&scheme.chars().take(20).collect::<String>())
-        )));
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(malformed("has no token after Bearer"));
-    }
-    Ok(token)
+    let text = std::str::from_utf8(value).map_err(|_| malformed("is not text", send))?;
+    let (scheme, credential) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    Ok((scheme, credential.trim()))
 }
 
 /// Authenticates a management call from its `Authorization` header value at `now`.
@@ -377,5 +424,57 @@ mod tests {
         }
         let basic = bearer(Some(b"Basic secret-material")).unwrap_err();
         assert!(!basic.message.contains("secret"), "{}", basic.message);
+        let api_key = bearer(Some(b"Api-Key AQVNsecret")).unwrap_err();
+        assert!(
+            api_key.message.contains("\"Api-Key\", not Bearer")
+                && !api_key.message.contains("AQVN"),
+            "management calls take IAM tokens only: {}",
+            api_key.message
+        );
+    }
+
+    #[test]
+    fn the_authorize_api_takes_an_iam_token_or_an_api_key() {
+        type Case<'a> = (&'a str, Option<&'a [u8]>, Result<Presented<'a>, &'a str>);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "bearer",
+                Some(b"Bearer a.b.c"),
+                Ok(Presented::IamToken("a.b.c")),
+            ),
+            (
+                "api key",
+                Some(b"Api-Key AQVNx"),
+                Ok(Presented::ApiKey("AQVNx")),
+            ),
+            (
+                "api key, any case",
+                Some(b" api-key   AQVNx "),
+                Ok(Presented::ApiKey("AQVNx")),
+            ),
+            ("missing", None, Err("missing_credentials")),
+            ("basic", Some(b"Basic AQVNx"), Err("malformed_credentials")),
+            (
+                "nothing after",
+                Some(b"Api-Key "),
+                Err("malformed_credentials"),
+            ),
+            (
+                "not text",
+                Some(b"Api-Key \xff"),
+                Err("malformed_credentials"),
+            ),
+        ];
+        for (name, header, want) in cases {
+            let got = presented(header).map_err(|s| s.reason);
+            assert_eq!(got, want, "{name}");
+        }
+        let refused = presented(Some(b"Basic AQVNsecret")).unwrap_err();
+        assert!(!refused.message.contains("AQVN"), "{}", refused.message);
+        assert!(
+            refused.message.contains("Api-Key <API key>"),
+            "{}",
+            refused.message
+        );
     }
 }

@@ -13,12 +13,16 @@
 //!   built-in roles and the configured roles that grant it: one hash lookup, so a check of a
 //!   named permission costs what a check of a built-in one does.
 //!
+//! - An API-key scope (`[[api_key_scopes]]`, `yc.lockbox.payload.read`) names permissions,
+//!   built-in or configured: an API key limited to scopes may be used only for the permissions
+//!   they name ([`Catalog::scope_permits`]); `ApiKeyService.ListScopes` lists them.
+//!
 //! A catalog is built from a validated configuration ([`crate::config::validate`] refuses bad
 //! ids, clashes with the built-in names, unknown references, cycles and too many roles, with
 //! the file and line) and swapped whole on reload
 //! ([`super::authz::AuthzIndex::set_catalog`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::roles::{Class, Permission, Role, RoleSet};
 
@@ -82,6 +86,14 @@ pub struct RoleDecl {
     pub includes: Vec<String>,
 }
 
+/// An API-key scope as the configuration declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiKeyScopeDecl {
+    pub id: String,
+    /// Permission names, built-in or configured.
+    pub permissions: Vec<String>,
+}
+
 /// A configured role with everything it grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfiguredRole {
@@ -98,6 +110,8 @@ pub struct Catalog {
     grantors: HashMap<Box<str>, Grantors>,
     roles: Vec<ConfiguredRole>,
     bits: HashMap<Box<str>, u8>,
+    /// API-key scope id → the permissions it names, sorted and without repeats; in id order.
+    scopes: BTreeMap<Box<str>, Box<[Box<str>]>>,
 }
 
 /// The built-in permissions only: no configured role or permission.
@@ -191,7 +205,44 @@ impl Catalog {
             grantors,
             roles,
             bits,
+            scopes: BTreeMap::new(),
         }
+    }
+
+    /// This catalog with the API-key scopes `scopes`, which [`crate::config::validate`] has
+    /// checked (a later declaration of an id replaces an earlier one).
+    pub fn with_api_key_scopes(mut self, scopes: &[ApiKeyScopeDecl]) -> Catalog {
+        self.scopes = scopes
+            .iter()
+            .map(|s| {
+                let mut permissions: Vec<Box<str>> =
+                    s.permissions.iter().map(|p| p.as_str().into()).collect();
+                permissions.sort();
+                permissions.dedup();
+                (s.id.as_str().into(), permissions.into_boxed_slice())
+            })
+            .collect();
+        self
+    }
+
+    /// The API-key scopes, in id order, each with the permissions it names.
+    pub fn api_key_scopes(&self) -> impl Iterator<Item = (&str, &[Box<str>])> {
+        self.scopes.iter().map(|(id, p)| (&**id, &**p))
+    }
+
+    /// Whether `id` is a declared API-key scope.
+    pub fn is_api_key_scope(&self, id: &str) -> bool {
+        self.scopes.contains_key(id)
+    }
+
+    /// Whether the API-key scope `scope` names `permission`. A scope the catalog does not
+    /// declare (any more) names nothing.
+    pub fn scope_permits(&self, scope: &str, permission: &str) -> bool {
+        self.scopes.get(scope).is_some_and(|permissions| {
+            permissions
+                .binary_search_by(|p| (**p).cmp(permission))
+                .is_ok()
+        })
     }
 
     /// Who grants the permission named `name` (configured or built-in); `None` when no
@@ -229,6 +280,25 @@ pub mod rules {
     pub const MAX_ROLE_ID_CHARS: usize = 64;
     /// Longest configured permission id.
     pub const MAX_PERMISSION_ID_CHARS: usize = 128;
+    /// Longest API-key scope id (`CreateApiKeyRequest.scopes`: length ≤ 256).
+    pub const MAX_SCOPE_ID_CHARS: usize = 256;
+
+    /// An API-key scope id: 1 to 256 letters, digits, dots, hyphens and underscores, starting
+    /// with a letter or digit (Yandex's look like `yc.ydb.topics.manage`).
+    pub fn api_key_scope_id(id: &str) -> Result<(), String> {
+        let shaped = (1..=MAX_SCOPE_ID_CHARS).contains(&id.len())
+            && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if shaped {
+            Ok(())
+        } else {
+            Err(format!(
+                "API-key scope id {id:?} must be 1 to {MAX_SCOPE_ID_CHARS} letters, digits, dots, hyphens and underscores, starting with a letter or digit (e.g. \"yc.lockbox.payload.read\")"
+            ))
+        }
+    }
 
     /// A service name: lowercase letters, digits and inner hyphens, starting with a letter.
     fn service(segment: &str) -> bool {
@@ -409,6 +479,61 @@ mod tests {
         assert!(c.role("viewer").is_none());
         assert!(c.is_configured_permission("lockbox.secrets.get"));
         assert!(!c.is_configured_permission("iam.serviceAccounts.get"));
+    }
+
+    #[test]
+    fn api_key_scopes_permit_the_permissions_they_name_and_nothing_else() {
+        let c = lockbox().with_api_key_scopes(&[
+            ApiKeyScopeDecl {
+                id: "yc.lockbox.payload.read".into(),
+                permissions: vec![
+                    "lockbox.secrets.getPayload".into(),
+                    "lockbox.secrets.get".into(),
+                ],
+            },
+            ApiKeyScopeDecl {
+                id: "yc.iam.authorize".into(),
+                permissions: vec!["iam.accessService.authorize".into()],
+            },
+        ]);
+        assert!(c.scope_permits("yc.lockbox.payload.read", "lockbox.secrets.getPayload"));
+        assert!(c.scope_permits("yc.lockbox.payload.read", "lockbox.secrets.get"));
+        assert!(!c.scope_permits("yc.lockbox.payload.read", "lockbox.secrets.update"));
+        assert!(c.scope_permits("yc.iam.authorize", "iam.accessService.authorize"));
+        assert!(!c.scope_permits("yc.unknown", "lockbox.secrets.get"));
+        assert!(c.is_api_key_scope("yc.iam.authorize"));
+        assert!(!c.is_api_key_scope("yc.iam"));
+        let ids: Vec<&str> = c.api_key_scopes().map(|(id, _)| id).collect();
+        assert_eq!(
+            ids,
+            ["yc.iam.authorize", "yc.lockbox.payload.read"],
+            "id order"
+        );
+        assert_eq!(Catalog::default().api_key_scopes().count(), 0);
+    }
+
+    #[test]
+    fn api_key_scope_ids_are_checked() {
+        for good in [
+            "yc.lockbox.payload.read",
+            "yc.ai.foundationModels.execute",
+            "a",
+            "x_1-2",
+        ] {
+            assert!(rules::api_key_scope_id(good).is_ok(), "{good}");
+        }
+        let long = "s".repeat(257);
+        for bad in [
+            "",
+            ".yc",
+            "yc lockbox",
+            "yc/lockbox",
+            "ус.lockbox",
+            long.as_str(),
+        ] {
+            assert!(rules::api_key_scope_id(bad).is_err(), "{bad}");
+        }
+        assert!(rules::api_key_scope_id(&"s".repeat(256)).is_ok());
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! alphabet of the ids Yandex shows (`aje2c4qv19lf…`, `b1gfq9pe6rd2…`).
 //!
 //! Prefixes: `b1g` for clouds and folders (the resource manager's ids), `aje` for everything
-//! IAM owns (service accounts, federations, federated credentials, authorized keys, static
-//! access keys, access bindings, operations). Clients treat ids as opaque; the prefix only helps people reading
-//! logs. The 85 random bits come from the operating system's generator through
+//! IAM owns (service accounts, federations, federated credentials, authorized keys, API keys,
+//! static access keys, access bindings, operations). Clients treat ids as opaque; the prefix
+//! only helps people reading logs. The 85 random bits come from the operating system's
+//! generator through
 //! `aws_lc_rs::rand`, so ids are unguessable and never collide in practice (the store's
 //! primary keys would refuse a collision anyway).
 //!
@@ -38,6 +39,7 @@ pub const fn prefix(kind: ResourceKind) -> &'static str {
         | ResourceKind::FederatedCredential
         | ResourceKind::AuthorizedKey
         | ResourceKind::AccessKey
+        | ResourceKind::ApiKey
         | ResourceKind::AccessBinding
         | ResourceKind::Operation
         | ResourceKind::RevokedToken => "aje",
@@ -78,6 +80,7 @@ mod tests {
             ("federation", ResourceKind::Federation, "aje"),
             ("credential", ResourceKind::FederatedCredential, "aje"),
             ("key", ResourceKind::AuthorizedKey, "aje"),
+            ("API key", ResourceKind::ApiKey, "aje"),
             ("binding", ResourceKind::AccessBinding, "aje"),
             ("operation", ResourceKind::Operation, "aje"),
         ];

@@ -22,6 +22,9 @@
 //!   their tokens' expiry that authentication and introspection consult. Entries are dropped
 //!   [`REVOCATION_GRACE`] after their token's `exp` ([`Live::prune_revoked`]), from memory on
 //!   each replica and from the store in bulk.
+//! - **API keys**: followed into an [`ApiKeyTable`], the SHA-256 of each key's secret → the
+//!   key's id, service account, scopes and expiry, which the Authorize API checks a presented
+//!   key against ([`super::api_keys::check`]) without the database.
 //!
 //! Each change costs O(1): a few hash operations in the index, and one copied shard of the
 //! directory layer (see [`crate::exchange::directory`]). Exchanges never wait for it: they read
@@ -42,6 +45,7 @@ use crate::exchange::directory::{
 use crate::iam::ResourceKind;
 use crate::telemetry;
 
+use super::api_key_table::ApiKeyTable;
 use super::authz::{AuthzIndex, Resource as AuthzResource};
 use super::catalog::Catalog;
 use super::roles::Scope;
@@ -192,6 +196,7 @@ struct Inner {
     configured: ArcSwap<Directory>,
     configured_links: std::sync::Mutex<Vec<(Scope, String, String)>>,
     revoked: Revoked,
+    api_keys: ApiKeyTable,
     access_keys: AccessKeys,
 }
 
@@ -208,6 +213,8 @@ struct Follower {
     /// The revocation list, shared with [`Inner::revoked`]: an entry is visible as soon as it
     /// is applied.
     revoked: Revoked,
+    /// The API keys, shared with [`Inner::api_keys`] the same way.
+    api_keys: ApiKeyTable,
     /// The access keys, shared with [`Inner::access_keys`], and each one's access key id by
     /// its resource id (what a deletion names).
     access_keys: AccessKeys,
@@ -232,6 +239,7 @@ impl Live {
             credentials: HashMap::new(),
             bindings: HashMap::new(),
             revoked: Revoked::default(),
+            api_keys: ApiKeyTable::default(),
             access_keys: AccessKeys::default(),
             access_key_ids: HashMap::new(),
         };
@@ -248,10 +256,12 @@ impl Live {
             }
         }
         let revoked = follower.revoked.clone();
+        let api_keys = follower.api_keys.clone();
         let access_keys = follower.access_keys.clone();
         let live = Live {
             inner: Arc::new(Inner {
                 revoked,
+                api_keys,
                 access_keys,
                 published: ArcSwap::from_pointee(follower.entries.clone()),
                 applied: follower.applied.0.into(),
@@ -368,12 +378,19 @@ impl Live {
         &self.inner.revoked
     }
 
+    /// The API keys, as applied.
+    pub fn api_keys(&self) -> &ApiKeyTable {
+        &self.inner.api_keys
+    }
+
     /// Drops the revocations of tokens that expired more than [`REVOCATION_GRACE`] before
     /// `now`: from memory, then from the store (every replica does both; the deletion is
     /// idempotent). Returns how many entries this replica dropped from memory.
     pub async fn prune_revoked(&self, now: i64) -> Result<usize, StoreError> {
         let before = now.saturating_sub(REVOCATION_GRACE);
         let dropped = self.inner.revoked.prune(before);
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "api_key")
+            .set(follower.api_keys.len() as f64);
         metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(self.inner.revoked.len() as f64);
         self.inner.store.prune_revoked_tokens(before).await?;
         Ok(dropped)
@@ -564,6 +581,7 @@ impl Follower {
                 self.revoked.insert(&token.jti, token.expires_at);
             }
             Record::AccessKey(key) => self.put_access_key(key),
+            Record::ApiKey(key) => self.api_keys.insert(&key),
             Record::AccessBinding(binding) => {
                 if let Some(old) = self.bindings.remove(&binding.id) {
                     let _ = index.remove_access_binding(&old);
@@ -608,6 +626,7 @@ impl Follower {
                     let _ = index.remove_access_binding(&old);
                 }
             }
+            ResourceKind::ApiKey => self.api_keys.remove(id),
             ResourceKind::RevokedToken => self.revoked.remove(id),
             ResourceKind::AccessKey => {
                 if let Some(key_id) = self.access_key_ids.remove(id) {

@@ -1,5 +1,5 @@
 //! The IAM plane: clouds, folders, service accounts, OIDC federations, federated credentials,
-//! authorized keys, access bindings and operations as managed, persistent resources.
+//! authorized keys, API keys, access bindings and operations as managed, persistent resources.
 //!
 //! This module holds what every part of the plane shares: [`ResourceKind`], the kinds of
 //! resource, and [`ids`], the Yandex-style identifiers they carry. [`store`] keeps the
@@ -20,6 +20,7 @@
 //! | [`federations_api`] | `FederationService` and `FederatedCredentialService`: OIDC federations and the subjects they let act as service accounts |
 //! | [`bindings_api`] | the access-binding methods of clouds, folders, service accounts and federations, with the grant rules |
 //! | [`keys`] | authorized keys' RSA key material and the Yandex key file |
+//! | [`api_keys`] | `ApiKeyService`: API keys of service accounts (the secret shown once, kept as a hash), their scopes, and the check of a presented key from memory |
 //! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
 //! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
 //! | [`catalog`] | the roles and permissions of downstream services declared in the configuration, and who grants every permission by name |
@@ -30,6 +31,7 @@
 //! The REST routes are [`crate::http`]'s.
 
 pub mod access_keys;
+pub mod api_keys;
 pub mod authn;
 pub mod authz;
 pub mod bindings_api;
@@ -68,6 +70,7 @@ pub enum ResourceKind {
     FederatedCredential,
     AuthorizedKey,
     AccessKey,
+    ApiKey,
     AccessBinding,
     Operation,
     RevokedToken,
@@ -75,7 +78,7 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// Every kind, in the order of the hierarchy (parents before children).
-    pub const ALL: [ResourceKind; 10] = [
+    pub const ALL: [ResourceKind; 11] = [
         ResourceKind::Cloud,
         ResourceKind::Folder,
         ResourceKind::ServiceAccount,
@@ -83,13 +86,15 @@ impl ResourceKind {
         ResourceKind::FederatedCredential,
         ResourceKind::AuthorizedKey,
         ResourceKind::AccessKey,
+        ResourceKind::ApiKey,
         ResourceKind::AccessBinding,
         ResourceKind::Operation,
         ResourceKind::RevokedToken,
     ];
 
     /// The stored name: `cloud`, `folder`, `service_account`, `federation`,
-    /// `federated_credential`, `authorized_key`, `access_key`, `access_binding`, `operation`,
+    /// `federated_credential`, `authorized_key`, `api_key`, `access_key`, `access_binding`,
+    /// `operation`,
     /// `revoked_token` (an entry of the revocation list, by the token's `jti`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -100,6 +105,7 @@ impl ResourceKind {
             ResourceKind::FederatedCredential => "federated_credential",
             ResourceKind::AuthorizedKey => "authorized_key",
             ResourceKind::AccessKey => "access_key",
+            ResourceKind::ApiKey => "api_key",
             ResourceKind::AccessBinding => "access_binding",
             ResourceKind::Operation => "operation",
             ResourceKind::RevokedToken => "revoked_token",

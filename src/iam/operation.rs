@@ -92,6 +92,11 @@ pub mod types {
         "yandex.cloud.iam.v1.awscompatibility.DeleteAccessKeyMetadata",
         EMPTY,
     );
+    pub const API_KEY_UPDATE: OperationTypes = t(
+        "yandex.cloud.iam.v1.UpdateApiKeyMetadata",
+        "yandex.cloud.iam.v1.ApiKey",
+    );
+    pub const API_KEY_DELETE: OperationTypes = t("yandex.cloud.iam.v1.DeleteApiKeyMetadata", EMPTY);
     pub const FEDERATION_CREATE: OperationTypes = t(
         "yandex.cloud.iam.v1.workload.oidc.CreateFederationMetadata",
         "yandex.cloud.iam.v1.workload.oidc.Federation",
@@ -122,7 +127,7 @@ pub mod types {
     );
 
     /// Every method's types: what a stored operation may carry.
-    pub const ALL: [OperationTypes; 22] = [
+    pub const ALL: [OperationTypes; 24] = [
         CLOUD_CREATE,
         CLOUD_UPDATE,
         CLOUD_DELETE,
@@ -138,6 +143,8 @@ pub mod types {
         KEY_DELETE,
         ACCESS_KEY_UPDATE,
         ACCESS_KEY_DELETE,
+        API_KEY_UPDATE,
+        API_KEY_DELETE,
         FEDERATION_CREATE,
         FEDERATION_UPDATE,
         FEDERATION_DELETE,

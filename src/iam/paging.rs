@@ -36,8 +36,8 @@ pub fn after(token: &str) -> Result<Option<String>, Status> {
     let encoded = token.strip_prefix(TOKEN_TAG).ok_or_else(bad)?;
     let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| bad())?;
     let id = String::from_utf8(bytes).map_err(|_| bad())?;
-    // Resource ids are at most 50 characters, role ids 64.
-    if id.is_empty() || id.len() > 64 {
+    // Resource ids are at most 50 characters, role ids 64, API-key scope ids 256.
+    if id.is_empty() || id.len() > 256 {
         return Err(bad());
     }
     Ok(Some(id))
@@ -113,7 +113,7 @@ mod tests {
             "p1.!!!",
             "p2.YWJj",
             "p1.",
-            &page_token(&"x".repeat(65)),
+            &page_token(&"x".repeat(257)),
         ] {
             let e = after(bad).expect_err(bad);
             assert_eq!(e.code, Code::InvalidArgument, "{bad}");

@@ -21,6 +21,7 @@ pub enum Quota {
     FederatedCredentials,
     AuthorizedKeys,
     AccessKeys,
+    ApiKeys,
     AccessBindings,
 }
 
@@ -31,6 +32,7 @@ impl Quota {
         Quota::FederatedCredentials,
         Quota::AuthorizedKeys,
         Quota::AccessKeys,
+        Quota::ApiKeys,
         Quota::AccessBindings,
     ];
 
@@ -42,6 +44,7 @@ impl Quota {
             Quota::FederatedCredentials => "iam.saFederatedCredentials.count",
             Quota::AuthorizedKeys => "iam.authorizedKeys.count",
             Quota::AccessKeys => "iam.accessKeys.count",
+            Quota::ApiKeys => "iam.apiKeys.count",
             Quota::AccessBindings => "iam.accessBindings.count",
         }
     }
@@ -54,6 +57,7 @@ impl Quota {
             Quota::FederatedCredentials => ResourceKind::FederatedCredential,
             Quota::AuthorizedKeys => ResourceKind::AuthorizedKey,
             Quota::AccessKeys => ResourceKind::AccessKey,
+            Quota::ApiKeys => ResourceKind::ApiKey,
             Quota::AccessBindings => ResourceKind::AccessBinding,
         }
     }
@@ -68,6 +72,7 @@ pub struct Quotas {
     pub authorized_keys: u64,
     /// Static access keys of the cloud's service accounts.
     pub access_keys: u64,
+    pub api_keys: u64,
     /// Bindings on the cloud and on everything in it.
     pub access_bindings: u64,
 }
@@ -80,6 +85,7 @@ impl Default for Quotas {
             federated_credentials: 200,
             authorized_keys: 1000,
             access_keys: 1000,
+            api_keys: 1000,
             access_bindings: 1000,
         }
     }
@@ -93,6 +99,7 @@ impl Quotas {
             Quota::FederatedCredentials => self.federated_credentials,
             Quota::AuthorizedKeys => self.authorized_keys,
             Quota::AccessKeys => self.access_keys,
+            Quota::ApiKeys => self.api_keys,
             Quota::AccessBindings => self.access_bindings,
         }
     }
@@ -153,6 +160,7 @@ mod tests {
                 ("iam.saFederatedCredentials.count", 200),
                 ("iam.authorizedKeys.count", 1000),
                 ("iam.accessKeys.count", 1000),
+                ("iam.apiKeys.count", 1000),
                 ("iam.accessBindings.count", 1000),
             ]
         );

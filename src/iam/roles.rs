@@ -91,6 +91,7 @@ impl Scope {
             ResourceKind::FederatedCredential
             | ResourceKind::AuthorizedKey
             | ResourceKind::AccessKey
+            | ResourceKind::ApiKey
             | ResourceKind::AccessBinding
             | ResourceKind::Operation
             | ResourceKind::RevokedToken => None,
@@ -1089,6 +1090,7 @@ methods! {
     ApiKeyUpdate,
     ApiKeyDelete,
     ApiKeyListOperations,
+    ApiKeyListScopes,
     AccessKeyGet,
     AccessKeyList,
     AccessKeyCreate,
@@ -1345,6 +1347,8 @@ impl Method {
                 ACCOUNT,
                 &[needs!(P::ApiKeysGet)],
             ),
+            // The scopes the configuration declares: any authenticated caller may read them.
+            Method::ApiKeyListScopes => m("yandex.cloud.iam.v1.ApiKeyService/ListScopes", &[], &[]),
             Method::AccessKeyGet => m(
                 "yandex.cloud.iam.v1.awscompatibility.AccessKeyService/Get",
                 ACCOUNT,

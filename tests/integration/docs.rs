@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use wif_gateway::audit::{BootstrapEvent, ExchangeEvent, ManagementEvent};
+use wif_gateway::audit::{AuthorizeDeniedEvent, BootstrapEvent, ExchangeEvent, ManagementEvent};
 use wif_gateway::exchange::Reason;
 
 fn repo() -> &'static Path {
@@ -120,9 +120,21 @@ fn every_audit_field_is_in_audit_md() {
         key_id: "k",
         key_file: "p",
     };
+    let denied = AuthorizeDeniedEvent {
+        request_id: "r",
+        client: "c",
+        caller: "c",
+        subject: Some("s"),
+        api_key_id: Some("k"),
+        permission: "p",
+        resource: "r",
+        code: "c",
+        description: "d",
+    };
     let iam_fields: Vec<String> = [
         serde_json::to_value(&management).unwrap(),
         serde_json::to_value(&bootstrap).unwrap(),
+        serde_json::to_value(&denied).unwrap(),
     ]
     .iter()
     .flat_map(|v| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>())
@@ -134,6 +146,7 @@ fn every_audit_field_is_in_audit_md() {
         "exchange",
         "management",
         "iam_bootstrap",
+        "authorize_denied",
         "config_reload",
         "signing_keys",
         "result",

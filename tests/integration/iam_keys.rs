@@ -3,7 +3,7 @@
 //! once, never again, never stored or logged), who may manage whose keys, the audit line of
 //! every mutation, the `iam bootstrap-key` subcommand, and a database outage.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 use wif_gateway::iam::ResourceKind;
@@ -11,9 +11,9 @@ use wif_gateway::iam::store::ResourceRef;
 use wif_gateway::testkit::{Jwt, KeyKind, TestKey, b64url};
 
 use crate::operate::{audit_lines, wait_for};
-use crate::support::binary::{BIN, KillOnDrop, dev_config, free_port, wait_ready};
+use crate::support::binary::BIN;
 use crate::support::gateway::{AUD, FED, SA, SUBJECT, scenario};
-use crate::support::iam::{KeyFile, add_account, jwt, signer, sqlite_store};
+use crate::support::iam::{KeyFile, LoggedDevGateway, add_account, jwt, signer, sqlite_store};
 use crate::support::*;
 
 /// Grants `role` on service account `on` to service account `to`, directly in the store, and
@@ -527,36 +527,9 @@ fn leaks(haystack: &[u8], needles: &[String]) -> Option<String> {
 #[tokio::test]
 async fn private_keys_never_reach_the_audit_log_the_logs_or_the_store() {
     let dir = tempfile::tempdir().expect("dir");
-    let config = dev_config(dir.path());
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let mut gateway = KillOnDrop::spawn(
-        Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--config",
-            ])
-            .arg(&config)
-            .env("RUST_LOG", "debug")
-            .env_remove("WIF_STORE_URL")
-            .stdout(Stdio::from(stdout))
-            .stderr(Stdio::from(stderr)),
-    );
-    let client = reqwest::Client::new();
-    wait_ready(&client, &base).await;
-    let state = dir.path().join(".wif-dev");
-    let admin = KeyFile::read(&state.join("admin-key.json"));
-    let aud = format!("{base}/iam/v1/tokens");
-    let t = now();
-    let jwt = Jwt::new(
-        &json!({"typ": "JWT", "alg": "PS256", "kid": admin.id()}),
-        &json!({"iss": admin.service_account_id(), "aud": aud, "iat": t, "exp": t + 360}),
-    )
-    .sign(&admin.signer());
+    let mut gw = LoggedDevGateway::start(dir.path()).await;
+    let (client, base, admin) = (gw.client.clone(), gw.base.clone(), gw.admin.clone());
+    let (jwt, token) = (gw.jwt.clone(), gw.token.clone());
     let post = |path: &str, bearer: Option<&str>, body: Value| {
         let mut request = client
             .post(format!("{base}{path}"))
@@ -567,16 +540,6 @@ async fn private_keys_never_reach_the_audit_log_the_logs_or_the_store() {
         }
         request.send()
     };
-    let issued: Value = post("/iam/v1/tokens", None, json!({"jwt": jwt}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = issued["iamToken"]
-        .as_str()
-        .expect("an IAM token")
-        .to_owned();
     let created: Value = post(
         "/iam/v1/keys",
         Some(&token),
@@ -600,7 +563,7 @@ async fn private_keys_never_reach_the_audit_log_the_logs_or_the_store() {
     .await
     .unwrap();
     assert_eq!(refused.status(), 401);
-    assert_eq!(gateway.terminate().await.code(), Some(0));
+    assert_eq!(gw.process.terminate().await.code(), Some(0));
 
     let mut secrets = pem_lines(&private);
     secrets.extend(pem_lines(admin.private_key()));
@@ -611,8 +574,7 @@ async fn private_keys_never_reach_the_audit_log_the_logs_or_the_store() {
         let der = pem::parse(pem_text).unwrap().into_contents();
         secrets.push(b64url(&der[100..160]));
     }
-    let audit = std::fs::read(dir.path().join("stdout.log")).unwrap();
-    let logs = std::fs::read(dir.path().join("stderr.log")).unwrap();
+    let (audit, logs) = (gw.audit(), gw.logs());
     assert!(
         String::from_utf8_lossy(&audit).contains("\"event\":\"management\""),
         "the audit log was written"
@@ -627,16 +589,7 @@ async fn private_keys_never_reach_the_audit_log_the_logs_or_the_store() {
         "the audit log holds a secret"
     );
     assert_eq!(leaks(&logs, &secrets), None, "the logs hold a secret");
-    let mut store = Vec::new();
-    for entry in std::fs::read_dir(&state).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("iam.db"))
-        {
-            store.extend(std::fs::read(&path).unwrap());
-        }
-    }
+    let store = gw.store();
     // The search works: the public half of the created key is there, in the file or its WAL.
     let public = created["key"]["publicKey"].as_str().unwrap();
     assert_eq!(

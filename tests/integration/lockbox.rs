@@ -2,9 +2,10 @@
 //! service (`examples/lockbox.rs`) over HTTP: a federation trusting the cluster's issuer, a
 //! service account, a federated credential for `system:serviceaccount:default:wlif` with
 //! audience `ycaud`, `lockbox.payloadViewer` on the folder by `:updateAccessBindings`, the
-//! tutorial's exchange, and the payload read with the access token. Then the refusals: an
-//! account without the role (403), the role removed, the token revoked (each within 2 s), an
-//! unknown secret (404), no or a garbage token (401).
+//! tutorial's exchange, and the payload read with the access token, and again with an API key of
+//! the account limited to the payload scope. Then the refusals: an account without the role
+//! (403), an API key whose scope does not allow reading payloads (403), the role removed, the
+//! token revoked (each within 2 s), an unknown secret (404), no or a garbage token (401).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,9 +26,21 @@ const LOCKBOX_ROLES: &str = r#"
 id = "lockbox.secrets.getPayload"
 class = "read"
 
+[[permissions]]
+id = "lockbox.secrets.get"
+class = "read_metadata"
+
 [[roles]]
 id = "lockbox.payloadViewer"
 permissions = ["lockbox.secrets.getPayload"]
+
+[[api_key_scopes]]
+id = "yc.lockbox.payload.read"
+permissions = ["lockbox.secrets.getPayload"]
+
+[[api_key_scopes]]
+id = "yc.lockbox.metadata.read"
+permissions = ["lockbox.secrets.get"]
 "#;
 
 /// The example service's binary, built beside this test by `cargo test`.
@@ -59,10 +72,15 @@ async fn grant(gw: &Gateway, admin: &str, folder: &str, action: &str, role: &str
 
 /// `GET /lockbox/v1/secrets/{id}/payload` with `token`: (status, body).
 async fn read(base: &str, secret: &str, token: Option<&str>) -> (u16, Value) {
+    read_as(base, secret, token.map(|t| format!("Bearer {t}"))).await
+}
+
+/// `GET /lockbox/v1/secrets/{id}/payload` with `authorization` as the whole header value.
+async fn read_as(base: &str, secret: &str, authorization: Option<String>) -> (u16, Value) {
     let mut request =
         reqwest::Client::new().get(format!("{base}/lockbox/v1/secrets/{secret}/payload"));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
     }
     let reply = request.send().await.expect("lockbox answers");
     let status = reply.status().as_u16();
@@ -261,6 +279,41 @@ async fn the_kubernetes_tutorial_reads_a_lockbox_secret_and_refusals_follow_role
             .as_str()
             .unwrap_or_default()
             .contains("lockbox.secrets.getPayload"),
+        "{body}"
+    );
+
+    // An API key of the same account, limited to reading payloads, reads it too; one limited to
+    // reading metadata is refused by its scope, whatever the account's roles.
+    let api_key = |scope: &str| {
+        call(
+            &gw,
+            "POST",
+            "/iam/v1/apiKeys",
+            &admin_token,
+            json!({"serviceAccountId": wlif, "scopes": [scope]}),
+        )
+    };
+    let reader = api_key("yc.lockbox.payload.read").await;
+    let (status, body) = read_as(
+        &base,
+        SECRET,
+        Some(format!("Api-Key {}", reader["secret"].as_str().unwrap())),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["entries"][0]["textValue"], "hunter2", "{body}");
+    let narrow = api_key("yc.lockbox.metadata.read").await;
+    let (status, body) = read_as(
+        &base,
+        SECRET,
+        Some(format!("Api-Key {}", narrow["secret"].as_str().unwrap())),
+    )
+    .await;
+    assert_eq!((status, &body["code"]), (403, &json!(7)), "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("yc.lockbox.metadata.read")
+            && message.contains(narrow["apiKey"]["id"].as_str().unwrap()),
         "{body}"
     );
 

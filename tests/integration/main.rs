@@ -16,6 +16,7 @@ mod exchange;
 mod grpc;
 mod hostile;
 mod iam_access_keys;
+mod iam_api_keys;
 mod iam_authorize;
 mod iam_configured;
 mod iam_federations;

@@ -18,7 +18,7 @@ use wif_gateway::iam::ResourceKind;
 use wif_gateway::iam::ids;
 use wif_gateway::iam::store::{
     AccessBinding, AuthorizedKeyUpdate, Backend, BindingAction, BindingDelta, ChangeOp,
-    CloudUpdate, FederationUpdate, FolderUpdate, KeyAlgorithm, Labels, NewAccessBinding,
+    CloudUpdate, FederationUpdate, FolderUpdate, KeyAlgorithm, Labels, NewAccessBinding, NewApiKey,
     NewAuthorizedKey, NewCloud, NewFederatedCredential, NewFederation, NewFolder, NewOperation,
     NewServiceAccount, OpenOptions, OperationResult, OperationUpdate, PageRequest, ResourceRef,
     Seq, ServiceAccountStatus, ServiceAccountUpdate, Store, StoreError, Subject, SubjectType,
@@ -211,6 +211,7 @@ on_both_backends!(
     revocations_are_idempotent_logged_followed_and_pruned,
     idempotency_keys_are_reserved_once_settled_released_taken_over_and_pruned,
     access_keys_crud_sealed_at_rest_and_cascaded,
+    api_keys_are_kept_as_hashes_logged_followed_and_cascaded,
 );
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -1755,8 +1756,20 @@ async fn sqlite_killed_writer_loses_no_acknowledged_write_and_leaves_no_half_wri
     pool.close().await;
 }
 
+/// The store followed into memory, as a gateway follows it.
+async fn follow(store: &Store) -> wif_gateway::iam::live::Live {
+    wif_gateway::iam::live::Live::load(
+        store.clone(),
+        wif_gateway::iam::live::FederationDefaults {
+            max_token_lifetime: 3600,
+            allow_http_to_loopback: false,
+        },
+    )
+    .await
+    .expect("load")
+}
+
 async fn revocations_are_idempotent_logged_followed_and_pruned(db: &TestDb) {
-    use wif_gateway::iam::live::{FederationDefaults, Live};
     use wif_gateway::iam::store::{Record, RevokeToken};
     let store = &db.store;
     let t = wif_gateway::time::now_unix();
@@ -1847,15 +1860,7 @@ async fn revocations_are_idempotent_logged_followed_and_pruned(db: &TestDb) {
     );
 
     // A replica loading now holds both; pruning drops the expired one here and in the store.
-    let live = Live::load(
-        store.clone(),
-        FederationDefaults {
-            max_token_lifetime: 3600,
-            allow_http_to_loopback: false,
-        },
-    )
-    .await
-    .expect("load");
+    let live = follow(store).await;
     assert!(live.revoked().contains("jti-live") && live.revoked().contains("jti-expired"));
     assert_eq!(live.prune_revoked(t).await.expect("prune"), 1);
     assert!(live.revoked().contains("jti-live") && !live.revoked().contains("jti-expired"));
@@ -2106,6 +2111,56 @@ async fn access_keys_crud_sealed_at_rest_and_cascaded(db: &TestDb) {
             1,
             &AccessKeyUpdate {
                 description: "renamed".into(),
+/// A new API key of `account` for the secret `secret`: its hash and mask, as the API stores
+/// them.
+fn new_api_key(account: &str, secret: &str, scopes: &[&str]) -> NewApiKey {
+    use wif_gateway::iam::api_keys::{hex, secret_digest};
+    NewApiKey {
+        service_account_id: account.into(),
+        description: "lockbox reader".into(),
+        secret_hash: hex(&secret_digest(secret)),
+        masked_secret: format!("****{}", &secret[secret.len() - 6..]),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        expires_at: Some(NOW + 3600),
+    }
+}
+
+async fn api_keys_are_kept_as_hashes_logged_followed_and_cascaded(db: &TestDb) {
+    use wif_gateway::iam::api_keys::secret_digest;
+    use wif_gateway::iam::store::{ApiKeyUpdate, Record};
+    let store = &db.store;
+    let (cloud, folder) = cloud_and_folder(store, "c").await;
+    let owner = account(store, &folder, "owner").await;
+    let other = account(store, &folder, "other").await;
+    const FIRST: &str = "AQVN0000000000000000000000000000000first";
+    const SECOND: &str = "AQVN000000000000000000000000000000second";
+    let before = store.max_seq().await.unwrap();
+    let key = store
+        .create_api_key(&new_api_key(&owner, FIRST, &["yc.a", "yc.b"]), NOW)
+        .await
+        .expect("create")
+        .item;
+    assert!(
+        key.id.starts_with("aje") && key.id.len() == 20,
+        "{}",
+        key.id
+    );
+    assert_eq!(key.scopes, ["yc.a", "yc.b"]);
+    assert_eq!(
+        (key.expires_at, key.last_used_at, key.version),
+        (Some(NOW + 3600), None, 1)
+    );
+    assert_eq!(key.masked_secret, "****0first");
+    assert_eq!(store.get_api_key(&key.id).await.expect("get"), key);
+    assert_eq!(
+        store.record(ResourceKind::ApiKey, &key.id).await.unwrap(),
+        Some(Record::ApiKey(key.clone()))
+    );
+    let unlimited = store
+        .create_api_key(
+            &NewApiKey {
+                expires_at: None,
+                ..new_api_key(&owner, SECOND, &[])
             },
             NOW,
         )
@@ -2216,5 +2271,184 @@ async fn access_keys_crud_sealed_at_rest_and_cascaded(db: &TestDb) {
             .expect("scan")
             .len(),
         1
+    );
+        .expect("a key with no scopes and no expiry")
+        .item;
+    assert_eq!((unlimited.scopes.len(), unlimited.expires_at), (0, None));
+
+    // One secret never names two keys, even of another account.
+    let again = store
+        .create_api_key(&new_api_key(&other, FIRST, &[]), NOW)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "{again:?}"
+    );
+    // What the store refuses by itself.
+    for (name, new) in [
+        (
+            "hash not 64 characters",
+            NewApiKey {
+                secret_hash: "abc".into(),
+                ..new_api_key(&owner, "AQVN00000000000000000000000000000short", &[])
+            },
+        ),
+        (
+            "mask without ****",
+            NewApiKey {
+                masked_secret: "AQVN123456".into(),
+                ..new_api_key(&owner, "AQVN0000000000000000000000000000000mask", &[])
+            },
+        ),
+        (
+            "description over 256",
+            NewApiKey {
+                description: "d".repeat(257),
+                ..new_api_key(&owner, "AQVN00000000000000000000000000000000desc", &[])
+            },
+        ),
+    ] {
+        let refused = store.create_api_key(&new, NOW).await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidArgument { .. })),
+            "{name}: {refused:?}"
+        );
+    }
+    let orphan = store
+        .create_api_key(
+            &new_api_key(
+                "ajenosuchaccount0000",
+                "AQVN000000000000000000000000000000orphan",
+                &[],
+            ),
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(orphan, Err(StoreError::FailedPrecondition { .. })),
+        "{orphan:?}"
+    );
+
+    // Pages in id order; counted in the cloud.
+    let first = store
+        .list_api_keys(&owner, &PageRequest::first(1))
+        .await
+        .expect("list");
+    assert_eq!(first.items.len(), 1);
+    let token = first.next_page_token.clone().expect("another page");
+    let second = store
+        .list_api_keys(&owner, &PageRequest::after(1, token))
+        .await
+        .expect("list");
+    assert_eq!(second.items.len(), 1);
+    assert!(second.next_page_token.is_none());
+    let mut ids = vec![key.id.clone(), unlimited.id.clone()];
+    ids.sort();
+    assert_eq!(
+        [first.items[0].id.clone(), second.items[0].id.clone()],
+        *ids
+    );
+    assert_eq!(
+        store
+            .count_in_cloud(ResourceKind::ApiKey, &cloud)
+            .await
+            .unwrap(),
+        2
+    );
+
+    // Followed into memory by the hash of the secret.
+    let live = follow(store).await;
+    let held = live
+        .api_keys()
+        .get(&secret_digest(FIRST))
+        .expect("the key, by its secret's hash");
+    assert_eq!(
+        (&*held.id, &*held.service_account_id, held.expires_at),
+        (key.id.as_str(), owner.as_str(), Some(NOW + 3600))
+    );
+    assert_eq!(held.scopes.len(), 2);
+    assert!(live.api_keys().get(&secret_digest("AQVNwrong")).is_none());
+
+    // An update changes description, scopes and expiry, never the secret; a stale version
+    // conflicts.
+    let update = ApiKeyUpdate {
+        description: "rotated".into(),
+        scopes: vec!["yc.b".into()],
+        expires_at: None,
+    };
+    let updated = store
+        .update_api_key(&key.id, 1, &update, NOW + 1)
+        .await
+        .expect("update")
+        .item;
+    assert_eq!(
+        (
+            updated.description.as_str(),
+            updated.version,
+            updated.expires_at
+        ),
+        ("rotated", 2, None)
+    );
+    assert_eq!(updated.scopes, ["yc.b"]);
+    assert_eq!(
+        (&updated.secret_hash, &updated.masked_secret),
+        (&key.secret_hash, &key.masked_secret)
+    );
+    let stale = store.update_api_key(&key.id, 1, &update, NOW + 1).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    live.catch_up().await.expect("catch up");
+    let held = live
+        .api_keys()
+        .get(&secret_digest(FIRST))
+        .expect("still held");
+    assert_eq!((held.scopes.len(), held.expires_at), (1, None));
+
+    // Deleted: gone from the store and from memory.
+    store
+        .delete_api_key(&unlimited.id, Some(1), NOW + 2)
+        .await
+        .expect("delete");
+    assert!(is_not_found(store.get_api_key(&unlimited.id).await));
+    live.catch_up().await.expect("catch up");
+    assert!(live.api_keys().get(&secret_digest(SECOND)).is_none());
+
+    // The account's deletion takes its keys, each logged.
+    let cascade_from = store.max_seq().await.unwrap();
+    store
+        .delete_service_account(&owner, None, NOW + 3)
+        .await
+        .expect("delete the account");
+    assert!(is_not_found(store.get_api_key(&key.id).await));
+    let changes = store.changes_since(cascade_from, 10).await.unwrap();
+    assert!(
+        changes.iter().any(|c| c.kind == ResourceKind::ApiKey
+            && c.resource_id == key.id
+            && c.op == ChangeOp::Delete),
+        "{changes:?}"
+    );
+    live.catch_up().await.expect("catch up");
+    assert!(live.api_keys().is_empty(), "{:?}", live.api_keys());
+
+    // Every change of a key was logged under the kind api_key.
+    let logged: Vec<(ChangeOp, String)> = store
+        .changes_since(before, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == ResourceKind::ApiKey)
+        .map(|c| (c.op, c.resource_id))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            (ChangeOp::Create, key.id.clone()),
+            (ChangeOp::Create, unlimited.id.clone()),
+            (ChangeOp::Update, key.id.clone()),
+            (ChangeOp::Delete, unlimited.id.clone()),
+            (ChangeOp::Delete, key.id.clone()),
+        ]
     );
 }

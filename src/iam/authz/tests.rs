@@ -315,6 +315,7 @@ matrix! {
     operation_get: OperationGet, min ["iam.serviceAccounts.user", "auditor"],
         below ["iam.serviceAccounts.tokenCreator"];
     role_get: RoleGet, min [], below [];
+    api_key_list_scopes: ApiKeyListScopes, min [], below [];
     role_list: RoleList, min [], below [];
     iam_token_create: IamTokenCreate, min [], below [];
     iam_token_create_for_service_account: IamTokenCreateForServiceAccount,

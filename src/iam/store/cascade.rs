@@ -5,11 +5,11 @@
 //! resource between this walk and the deletion.
 //!
 //! The tree: a cloud holds folders; a folder holds service accounts and federations; a
-//! service account holds authorized keys, static access keys and federated credentials; a federation holds
-//! federated credentials; clouds, folders, service accounts and federations hold the access
-//! bindings set on them. A service account also takes the access bindings that grant it a role
-//! anywhere ([`grants_to_accounts`]): nobody else holds those, and the database cannot delete
-//! them itself, since a binding's subject is not a reference.
+//! service account holds authorized keys, API keys, static access keys and federated
+//! credentials; a federation holds federated credentials; clouds, folders, service accounts and
+//! federations hold the access bindings set on them. A service account also takes the access
+//! bindings that grant it a role anywhere ([`grants_to_accounts`]): nobody else holds those,
+//! and the database cannot delete them itself, since a binding's subject is not a reference.
 
 use std::collections::HashSet;
 
@@ -56,6 +56,8 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
             (
                 ResourceKind::AccessKey,
                 "SELECT id, version FROM access_keys WHERE service_account_id = $1",
+                ResourceKind::ApiKey,
+                "SELECT id, version FROM api_keys WHERE service_account_id = $1",
             ),
             (
                 ResourceKind::FederatedCredential,
@@ -79,6 +81,7 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
         ResourceKind::FederatedCredential
         | ResourceKind::AuthorizedKey
         | ResourceKind::AccessKey
+        | ResourceKind::ApiKey
         | ResourceKind::AccessBinding
         | ResourceKind::Operation
         | ResourceKind::RevokedToken => &[],

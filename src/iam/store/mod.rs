@@ -1,6 +1,6 @@
 //! The IAM store: clouds, folders, service accounts, federations, federated credentials,
-//! authorized keys (public part), static access keys (secret sealed), access bindings and
-//! operations, kept in SQLite (embedded,
+//! authorized keys (public part), API keys (the secret's hash, never the secret), static
+//! access keys (the secret sealed), access bindings and operations, kept in SQLite (embedded,
 //! the default: nothing to install) or PostgreSQL (when replicas share state).
 //!
 //! - **One schema** for both, in `migrations/`, embedded in the binary and applied by
@@ -25,6 +25,7 @@
 
 mod access_keys;
 mod accounts;
+mod api_keys;
 mod bindings;
 mod bootstrap;
 mod cascade;

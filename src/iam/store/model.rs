@@ -1,8 +1,8 @@
 //! The records the store keeps and the inputs that create and update them, one set per kind of
 //! resource, shaped after the Yandex messages (`resourcemanager.v1.Cloud`/`Folder`,
-//! `iam.v1.ServiceAccount`/`Key`, `workload.oidc.Federation`, `workload.FederatedCredential`,
-//! `access.AccessBinding`, `operation.Operation`), plus what every call shares: pages, the
-//! change-log sequence number and the change records.
+//! `iam.v1.ServiceAccount`/`Key`/`ApiKey`, `workload.oidc.Federation`,
+//! `workload.FederatedCredential`, `access.AccessBinding`, `operation.Operation`), plus what
+//! every call shares: pages, the change-log sequence number and the change records.
 //!
 //! Times are Unix seconds, passed in by the caller. Every record carries `version` (1 when
 //! created, one more per update) for optimistic concurrency. Inputs are taken as they are:
@@ -435,6 +435,28 @@ pub struct AccessKey {
     pub version: i64,
 }
 
+/// An API key of a service account (`iam.v1.ApiKey`): a secret the account's callers present
+/// (`Authorization: Api-Key <secret>`) to services that accept it. Only the SHA-256 of the
+/// secret is kept; the secret itself is handed out once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub service_account_id: String,
+    pub description: String,
+    /// SHA-256 of the secret, lowercase hex: what a presented secret is looked up by. Unique.
+    pub secret_hash: String,
+    /// `****` and the secret's last 6 characters, shown in place of the secret.
+    pub masked_secret: String,
+    /// The scopes (ids of `[[api_key_scopes]]`) the key is limited to; empty: not limited.
+    pub scopes: Vec<String>,
+    /// Unix seconds after which the key is refused; `None`: it never expires.
+    pub expires_at: Option<i64>,
+    /// When the key was last presented, as far as it is recorded; `None`: never.
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
+    pub version: i64,
+}
+
 /// A new access key: its id is chosen by the caller, because the sealed secret is bound to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAccessKey {
@@ -449,6 +471,24 @@ pub struct NewAccessKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessKeyUpdate {
     pub description: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub service_account_id: String,
+    pub description: String,
+    pub secret_hash: String,
+    pub masked_secret: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// The mutable fields of an API key, all replaced (the API layer applies update masks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiKeyUpdate {
+    pub description: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<i64>,
 }
 
 /// A resource that access bindings can be set on: a cloud, folder, service account or
@@ -623,8 +663,8 @@ pub struct Bootstrapped {
 }
 
 /// The kinds the views hold, parents before children, then the revocation list; authorized
-/// keys and operations are read where they are used. Access keys are followed so that a
-/// signature is verified from memory.
+/// keys and operations are read where they are used. API keys and access keys are followed so
+/// that a key or a signature is checked from memory.
 pub const FOLLOWED: [ResourceKind; 8] = [
     ResourceKind::Cloud,
     ResourceKind::Folder,
@@ -632,6 +672,7 @@ pub const FOLLOWED: [ResourceKind; 8] = [
     ResourceKind::Federation,
     ResourceKind::FederatedCredential,
     ResourceKind::AccessKey,
+    ResourceKind::ApiKey,
     ResourceKind::AccessBinding,
     ResourceKind::RevokedToken,
 ];
@@ -645,6 +686,7 @@ pub enum Record {
     Federation(Federation),
     FederatedCredential(FederatedCredential),
     AccessKey(AccessKey),
+    ApiKey(ApiKey),
     AccessBinding(AccessBinding),
     RevokedToken(RevokedToken),
 }
@@ -658,6 +700,7 @@ impl Record {
             Record::Federation(r) => &r.id,
             Record::FederatedCredential(r) => &r.id,
             Record::AccessKey(r) => &r.id,
+            Record::ApiKey(r) => &r.id,
             Record::AccessBinding(r) => &r.id,
             Record::RevokedToken(r) => &r.jti,
         }

@@ -6,6 +6,7 @@ use crate::iam::ResourceKind;
 use super::Store;
 use super::access_keys::access_key_from_row;
 use super::accounts::account_from_row;
+use super::api_keys::key_from_row as api_key_from_row;
 use super::bindings::binding_from_row;
 use super::db::{Row, Statement};
 use super::error::StoreError;
@@ -81,6 +82,12 @@ fn table(kind: ResourceKind) -> Option<Table> {
              created_at, version",
             |row| access_key_from_row(row).map(Record::AccessKey)
         ),
+        ResourceKind::ApiKey => table!(
+            "api_keys",
+            "id, service_account_id, description, secret_hash, masked_secret, scopes, \
+             expires_at, last_used_at, created_at, version",
+            |row| api_key_from_row(row).map(Record::ApiKey)
+        ),
         ResourceKind::AccessBinding => table!(
             "access_bindings",
             "id, resource_type, resource_id, role_id, subject_type, subject_id, created_at, \
@@ -134,9 +141,8 @@ impl Store {
     }
 
     /// How many resources of `kind` a cloud holds: service accounts, federations (in its
-    /// folders), federated credentials, authorized keys and access keys (of its service
-    /// accounts), access
-    /// bindings (on the cloud and everything in it); 0 for other kinds.
+    /// folders), federated credentials, authorized keys, API keys and access keys (of its
+    /// service accounts), access bindings (on the cloud and everything in it); 0 for other kinds.
     pub async fn count_in_cloud(
         &self,
         kind: ResourceKind,
@@ -160,6 +166,10 @@ impl Store {
             }
             ResourceKind::AccessKey => {
                 "SELECT COUNT(*) AS n FROM access_keys k \
+                 JOIN service_accounts s ON k.service_account_id = s.id WHERE s.cloud_id = $1"
+            }
+            ResourceKind::ApiKey => {
+                "SELECT COUNT(*) AS n FROM api_keys k \
                  JOIN service_accounts s ON k.service_account_id = s.id WHERE s.cloud_id = $1"
             }
             ResourceKind::AccessBinding => {

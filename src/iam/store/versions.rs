@@ -24,6 +24,7 @@ pub(crate) const fn noun(kind: ResourceKind) -> &'static str {
         ResourceKind::FederatedCredential => "federated credential",
         ResourceKind::AuthorizedKey => "authorized key",
         ResourceKind::AccessKey => "access key",
+        ResourceKind::ApiKey => "API key",
         ResourceKind::AccessBinding => "access binding",
         ResourceKind::Operation => "operation",
         ResourceKind::RevokedToken => "revoked token",
@@ -48,6 +49,7 @@ fn version_sql(kind: ResourceKind) -> &'static str {
         }
         ResourceKind::AuthorizedKey => "SELECT version FROM authorized_keys WHERE id = $1",
         ResourceKind::AccessKey => "SELECT version FROM access_keys WHERE id = $1",
+        ResourceKind::ApiKey => "SELECT version FROM api_keys WHERE id = $1",
         ResourceKind::AccessBinding => "SELECT version FROM access_bindings WHERE id = $1",
         ResourceKind::Operation => "SELECT version FROM operations WHERE id = $1",
         ResourceKind::RevokedToken => "SELECT version FROM revoked_tokens WHERE jti = $1",
@@ -63,6 +65,7 @@ fn delete_sql(kind: ResourceKind) -> &'static str {
         ResourceKind::FederatedCredential => "DELETE FROM federated_credentials WHERE id = $1",
         ResourceKind::AuthorizedKey => "DELETE FROM authorized_keys WHERE id = $1",
         ResourceKind::AccessKey => "DELETE FROM access_keys WHERE id = $1",
+        ResourceKind::ApiKey => "DELETE FROM api_keys WHERE id = $1",
         ResourceKind::AccessBinding => "DELETE FROM access_bindings WHERE id = $1",
         ResourceKind::Operation => "DELETE FROM operations WHERE id = $1",
         ResourceKind::RevokedToken => "DELETE FROM revoked_tokens WHERE jti = $1",
@@ -105,6 +108,7 @@ versioned!(
     super::model::ServiceAccount,
     super::model::AuthorizedKey,
     super::model::AccessKey,
+    super::model::ApiKey,
     super::model::Federation,
     super::model::Operation
 );

@@ -218,3 +218,104 @@ pub async fn grant(
         .unwrap();
     gw.state.live().unwrap().caught_up_to(written.seq).await;
 }
+
+/// The real binary serving the repository's dev config from a directory, at debug log level,
+/// as the leak tests run it: its audit output (standard output) and its logs (standard error)
+/// kept in files there, and its bootstrap administrator's IAM token.
+pub struct LoggedDevGateway {
+    pub process: super::binary::KillOnDrop,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin: KeyFile,
+    /// The administrator's service-account JWT the token was issued for.
+    pub jwt: String,
+    pub token: String,
+    dir: std::path::PathBuf,
+}
+
+impl LoggedDevGateway {
+    pub async fn start(dir: &Path) -> LoggedDevGateway {
+        use super::binary::{BIN, KillOnDrop, dev_config, free_port, wait_ready};
+        use std::process::{Command, Stdio};
+        let config = dev_config(dir);
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let stdout = std::fs::File::create(dir.join("stdout.log")).expect("stdout.log");
+        let stderr = std::fs::File::create(dir.join("stderr.log")).expect("stderr.log");
+        let process = KillOnDrop::spawn(
+            Command::new(BIN)
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--config",
+                ])
+                .arg(&config)
+                .env("RUST_LOG", "debug")
+                .env_remove("WIF_STORE_URL")
+                .stdout(Stdio::from(stdout))
+                .stderr(Stdio::from(stderr)),
+        );
+        let client = reqwest::Client::new();
+        wait_ready(&client, &base).await;
+        let admin = KeyFile::read(&dir.join(".wif-dev").join("admin-key.json"));
+        let t = wif_gateway::time::now_unix();
+        let jwt = Jwt::new(
+            &header("PS256", admin.id()),
+            &claims(
+                admin.service_account_id(),
+                &format!("{base}/iam/v1/tokens"),
+                t,
+                t + 360,
+            ),
+        )
+        .sign(&admin.signer());
+        let issued: Value = client
+            .post(format!("{base}/iam/v1/tokens"))
+            .json(&json!({ "jwt": jwt }))
+            .send()
+            .await
+            .expect("gateway answers")
+            .json()
+            .await
+            .expect("JSON");
+        let token = issued["iamToken"]
+            .as_str()
+            .expect("an IAM token")
+            .to_owned();
+        LoggedDevGateway {
+            process,
+            base,
+            client,
+            admin,
+            jwt,
+            token,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The audit output so far.
+    pub fn audit(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("stdout.log")).expect("stdout.log")
+    }
+
+    /// The logs so far.
+    pub fn logs(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("stderr.log")).expect("stderr.log")
+    }
+
+    /// The IAM store's bytes: the SQLite file and its write-ahead log.
+    pub fn store(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.dir.join(".wif-dev")).expect(".wif-dev") {
+            let path = entry.expect("entry").path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("iam.db"))
+            {
+                bytes.extend(std::fs::read(&path).expect("store file"));
+            }
+        }
+        bytes
+    }
+}
