@@ -19,9 +19,9 @@
 //!   their tokens' expiry that authentication and introspection consult. Entries are dropped
 //!   [`REVOCATION_GRACE`] after their token's `exp` ([`Live::prune_revoked`]), from memory on
 //!   each replica and from the store in bulk.
-//! - **API keys**: followed into [`ApiKeyTable`], the SHA-256 of each key's secret → the key's
-//!   id, service account, scopes and expiry, which the Authorize API checks a presented key
-//!   against ([`super::api_keys::check`]) without the database.
+//! - **API keys**: followed into an [`ApiKeyTable`], the SHA-256 of each key's secret → the
+//!   key's id, service account, scopes and expiry, which the Authorize API checks a presented
+//!   key against ([`super::api_keys::check`]) without the database.
 //!
 //! Each change costs O(1): a few hash operations in the index, and one copied shard of the
 //! directory layer (see [`crate::exchange::directory`]). Exchanges never wait for it: they read
@@ -42,12 +42,12 @@ use crate::exchange::directory::{
 use crate::iam::ResourceKind;
 use crate::telemetry;
 
-use super::api_keys::digest_from_hex;
+use super::api_key_table::ApiKeyTable;
 use super::authz::{AuthzIndex, Resource as AuthzResource};
 use super::catalog::Catalog;
 use super::roles::Scope;
 use super::store::{
-    AccessBinding, ApiKey, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq,
+    AccessBinding, Change, FOLLOWED, FederatedCredential, Federation, Record, Seq,
     ServiceAccountStatus, Store, StoreError,
 };
 
@@ -122,93 +122,6 @@ impl Revoked {
         let was = set.len();
         set.retain(|_, expires_at| *expires_at >= before);
         was - set.len()
-    }
-}
-
-/// An API key as the check of a presented secret needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveApiKey {
-    pub id: Box<str>,
-    pub service_account_id: Box<str>,
-    /// Empty: the key is not limited.
-    pub scopes: Box<[Box<str>]>,
-    /// Unix seconds; `None`: never.
-    pub expires_at: Option<i64>,
-}
-
-/// The API keys of the store as followed, by the SHA-256 of their secrets. Cheap to clone;
-/// clones share the table.
-#[derive(Clone, Default)]
-pub struct ApiKeyTable {
-    maps: Arc<RwLock<ApiKeyMaps>>,
-}
-
-#[derive(Default)]
-struct ApiKeyMaps {
-    by_hash: HashMap<[u8; 32], Arc<LiveApiKey>>,
-    /// Key id → the hash it is held under, for updates and deletions (the log names ids).
-    hash_of: HashMap<Box<str>, [u8; 32]>,
-}
-
-impl std::fmt::Debug for ApiKeyTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeyTable")
-            .field("len", &self.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ApiKeyTable {
-    /// The key whose secret has the SHA-256 `digest`.
-    pub fn get(&self, digest: &[u8; 32]) -> Option<Arc<LiveApiKey>> {
-        self.read().by_hash.get(digest).cloned()
-    }
-
-    /// How many keys are held.
-    pub fn len(&self) -> usize {
-        self.read().by_hash.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Puts a stored key in, or replaces it. A hash the store did not write (not 64 hex
-    /// characters) is left out: no secret could match it.
-    pub fn insert(&self, key: &ApiKey) {
-        let Some(digest) = digest_from_hex(&key.secret_hash) else {
-            tracing::warn!(api_key = %key.id, "IAM store: an API key's hash is malformed; the key is ignored");
-            return;
-        };
-        let live = Arc::new(LiveApiKey {
-            id: key.id.as_str().into(),
-            service_account_id: key.service_account_id.as_str().into(),
-            scopes: key.scopes.iter().map(|s| s.as_str().into()).collect(),
-            expires_at: key.expires_at,
-        });
-        let mut maps = self.write();
-        if let Some(old) = maps.hash_of.insert(key.id.as_str().into(), digest)
-            && old != digest
-        {
-            maps.by_hash.remove(&old);
-        }
-        maps.by_hash.insert(digest, live);
-    }
-
-    /// Takes the key `id` out.
-    pub fn remove(&self, id: &str) {
-        let mut maps = self.write();
-        if let Some(digest) = maps.hash_of.remove(id) {
-            maps.by_hash.remove(&digest);
-        }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, ApiKeyMaps> {
-        self.maps.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ApiKeyMaps> {
-        self.maps.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
