@@ -37,10 +37,10 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 
 use wif_gateway::iam::ResourceKind;
-use wif_gateway::iam::api_keys::{self, hex, secret_digest};
+use wif_gateway::iam::api_key_table::{ApiKeyTable, hex, secret_digest};
+use wif_gateway::iam::api_keys;
 use wif_gateway::iam::authz::{AuthzIndex, PathElement, Principal, Resource, SubjectRef};
 use wif_gateway::iam::catalog::{ApiKeyScopeDecl, Catalog, PermissionDecl, RoleDecl};
-use wif_gateway::iam::live::ApiKeyTable;
 use wif_gateway::iam::roles::Class;
 use wif_gateway::iam::roles::{Method, Permission, Role, Scope};
 use wif_gateway::iam::store::ApiKey;

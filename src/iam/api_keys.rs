@@ -2,15 +2,8 @@
 //! are [`crate::http::iam_api_keys`], the gRPC service [`crate::grpc`]'s `api_keys`), and the
 //! check of a presented key that the Authorize API runs from memory ([`check`]).
 //!
-//! **The secret.** `AQVN` and 36 characters of `[A-Za-z0-9]` drawn from the operating system's
-//! generator (`aws_lc_rs::rand`, rejection sampling, so each character is uniform): 36 × log2 62
-//! ≈ 214 bits. It is answered once, by `Create`, and never stored: the store keeps its SHA-256
-//! ([`ApiKeySecret::hash`]) and `masked_secret`, `****` and its last 6 characters. A plain,
-//! unsalted SHA-256 is the right hash here: salts and slow hashes (bcrypt, Argon2) exist to
-//! make guessing low-entropy passwords from a stolen hash expensive, and nobody guesses a
-//! 214-bit random value, hashed or not; a fast, deterministic hash is also what lets a
-//! presented key be found by one lookup of its hash, and the check stay in microseconds.
-//! [`ApiKeySecret`] shows nothing of itself in `Debug`.
+//! **The secret** ([`super::api_key_table`]) is answered once, by `Create`, and never stored:
+//! the store keeps its SHA-256 and a mask; why a plain SHA-256 is the right hash is said there.
 //!
 //! **Scopes.** A key with no scopes is not limited (Yandex's legacy key); one with scopes may
 //! be used only for the permissions they name (`[[api_key_scopes]]`, [`Catalog::scope_permits`]),
@@ -31,10 +24,8 @@
 //! index's check with the key's service account as the subject. Hashes are compared, never
 //! secrets, and nothing here needs the database.
 
-use std::fmt;
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -42,12 +33,11 @@ use utoipa::ToSchema;
 use crate::exchange::quote;
 use crate::time::rfc3339;
 
+use super::api_key_table::{ApiKeySecret, ApiKeyTable, LiveApiKey, secret_digest};
 use super::authn::Principal;
 use super::authz::{AuthzIndex, NamedRefusal, PathElement, Principal as Subject, Resource};
 use super::catalog::{Catalog, rules};
 use super::federations_api::{ListPage, opaque};
-use super::ids::RandomUnavailable;
-use super::live::{ApiKeyTable, LiveApiKey};
 use super::operation::{self, types};
 use super::paging;
 use super::quota::Quota;
@@ -58,101 +48,10 @@ use super::store::{
 };
 use super::validate;
 
-/// What every secret starts with (Yandex's API keys do).
-pub const SECRET_PREFIX: &str = "AQVN";
-/// Random characters after the prefix.
-pub const SECRET_RANDOM_CHARS: usize = 36;
-/// How many of the secret's last characters `masked_secret` shows.
-pub const MASK_VISIBLE_CHARS: usize = 6;
 /// Most scopes of one key (`CreateApiKeyRequest.scopes`: size ≤ 100).
 pub const MAX_SCOPES: usize = 100;
 /// The latest `expires_at` the proto allows: 2105-12-31T23:59:59Z.
 pub const MAX_EXPIRES_AT: i64 = 4_291_747_199;
-
-const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/// An API key's secret, as handed out once. Its `Debug` is redacted, so it cannot reach a log
-/// by accident; the text is read only with [`ApiKeySecret::expose`].
-pub struct ApiKeySecret(String);
-
-impl fmt::Debug for ApiKeySecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKeySecret(<redacted>)")
-    }
-}
-
-impl ApiKeySecret {
-    /// A new random secret.
-    pub fn generate() -> Result<ApiKeySecret, RandomUnavailable> {
-        let mut secret = String::with_capacity(SECRET_PREFIX.len() + SECRET_RANDOM_CHARS);
-        secret.push_str(SECRET_PREFIX);
-        let mut random = [0u8; 64];
-        while secret.len() < SECRET_PREFIX.len() + SECRET_RANDOM_CHARS {
-            aws_lc_rs::rand::fill(&mut random).map_err(|_| RandomUnavailable)?;
-            // 248 = 4 × 62: bytes below it map uniformly onto the alphabet; the rest are
-            // thrown away rather than bias the first characters.
-            for b in random.iter().filter(|b| **b < 248) {
-                if secret.len() == SECRET_PREFIX.len() + SECRET_RANDOM_CHARS {
-                    break;
-                }
-                secret.push(char::from(ALPHABET[usize::from(*b % 62)]));
-            }
-        }
-        Ok(ApiKeySecret(secret))
-    }
-
-    /// The secret's text: for the one answer that hands it out.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// What the store keeps: the SHA-256 of the secret, lowercase hex.
-    pub fn hash(&self) -> String {
-        hex(&secret_digest(&self.0))
-    }
-
-    /// `****` and the last 6 characters (`ApiKey.masked_secret`).
-    pub fn masked(&self) -> String {
-        let tail = self.0.len().saturating_sub(MASK_VISIBLE_CHARS);
-        format!("****{}", self.0.get(tail..).unwrap_or_default())
-    }
-}
-
-/// The SHA-256 of a presented secret: what the keys in memory are found by.
-pub fn secret_digest(secret: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref());
-    out
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    out
-}
-
-/// A SHA-256 back from its lowercase hex ([`ApiKeySecret::hash`]); `None` for other text.
-pub fn digest_from_hex(text: &str) -> Option<[u8; 32]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(out)
-}
 
 /// A time sent as `expires_at`: seconds and nanoseconds of a `google.protobuf.Timestamp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -704,31 +603,9 @@ pub fn check_result<T>(outcome: &Result<T, Status>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam::api_key_table::hex;
     use crate::iam::catalog::ApiKeyScopeDecl;
     use crate::iam::roles::Role;
-
-    #[test]
-    fn secrets_have_the_yandex_shape_and_never_repeat() {
-        let mut seen = std::collections::HashSet::new();
-        let mut used = std::collections::HashSet::new();
-        for _ in 0..500 {
-            let secret = ApiKeySecret::generate().unwrap();
-            let text = secret.expose();
-            assert_eq!(text.len(), 40, "{text}");
-            assert!(text.starts_with("AQVN"), "{text}");
-            assert!(
-                text[4..].bytes().all(|b| b.is_ascii_alphanumeric()),
-                "{text}"
-            );
-            used.extend(text[4..].bytes());
-            assert!(seen.insert(text.to_owned()));
-            let masked = secret.masked();
-            assert_eq!(masked, format!("****{}", &text[34..]));
-            assert_eq!(secret.hash().len(), 64);
-            assert_eq!(digest_from_hex(&secret.hash()), Some(secret_digest(text)));
-        }
-        assert_eq!(used.len(), 62, "every character of [A-Za-z0-9] appears");
-    }
 
     #[test]
     fn a_secret_shows_nothing_of_itself_in_debug() {
@@ -740,20 +617,6 @@ mod tests {
         assert!(!shown.contains(created.secret.expose()), "{shown}");
         assert!(!shown.contains(&created.secret.expose()[4..14]), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
-    }
-
-    #[test]
-    fn hex_round_trips_and_refuses_other_text() {
-        let digest = secret_digest("AQVNx");
-        assert_eq!(digest_from_hex(&hex(&digest)), Some(digest));
-        assert_eq!(
-            hex(&secret_digest("abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            "SHA-256 of \"abc\" (FIPS 180-2)"
-        );
-        for bad in ["", "ab", &"g".repeat(64), &"A".repeat(64), &"a".repeat(63)] {
-            assert_eq!(digest_from_hex(bad), None, "{bad}");
-        }
     }
 
     fn catalog() -> Catalog {

@@ -21,6 +21,7 @@
 //! | [`bindings_api`] | the access-binding methods of clouds, folders, service accounts and federations, with the grant rules |
 //! | [`keys`] | authorized keys' RSA key material and the Yandex key file |
 //! | [`api_keys`] | `ApiKeyService`: API keys of service accounts (the secret shown once, kept as a hash), their scopes, and the check of a presented key from memory |
+//! | [`api_key_table`] | an API key's secret (made, hashed, masked, redacted in `Debug`) and the keys held in memory by the hash of their secrets |
 //! | [`bootstrap`] | the first administrator of an empty store, and a new key for it |
 //! | [`roles`] | the role graph as data: permissions, roles with their inclusions (closure computed), what each API method needs |
 //! | [`catalog`] | the roles and permissions of downstream services declared in the configuration, and who grants every permission by name |
@@ -31,6 +32,7 @@
 //! The REST routes are [`crate::http`]'s.
 
 pub mod access_keys;
+pub mod api_key_table;
 pub mod api_keys;
 pub mod authn;
 pub mod authz;

@@ -396,8 +396,9 @@ async fn an_api_key_lives_over_rest_and_its_secret_is_shown_once() {
             stored.extend(std::fs::read(&path).unwrap());
         }
     }
-    let hash =
-        wif_gateway::iam::api_keys::hex(&wif_gateway::iam::api_keys::secret_digest(&second_secret));
+    let hash = wif_gateway::iam::api_key_table::hex(
+        &wif_gateway::iam::api_key_table::secret_digest(&second_secret),
+    );
     assert!(
         stored.windows(64).any(|w| w == hash.as_bytes()),
         "the search works: the hash is there"
@@ -1430,8 +1431,9 @@ async fn api_key_secrets_never_reach_the_audit_log_the_logs_or_the_store() {
     assert_eq!(find(&audit), None, "the audit log holds an API key");
     assert_eq!(find(&logs), None, "the logs hold an API key");
     let store = gw.store();
-    let hash =
-        wif_gateway::iam::api_keys::hex(&wif_gateway::iam::api_keys::secret_digest(&secrets[0]));
+    let hash = wif_gateway::iam::api_key_table::hex(
+        &wif_gateway::iam::api_key_table::secret_digest(&secrets[0]),
+    );
     assert!(
         String::from_utf8_lossy(&store).contains(&hash),
         "the search works: the store holds the hash"

@@ -2114,7 +2114,7 @@ async fn access_keys_crud_sealed_at_rest_and_cascaded(db: &TestDb) {
 /// A new API key of `account` for the secret `secret`: its hash and mask, as the API stores
 /// them.
 fn new_api_key(account: &str, secret: &str, scopes: &[&str]) -> NewApiKey {
-    use wif_gateway::iam::api_keys::{hex, secret_digest};
+    use wif_gateway::iam::api_key_table::{hex, secret_digest};
     NewApiKey {
         service_account_id: account.into(),
         description: "lockbox reader".into(),
@@ -2126,7 +2126,7 @@ fn new_api_key(account: &str, secret: &str, scopes: &[&str]) -> NewApiKey {
 }
 
 async fn api_keys_are_kept_as_hashes_logged_followed_and_cascaded(db: &TestDb) {
-    use wif_gateway::iam::api_keys::secret_digest;
+    use wif_gateway::iam::api_key_table::secret_digest;
     use wif_gateway::iam::store::{ApiKeyUpdate, Record};
     let store = &db.store;
     let (cloud, folder) = cloud_and_folder(store, "c").await;
