@@ -143,7 +143,7 @@ fn describe() {
 }
 
 /// Every metric name this crate exports.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     EXCHANGES,
     EXCHANGE_SECONDS,
     JWKS_FETCHES,

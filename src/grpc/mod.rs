@@ -58,8 +58,8 @@ use crate::app::AppState;
 use crate::app::call::{REQUEST_ID, RequestId};
 
 use proto::yandex::cloud::endpoint::api_endpoint_service_server::ApiEndpointServiceServer;
-use proto::yandex::cloud::iam::v1::awscompatibility::access_key_service_server::AccessKeyServiceServer;
 use proto::yandex::cloud::iam::v1::api_key_service_server::ApiKeyServiceServer;
+use proto::yandex::cloud::iam::v1::awscompatibility::access_key_service_server::AccessKeyServiceServer;
 use proto::yandex::cloud::iam::v1::iam_token_service_server::IamTokenServiceServer;
 use proto::yandex::cloud::iam::v1::key_service_server::KeyServiceServer;
 use proto::yandex::cloud::iam::v1::role_service_server::RoleServiceServer;

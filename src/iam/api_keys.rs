@@ -63,7 +63,7 @@ pub struct ExpiresAt {
 impl ExpiresAt {
     /// An RFC 3339 `expiresAt`, as REST sends it.
     pub fn parse(text: &str) -> Result<ExpiresAt, Status> {
-        crate::time::parse_rfc3339(text)
+        crate::time::parse_rfc3339_nanos(text)
             .map(|(seconds, nanos)| ExpiresAt { seconds, nanos })
             .ok_or_else(|| {
                 Status::invalid_argument(

@@ -389,8 +389,6 @@ impl Live {
     pub async fn prune_revoked(&self, now: i64) -> Result<usize, StoreError> {
         let before = now.saturating_sub(REVOCATION_GRACE);
         let dropped = self.inner.revoked.prune(before);
-        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "api_key")
-            .set(follower.api_keys.len() as f64);
         metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(self.inner.revoked.len() as f64);
         self.inner.store.prune_revoked_tokens(before).await?;
         Ok(dropped)
@@ -524,6 +522,8 @@ impl Live {
             .set(self.authz_read(AuthzIndex::binding_count) as f64);
         metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "access_key")
             .set(follower.access_keys.len() as f64);
+        metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "api_key")
+            .set(follower.api_keys.len() as f64);
         metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(follower.revoked.len() as f64);
     }
 }

@@ -26,7 +26,7 @@ pub enum Quota {
 }
 
 impl Quota {
-    pub const ALL: [Quota; 6] = [
+    pub const ALL: [Quota; 7] = [
         Quota::ServiceAccounts,
         Quota::Federations,
         Quota::FederatedCredentials,

@@ -920,7 +920,7 @@ async fn signatures_are_verified_at_authorize_and_each_rule_refuses_with_its_rea
                 Some(json!({"checks": [check]}).to_string()),
             )
             .await;
-        assert_refused(&reply, 400, 3, "exactly one credential");
+        assert_refused(&reply, 400, 3, "exactly one of iamToken, apiKey, signature");
     }
 
     // A suspended account's signatures are refused; active again, accepted.

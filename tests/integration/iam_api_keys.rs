@@ -1024,6 +1024,7 @@ async fn authorize_checks_presented_keys_from_memory() {
                 description: current.description,
                 labels: current.labels,
                 status: ServiceAccountStatus::Suspended,
+                suspended_until: None,
             },
             now(),
         )

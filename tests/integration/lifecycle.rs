@@ -718,41 +718,117 @@ async fn accounts_and_keys_show_when_they_were_last_used() {
     let gw = gateway().await;
     let admin = KeyFile::bootstrap(&gw);
     let admin_token = gw.iam_token(&admin).await;
+    let folder = folder_of(&gw, admin.service_account_id()).await;
+    let folder_ref = ResourceRef::new(ResourceKind::Folder, folder.as_str());
     let worker = add_account(&gw, &admin, "worker").await;
+    grant(&gw, "viewer", folder_ref.clone(), &worker).await;
+    grant(
+        &gw,
+        "iam.accessService.authorizer",
+        folder_ref,
+        admin.service_account_id(),
+    )
+    .await;
     let (worker_key, key_id) = key_of(&gw, &admin_token, &worker).await;
-    let account_path = format!("/iam/v1/serviceAccounts/{worker}");
-    let key_path = format!("/iam/v1/keys/{key_id}");
-    let before = gw.iam("GET", &account_path, Some(&admin_token), None).await;
-    assert!(
-        before.body.get("lastAuthenticatedAt").is_none(),
-        "{}",
-        before.text
-    );
+    let api_key = gw
+        .iam(
+            "POST",
+            "/iam/v1/apiKeys",
+            Some(&admin_token),
+            Some(json!({"serviceAccountId": worker}).to_string()),
+        )
+        .await;
+    assert_eq!(api_key.status, 200, "{}", api_key.text);
+    let access_key = gw
+        .iam(
+            "POST",
+            "/iam/aws-compatibility/v1/accessKeys",
+            Some(&admin_token),
+            Some(json!({"serviceAccountId": worker}).to_string()),
+        )
+        .await;
+    assert_eq!(access_key.status, 200, "{}", access_key.text);
+    let paths = [
+        (
+            "lastAuthenticatedAt",
+            format!("/iam/v1/serviceAccounts/{worker}"),
+        ),
+        ("lastUsedAt", format!("/iam/v1/keys/{key_id}")),
+        (
+            "lastUsedAt",
+            format!(
+                "/iam/v1/apiKeys/{}",
+                api_key.body["apiKey"]["id"].as_str().unwrap()
+            ),
+        ),
+        (
+            "lastUsedAt",
+            format!(
+                "/iam/aws-compatibility/v1/accessKeys/{}",
+                access_key.body["accessKey"]["id"].as_str().unwrap()
+            ),
+        ),
+    ];
+    for (field, path) in &paths {
+        let before = gw.iam("GET", path, Some(&admin_token), None).await;
+        assert_eq!(before.status, 200, "{}", before.text);
+        assert!(before.body.get(*field).is_none(), "{}", before.text);
+    }
     let started = now();
+    // A token by the authorized key, a check by the API key, a check by an AWS signature.
     token(&token_of(&gw, &worker_key, &worker).await);
-    // Written by the upkeep's next round (every 5 s), not by the token call.
+    let date = wif_gateway::time::rfc3339(started).replace(['-', ':'], "");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{date}\n{}/ru-central1/s3/aws4_request\n{}",
+        &date[..8],
+        "a".repeat(64)
+    );
+    let signature = wif_gateway::iam::sigv4::signature(
+        access_key.body["secret"].as_str().unwrap().as_bytes(),
+        &date[..8],
+        "ru-central1",
+        "s3",
+        &string_to_sign,
+    );
+    let path = json!([{"id": folder, "type": "resource-manager.folder"}]);
+    let checks = json!({"checks": [
+        {"permission": "resource-manager.folders.get", "resourcePath": path,
+         "apiKey": api_key.body["secret"]},
+        {"permission": "resource-manager.folders.get", "resourcePath": path,
+         "signature": {"accessKeyId": access_key.body["accessKey"]["keyId"],
+                       "stringToSign": string_to_sign, "signature": signature,
+                       "v4Parameters": {"signedAt": wif_gateway::time::rfc3339(started),
+                                        "service": "s3", "region": "ru-central1"}}},
+    ]});
+    let checked = gw
+        .iam(
+            "POST",
+            "/iam/v1/authorize",
+            Some(&admin_token),
+            Some(checks.to_string()),
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.text);
+    for result in checked.body["results"].as_array().unwrap() {
+        assert_eq!(result["subject"]["id"], worker.as_str(), "{}", checked.text);
+    }
+    // Written by the upkeep's next round (every 5 s), not by the calls.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let (account, key) = loop {
-        let account = gw.iam("GET", &account_path, Some(&admin_token), None).await;
-        let key = gw.iam("GET", &key_path, Some(&admin_token), None).await;
-        if account.body.get("lastAuthenticatedAt").is_some() && key.body.get("lastUsedAt").is_some()
-        {
-            break (account, key);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} {}",
-            account.text,
-            key.text
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    for (what, text) in [
-        ("account", &account.body["lastAuthenticatedAt"]),
-        ("key", &key.body["lastUsedAt"]),
-    ] {
-        let at = wif_gateway::time::parse_rfc3339(text.as_str().unwrap()).unwrap();
-        assert!((started..=now()).contains(&at), "{what}: {text}");
+    for (field, path) in &paths {
+        let read = loop {
+            let read = gw.iam("GET", path, Some(&admin_token), None).await;
+            if read.body.get(*field).is_some() {
+                break read;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path}: {}",
+                read.text
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let at = wif_gateway::time::parse_rfc3339(read.body[*field].as_str().unwrap()).unwrap();
+        assert!((started..=now()).contains(&at), "{path}: {}", read.text);
     }
 }
 

@@ -2111,56 +2111,6 @@ async fn access_keys_crud_sealed_at_rest_and_cascaded(db: &TestDb) {
             1,
             &AccessKeyUpdate {
                 description: "renamed".into(),
-/// A new API key of `account` for the secret `secret`: its hash and mask, as the API stores
-/// them.
-fn new_api_key(account: &str, secret: &str, scopes: &[&str]) -> NewApiKey {
-    use wif_gateway::iam::api_key_table::{hex, secret_digest};
-    NewApiKey {
-        service_account_id: account.into(),
-        description: "lockbox reader".into(),
-        secret_hash: hex(&secret_digest(secret)),
-        masked_secret: format!("****{}", &secret[secret.len() - 6..]),
-        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        expires_at: Some(NOW + 3600),
-    }
-}
-
-async fn api_keys_are_kept_as_hashes_logged_followed_and_cascaded(db: &TestDb) {
-    use wif_gateway::iam::api_key_table::secret_digest;
-    use wif_gateway::iam::store::{ApiKeyUpdate, Record};
-    let store = &db.store;
-    let (cloud, folder) = cloud_and_folder(store, "c").await;
-    let owner = account(store, &folder, "owner").await;
-    let other = account(store, &folder, "other").await;
-    const FIRST: &str = "AQVN0000000000000000000000000000000first";
-    const SECOND: &str = "AQVN000000000000000000000000000000second";
-    let before = store.max_seq().await.unwrap();
-    let key = store
-        .create_api_key(&new_api_key(&owner, FIRST, &["yc.a", "yc.b"]), NOW)
-        .await
-        .expect("create")
-        .item;
-    assert!(
-        key.id.starts_with("aje") && key.id.len() == 20,
-        "{}",
-        key.id
-    );
-    assert_eq!(key.scopes, ["yc.a", "yc.b"]);
-    assert_eq!(
-        (key.expires_at, key.last_used_at, key.version),
-        (Some(NOW + 3600), None, 1)
-    );
-    assert_eq!(key.masked_secret, "****0first");
-    assert_eq!(store.get_api_key(&key.id).await.expect("get"), key);
-    assert_eq!(
-        store.record(ResourceKind::ApiKey, &key.id).await.unwrap(),
-        Some(Record::ApiKey(key.clone()))
-    );
-    let unlimited = store
-        .create_api_key(
-            &NewApiKey {
-                expires_at: None,
-                ..new_api_key(&owner, SECOND, &[])
             },
             NOW,
         )
@@ -2272,6 +2222,62 @@ async fn api_keys_are_kept_as_hashes_logged_followed_and_cascaded(db: &TestDb) {
             .len(),
         1
     );
+}
+
+/// A new API key of `account` for the secret `secret`: its hash and mask, as the API stores
+/// them.
+fn new_api_key(account: &str, secret: &str, scopes: &[&str]) -> NewApiKey {
+    use wif_gateway::iam::api_key_table::{hex, secret_digest};
+    NewApiKey {
+        service_account_id: account.into(),
+        description: "lockbox reader".into(),
+        secret_hash: hex(&secret_digest(secret)),
+        masked_secret: format!("****{}", &secret[secret.len() - 6..]),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        expires_at: Some(NOW + 3600),
+    }
+}
+
+async fn api_keys_are_kept_as_hashes_logged_followed_and_cascaded(db: &TestDb) {
+    use wif_gateway::iam::api_key_table::secret_digest;
+    use wif_gateway::iam::store::{ApiKeyUpdate, Record};
+    let store = &db.store;
+    let (cloud, folder) = cloud_and_folder(store, "c").await;
+    let owner = account(store, &folder, "owner").await;
+    let other = account(store, &folder, "other").await;
+    const FIRST: &str = "AQVN0000000000000000000000000000000first";
+    const SECOND: &str = "AQVN000000000000000000000000000000second";
+    let before = store.max_seq().await.unwrap();
+    let key = store
+        .create_api_key(&new_api_key(&owner, FIRST, &["yc.a", "yc.b"]), NOW)
+        .await
+        .expect("create")
+        .item;
+    assert!(
+        key.id.starts_with("aje") && key.id.len() == 20,
+        "{}",
+        key.id
+    );
+    assert_eq!(key.scopes, ["yc.a", "yc.b"]);
+    assert_eq!(
+        (key.expires_at, key.last_used_at, key.version),
+        (Some(NOW + 3600), None, 1)
+    );
+    assert_eq!(key.masked_secret, "****0first");
+    assert_eq!(store.get_api_key(&key.id).await.expect("get"), key);
+    assert_eq!(
+        store.record(ResourceKind::ApiKey, &key.id).await.unwrap(),
+        Some(Record::ApiKey(key.clone()))
+    );
+    let unlimited = store
+        .create_api_key(
+            &NewApiKey {
+                expires_at: None,
+                ..new_api_key(&owner, SECOND, &[])
+            },
+            NOW,
+        )
+        .await
         .expect("a key with no scopes and no expiry")
         .item;
     assert_eq!((unlimited.scopes.len(), unlimited.expires_at), (0, None));

@@ -56,6 +56,8 @@ fn children(kind: ResourceKind) -> &'static [(ResourceKind, &'static str)] {
             (
                 ResourceKind::AccessKey,
                 "SELECT id, version FROM access_keys WHERE service_account_id = $1",
+            ),
+            (
                 ResourceKind::ApiKey,
                 "SELECT id, version FROM api_keys WHERE service_account_id = $1",
             ),

@@ -665,7 +665,7 @@ pub struct Bootstrapped {
 /// The kinds the views hold, parents before children, then the revocation list; authorized
 /// keys and operations are read where they are used. API keys and access keys are followed so
 /// that a key or a signature is checked from memory.
-pub const FOLLOWED: [ResourceKind; 8] = [
+pub const FOLLOWED: [ResourceKind; 9] = [
     ResourceKind::Cloud,
     ResourceKind::Folder,
     ResourceKind::ServiceAccount,
@@ -754,4 +754,8 @@ pub enum UsedBy {
     ServiceAccount,
     /// `authorized_keys.last_used_at`: the key signed a JWT that got an IAM token.
     AuthorizedKey,
+    /// `api_keys.last_used_at`: the key passed a check of the Authorize API.
+    ApiKey,
+    /// `access_keys.last_used_at`: a signature of the key verified at the Authorize API.
+    AccessKey,
 }

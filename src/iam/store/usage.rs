@@ -21,6 +21,14 @@ impl UsedBy {
                 "UPDATE authorized_keys SET last_used_at = $1 \
                  WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)"
             }
+            UsedBy::ApiKey => {
+                "UPDATE api_keys SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)"
+            }
+            UsedBy::AccessKey => {
+                "UPDATE access_keys SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)"
+            }
         }
     }
 }
