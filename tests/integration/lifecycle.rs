@@ -845,6 +845,20 @@ async fn deleting_an_account_takes_its_keys_credentials_and_bindings_and_stops_i
     grant(&gw, "viewer", on_account(&worker), &other).await;
     federate(&gw, &issuer, &folder, &worker).await;
     let (worker_key, key_id) = key_of(&gw, &admin_token, &worker).await;
+    let mut other_keys = Vec::new();
+    for path in ["/iam/v1/apiKeys", "/iam/aws-compatibility/v1/accessKeys"] {
+        let created = gw
+            .iam(
+                "POST",
+                path,
+                Some(&admin_token),
+                Some(json!({"serviceAccountId": worker}).to_string()),
+            )
+            .await;
+        assert_eq!(created.status, 200, "{path}: {}", created.text);
+        let key = created.body.get("apiKey").or(created.body.get("accessKey"));
+        other_keys.push(format!("{path}/{}", key.unwrap()["id"].as_str().unwrap()));
+    }
     let worker_token = token(&token_of(&gw, &worker_key, &worker).await);
     let subject_token = issuer.token(&issuer_key, SUBJECT, AUDIENCE);
     let exchanged = gw.exchange(&worker, &subject_token).await;
@@ -869,6 +883,10 @@ async fn deleting_an_account_takes_its_keys_credentials_and_bindings_and_stops_i
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     // Everything it held went in the same transaction: nothing is left to find.
     assert!(store.get_authorized_key(&key_id).await.is_err());
+    for path in &other_keys {
+        let gone = gw.iam("GET", path, Some(&admin_token), None).await;
+        assert_eq!(gone.status, 404, "{path}: {}", gone.text);
+    }
     assert!(
         store
             .get_federated_credential(&credentials[0].id)
