@@ -2,8 +2,10 @@
 
 Only the SDK's public API is used, with the gateway's bootstrap key file, as one would against
 Yandex Cloud: discovery, an IAM token, then create/get/list/update/delete of a folder, a
-service account, a federation, a federated credential and a key, access bindings set, updated
-and listed, every Operation waited on; then an exchange over TLS for the credential created.
+service account, a federation, a federated credential, a key and an API key, access bindings
+set, updated and listed, every Operation waited on; then an exchange over TLS for the
+credential created, an IAM token of the account by impersonation, and the account suspended
+(its exchange refused) and reactivated.
 
 Run by scripts/sdk/check.sh, which starts the gateway and sets:
   WIF_SDK_ENDPOINT  host:port of the gateway's TLS listener (what the SDK dials)
@@ -16,11 +18,13 @@ import json
 import os
 import ssl
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 
 import grpc
 import yandexcloud
+import yandexcloud.auth
 from google.protobuf.field_mask_pb2 import FieldMask
 from yandex.cloud.access.access_pb2 import (
     AccessBinding,
@@ -48,6 +52,15 @@ from yandex.cloud.iam.v1.key_service_pb2 import (
 from yandex.cloud.iam.v1.key_service_pb2_grpc import KeyServiceStub
 from yandex.cloud.iam.v1.role_service_pb2 import ListRolesRequest
 from yandex.cloud.iam.v1.role_service_pb2_grpc import RoleServiceStub
+from yandex.cloud.iam.v1.api_key_service_pb2 import (
+    CreateApiKeyRequest,
+    DeleteApiKeyMetadata,
+    DeleteApiKeyRequest,
+    GetApiKeyRequest,
+)
+from yandex.cloud.iam.v1.api_key_service_pb2_grpc import ApiKeyServiceStub
+from yandex.cloud.iam.v1.iam_token_service_pb2 import CreateIamTokenForServiceAccountRequest
+from yandex.cloud.iam.v1.iam_token_service_pb2_grpc import IamTokenServiceStub
 from yandex.cloud.iam.v1.service_account_pb2 import ServiceAccount
 from yandex.cloud.iam.v1.service_account_service_pb2 import (
     CreateServiceAccountMetadata,
@@ -56,6 +69,10 @@ from yandex.cloud.iam.v1.service_account_service_pb2 import (
     DeleteServiceAccountRequest,
     GetServiceAccountRequest,
     ListServiceAccountsRequest,
+    ReactivateServiceAccountMetadata,
+    ReactivateServiceAccountRequest,
+    SuspendServiceAccountMetadata,
+    SuspendServiceAccountRequest,
     UpdateServiceAccountMetadata,
     UpdateServiceAccountRequest,
 )
@@ -236,6 +253,50 @@ def main():
         urllib.request.Request(f"https://{ENDPOINT}/oauth/token", data=form), context=tls))
     check(answer.get("token_type") == "Bearer" and answer.get("access_token"), "exchange over TLS")
     say("exchange over TLS", f"token_type {answer['token_type']}, expires_in {answer['expires_in']}")
+
+    # Impersonation: the administrator gets an IAM token of the account. The SDK signs no
+    # IamTokenService call (Create needs no token), so the caller's token goes in by hand, from
+    # the SDK's own service-account JWT exchanged with Create.
+    tokens = sdk.client(IamTokenServiceStub)
+    requester = yandexcloud.auth.get_auth_token_requester(service_account_key=KEY, endpoint=ENDPOINT)
+    admin_token = tokens.Create(requester.get_token_request()).iam_token
+    issued = tokens.CreateForServiceAccount(
+        CreateIamTokenForServiceAccountRequest(service_account_id=account.id),
+        metadata=(("authorization", f"Bearer {admin_token}"),))
+    check(issued.iam_token and issued.expires_at.seconds > 0, "CreateForServiceAccount answers a token")
+    as_account = yandexcloud.SDK(endpoint=ENDPOINT, root_certificates=CA, iam_token=issued.iam_token)
+    check(as_account.client(FolderServiceStub).Get(GetFolderRequest(folder_id=folder.id)).id == folder.id,
+          "the impersonated token reads the folder its account may view")
+    say("impersonation", f"an IAM token of {account.id}, expiring at {issued.expires_at.seconds}")
+
+    # An API key: its secret once, never again.
+    api_keys = sdk.client(ApiKeyServiceStub)
+    created_api_key = api_keys.Create(CreateApiKeyRequest(service_account_id=account.id, description="sdk"))
+    check(created_api_key.secret.startswith("AQVN"), "API key create returns the secret")
+    shown = api_keys.Get(GetApiKeyRequest(api_key_id=created_api_key.api_key.id))
+    check(created_api_key.secret not in str(shown) and shown.masked_secret.startswith("****"),
+          "API key get shows the mask only")
+    done(sdk, api_keys.Delete(DeleteApiKeyRequest(api_key_id=created_api_key.api_key.id)), None,
+         DeleteApiKeyMetadata, "API key delete")
+
+    # Suspended, the account gets no token; reactivated, it does again.
+    done(sdk, accounts.Suspend(SuspendServiceAccountRequest(service_account_id=account.id, reason="sdk check")),
+         None, SuspendServiceAccountMetadata, "service account suspend")
+    check(accounts.Get(GetServiceAccountRequest(service_account_id=account.id)).status
+          == ServiceAccount.Status.SUSPENDED, "the account shows SUSPENDED")
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"https://{ENDPOINT}/oauth/token", data=form), context=tls)
+        check(False, "a suspended account's exchange is refused")
+    except urllib.error.HTTPError as refused:
+        body = json.load(refused)
+        check(refused.code == 400 and body.get("error_code") == "service_account_suspended",
+              f"suspended exchange refused: {refused.code} {body}")
+        say("exchange while suspended", f"{refused.code} {body.get('error')} {body.get('error_code')}")
+    done(sdk, accounts.Reactivate(ReactivateServiceAccountRequest(service_account_id=account.id)),
+         None, ReactivateServiceAccountMetadata, "service account reactivate")
+    again = json.load(urllib.request.urlopen(
+        urllib.request.Request(f"https://{ENDPOINT}/oauth/token", data=form), context=tls))
+    check(again.get("access_token"), "the reactivated account's exchange works")
 
     # A call without the rights is refused with the gRPC code REST would answer.
     try:
