@@ -988,3 +988,130 @@ async fn an_api_key_deleted_on_one_replica_is_refused_by_the_other_on_postgresql
     db.finish("an_api_key_deleted_on_one_replica_is_refused_by_the_other_on_postgresql")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_on_one_replica_stops_the_accounts_tokens_on_the_other_on_postgresql() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut a = Replica::start("gateway A", Some(db.gateway_url())).await;
+    let mut b = Replica::start_beside("gateway B", Some(db.gateway_url()), &a).await;
+    let admin = a.admin_key();
+    let token = a.iam_token(&client, &admin).await;
+    let folder = a
+        .folder_of(&client, &token, admin.service_account_id())
+        .await;
+    let created = a
+        .call(
+            &client,
+            "POST",
+            "/iam/v1/serviceAccounts",
+            Some(&token),
+            Some(json!({"folderId": folder, "name": "worker"})),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let worker = created.body["response"]["id"].as_str().unwrap().to_owned();
+    let granted = a
+        .call(
+            &client,
+            "POST",
+            &format!("/resource-manager/v1/folders/{folder}:updateAccessBindings"),
+            Some(&token),
+            Some(
+                json!({"accessBindingDeltas": [{"action": "ADD", "accessBinding":
+                {"roleId": "viewer", "subject": {"id": worker, "type": "serviceAccount"}}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(granted.status, 200, "{}", granted.text);
+    // The worker's token, by impersonation on A.
+    let issued = a
+        .call(
+            &client,
+            "POST",
+            "/iam/v1/tokens:createForServiceAccount",
+            Some(&token),
+            Some(json!({"serviceAccountId": worker})),
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.text);
+    let worker_token = issued.body["iamToken"].as_str().unwrap().to_owned();
+    let own = format!("/iam/v1/serviceAccounts/{worker}");
+    let checks = json!({"checks": [{
+        "permission": "resource-manager.folders.get",
+        "resourcePath": [{"id": folder, "type": "resource-manager.folder"}],
+        "iamToken": worker_token,
+    }]});
+    // (Authorize's code for the worker's token, 0 if allowed; the management API's status)
+    let ask = async |replica: &Replica| {
+        let reply = replica
+            .call(
+                &client,
+                "POST",
+                "/iam/v1/authorize",
+                Some(&token),
+                Some(checks.clone()),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}: {}", replica.name, reply.text);
+        let result = &reply.body["results"][0];
+        let code = if result["allowed"] == true {
+            0
+        } else {
+            result["code"].as_i64().unwrap_or(-1)
+        };
+        let managed = replica
+            .try_call(&client, "GET", &own, Some(&worker_token), None)
+            .await
+            .map_or(0, |reply| reply.status);
+        (code, managed)
+    };
+    let created_at = Instant::now();
+    while ask(&b).await != (0, 200) {
+        assert!(
+            created_at.elapsed() < PROPAGATION_LIMIT,
+            "B does not know the worker"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    let suspended = a
+        .call(
+            &client,
+            "POST",
+            &format!("/iam/v1/serviceAccounts/{worker}:suspend"),
+            Some(&token),
+            Some(json!({"reason": "incident"})),
+        )
+        .await;
+    let answered = Instant::now();
+    assert_eq!(suspended.status, 200, "{}", suspended.text);
+    assert_eq!(ask(&a).await, (16, 401), "A refuses at once");
+    let to_refusal = loop {
+        let seen = ask(&b).await;
+        let elapsed = answered.elapsed();
+        if seen == (16, 401) {
+            break elapsed;
+        }
+        assert!(
+            elapsed < PROPAGATION_LIMIT,
+            "B still accepts the suspended account's token after {PROPAGATION_LIMIT:?}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert!(
+        to_refusal < Duration::from_secs(1),
+        "B refused it after {to_refusal:?}, over the design's second"
+    );
+    eprintln!(
+        "suspension A -> B: the account's token refused by Authorize and the management API on B \
+         after {:.1} ms (limit {PROPAGATION_LIMIT:?}, design target 1 s)",
+        ms(to_refusal)
+    );
+    a.stop().await;
+    b.stop().await;
+    db.finish("a_suspension_on_one_replica_stops_the_accounts_tokens_on_the_other_on_postgresql")
+        .await;
+}
