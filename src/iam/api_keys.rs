@@ -664,6 +664,19 @@ mod tests {
             ),
             ("empty", s(&[""]), false, "1 to 256 characters"),
             ("too many", vec!["yc.a".to_owned(); 101], false, "0 to 100"),
+            // At the bounds the count and the length pass, and the next rule speaks.
+            (
+                "a hundred",
+                vec!["yc.a".to_owned(); 100],
+                false,
+                "given twice",
+            ),
+            (
+                "256 characters",
+                vec!["s".repeat(256)],
+                false,
+                "not a scope of this gateway",
+            ),
             ("none on update", Vec::new(), true, "1 to 100"),
         ];
         for (name, sent, update, expected) in cases {
