@@ -181,7 +181,7 @@ impl Grpc {
         match self.served.get(service) {
             Some(methods) if methods.iter().any(|m| m == method) => Ok(()),
             Some(methods) => Err(tonic::Status::unimplemented(format!(
-                "{service}/{method} is not implemented by this gateway; of {service} it serves {}",
+                "{service}/{method} is not served by this gateway; of {service} it serves {}",
                 methods.join(", ")
             ))),
             None => Err(tonic::Status::unimplemented(format!(

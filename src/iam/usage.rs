@@ -14,10 +14,11 @@ use std::sync::{Mutex, PoisonError};
 
 use super::store::{Store, StoreError, UsedBy};
 
-/// Uses not yet written: (what, id) → the latest time.
+/// Uses not yet written: per kind, id → the latest time. One map per kind, so that a use of an
+/// id already pending is found by the borrowed id, without a copy.
 #[derive(Debug, Default)]
 pub struct Usage {
-    pending: Mutex<HashMap<(UsedBy, Box<str>), i64>>,
+    pending: Mutex<HashMap<UsedBy, HashMap<Box<str>, i64>>>,
 }
 
 impl Usage {
@@ -28,10 +29,11 @@ impl Usage {
     /// Notes that `id` was used at `at` (Unix seconds).
     pub fn record(&self, used: UsedBy, id: &str, at: i64) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        match pending.get_mut(&(used, Box::from(id))) {
+        let of_kind = pending.entry(used).or_default();
+        match of_kind.get_mut(id) {
             Some(latest) => *latest = (*latest).max(at),
             None => {
-                pending.insert((used, Box::from(id)), at);
+                of_kind.insert(Box::from(id), at);
             }
         }
     }
@@ -41,14 +43,19 @@ impl Usage {
         self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .values()
+            .map(HashMap::len)
+            .sum()
     }
 
     fn take(&self) -> Vec<(UsedBy, String, i64)> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let mut batch: Vec<_> = pending
             .drain()
-            .map(|((used, id), at)| (used, id.into_string(), at))
+            .flat_map(|(used, ids)| {
+                ids.into_iter()
+                    .map(move |(id, at)| (used, id.into_string(), at))
+            })
             .collect();
         // One order for every replica's batches, so that two flushes never wait on each
         // other's rows in opposite orders.

@@ -1151,7 +1151,7 @@ async fn refusals_carry_the_yandex_code_and_the_rest_message_and_calls_are_count
     for (path, says) in [
         (
             "/yandex.cloud.iam.v1.ServiceAccountService/ListOperations",
-            "ServiceAccountService/ListOperations is not implemented",
+            "ServiceAccountService/ListOperations is not served",
         ),
         (
             "/yandex.cloud.operation.OperationService/Cancel",
