@@ -20,7 +20,8 @@
 # sent twice. It prints exchanges/s, p50/p90/p99/max latency, non-2xx counts, the gateway's peak
 # RSS and its RSS sampled every second, the JWKS fetches the issuer served after warm-up (must be
 # 0), the configuration reloads the gateway did during the run (its audit log, on stdout; must
-# be 0), exchanges/s ÷ floor, and with --scale the config load time (process start to /readyz
+# be 0), exchanges/s ÷ floor, the gateway's CPU time per exchange split into the crypto (the
+# floor), the HTTP stack (the no-work POST) and the rest, and with --scale the config load time (process start to /readyz
 # 200) and RSS of both configs side by side. Everything listens on 127.0.0.1; every process it
 # starts is stopped on exit. Generated files stay in target/loadtest/ (git-ignored); the configs
 # sit alone in target/loadtest/config/, because the gateway reloads when a file changes in the
@@ -108,6 +109,11 @@ kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }
 mib() { calc "sprintf(\"%.1f\", $1 / 1024)"; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime + stime
+CLK_TCK=$(getconf CLK_TCK)
+cpu_us_per() { # TICKS REQUESTS: CPU microseconds per request
+    calc "sprintf(\"%.1f\", $1 * 1000000 / $CLK_TCK / ($2 > 0 ? $2 : 1))"
+}
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 count_lines() { # FILE PATTERN: lines matching (0 when none)
     local n
@@ -261,9 +267,14 @@ run_config() { # NAME CONFIG_FILE
     tokens "tokens-max-$name.txt" "$max_tokens"
     split_tokens "$OUT/tokens-max-$name.txt" "$OUT/tokens-max-$name"
     R[$name.measure_start]=$(date +%s)
+    local ticks
+    ticks=$(cpu_ticks "$pid")
     run_wrk "max-$name" "$DURATION" "$OUT/tokens-max-$name"
+    ticks=$(($(cpu_ticks "$pid") - ticks))
     line=$(grep '^WRK_RESULT' "$OUT/wrk-max-$name.txt") || die "[$name] wrk printed no result"
     R[$name.max]=$line
+    R[$name.cpu_us]=$(cpu_us_per "$ticks" "$(kv "$line" requests)")
+    echo "gateway CPU (utime + stime) per exchange: ${R[$name.cpu_us]} us"
     [ "$(kv "$line" reused)" = 0 ] || echo "WARNING: wrk ran out of tokens and reused some ($(kv "$line" reused) slice restarts)"
 
     local rate rate_tokens
@@ -302,6 +313,35 @@ run_config() { # NAME CONFIG_FILE
     R[$name.ratio]=$(calc "sprintf(\"%.3f\", $(kv "${R[$name.max]}" exchanges_per_sec) / $FLOOR)")
 }
 
+# The HTTP stack alone: the same server and layers answering POST /oauth/token with no work
+# (examples/http_floor.rs), sent the same requests, in this run.
+http_floor() {
+    local config=$OUT/config/gateway-small.toml pid i ticks line
+    say "[http floor] the server stack alone: taskset -c $GATEWAY_CORE examples/http_floor --config $config"
+    port_busy "$GATEWAY_PORT" && die "127.0.0.1:$GATEWAY_PORT is in use"
+    taskset -c "$GATEWAY_CORE" "$BIN/examples/http_floor" --config "$config" >"$OUT/http-floor.log" 2>&1 &
+    GATEWAY_PID=$!
+    pid=$GATEWAY_PID
+    for ((i = 0; i < 200; i++)); do
+        port_busy "$GATEWAY_PORT" && break
+        kill -0 "$pid" 2>/dev/null || die "http_floor exited: $(cat "$OUT/http-floor.log")"
+        sleep 0.05
+    done
+    tokens "tokens-floor.txt" 20000 # nothing is verified: tokens may repeat
+    split_tokens "$OUT/tokens-floor.txt" "$OUT/tokens-floor"
+    ticks=$(cpu_ticks "$pid")
+    run_wrk "http-floor" "$DURATION" "$OUT/tokens-floor" >/dev/null
+    ticks=$(($(cpu_ticks "$pid") - ticks))
+    line=$(grep '^WRK_RESULT' "$OUT/wrk-http-floor.txt") || die "[http floor] wrk printed no result"
+    R[http.max]=$line
+    R[http.cpu_us]=$(cpu_us_per "$ticks" "$(kv "$line" requests)")
+    R[http.busy]=$(calc "sprintf(\"%.0f\", 100 * $ticks / $CLK_TCK / $DURATION)")
+    echo "no-work POSTs: $(kv "$line" exchanges_per_sec)/s, statuses $(kv "$line" statuses); CPU per request ${R[http.cpu_us]} us (core busy ${R[http.busy]} %)"
+    stop_pid "$GATEWAY_PID" 10
+    GATEWAY_PID=
+}
+http_floor
+
 CONFIGS=(small)
 [ "$SCALE" -eq 1 ] && CONFIGS+=(scale)
 for name in "${CONFIGS[@]}"; do
@@ -322,6 +362,10 @@ report() { # NAME
     echo "    latency from getting a connection p50 $(ms "$(kv "$r" sent_p50_us)") ms, p99 $(ms "$(kv "$r" sent_p99_us)") ms, max $(ms "$(kv "$r" sent_max_us)") ms"
     echo "    responses: $(kv "$r" statuses); non-2xx $(kv "$r" non2xx); failed $(kv "$r" failed); not sent $(kv "$r" dropped); scheduled >5 ms late $(kv "$r" late); peak outstanding $(kv "$r" peak_outstanding) on $CONNECTIONS connections"
     echo "ratio max exchanges/s / floor ops/s:  ${R[$n.ratio]}"
+    local crypto ours
+    crypto=$(calc "sprintf(\"%.1f\", 1000000 / $FLOOR)")
+    ours=$(calc "sprintf(\"%.1f\", ${R[$n.cpu_us]} - $crypto - ${R[http.cpu_us]})")
+    echo "gateway CPU per exchange ${R[$n.cpu_us]} us = crypto ${crypto} us (floor) + HTTP stack ${R[http.cpu_us]} us (no-work POST) + the rest ${ours} us"
     echo "gateway RSS: peak (VmHWM) $(mib "${R[$n.hwm]}") MiB; after load $(mib "${R[$n.end_rss]}") MiB"
     echo "    every second during the measured runs: ${R[$n.rss_stats]}"
     echo "    samples (MiB): ${R[$n.rss_series]}"
@@ -335,6 +379,7 @@ say "summary"
 echo "machine: $(nproc --all) cores; gateway pinned to core $GATEWAY_CORE, load generators to core $LOAD_CORE; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "every request carries a distinct caller token (RS256, $SUBJECTS subjects); phases of $DURATION s"
 echo "single-core floor (RS256 verify + ES256 sign, core $GATEWAY_CORE): $FLOOR ops/s"
+echo "HTTP stack alone (examples/http_floor, same requests): $(kv "${R[http.max]}" exchanges_per_sec) POSTs/s at ${R[http.busy]} % of core $GATEWAY_CORE, ${R[http.cpu_us]} us CPU each"
 for name in "${CONFIGS[@]}"; do
     report "$name"
 done

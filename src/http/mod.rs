@@ -78,7 +78,6 @@ const NOT_GUARDED: [&str; 4] = [
 
 /// The application's routes and layers.
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.settings().request_timeout_seconds);
     let mut app = Router::new()
         .merge(token::routes(
             state.settings().limits.max_concurrent_requests,
@@ -116,7 +115,15 @@ pub fn router(state: AppState) -> Router {
             )
             .route("/operations/{*rest}", any(yandex::no_store_configured))
     };
-    app.fallback(health::not_found)
+    stack(app.fallback(health::not_found), state)
+}
+
+/// The layers every route sits behind, outermost last: the request id, the request span, the
+/// whole-request timeout. [`router`] puts the application's routes behind them; the HTTP-stack
+/// benchmark (`examples/http_floor.rs`) puts a route that does nothing behind the same ones.
+pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings().request_timeout_seconds);
+    routes
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(error::middleware_error))
@@ -158,6 +165,18 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let app = router(state.clone());
+    serve(listeners, state, app, shutdown).await
+}
+
+/// [`run`] with `app` in place of the gateway's [`router`]: the same accept loop, connection
+/// limits, timeouts, gRPC services, background tasks and shutdown.
+pub async fn serve(
+    listeners: impl Into<Listeners>,
+    state: AppState,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let Listeners { plain, tls } = listeners.into();
     let tls = match (tls, state.tls()) {
         (Some(listener), Some(server)) => Some((listener, server.acceptor())),
@@ -171,7 +190,7 @@ pub async fn run(
     };
     let settings = state.settings().clone();
     let connections = Connections::new(
-        router(state.clone()),
+        app,
         crate::grpc::Grpc::new(&state),
         &settings,
     );

@@ -26,8 +26,18 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The token route, with load shedding above `max_concurrent` requests in flight.
 pub fn routes(max_concurrent: usize) -> Router<AppState> {
+    routes_to(token, max_concurrent)
+}
+
+/// `POST /oauth/token` served by `handler`, behind the token route's layers: [`routes`] with the
+/// exchange, the HTTP-stack benchmark with a handler that does nothing.
+pub fn routes_to<H, T>(handler: H, max_concurrent: usize) -> Router<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
     Router::new()
-        .route("/oauth/token", post(token).fallback(method_not_allowed))
+        .route("/oauth/token", post(handler).fallback(method_not_allowed))
         .route_layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(middleware_error))
@@ -47,7 +57,7 @@ async fn method_not_allowed() -> WebError {
 }
 
 /// Checks `Content-Type: application/x-www-form-urlencoded` (parameters such as charset allowed).
-pub(crate) fn check_form_content_type(headers: &HeaderMap) -> Result<(), ExchangeError> {
+pub fn check_form_content_type(headers: &HeaderMap) -> Result<(), ExchangeError> {
     let value = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -67,7 +77,7 @@ pub(crate) fn check_form_content_type(headers: &HeaderMap) -> Result<(), Exchang
 }
 
 /// Reads a whole body of at most [`MAX_BODY_BYTES`].
-pub(crate) async fn read_body(body: Body) -> Result<axum::body::Bytes, ExchangeError> {
+pub async fn read_body(body: Body) -> Result<axum::body::Bytes, ExchangeError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|e| {
@@ -200,7 +210,7 @@ fn count(outcome: Result<&Issued, &Refused>, elapsed: Duration) {
 
 /// The success answer: the body [`Exchange::run`](crate::exchange::Exchange::run) rendered,
 /// with the RFC 6749 §5.1 cache headers.
-fn token_response(body: String) -> Response {
+pub fn token_response(body: String) -> Response {
     let mut response = (
         [(
             header::CONTENT_TYPE,
