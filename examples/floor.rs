@@ -3,8 +3,11 @@
 //! access token, the default signing algorithm). No HTTP, no parsing, no JSON: the crypto alone.
 //!
 //! ```sh
-//! taskset -c 0 cargo run --release --example floor -- [--seconds 3]
+//! taskset -c 0 cargo run --release --example floor -- [--seconds 3] [--iterations N]
 //! ```
+//!
+//! With `--iterations N` it runs exactly N operations after the warm-up instead of running for a
+//! time (`scripts/callgrind.sh` counts the instructions of two such runs).
 //!
 //! Prints a human line and a machine line `FLOOR ops_per_sec=N …` that `scripts/load.sh` reads.
 //! The gateway's exchanges/s divided by this is how close it gets to the crypto's cost.
@@ -18,6 +21,7 @@ use wif_gateway::testkit::{Jwt, KeyKind, TestKey};
 
 fn main() -> anyhow::Result<()> {
     let mut seconds = 3.0_f64;
+    let mut iterations: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -28,8 +32,16 @@ fn main() -> anyhow::Result<()> {
                     .parse()
                     .context("--seconds")?;
             }
+            "--iterations" => {
+                iterations = Some(
+                    args.next()
+                        .context("--iterations needs a value")?
+                        .parse()
+                        .context("--iterations")?,
+                );
+            }
             "-h" | "--help" => {
-                println!("usage: floor [--seconds S]");
+                println!("usage: floor [--seconds S] [--iterations N]");
                 return Ok(());
             }
             other => bail!("unknown argument {other:?}"),
@@ -77,6 +89,11 @@ fn main() -> anyhow::Result<()> {
         one(&verifier)?;
     }
     let budget = Duration::from_secs_f64(seconds);
+    if let Some(n) = iterations {
+        counted_iterations(n, || one(&verifier))?;
+        println!("floor: {n} x (RS256 verify + ES256 sign)");
+        return Ok(());
+    }
     let start = Instant::now();
     let mut ops: u64 = 0;
     while start.elapsed() < budget {
@@ -92,5 +109,15 @@ fn main() -> anyhow::Result<()> {
         1e6 / rate
     );
     println!("FLOOR ops_per_sec={rate:.0} us_per_op={:.2}", 1e6 / rate);
+    Ok(())
+}
+
+/// Runs `op` `n` times. A function of its own so that callgrind can count it alone
+/// (`--toggle-collect='*counted_iterations*'`): key generation at start-up takes a random time.
+#[inline(never)]
+fn counted_iterations(n: u64, op: impl Fn() -> anyhow::Result<usize>) -> anyhow::Result<()> {
+    for _ in 0..n {
+        std::hint::black_box(op()?);
+    }
     Ok(())
 }

@@ -331,23 +331,43 @@ impl Audit {
     /// Records an event of kind `event` (`exchange`, `management`, `config_reload`,
     /// `signing_keys`, `iam_bootstrap`).
     pub fn record(&self, event: &str, body: impl Serialize) {
+        self.append(|out| {
+            let line = Line {
+                time: rfc3339_millis(),
+                event,
+                body,
+            };
+            serde_json::to_writer(out, &line).is_ok()
+        });
+    }
+
+    /// Records an exchange (event `exchange`): the line [`Audit::record`] would write, written
+    /// without a general serializer, since there is one per exchange.
+    pub fn record_exchange(&self, body: &ExchangeEvent<'_>) {
+        self.append(|out| {
+            body.write_line(out);
+            true
+        });
+    }
+
+    /// Appends one line, written by `write` straight into the buffer (`false`: nothing is kept).
+    /// Once the buffer holds [`MAX_BUFFERED`] bytes, events are dropped and counted.
+    fn append(&self, write: impl FnOnce(&mut Vec<u8>) -> bool) {
         let Some(shared) = &self.shared else { return };
-        let line = Line {
-            time: rfc3339_millis(),
-            event,
-            body,
-        };
-        let Ok(mut bytes) = serde_json::to_vec(&line) else {
-            return;
-        };
-        bytes.push(b'\n');
         let Ok(mut buffer) = shared.buffer.lock() else {
             return;
         };
-        if buffer.lines.len() + bytes.len() > MAX_BUFFERED {
+        let lines = &mut buffer.lines;
+        if lines.len() >= MAX_BUFFERED {
+            drop(buffer);
             metrics::counter!(crate::telemetry::AUDIT_DROPPED).increment(1);
+            return;
+        }
+        let start = lines.len();
+        if write(lines) {
+            lines.push(b'\n');
         } else {
-            buffer.lines.extend_from_slice(&bytes);
+            lines.truncate(start);
         }
     }
 
@@ -375,6 +395,125 @@ impl Audit {
     }
 }
 
+impl ExchangeEvent<'_> {
+    /// The event as the line `Audit::record("exchange", self)` writes (without its newline),
+    /// byte for byte: the same members in the same order, absent ones left out, strings escaped
+    /// as serde_json escapes them.
+    fn write_line(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"time":""#);
+        write_time_millis(out);
+        out.extend_from_slice(br#"","event":"exchange""#);
+        member(out, "request_id", Some(self.request_id));
+        member(out, "client", Some(self.client));
+        member(out, "decision", Some(self.decision));
+        member(out, "error", self.error);
+        member(out, "error_code", self.error_code);
+        member(out, "description", self.description);
+        member(out, "federation_id", self.federation_id);
+        member(out, "credential_id", self.credential_id);
+        member(out, "service_account_id", self.service_account_id);
+        member(out, "resource", self.resource);
+        member(out, "iss", self.iss);
+        member(out, "sub", self.sub);
+        member(out, "jti", self.jti);
+        member(out, "kid", self.kid);
+        member(out, "alg", self.alg);
+        out.extend_from_slice(if self.verified {
+            br#","verified":true"#
+        } else {
+            br#","verified":false"#
+        });
+        member(out, "token_sha256", self.token_sha256);
+        member(out, "token_jti", self.token_jti);
+        if let Some(expires_in) = self.expires_in {
+            out.extend_from_slice(br#","expires_in":"#);
+            let _ = write!(out, "{expires_in}");
+        }
+        member(out, "signing_kid", self.signing_kid);
+        out.push(b'}');
+    }
+}
+
+/// `,"name":"value"`, or nothing for no value.
+fn member(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        json_string(out, value);
+    }
+}
+
+/// `value` as a JSON string, escaped as serde_json escapes: `"`, `\\` and control characters;
+/// everything else, non-ASCII included, as is.
+fn json_string(out: &mut Vec<u8>, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = value.as_bytes();
+    // Most values need no escaping: found by a scan without an early exit, which runs on vectors.
+    let clean = !bytes.iter().fold(false, |seen, &b| {
+        seen | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if clean {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..0x20 => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        if short.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        plain = i + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
+}
+
+/// The current time as `rfc3339_millis` writes it, the date and time of day formatted once a
+/// second.
+fn write_time_millis(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != now.as_secs() {
+            *second = now.as_secs();
+            let formatted = crate::time::rfc3339(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
+            *text = formatted.trim_end_matches('Z').to_owned();
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
+    let millis = now.subsec_millis();
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (millis / 100) as u8,
+        b'0' + (millis / 10 % 10) as u8,
+        b'0' + (millis % 10) as u8,
+        b'Z',
+    ]);
+}
+
 fn rfc3339_millis() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -385,4 +524,120 @@ fn rfc3339_millis() -> String {
         seconds.trim_end_matches('Z'),
         now.subsec_millis()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line without its `time` member's value, which is the current time.
+    fn without_time(line: &[u8]) -> String {
+        let text = String::from_utf8(line.to_vec()).expect("UTF-8");
+        let (head, rest) = text.split_once(r#"{"time":""#).expect("time first");
+        assert!(head.is_empty(), "{text}");
+        let (_, rest) = rest.split_once('"').expect("time ends");
+        rest.to_owned()
+    }
+
+    #[test]
+    fn the_exchange_line_is_what_the_general_serializer_writes() {
+        let odd = "q\"b\\s/\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}é\u{2028}😀 end";
+        let events = [
+            ExchangeEvent {
+                request_id: "r1",
+                client: "127.0.0.1",
+                decision: "allow",
+                federation_id: Some("aje-fed"),
+                credential_id: Some("aje-cred"),
+                service_account_id: Some("aje-sa"),
+                resource: Some("https://lockbox.example/"),
+                iss: Some("https://issuer.example"),
+                sub: Some("repo:org/app:ref:refs/heads/main"),
+                jti: Some("j-1"),
+                kid: Some("k1"),
+                alg: Some("RS256"),
+                verified: true,
+                token_sha256: Some("00ff"),
+                token_jti: Some("t-1"),
+                expires_in: Some(3600),
+                signing_kid: Some("sk"),
+                ..ExchangeEvent::default()
+            },
+            ExchangeEvent {
+                request_id: odd,
+                client: odd,
+                decision: "deny",
+                error: Some("invalid_grant"),
+                error_code: Some("bad_signature"),
+                description: Some(odd),
+                sub: Some(odd),
+                iss: Some(""),
+                expires_in: Some(-5),
+                ..ExchangeEvent::default()
+            },
+            ExchangeEvent::default(),
+        ];
+        for event in &events {
+            let mut ours = Vec::new();
+            event.write_line(&mut ours);
+            let theirs = serde_json::to_vec(&Line {
+                time: rfc3339_millis(),
+                event: "exchange",
+                body: event,
+            })
+            .expect("serializes");
+            assert_eq!(without_time(&ours), without_time(&theirs));
+            let parsed: serde_json::Value = serde_json::from_slice(&ours).expect("valid JSON");
+            assert_eq!(parsed["event"], "exchange");
+        }
+    }
+
+    #[test]
+    fn the_exchange_lines_time_is_now_in_milliseconds() {
+        let mut out = Vec::new();
+        write_time_millis(&mut out);
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(text.len(), "2026-12-02T16:01:36.123Z".len(), "{text}");
+        assert_eq!(&text[19..20], ".", "{text}");
+        assert!(text[20..23].bytes().all(|b| b.is_ascii_digit()), "{text}");
+        let seconds = crate::time::parse_rfc3339(&format!("{}Z", &text[..19])).expect("RFC 3339");
+        assert!((seconds - crate::time::now_unix()).abs() <= 2, "{text}");
+        // Twice in a row: the second-long cache gives the same date and time of day.
+        let mut again = Vec::new();
+        write_time_millis(&mut again);
+        assert!(String::from_utf8(again).expect("UTF-8").ends_with('Z'));
+    }
+
+    #[test]
+    fn a_full_buffer_drops_events_instead_of_growing() {
+        let shared = Arc::new(Shared::default());
+        let audit = Audit {
+            shared: Some(shared.clone()),
+        };
+        audit.record_exchange(&ExchangeEvent::default());
+        let one = shared.buffer.lock().expect("lock").lines.len();
+        assert!(one > 0);
+        shared
+            .buffer
+            .lock()
+            .expect("lock")
+            .lines
+            .resize(MAX_BUFFERED, b' ');
+        audit.record_exchange(&ExchangeEvent::default());
+        audit.record("exchange", ExchangeEvent::default());
+        assert_eq!(
+            shared.buffer.lock().expect("lock").lines.len(),
+            MAX_BUFFERED
+        );
+        shared
+            .buffer
+            .lock()
+            .expect("lock")
+            .lines
+            .truncate(MAX_BUFFERED - 1);
+        audit.record_exchange(&ExchangeEvent::default());
+        let lines = &shared.buffer.lock().expect("lock").lines;
+        assert_eq!(lines.len(), MAX_BUFFERED - 1 + one);
+        assert_eq!(lines.last(), Some(&b'\n'));
+    }
 }

@@ -81,6 +81,68 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// The handles one exchange's outcome is counted with, registered once per label set: the
+/// exchange path looks them up instead of building a labelled key (and allocating its labels)
+/// on every request. Every label value comes from the configuration or the directory (a
+/// federation id, a configured target, a fixed error code), so the sets are few.
+pub mod exchange_metrics {
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+
+    use metrics::{Counter, Histogram};
+
+    use super::{EXCHANGE_SECONDS, EXCHANGES};
+
+    /// error code → federation → resource → counter.
+    type Counters = HashMap<&'static str, HashMap<Box<str>, HashMap<Box<str>, Counter>>>;
+    static COUNTERS: OnceLock<RwLock<Counters>> = OnceLock::new();
+
+    /// `wif_gateway_exchanges_total{outcome, error_code, federation, resource}`: `issued` with an
+    /// empty `error_code`, or `refused` with the refusal's code and an empty `resource`.
+    pub fn exchanges(
+        error_code: Option<&'static str>,
+        federation: &str,
+        resource: &str,
+    ) -> Counter {
+        let counters = COUNTERS.get_or_init(RwLock::default);
+        let code = error_code.unwrap_or("");
+        let found = counters.read().ok().and_then(|map| {
+            map.get(code)
+                .and_then(|by_federation| by_federation.get(federation))
+                .and_then(|by_resource| by_resource.get(resource))
+                .cloned()
+        });
+        if let Some(counter) = found {
+            return counter;
+        }
+        let outcome = if error_code.is_some() {
+            "refused"
+        } else {
+            "issued"
+        };
+        let counter = metrics::counter!(EXCHANGES, "outcome" => outcome, "error_code" => code, "federation" => federation.to_owned(), "resource" => resource.to_owned());
+        if let Ok(mut map) = counters.write() {
+            map.entry(code)
+                .or_default()
+                .entry(federation.into())
+                .or_default()
+                .insert(resource.into(), counter.clone());
+        }
+        counter
+    }
+
+    /// `wif_gateway_exchange_duration_seconds{outcome}`.
+    pub fn seconds(issued: bool) -> &'static Histogram {
+        static ISSUED: OnceLock<Histogram> = OnceLock::new();
+        static REFUSED: OnceLock<Histogram> = OnceLock::new();
+        if issued {
+            ISSUED.get_or_init(|| metrics::histogram!(EXCHANGE_SECONDS, "outcome" => "issued"))
+        } else {
+            REFUSED.get_or_init(|| metrics::histogram!(EXCHANGE_SECONDS, "outcome" => "refused"))
+        }
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(

@@ -24,7 +24,7 @@ use crate::iam::store::Store;
 use crate::telemetry;
 
 /// The request's id: the caller's `X-Request-Id` when it is a sane token (1–128 visible ASCII
-/// characters), otherwise a new random one. Returned in `X-Request-Id`, put in logs and audit.
+/// characters), otherwise a new one ([`new_request_id`]). Returned in `X-Request-Id`, put in logs and audit.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
@@ -39,18 +39,28 @@ impl RequestId {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_owned);
-        RequestId(given.unwrap_or_else(|| {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let mut raw = [0u8; 16];
-            let _ = aws_lc_rs::rand::fill(&mut raw);
-            let mut id = String::with_capacity(32);
-            for b in raw {
-                id.push(char::from(HEX[usize::from(b >> 4)]));
-                id.push(char::from(HEX[usize::from(b & 0xf)]));
-            }
-            id
-        }))
+        RequestId(given.unwrap_or_else(new_request_id))
     }
+}
+
+/// A new request id: 32 lowercase hex digits, a random half drawn once per process and a
+/// counter, so ids are unique across replicas and restarts without a random draw per request
+/// (they name requests; they are not secrets).
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<[u8; 8]> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut raw = [0u8; 8];
+        let _ = aws_lc_rs::rand::fill(&mut raw);
+        raw
+    });
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(prefix);
+    raw[8..].copy_from_slice(&count.to_be_bytes());
+    crate::signing::hex(&raw)
 }
 
 /// One IAM API call in progress: who asked, what for, and what it turned out to concern.

@@ -1114,12 +1114,9 @@ pub(super) fn compile_directory(
             }) {
                 Ok((keys, text)) => Some(KeySourceKind::Inline {
                     keys: Arc::new(keys),
-                    digest: digest::digest(&digest::SHA256, text.as_bytes())
-                        .as_ref()
-                        .iter()
-                        .take(12)
-                        .map(|b| format!("{b:02x}"))
-                        .collect(),
+                    digest: crate::signing::hex(
+                        &digest::digest(&digest::SHA256, text.as_bytes()).as_ref()[..12],
+                    ),
                 }),
                 Err(e) => {
                     problems.add(&place, e);

@@ -14,6 +14,8 @@
 //! the very thing a target restricts. Whether the target is allowed is decided after the
 //! signature check ([`super::authorize`]); here only its form is checked ([`check_resource`]).
 
+use std::borrow::Cow;
+
 use super::refusal::{ExchangeError, Reason, quote};
 
 /// `grant_type` of RFC 8693 §2.1.
@@ -81,13 +83,56 @@ const KNOWN: [&str; 6] = [
     "actor_token",
 ];
 
+/// The name-value pairs of an `application/x-www-form-urlencoded` body, decoded as
+/// `form_urlencoded::parse` decodes them (`&`-separated, empty pairs skipped, a missing `=` an
+/// empty value, `+` a space, percent escapes, invalid UTF-8 replaced), but borrowed from the
+/// body wherever a name or value needs no decoding, which a token's always does not.
+pub fn form_pairs(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    let mut rest = Some(body);
+    std::iter::from_fn(move || {
+        let body = rest?;
+        match memchr::memchr(b'&', body) {
+            Some(at) => {
+                rest = Some(&body[at + 1..]);
+                Some(&body[..at])
+            }
+            None => {
+                rest = None;
+                Some(body)
+            }
+        }
+    })
+    .filter(|pair| !pair.is_empty())
+    .map(|pair| match pair.iter().position(|&b| b == b'=') {
+        Some(eq) => (form_decode(&pair[..eq]), form_decode(&pair[eq + 1..])),
+        None => (form_decode(pair), Cow::Borrowed("")),
+    })
+}
+
+/// One name or value of a form: borrowed when it has no `+`, no `%` and is UTF-8.
+fn form_decode(raw: &[u8]) -> Cow<'_, str> {
+    // A fold, not `any`: without an early exit the scan runs on vectors.
+    let needs_decoding = raw
+        .iter()
+        .fold(false, |seen, &b| seen | (b == b'+') | (b == b'%'));
+    if !needs_decoding && let Ok(text) = std::str::from_utf8(raw) {
+        return Cow::Borrowed(text);
+    }
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
+}
+
 /// Parses a form body. The content type is checked by the HTTP layer.
 pub fn parse_form(body: &[u8]) -> Result<TokenRequest, ExchangeError> {
-    let mut values: [Option<String>; KNOWN.len()] = Default::default();
+    let mut values: [Option<Cow<'_, str>>; KNOWN.len()] = Default::default();
     // The first three `resource` values (enough to describe a refusal of several) and the count.
     let mut resources: Vec<String> = Vec::new();
     let mut resource_count = 0usize;
-    for (name, value) in form_urlencoded::parse(body) {
+    for (name, value) in form_pairs(body) {
         if name == "resource" {
             resource_count += 1;
             if resources.len() < 3 {
@@ -104,7 +149,7 @@ pub fn parse_form(body: &[u8]) -> Result<TokenRequest, ExchangeError> {
                 format!("parameter {name} is included more than once (RFC 6749 §3.2)"),
             ));
         }
-        values[slot] = Some(value.into_owned());
+        values[slot] = Some(value);
     }
     let [
         grant_type,
@@ -154,7 +199,7 @@ pub fn parse_form(body: &[u8]) -> Result<TokenRequest, ExchangeError> {
         ));
     }
     let audience = required(audience, "audience")?;
-    let audience = audience.trim().to_owned();
+    let audience = audience.trim();
     if audience.is_empty() {
         return Err(ExchangeError::new(
             Reason::MissingParameter,
@@ -171,7 +216,7 @@ pub fn parse_form(body: &[u8]) -> Result<TokenRequest, ExchangeError> {
     }
     let resource = single_resource(resources, resource_count)?;
     Ok(TokenRequest {
-        audience,
+        audience: audience.to_owned(),
         subject_token: subject_token.to_owned(),
         resource,
     })
@@ -209,7 +254,7 @@ fn single_resource(
     }
 }
 
-fn required(value: Option<String>, name: &str) -> Result<String, ExchangeError> {
+fn required<'a>(value: Option<Cow<'a, str>>, name: &str) -> Result<Cow<'a, str>, ExchangeError> {
     value.ok_or_else(|| {
         ExchangeError::new(
             Reason::MissingParameter,
@@ -232,6 +277,54 @@ mod tests {
     const UNSUPPORTED_GRANT_TYPE: &[Reason] = &[Reason::UnsupportedGrantType];
 
     const GOOD: &str = "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&requested_token_type=urn:ietf:params:oauth:token-type:access_token&audience=ajeSA&subject_token=a.b.c&subject_token_type=urn:ietf:params:oauth:token-type:id_token";
+
+    #[test]
+    fn form_pairs_decode_as_form_urlencoded_does() {
+        let fixed: [&[u8]; 14] = [
+            b"",
+            b"&&",
+            b"a",
+            b"a=",
+            b"=b",
+            b"a=b=c&d",
+            b"a+b=c+d",
+            b"a%20b=%2B%3D%26",
+            b"x=%zz&y=%4",
+            b"x=%C3%A9&y=\xc3\xa9",
+            b"x=%FF%FE",
+            b"x=\xff",
+            b"t=eyJh.eyJz.c2ln&t2=a-b_c.d~",
+            b"==&=&x==",
+        ];
+        // And bodies drawn from an alphabet of the characters that matter, a fixed seed.
+        let alphabet: &[u8] = b"ab=&+%2F0\xc3\xa9\xff ";
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut drawn = Vec::new();
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let body: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i % 8 * 8)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            drawn.push(body);
+        }
+        for body in fixed.iter().map(|b| b.to_vec()).chain(drawn) {
+            let ours: Vec<(String, String)> = form_pairs(&body)
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+            let theirs: Vec<(String, String)> = form_urlencoded::parse(&body)
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(ours, theirs, "body {:?}", String::from_utf8_lossy(&body));
+        }
+        // A token needs no decoding: it is borrowed from the body.
+        let body = b"subject_token=eyJh.eyJz.c2ln";
+        assert!(
+            form_pairs(body).all(|(n, v)| matches!((n, v), (Cow::Borrowed(_), Cow::Borrowed(_))))
+        );
+    }
 
     #[test]
     fn parses_the_yandex_tutorial_body() {

@@ -174,16 +174,15 @@ fn record(
             let hash = issued.token.sha256();
             state
                 .audit()
-                .record("exchange", ExchangeEvent::issued(caller, issued, &hash));
+                .record_exchange(&ExchangeEvent::issued(caller, issued, &hash));
         }
         Err(refused) => {
             let e = &refused.error;
             let (error, _) = oauth_error(e.reason);
             tracing::debug!(client = caller.client, error = error.as_str(), error_code = e.reason.as_str(), description = %e.description, "token request refused");
-            state.audit().record(
-                "exchange",
-                ExchangeEvent::refused(caller, refused, error.as_str()),
-            );
+            state
+                .audit()
+                .record_exchange(&ExchangeEvent::refused(caller, refused, error.as_str()));
         }
     }
 }
@@ -193,17 +192,23 @@ fn record(
 /// audience); a refusal leaves it empty, so the label takes only configured values, never what a
 /// caller made up.
 fn count(outcome: Result<&Issued, &Refused>, elapsed: Duration) {
-    let seconds = elapsed.as_secs_f64();
+    use telemetry::exchange_metrics::{exchanges, seconds};
+    let elapsed = elapsed.as_secs_f64();
     match outcome {
         Ok(issued) => {
-            metrics::counter!(telemetry::EXCHANGES, "outcome" => "issued", "error_code" => "", "federation" => issued.grant.federation_id.clone(), "resource" => issued.grant.resource.clone().unwrap_or_default()).increment(1);
-            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "issued").record(seconds);
+            let grant = &issued.grant;
+            exchanges(
+                None,
+                &grant.federation_id,
+                grant.resource.as_deref().unwrap_or(""),
+            )
+            .increment(1);
+            seconds(true).record(elapsed);
         }
         Err(refused) => {
-            let federation = refused.error.federation_id.clone().unwrap_or_default();
-            metrics::counter!(telemetry::EXCHANGES, "outcome" => "refused", "error_code" => refused.error.reason.as_str(), "federation" => federation, "resource" => "").increment(1);
-            metrics::histogram!(telemetry::EXCHANGE_SECONDS, "outcome" => "refused")
-                .record(seconds);
+            let federation = refused.error.federation_id.as_deref().unwrap_or("");
+            exchanges(Some(refused.error.reason.as_str()), federation, "").increment(1);
+            seconds(false).record(elapsed);
         }
     }
 }

@@ -85,16 +85,7 @@ pub fn secret_digest(secret: &str) -> [u8; 32] {
     out
 }
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    out
-}
+pub use crate::signing::hex;
 
 /// A SHA-256 back from its lowercase hex ([`ApiKeySecret::hash`]); `None` for other text.
 pub fn digest_from_hex(text: &str) -> Option<[u8; 32]> {

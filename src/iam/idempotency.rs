@@ -49,12 +49,7 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
         context.update(&(part.len() as u64).to_be_bytes());
         context.update(part);
     }
-    context
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::signing::hex(context.finish().as_ref())
 }
 
 /// What to do with a call that carries a key.

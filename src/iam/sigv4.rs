@@ -273,16 +273,7 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
+pub use crate::signing::hex;
 
 /// The headers named `name` (any case), in order.
 fn header_values<'a, 'n>(

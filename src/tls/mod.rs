@@ -146,11 +146,7 @@ impl Identity {
 
 /// The SHA-256 of a certificate's DER, lower-case hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    digest::digest(&digest::SHA256, der)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::signing::hex(digest::digest(&digest::SHA256, der).as_ref())
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
