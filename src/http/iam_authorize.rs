@@ -336,7 +336,7 @@ async fn authorize(State(state): State<AppState>, request: Request) -> Response 
 /// The service account a token of this gateway speaks for, from memory: the token verifies,
 /// and its subject is a service account of the store as last applied, not suspended.
 fn principal_of(token: &str, own: &OwnTokens<'_>, live: &Live, now: i64) -> Result<String, Status> {
-    let verified = authn::check(token, own, now, authn::Checks::All)?;
+    let verified = authn::check_claims(token, own, now, authn::Checks::All)?;
     if live.entries().service_account(&verified.sub).is_none() {
         return Err(Status::unauthenticated(
             "unknown_service_account",
