@@ -13,7 +13,7 @@ use crate::exchange::jwt;
 use crate::exchange::{Reason, quote};
 use crate::time::rfc3339;
 
-use super::live::Revoked;
+use super::live::{Live, Revoked};
 use super::own_keys::OwnKeys;
 use super::status::Status;
 use super::store::{ServiceAccountStatus, Store, StoreError};
@@ -254,6 +254,29 @@ pub async fn verify(
         actor: verified.act.clone(),
     };
     Ok((verified, Some(principal)))
+}
+
+/// The service account a token of this gateway speaks for, from memory (the Authorize API's
+/// check of a token): the token passes [`check_claims`] with every rule, and its subject is a
+/// service account of the store as last applied. Whether the account is suspended is the
+/// authorization index's to say.
+pub fn account_of(
+    token: &str,
+    own: &OwnTokens<'_>,
+    live: &Live,
+    now: i64,
+) -> Result<String, Status> {
+    let verified = check_claims(token, own, now, Checks::All)?;
+    if live.entries().service_account(&verified.sub).is_none() {
+        return Err(refused(
+            "unknown_service_account",
+            format!(
+                "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
+                quote(&verified.sub)
+            ),
+        ));
+    }
+    Ok(verified.sub)
 }
 
 /// The part of [`verify`] that needs no store: the token is the gateway's (key, issuer,
