@@ -375,59 +375,66 @@ pub fn check_claims(
         return Err(refused("missing_claim", "the IAM token has no sub claim"));
     }
     let expired = now >= exp.0.saturating_add(own.leeway);
-    let verified = Verified {
-        sub: sub.to_owned(),
+    if checks == Checks::All {
+        let server = || format!("server time {}, leeway {}s", rfc3339(now), own.leeway);
+        if expired {
+            return Err(refused(
+                "token_expired",
+                format!(
+                    "the IAM token expired at {} ({}): get a new one",
+                    rfc3339(exp.0),
+                    server()
+                ),
+            ));
+        }
+        if let Some(nbf) = claims.nbf
+            && nbf.0 > now.saturating_add(own.leeway)
+        {
+            return Err(refused(
+                "token_not_yet_valid",
+                format!(
+                    "the IAM token is not valid before {} ({})",
+                    rfc3339(nbf.0),
+                    server()
+                ),
+            ));
+        }
+        if let Some(jti) = claims.jti.as_deref()
+            && own.revoked.contains(jti)
+        {
+            return Err(refused(
+                "token_revoked",
+                format!(
+                    "the IAM token (jti {}) was revoked: get a new one",
+                    quote(jti)
+                ),
+            ));
+        }
+    }
+    // The claims are the answer's: moved, not copied.
+    let jwt::Claims {
+        iss,
+        sub,
+        aud,
+        iat,
+        jti,
+        ..
+    } = jwt.claims;
+    Ok(Verified {
+        sub: sub.unwrap_or_default(),
         exp: exp.0,
-        iat: claims.iat.map(|iat| iat.0),
-        iss: iss.to_owned(),
-        aud: claims
-            .aud
-            .as_ref()
-            .map(|aud| aud.values().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        jti: claims.jti.clone(),
+        iat: iat.map(|iat| iat.0),
+        iss: iss.unwrap_or_default(),
+        aud: match aud {
+            Some(jwt::Audience::One(one)) => vec![one],
+            Some(jwt::Audience::Many(many)) => many,
+            None => Vec::new(),
+        },
+        jti,
         client_id: None,
         act: None,
         expired,
-    };
-    if checks == Checks::Authentic {
-        return Ok(verified);
-    }
-    let server = || format!("server time {}, leeway {}s", rfc3339(now), own.leeway);
-    if expired {
-        return Err(refused(
-            "token_expired",
-            format!(
-                "the IAM token expired at {} ({}): get a new one",
-                rfc3339(exp.0),
-                server()
-            ),
-        ));
-    }
-    if let Some(nbf) = claims.nbf
-        && nbf.0 > now.saturating_add(own.leeway)
-    {
-        return Err(refused(
-            "token_not_yet_valid",
-            format!(
-                "the IAM token is not valid before {} ({})",
-                rfc3339(nbf.0),
-                server()
-            ),
-        ));
-    }
-    if let Some(jti) = claims.jti.as_deref()
-        && own.revoked.contains(jti)
-    {
-        return Err(refused(
-            "token_revoked",
-            format!(
-                "the IAM token (jti {}) was revoked: get a new one",
-                quote(jti)
-            ),
-        ));
-    }
-    Ok(verified)
+    })
 }
 
 #[cfg(test)]
