@@ -239,7 +239,7 @@ mod tests {
         }
         let held = verified.len();
         assert!(
-            held <= CAPACITY && held >= CAPACITY / 2,
+            (CAPACITY / 2..=CAPACITY).contains(&held),
             "{held} held of {CAPACITY}"
         );
         assert!(verified.contains(&digest(0)));
