@@ -189,7 +189,11 @@ pub async fn serve(
         (None, _) => None,
     };
     let settings = state.settings().clone();
-    let connections = Connections::new(app, crate::grpc::Grpc::new(&state), &settings);
+    let connections = Connections::new(
+        app,
+        crate::grpc::Grpc::new(&state),
+        &settings,
+    );
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections));
     let tasks = Tasks::start(&state);
     let mut shutdown = std::pin::pin!(shutdown);
