@@ -20,12 +20,15 @@
 //!    installed, else by the example's own reqwest clients (which cost more CPU per request
 //!    than the gateway does, so on one core of their own they are the bottleneck).
 //!
-//!   BINDINGS=1000000 cargo run --release --example authorize_load
+//!   BINDINGS=1000000 CREDENTIALS=1000000 GATEWAY_CPU=0 CLIENT_CPU=1 \
+//!     taskset -c 0,1 cargo run --release --example authorize_load
 //!
 //! `BINDINGS` (default 10) is the number of access bindings in the store: beyond those the
 //! load needs, the rest are written in bulk with plain SQL (lockbox and primitive roles for
 //! made-up service accounts, spread over up to 10 000 folders of the bootstrap cloud), and a
 //! second gateway started on the same store loads them all; the load is sent to that one.
+//! `CREDENTIALS` (default 0) federated credentials of one federation are written beside them
+//! the same way.
 //!
 //! The measured gateway runs on its own runtime of `GATEWAY_THREADS` workers (default 1: the
 //! figure is checks per second on one core); the clients run on the example's own runtime of
@@ -122,6 +125,36 @@ async fn seed(url: &str, cloud_id: &str, total: usize) {
         tx.execute(sqlx::AssertSqlSafe(format!(
             "INSERT INTO access_bindings (id, resource_type, resource_id, folder_id, role_id, \
              subject_type, subject_id, created_at, version) VALUES {}",
+            values.join(", ")
+        )))
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+}
+
+/// Writes `count` federated credentials of `account` in `federation`, 1 000 rows per
+/// statement, in one transaction.
+async fn seed_credentials(url: &str, account: &str, federation: &str, count: usize) {
+    use sqlx::Executor as _;
+    use wif_gateway::iam::{ResourceKind, ids};
+    if count == 0 {
+        return;
+    }
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let now = wif_gateway::time::now_unix();
+    let mut tx = pool.begin().await.unwrap();
+    for start in (0..count).step_by(1000) {
+        let values: Vec<String> = (start..(start + 1000).min(count))
+            .map(|i| {
+                let id = ids::generate(ResourceKind::FederatedCredential).unwrap();
+                format!("('{id}', '{account}', '{federation}', 'system:serviceaccount:load:sa-{i}', {now}, 1)")
+            })
+            .collect();
+        tx.execute(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO federated_credentials (id, service_account_id, federation_id, \
+             external_subject_id, created_at, version) VALUES {}",
             values.join(", ")
         )))
         .await
@@ -258,6 +291,7 @@ async fn load() {
     let connections = env("CONNECTIONS", 32);
     let seconds = env("SECONDS", 10);
     let bindings = env("BINDINGS", 10) as usize;
+    let credentials = env("CREDENTIALS", 0) as usize;
     let subjects = env("SUBJECTS", 1000).max(1) as usize;
     let distinct = env("DISTINCT", 200_000) as usize;
     let iterations = env("ITERATIONS", 200_000) as usize;
@@ -337,6 +371,25 @@ async fn load() {
     let started = Instant::now();
     let subject_ids = seed_subjects(&db, &admin.folder_id, &admin.cloud_id, subjects).await;
     seed(&db, &admin.cloud_id, bindings).await;
+    if credentials > 0 {
+        let federation = store
+            .create_federation(
+                &wif_gateway::iam::store::NewFederation {
+                    folder_id: admin.folder_id.clone(),
+                    name: "load".into(),
+                    enabled: true,
+                    audiences: vec!["load".into()],
+                    issuer: "https://issuer.load.example".into(),
+                    jwks_url: "https://issuer.load.example/jwks".into(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .item;
+        seed_credentials(&db, &nobody, &federation.id, credentials).await;
+    }
     let seeded = started.elapsed();
     let (sender, receiver) = std::sync::mpsc::channel::<Started>();
     let config = wif_gateway::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -370,9 +423,14 @@ async fn load() {
         .fetch_one(&pool)
         .await
         .unwrap();
+    let credential_count: i64 = sqlx::query_scalar("SELECT count(*) FROM federated_credentials")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     println!(
-        "access bindings in the store: {count} (bulk seeding {:.1} s, not a figure); \
+        "access bindings in the store: {count}, federated credentials: {credential_count} \
+         (bulk seeding {:.1} s, not a figure); \
          gateway on {gateway_threads} worker thread(s) loaded them in {:.2} s",
         seeded.as_secs_f64(),
         loaded.as_secs_f64()
