@@ -20,6 +20,7 @@ use crate::iam::authz::AuthzIndex;
 use crate::iam::bootstrap::{self, BootstrapError, Started};
 use crate::iam::catalog::Catalog;
 use crate::iam::live::{FederationDefaults, Live};
+use crate::iam::own_keys::OwnKeys;
 use crate::iam::sealing::SecretKeys;
 use crate::iam::service::Authorize;
 use crate::iam::store::{Store, StoreError};
@@ -50,7 +51,7 @@ impl Snapshot {
     /// revocation list. [`crate::iam::authn::OwnTokens::resources`] is left empty.
     pub fn management_tokens<'a>(
         &'a self,
-        keys: &'a crate::exchange::issuer_keys::KeySet,
+        keys: &'a crate::iam::own_keys::OwnKeys,
         live: &'a crate::iam::live::Live,
     ) -> crate::iam::authn::OwnTokens<'a> {
         crate::iam::authn::OwnTokens {
@@ -87,7 +88,7 @@ struct StateInner {
     authorizer: Arc<dyn Authorize>,
     /// The gateway's own keys as a verifier of IAM tokens, with the key ids they were built
     /// for; rebuilt when a reload changes the keys.
-    own_keys: ArcSwapOption<(Vec<String>, Arc<KeySet>)>,
+    own_keys: ArcSwapOption<(Vec<String>, Arc<OwnKeys>)>,
     /// The TLS listener's rustls configuration and certificate, with `[server.tls]`; a reload
     /// swaps the certificate inside.
     tls: Option<ServerTls>,
@@ -96,6 +97,17 @@ struct StateInner {
     /// The keys static access keys' secrets are sealed with (`[iam] secret_keys`), with a store
     /// that has some configured.
     secret_keys: Option<Arc<SecretKeys>>,
+}
+
+/// Whether `kids` are the key ids of `minter`: its published keys' then its active key's (the
+/// order [`AppState::own_keys`] keeps them in), compared without copying them.
+fn same_key_ids(kids: &[String], minter: &Minter) -> bool {
+    let published = minter.published_keys();
+    kids.len() == published.len() + 1
+        && kids.iter().map(String::as_str).eq(published
+            .iter()
+            .map(|k| k.kid())
+            .chain(std::iter::once(minter.active_key().kid())))
 }
 
 /// How long `/readyz` waits for the IAM database to answer.
@@ -319,20 +331,21 @@ impl AppState {
     }
 
     /// The gateway's own keys (active and published) of `minter` as a verifier of the IAM
-    /// tokens they signed. Built once per set of keys.
-    pub fn own_keys(&self, minter: &Minter) -> Arc<KeySet> {
-        let (active, mut kids) = minter.key_ids();
-        kids.push(active);
-        if let Some(cached) = self.inner.own_keys.load_full()
-            && cached.0 == kids
+    /// tokens they signed. Built once per set of keys: a new set starts with no token
+    /// remembered as verified ([`OwnKeys`]).
+    pub fn own_keys(&self, minter: &Minter) -> Arc<OwnKeys> {
+        if let Some(cached) = self.inner.own_keys.load().as_ref()
+            && same_key_ids(&cached.0, minter)
         {
             return cached.1.clone();
         }
+        let (active, mut kids) = minter.key_ids();
+        kids.push(active);
         let keys = match KeySet::from_jwks_json(minter.jwks().to_string().as_bytes()) {
-            Ok(keys) => Arc::new(keys),
+            Ok(keys) => Arc::new(OwnKeys::from(keys)),
             Err(e) => {
                 tracing::error!(error = %e, "the gateway's own JWKS does not parse; IAM tokens cannot be verified");
-                Arc::new(KeySet::default())
+                Arc::new(OwnKeys::default())
             }
         };
         self.inner

@@ -39,7 +39,6 @@ use utoipa::ToSchema;
 use super::yandex::{Call, Endpoint, Refusals, finish, json_body, ok, start};
 use crate::app::AppState;
 use crate::audit::AuthorizeDeniedEvent;
-use crate::exchange::quote;
 use crate::iam::access_keys;
 use crate::iam::api_keys;
 use crate::iam::authn::{self, OwnTokens, Presented};
@@ -333,22 +332,6 @@ async fn authorize(State(state): State<AppState>, request: Request) -> Response 
     response
 }
 
-/// The service account a token of this gateway speaks for, from memory: the token verifies,
-/// and its subject is a service account of the store as last applied, not suspended.
-fn principal_of(token: &str, own: &OwnTokens<'_>, live: &Live, now: i64) -> Result<String, Status> {
-    let verified = authn::check(token, own, now, authn::Checks::All)?;
-    if live.entries().service_account(&verified.sub).is_none() {
-        return Err(Status::unauthenticated(
-            "unknown_service_account",
-            format!(
-                "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
-                quote(&verified.sub)
-            ),
-        ));
-    }
-    Ok(verified.sub)
-}
-
 async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<Response, Status> {
     let Some(live) = state.live() else {
         return Err(Status::new(
@@ -372,7 +355,7 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
     )?;
     let caller = match presented {
         Presented::IamToken(token) => {
-            let caller = principal_of(token, &own, live, now)?;
+            let caller = authn::account_of(token, &own, live, now)?;
             if state.authorizer().index().is_suspended(&caller) {
                 return Err(authn::suspended(&caller));
             }
@@ -426,7 +409,7 @@ async fn answer(state: &AppState, call: &mut Call, request: Request) -> Result<R
         .checks
         .iter()
         .map(|check| match check.identity() {
-            Some(Identity::IamToken(token)) => Some(principal_of(token, &own, live, now)),
+            Some(Identity::IamToken(token)) => Some(authn::account_of(token, &own, live, now)),
             _ => None,
         })
         .collect();

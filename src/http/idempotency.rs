@@ -111,7 +111,7 @@ fn caller(state: &AppState, request: &Request) -> Option<String> {
             .map(HeaderValue::as_bytes),
     )
     .ok()?;
-    authn::check(token, &own, crate::time::now_unix(), authn::Checks::All)
+    authn::check_claims(token, &own, crate::time::now_unix(), authn::Checks::All)
         .ok()
         .map(|verified| verified.sub)
 }

@@ -9,12 +9,12 @@
 //! is never repeated. [`authenticate`] is the one function every management call goes through;
 //! [`verify`] is the same check of a token given by value (revocation, introspection).
 
-use crate::exchange::issuer_keys::KeySet;
 use crate::exchange::jwt;
 use crate::exchange::{Reason, quote};
 use crate::time::rfc3339;
 
-use super::live::Revoked;
+use super::live::{Live, Revoked};
+use super::own_keys::OwnKeys;
 use super::status::Status;
 use super::store::{ServiceAccountStatus, Store, StoreError};
 
@@ -42,11 +42,12 @@ impl Principal {
     }
 }
 
-/// How the gateway's own tokens are recognised: its current keys (active and published), its
-/// issuer and audience, the clock skew allowed, and the revocation list.
+/// How the gateway's own tokens are recognised: its current keys (active and published, with
+/// the tokens they already verified), its issuer and audience, the clock skew allowed, and the
+/// revocation list.
 #[derive(Debug, Clone, Copy)]
 pub struct OwnTokens<'a> {
-    pub keys: &'a KeySet,
+    pub keys: &'a OwnKeys,
     pub issuer: &'a str,
     pub audience: &'a str,
     pub leeway: i64,
@@ -255,10 +256,46 @@ pub async fn verify(
     Ok((verified, Some(principal)))
 }
 
+/// The service account a token of this gateway speaks for, from memory (the Authorize API's
+/// check of a token): the token passes [`check_claims`] with every rule, and its subject is a
+/// service account of the store as last applied. Whether the account is suspended is the
+/// authorization index's to say.
+pub fn account_of(
+    token: &str,
+    own: &OwnTokens<'_>,
+    live: &Live,
+    now: i64,
+) -> Result<String, Status> {
+    let verified = check_claims(token, own, now, Checks::All)?;
+    if live.entries().service_account(&verified.sub).is_none() {
+        return Err(refused(
+            "unknown_service_account",
+            format!(
+                "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
+                quote(&verified.sub)
+            ),
+        ));
+    }
+    Ok(verified.sub)
+}
+
 /// The part of [`verify`] that needs no store: the token is the gateway's (key, issuer,
 /// audience), has a `sub` and an `exp`, and — with [`Checks::All`] — is within its times and
 /// not revoked. Whether its subject still exists is the caller's to check.
 pub fn check(
+    token: &str,
+    own: &OwnTokens<'_>,
+    now: i64,
+    checks: Checks,
+) -> Result<Verified, Status> {
+    let mut verified = check_claims(token, own, now, checks)?;
+    (verified.client_id, verified.act) = client_and_actor(token);
+    Ok(verified)
+}
+
+/// [`check`] without reading `client_id` and `act` (left `None`), for a caller that needs
+/// only the subject: the same rules, one decoding of the payload fewer.
+pub fn check_claims(
     token: &str,
     own: &OwnTokens<'_>,
     now: i64,
@@ -271,8 +308,16 @@ pub fn check(
         )
     })?;
     let kid = jwt.kid.as_deref().unwrap_or("(none)");
+    // A token string verified before with these keys skips the signature math, nothing else
+    // ([`OwnKeys::verify`]): every rule below is checked on every call.
     own.keys
-        .verify(jwt.kid.as_deref(), jwt.alg, jwt.signing_input, &jwt.signature)
+        .verify(
+            token,
+            jwt.kid.as_deref(),
+            jwt.alg,
+            jwt.signing_input,
+            &jwt.signature,
+        )
         .map_err(|e| match e.reason {
             Reason::UnknownKey => refused(
                 "foreign_signer",
@@ -330,60 +375,66 @@ pub fn check(
         return Err(refused("missing_claim", "the IAM token has no sub claim"));
     }
     let expired = now >= exp.0.saturating_add(own.leeway);
-    let (client_id, act) = client_and_actor(token);
-    let verified = Verified {
-        sub: sub.to_owned(),
+    if checks == Checks::All {
+        let server = || format!("server time {}, leeway {}s", rfc3339(now), own.leeway);
+        if expired {
+            return Err(refused(
+                "token_expired",
+                format!(
+                    "the IAM token expired at {} ({}): get a new one",
+                    rfc3339(exp.0),
+                    server()
+                ),
+            ));
+        }
+        if let Some(nbf) = claims.nbf
+            && nbf.0 > now.saturating_add(own.leeway)
+        {
+            return Err(refused(
+                "token_not_yet_valid",
+                format!(
+                    "the IAM token is not valid before {} ({})",
+                    rfc3339(nbf.0),
+                    server()
+                ),
+            ));
+        }
+        if let Some(jti) = claims.jti.as_deref()
+            && own.revoked.contains(jti)
+        {
+            return Err(refused(
+                "token_revoked",
+                format!(
+                    "the IAM token (jti {}) was revoked: get a new one",
+                    quote(jti)
+                ),
+            ));
+        }
+    }
+    // The claims are the answer's: moved, not copied.
+    let jwt::Claims {
+        iss,
+        sub,
+        aud,
+        iat,
+        jti,
+        ..
+    } = jwt.claims;
+    Ok(Verified {
+        sub: sub.unwrap_or_default(),
         exp: exp.0,
-        iat: claims.iat.map(|iat| iat.0),
-        iss: iss.to_owned(),
-        aud: claims
-            .aud
-            .as_ref()
-            .map(|aud| aud.values().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        jti: claims.jti.clone(),
-        client_id,
-        act,
+        iat: iat.map(|iat| iat.0),
+        iss: iss.unwrap_or_default(),
+        aud: match aud {
+            Some(jwt::Audience::One(one)) => vec![one],
+            Some(jwt::Audience::Many(many)) => many,
+            None => Vec::new(),
+        },
+        jti,
+        client_id: None,
+        act: None,
         expired,
-    };
-    if checks == Checks::Authentic {
-        return Ok(verified);
-    }
-    let server = || format!("server time {}, leeway {}s", rfc3339(now), own.leeway);
-    if expired {
-        return Err(refused(
-            "token_expired",
-            format!(
-                "the IAM token expired at {} ({}): get a new one",
-                rfc3339(exp.0),
-                server()
-            ),
-        ));
-    }
-    if let Some(nbf) = claims.nbf
-        && nbf.0 > now.saturating_add(own.leeway)
-    {
-        return Err(refused(
-            "token_not_yet_valid",
-            format!(
-                "the IAM token is not valid before {} ({})",
-                rfc3339(nbf.0),
-                server()
-            ),
-        ));
-    }
-    if let Some(jti) = claims.jti.as_deref()
-        && own.revoked.contains(jti)
-    {
-        return Err(refused(
-            "token_revoked",
-            format!(
-                "the IAM token (jti {}) was revoked: get a new one",
-                quote(jti)
-            ),
-        ));
-    }
-    Ok(verified)
+    })
 }
 
 #[cfg(test)]
@@ -476,5 +527,280 @@ mod tests {
             "{}",
             refused.message
         );
+    }
+
+    mod remembered_signatures {
+        use super::super::*;
+        use crate::exchange::issuer_keys::KeySet;
+        use crate::iam::own_keys::Verification;
+        use crate::signing::{Minter, SigningAlgorithm, SigningKey};
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+        const GW: &str = "https://gw.example";
+        const NOW: i64 = 1_000_000;
+        const LEEWAY: i64 = 60;
+
+        fn key() -> SigningKey {
+            SigningKey::generate(SigningAlgorithm::ES256)
+                .expect("generate")
+                .0
+        }
+
+        /// A key and a copy of it.
+        fn key_twice() -> (SigningKey, SigningKey) {
+            let (key, pem) = SigningKey::generate(SigningAlgorithm::ES256).expect("generate");
+            (key, SigningKey::from_pem(&pem).expect("reload"))
+        }
+
+        fn minter(active: SigningKey, published: Vec<SigningKey>) -> Minter {
+            Minter::new(GW.into(), GW.into(), 3600, active, published)
+        }
+
+        fn own_keys(minter: &Minter) -> OwnKeys {
+            OwnKeys::from(
+                KeySet::from_jwks_json(minter.jwks().to_string().as_bytes()).expect("jwks"),
+            )
+        }
+
+        fn own<'a>(keys: &'a OwnKeys, revoked: &'a Revoked) -> OwnTokens<'a> {
+            OwnTokens {
+                keys,
+                issuer: GW,
+                audience: GW,
+                leeway: LEEWAY,
+                revoked,
+                resources: &[],
+            }
+        }
+
+        fn reason(result: Result<Verified, Status>) -> &'static str {
+            match result {
+                Ok(_) => "accepted",
+                Err(status) => status.reason,
+            }
+        }
+
+        /// `token` with its payload's `sub` replaced, the header and signature kept.
+        fn with_payload_sub(token: &str, sub: &str) -> String {
+            let parts: Vec<&str> = token.split('.').collect();
+            let mut claims: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64"))
+                    .expect("json");
+            claims["sub"] = sub.into();
+            let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+            format!("{}.{payload}.{}", parts[0], parts[2])
+        }
+
+        /// `token` with one character in the middle of its signature changed.
+        fn with_other_signature(token: &str) -> String {
+            let (signed, signature) = token.rsplit_once('.').expect("three parts");
+            let mut chars: Vec<char> = signature.chars().collect();
+            let middle = chars.len() / 2;
+            chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
+            format!("{signed}.{}", chars.into_iter().collect::<String>())
+        }
+
+        #[test]
+        fn a_token_verified_once_is_remembered_and_verified_again_otherwise() {
+            let minter = minter(key(), vec![]);
+            let keys = own_keys(&minter);
+            let token = minter
+                .mint_for_key("sa1", "key", NOW)
+                .expect("mint")
+                .access_token;
+            let jwt = crate::exchange::jwt::read(&token).expect("read");
+            let verify = |token: &str| {
+                keys.verify(
+                    token,
+                    jwt.kid.as_deref(),
+                    jwt.alg,
+                    jwt.signing_input,
+                    &jwt.signature,
+                )
+                .map_err(|e| e.reason)
+            };
+            assert_eq!(verify(&token), Ok(Verification::Verified));
+            assert_eq!(verify(&token), Ok(Verification::Remembered));
+            assert_eq!(keys.remembered(), 1);
+            // The same parts under another token string (a byte added) are verified anew: the
+            // memory is of whole token strings.
+            let other = format!("{token} ");
+            assert_eq!(verify(&other), Ok(Verification::Verified));
+            // A signature that does not verify is never remembered.
+            let mut bad = jwt.signature.clone();
+            bad[10] ^= 1;
+            let refused = keys.verify(
+                "another.token.string",
+                jwt.kid.as_deref(),
+                jwt.alg,
+                jwt.signing_input,
+                &bad,
+            );
+            assert_eq!(
+                refused.map_err(|e| e.reason),
+                Err(crate::exchange::Reason::BadSignature)
+            );
+            assert_eq!(keys.remembered(), 2);
+        }
+
+        #[test]
+        fn every_claim_rule_still_refuses_a_remembered_token() {
+            let minter = minter(key(), vec![]);
+            let keys = own_keys(&minter);
+            let revoked = Revoked::default();
+            let own = own(&keys, &revoked);
+            let issued = minter.mint_for_key("sa1", "key", NOW).expect("mint");
+            let token = issued.access_token.as_str();
+            assert_eq!(reason(check(token, &own, NOW, Checks::All)), "accepted");
+            assert_eq!(
+                reason(check_claims(token, &own, NOW, Checks::All)),
+                "accepted"
+            );
+            assert_eq!(keys.remembered(), 1);
+
+            let expires = NOW + 3600;
+            let cases: Vec<(&str, OwnTokens<'_>, i64, &str)> = vec![
+                ("within the leeway", own, expires + LEEWAY - 1, "accepted"),
+                ("expired", own, expires + LEEWAY, "token_expired"),
+                ("long expired", own, expires + 86_400, "token_expired"),
+                ("before nbf", own, NOW - LEEWAY - 1, "token_not_yet_valid"),
+                (
+                    "another issuer",
+                    OwnTokens {
+                        issuer: "https://other.example",
+                        ..own
+                    },
+                    NOW,
+                    "wrong_issuer",
+                ),
+                (
+                    "another audience",
+                    OwnTokens {
+                        audience: "https://other.example",
+                        ..own
+                    },
+                    NOW,
+                    "audience_mismatch",
+                ),
+            ];
+            for (name, own, now, want) in cases {
+                assert_eq!(reason(check(token, &own, now, Checks::All)), want, "{name}");
+                assert_eq!(
+                    reason(check_claims(token, &own, now, Checks::All)),
+                    want,
+                    "{name}"
+                );
+            }
+
+            revoked.insert(&issued.jti, expires);
+            for result in [
+                check(token, &own, NOW, Checks::All),
+                check_claims(token, &own, NOW, Checks::All),
+            ] {
+                let refusal = result.expect_err("revoked");
+                assert_eq!(refusal.reason, "token_revoked");
+                assert!(!refusal.message.contains(token), "{}", refusal.message);
+            }
+            // Revocation ends a token for the checks that need it only: revoking it is still
+            // possible.
+            assert_eq!(
+                reason(check(token, &own, NOW, Checks::Authentic)),
+                "accepted"
+            );
+            assert_eq!(keys.remembered(), 1, "refusals by claims change nothing");
+        }
+
+        #[test]
+        fn a_tampered_token_is_not_remembered_but_refused_for_its_signature() {
+            let minter = minter(key(), vec![]);
+            let keys = own_keys(&minter);
+            let revoked = Revoked::default();
+            let own = own(&keys, &revoked);
+            let token = minter
+                .mint_for_key("sa1", "key", NOW)
+                .expect("mint")
+                .access_token;
+            assert_eq!(reason(check(&token, &own, NOW, Checks::All)), "accepted");
+
+            let other_signature = with_other_signature(&token);
+            let other_payload = with_payload_sub(&token, "sa2");
+            let same_payload = with_payload_sub(&token, "sa1");
+            assert_ne!(other_payload, token);
+            assert_ne!(same_payload, token);
+            for (name, tampered) in [
+                ("another signature", &other_signature),
+                ("another sub", &other_payload),
+                ("the same claims encoded anew", &same_payload),
+            ] {
+                for _ in 0..2 {
+                    assert_eq!(
+                        reason(check(tampered, &own, NOW, Checks::All)),
+                        "bad_signature",
+                        "{name}"
+                    );
+                    assert_eq!(
+                        reason(check_claims(tampered, &own, NOW, Checks::Authentic)),
+                        "bad_signature",
+                        "{name}"
+                    );
+                }
+            }
+            assert_eq!(keys.remembered(), 1);
+            assert_eq!(reason(check(&token, &own, NOW, Checks::All)), "accepted");
+        }
+
+        #[test]
+        fn a_new_key_set_does_not_use_what_the_old_one_remembered() {
+            let (old, new) = (key(), key());
+            let before = minter(old, vec![]);
+            let keys = own_keys(&before);
+            let revoked = Revoked::default();
+            let token = before
+                .mint_for_key("sa1", "key", NOW)
+                .expect("mint")
+                .access_token;
+            assert_eq!(
+                reason(check(&token, &own(&keys, &revoked), NOW, Checks::All)),
+                "accepted"
+            );
+
+            // The old key retired and no longer published: its tokens are foreign now.
+            let after = minter(new, vec![]);
+            let rotated = own_keys(&after);
+            assert_eq!(rotated.remembered(), 0);
+            let refusal = check(&token, &own(&rotated, &revoked), NOW, Checks::All)
+                .expect_err("the old key is gone");
+            assert_eq!(refusal.reason, "foreign_signer");
+            assert_eq!(rotated.remembered(), 0);
+        }
+
+        #[test]
+        fn a_rotated_key_set_verifies_the_tokens_of_a_published_key_anew() {
+            let ((old, old_again), new) = (key_twice(), key());
+            let before = minter(old, vec![]);
+            let keys = own_keys(&before);
+            let token = before
+                .mint_for_key("sa1", "key", NOW)
+                .expect("mint")
+                .access_token;
+            let jwt = crate::exchange::jwt::read(&token).expect("read");
+            let verify = |keys: &OwnKeys| {
+                keys.verify(
+                    &token,
+                    jwt.kid.as_deref(),
+                    jwt.alg,
+                    jwt.signing_input,
+                    &jwt.signature,
+                )
+                .map_err(|e| e.reason)
+            };
+            assert_eq!(verify(&keys), Ok(Verification::Verified));
+            assert_eq!(verify(&keys), Ok(Verification::Remembered));
+            // The new key active, the old one still published while its tokens live.
+            let rotated = own_keys(&minter(new, vec![old_again]));
+            assert_eq!(verify(&rotated), Ok(Verification::Verified));
+            assert_eq!(verify(&rotated), Ok(Verification::Remembered));
+        }
     }
 }

@@ -111,7 +111,7 @@ impl Revoked {
         self.set.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn insert(&self, jti: &str, expires_at: i64) {
+    pub(crate) fn insert(&self, jti: &str, expires_at: i64) {
         self.write().insert(jti.into(), expires_at);
     }
 

@@ -14,6 +14,7 @@
 //! | [`paging`] | opaque page tokens over id order, and update masks |
 //! | [`operation`] | the Operation objects mutations return: `Any` packing with each method's message types |
 //! | [`authn`] | `Authorization: Bearer <IAM token>` → the calling service account ([`authn::Principal`]) |
+//! | [`own_keys`] | the gateway's own keys as the verifier of its IAM tokens, remembering (bounded) the tokens whose signatures verified |
 //! | [`tokens`] | `IamTokenService.Create`: a service account's PS256 JWT, checked against its authorized key |
 //! | [`service`] | the API's methods (authorized keys), each behind one authorization check |
 //! | [`hierarchy_api`] | clouds, folders and service accounts (get, list, create, update, delete) and `OperationService.Get` |
@@ -46,6 +47,7 @@ pub mod ids;
 pub mod keys;
 pub mod live;
 pub mod operation;
+pub mod own_keys;
 pub mod paging;
 pub mod quota;
 pub mod roles;

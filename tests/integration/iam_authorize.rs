@@ -559,3 +559,131 @@ async fn roles_are_listed_built_in_and_configured_to_any_authenticated_caller() 
     }
     gw.stop().await;
 }
+
+/// A token Authorize accepted once is remembered as verified, and that changes no rule: the
+/// subject's token revoked, then the resource service's own, each is refused on the next
+/// request; a token that differs in one byte of its signature is refused for its signature.
+#[tokio::test]
+async fn a_remembered_token_is_still_refused_once_revoked() {
+    let gw = Gateway::start_with(LOCKBOX_ROLES, options()).await;
+    let admin = KeyFile::bootstrap(&gw);
+    let admin_token = gw.iam_token(&admin).await;
+    let store = gw.state.store().expect("store");
+    let me = store
+        .get_service_account(admin.service_account_id())
+        .await
+        .unwrap();
+    let (folder, cloud) = (me.folder_id.clone(), me.cloud_id.clone());
+    let lockbox = add_account(&gw, &admin, "lockbox").await;
+    let alice = add_account(&gw, &admin, "alice").await;
+    for (path, role, to) in [
+        (
+            format!("/resource-manager/v1/clouds/{cloud}"),
+            "iam.accessService.authorizer",
+            &lockbox,
+        ),
+        (
+            format!("/resource-manager/v1/folders/{folder}"),
+            "lockbox.payloadViewer",
+            &alice,
+        ),
+    ] {
+        let granted = grant(&gw, &admin_token, &path, "ADD", role, to).await;
+        assert_eq!(granted.status, 200, "{}", granted.text);
+    }
+    let service = token(&gw, &lockbox);
+    let alice_token = token(&gw, &alice);
+    let keys = gw.state.own_keys(&gw.state.snapshot().minter);
+    let remembered = keys.remembered();
+    for _ in 0..3 {
+        let allowed = one(
+            &gw,
+            &service,
+            check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+        )
+        .await;
+        assert_eq!(allowed, json!({"subject": sa(&alice), "allowed": true}));
+    }
+    assert_eq!(
+        keys.remembered(),
+        remembered + 2,
+        "the service's and alice's tokens are remembered, once each"
+    );
+
+    // One character of the signature changed: not the remembered token.
+    let (signed, signature) = alice_token.rsplit_once('.').unwrap();
+    let mut chars: Vec<char> = signature.chars().collect();
+    let middle = chars.len() / 2;
+    chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
+    let tampered = format!("{signed}.{}", chars.into_iter().collect::<String>());
+    let refused = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &tampered),
+    )
+    .await;
+    assert_eq!(refused["code"], 16, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("signature does not verify"),
+        "{refused}"
+    );
+
+    // Alice's token revoked: the next check of it is refused, though its signature is
+    // remembered.
+    let revoked = gw
+        .iam(
+            "POST",
+            "/iam/v1/tokens:revoke",
+            Some(&admin_token),
+            Some(json!({ "iamToken": alice_token }).to_string()),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let refused = one(
+        &gw,
+        &service,
+        check(GET_PAYLOAD, &folder, &cloud, &alice_token),
+    )
+    .await;
+    assert_eq!(refused["code"], 16, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("was revoked"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains(&alice_token));
+    let fresh = token(&gw, &alice);
+    let allowed = one(&gw, &service, check(GET_PAYLOAD, &folder, &cloud, &fresh)).await;
+    assert_eq!(allowed, json!({"subject": sa(&alice), "allowed": true}));
+
+    // The resource service's own token revoked: the whole request is refused.
+    let revoked = gw
+        .iam(
+            "POST",
+            "/iam/v1/tokens:revoke",
+            Some(&admin_token),
+            Some(json!({ "iamToken": service }).to_string()),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let refused = authorize(
+        &gw,
+        &service,
+        vec![check(GET_PAYLOAD, &folder, &cloud, &fresh)],
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.grpc_code()),
+        (401, 16),
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.message().contains("was revoked"),
+        "{}",
+        refused.text
+    );
+    gw.stop().await;
+}
