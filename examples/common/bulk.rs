@@ -1,0 +1,83 @@
+//! Bulk seeding of an IAM store with plain SQL, for load tests and figures: rows go straight
+//! into the tables, 1 000 per `INSERT`, all in one transaction, on SQLite or PostgreSQL. Not the
+//! store's API: no change-log entries, no operations, so only a replica that starts afterwards
+//! (loading the store) sees them.
+
+use sqlx::Executor as _;
+
+/// Rows for one table: `values` yields each row's parenthesised SQL values, e.g.
+/// `('id', 'name', 1)`.
+pub struct Rows {
+    pub table: &'static str,
+    pub columns: &'static str,
+    pub values: Box<dyn Iterator<Item = anyhow::Result<String>> + Send>,
+}
+
+impl Rows {
+    pub fn new(
+        table: &'static str,
+        columns: &'static str,
+        values: impl Iterator<Item = anyhow::Result<String>> + Send + 'static,
+    ) -> Rows {
+        Rows {
+            table,
+            columns,
+            values: Box::new(values),
+        }
+    }
+}
+
+/// The `INSERT` statements for `tables`, in order, 1 000 rows each.
+fn statements(tables: Vec<Rows>) -> impl Iterator<Item = anyhow::Result<String>> {
+    tables.into_iter().flat_map(|mut rows| {
+        std::iter::from_fn(move || {
+            let mut values = Vec::with_capacity(1000);
+            for value in rows.values.by_ref().take(1000) {
+                match value {
+                    Ok(value) => values.push(value),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            (!values.is_empty()).then(|| {
+                Ok(format!(
+                    "INSERT INTO {} ({}) VALUES {}",
+                    rows.table,
+                    rows.columns,
+                    values.join(", ")
+                ))
+            })
+        })
+    })
+}
+
+/// Inserts `tables` into the store at `url` (`sqlite://…` or `postgres://…`; with `schema`, in
+/// that PostgreSQL schema) in one transaction. Answers the number of statements run.
+pub async fn insert(url: &str, schema: Option<&str>, tables: Vec<Rows>) -> anyhow::Result<usize> {
+    let mut count = 0;
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        let mut tx = pool.begin().await?;
+        for sql in statements(tables) {
+            tx.execute(sqlx::AssertSqlSafe(sql?)).await?;
+            count += 1;
+        }
+        tx.commit().await?;
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await?;
+        let mut tx = pool.begin().await?;
+        if let Some(schema) = schema {
+            tx.execute(sqlx::AssertSqlSafe(format!(
+                "SET LOCAL search_path TO {schema}"
+            )))
+            .await?;
+        }
+        for sql in statements(tables) {
+            tx.execute(sqlx::AssertSqlSafe(sql?)).await?;
+            count += 1;
+        }
+        tx.commit().await?;
+        pool.close().await;
+    }
+    Ok(count)
+}
