@@ -137,7 +137,9 @@ impl Filler {
     fn new(credentials: usize, bindings: usize) -> Filler {
         Filler {
             folders: bindings.div_ceil(BINDINGS_PER_FOLDER).max(1),
-            accounts: (bindings / 1000).clamp(10, 1000),
+            // At least as many as a folder's bindings per role, so that (role, subject) pairs
+            // are unique in a folder.
+            accounts: (bindings / 1000).clamp(BINDINGS_PER_FOLDER / ROLES.len(), 1000),
             federations: if credentials > 0 { 100 } else { 0 },
             credentials,
             bindings,
@@ -570,8 +572,14 @@ fn percentiles(prefix: &str, mut samples: Vec<Duration>) -> String {
     )
 }
 
+/// When the last write was answered.
+fn t_last_answer(tally: &std::sync::Mutex<Tally>) -> Option<Instant> {
+    tally.lock().unwrap_or_else(|e| e.into_inner()).last_answer
+}
+
 #[derive(Default)]
 struct Tally {
+    last_answer: Option<Instant>,
     writes: Vec<Duration>,
     failed: usize,
     first_error: Option<String>,
@@ -690,16 +698,19 @@ async fn writes(flags: &Flags) -> anyhow::Result<()> {
     for task in tasks {
         task.await?;
     }
+    let answered =
+        t_last_answer(&tally).map_or(sending, |at| (at - start.into_std()).as_secs_f64());
     let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
     if let Some(e) = &t.first_error {
         println!("first failed write: {e}");
     }
     println!(
-        "WRITES_RESULT writes={} failed={} per_sec={:.1} creates={} binding_updates={} {} {} \
+        "WRITES_RESULT writes={} failed={} per_sec={:.1} done_per_sec={:.1} creates={} binding_updates={} {} {} \
          same_lost={} {} other_lost={}",
         t.writes.len() + t.failed,
         t.failed,
         (t.writes.len() + t.failed) as f64 / sending.max(1e-9),
+        t.writes.len() as f64 / answered.max(1e-9),
         t.creates,
         t.binding_updates,
         percentiles("write", t.writes),
@@ -713,6 +724,7 @@ async fn writes(flags: &Flags) -> anyhow::Result<()> {
 
 impl Tally {
     fn record(&mut self, took: Duration, result: Result<(), String>) {
+        self.last_answer = Some(Instant::now());
         match result {
             Ok(()) => self.writes.push(took),
             Err(e) => {
