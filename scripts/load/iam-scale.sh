@@ -149,10 +149,12 @@ iam_writes() {
 iam_creates() { # LABEL ENV_NAME: REST creates, one client then CREATE_CLIENTS
     local label=$1 env=$IAM_OUT/$2/store.env
     say "[$label] creates through REST: $CREATES_SEQUENTIAL by one client, $CREATES_CONCURRENT by $CREATE_CLIENTS"
-    R[iam.$label.creates1]=$(taskset -c "$LOAD_CORE" "$BIN/examples/loadgen_store" creates --env "$env" \
-        --count "$CREATES_SEQUENTIAL" --clients 1 | tee /dev/stderr | grep '^CREATES_RESULT')
-    R[iam.$label.createsN]=$(taskset -c "$LOAD_CORE" "$BIN/examples/loadgen_store" creates --env "$env" \
-        --count "$CREATES_CONCURRENT" --clients "$CREATE_CLIENTS" | tee /dev/stderr | grep '^CREATES_RESULT')
+    taskset -c "$LOAD_CORE" "$BIN/examples/loadgen_store" creates --env "$env" \
+        --count "$CREATES_SEQUENTIAL" --clients 1 | tee "$OUT/creates-$label-1.txt"
+    taskset -c "$LOAD_CORE" "$BIN/examples/loadgen_store" creates --env "$env" \
+        --count "$CREATES_CONCURRENT" --clients "$CREATE_CLIENTS" | tee "$OUT/creates-$label-$CREATE_CLIENTS.txt"
+    R[iam.$label.creates1]=$(grep '^CREATES_RESULT' "$OUT/creates-$label-1.txt") || die "[$label] no creates result"
+    R[iam.$label.createsN]=$(grep '^CREATES_RESULT' "$OUT/creates-$label-$CREATE_CLIENTS.txt") || die "[$label] no creates result"
 }
 
 iam_scale_run() {
