@@ -106,6 +106,13 @@ pub async fn insert(url: &str, schema: Option<&str>, tables: Vec<Rows>) -> anyho
         tx.commit().await?;
         pool.close().await;
     } else {
+        let names: Vec<String> = tables
+            .iter()
+            .map(|rows| match schema {
+                Some(schema) => format!("{schema}.{}", rows.table),
+                None => rows.table.to_owned(),
+            })
+            .collect();
         let pool = sqlx::PgPool::connect(url).await?;
         let mut tx = pool.begin().await?;
         if let Some(schema) = schema {
@@ -123,6 +130,10 @@ pub async fn insert(url: &str, schema: Option<&str>, tables: Vec<Rows>) -> anyho
             count
         );
         tx.commit().await?;
+        // Statistics for the planner now, not whenever autovacuum comes: without them the
+        // store's queries on the new rows are planned as for empty tables.
+        pool.execute(sqlx::AssertSqlSafe(format!("ANALYZE {}", names.join(", "))))
+            .await?;
         pool.close().await;
     }
     Ok(count)
