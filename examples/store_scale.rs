@@ -25,6 +25,9 @@
 //! 6. Credential lookups in a directory whose store layer holds the full set vs 10: ns per
 //!    lookup, median of 5 rounds.
 
+#[path = "common/bulk.rs"]
+mod bulk;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -110,49 +113,23 @@ async fn seed(
     from: usize,
     to: usize,
 ) -> anyhow::Result<()> {
-    use sqlx::Executor as _;
-    let rows = |chunk: std::ops::Range<usize>| -> anyhow::Result<String> {
-        let mut values = Vec::with_capacity(chunk.len());
-        for i in chunk {
-            let id = ids::generate(ResourceKind::FederatedCredential)?;
-            values.push(format!(
-                "('{id}', '{account}', '{federation}', 'system:serviceaccount:scale:sa-{i}', {NOW}, 1)"
-            ));
-        }
+    let (account, federation) = (account.to_owned(), federation.to_owned());
+    let values = (from..to).map(move |i| {
+        let id = ids::generate(ResourceKind::FederatedCredential)?;
         Ok(format!(
-            "INSERT INTO federated_credentials (id, service_account_id, federation_id, \
-             external_subject_id, created_at, version) VALUES {}",
-            values.join(", ")
+            "('{id}', '{account}', '{federation}', 'system:serviceaccount:scale:sa-{i}', {NOW}, 1)"
         ))
-    };
-    let chunks: Vec<_> = (from..to)
-        .step_by(1000)
-        .map(|start| start..(start + 1000).min(to))
-        .collect();
-    match schema {
-        Some(schema) => {
-            let pool = sqlx::PgPool::connect(url).await?;
-            let mut tx = pool.begin().await?;
-            tx.execute(sqlx::AssertSqlSafe(format!(
-                "SET LOCAL search_path TO {schema}"
-            )))
-            .await?;
-            for chunk in chunks {
-                tx.execute(sqlx::AssertSqlSafe(rows(chunk)?)).await?;
-            }
-            tx.commit().await?;
-            pool.close().await;
-        }
-        None => {
-            let pool = sqlx::SqlitePool::connect(url).await?;
-            let mut tx = pool.begin().await?;
-            for chunk in chunks {
-                tx.execute(sqlx::AssertSqlSafe(rows(chunk)?)).await?;
-            }
-            tx.commit().await?;
-            pool.close().await;
-        }
-    }
+    });
+    bulk::insert(
+        url,
+        schema,
+        vec![bulk::Rows::new(
+            "federated_credentials",
+            "id, service_account_id, federation_id, external_subject_id, created_at, version",
+            values,
+        )],
+    )
+    .await?;
     Ok(())
 }
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # HTTP load test of wif-gateway's POST /oauth/token, on loopback only.
 #
-#   bash scripts/load.sh [--scale] [--duration SECONDS]
+#   bash scripts/load.sh [--scale [--scale-pg POSTGRES_URL]] [--duration SECONDS]
 #
 # On a fresh machine it: builds the release binaries and examples; installs wrk from Debian if
 # missing; measures the single-core crypto floor (examples/floor.rs: one RS256 verification +
 # one ES256 signature); generates a caller key, a static OIDC issuer tree, gateway configs and
 # caller tokens (examples/loadgen_setup.rs); serves the issuer with python's http.server; and for
-# each config (the small one; with --scale also the one with 10 000 federations and 1 000 000
-# federated credentials) starts the gateway pinned to core 0, waits for /readyz, warms up with
+# each config (the small one; with --scale and SCALE_CONFIG=1 also the one with 10 000 federations
+# and 1 000 000 federated credentials in configuration files) starts the gateway pinned to core 0, waits for /readyz, warms up with
 # one exchange (which fetches the issuer's JWKS), then runs on core 1:
 #
 #   1. max throughput: wrk, 1 thread, 64 connections, scripts/load/token.lua (every request carries a
@@ -27,9 +27,17 @@
 # sit alone in target/loadtest/config/, because the gateway reloads when a file changes in the
 # directories it watches, and token files, logs and samples are written during the run.
 #
+# --scale then measures the IAM plane with 1 000 000 federated credentials and 1 000 000 access
+# bindings in the IAM store (scripts/load/iam-scale.sh, which documents the steps and its own
+# overrides): start to /readyz, RSS and max exchanges/s against a store of ~10 bindings, exchange
+# throughput with and without 100 management writes per second, write-visible-to-exchange on the
+# same replica (SQLite) and on another replica (PostgreSQL, with --scale-pg URL such as
+# postgres://root@127.0.0.1:5432/test), and REST creates per second, with the targets beside them.
+#
 # Environment overrides: GATEWAY_PORT (18080), ISSUER_PORT (18081), CONNECTIONS (64),
 # WRK_THREADS (1), SUBJECTS (1000), CALIBRATION_SECONDS (2), FLOOR_SECONDS (3),
-# LOADTEST_DIR (target/loadtest), READY_TIMEOUT (900 seconds).
+# LOADTEST_DIR (target/loadtest), READY_TIMEOUT (900 seconds); with --scale: SCALE_CONFIG (0; 1
+# adds the configuration-file scale run), SCALE_PG_URL (as --scale-pg).
 
 set -euo pipefail
 
@@ -42,6 +50,12 @@ DURATION=20
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) SCALE=1 ;;
+        --scale-pg)
+            [ $# -ge 2 ] || { usage >&2; exit 2; }
+            SCALE=1
+            SCALE_PG_URL=$2
+            shift
+            ;;
         --duration)
             [ $# -ge 2 ] || { usage >&2; exit 2; }
             DURATION=$2
@@ -161,7 +175,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 SETUP_ARGS=(--out "$OUT" --subjects "$SUBJECTS" --port "$ISSUER_PORT" --gateway-port "$GATEWAY_PORT")
 SCALE_FLAG=()
-[ "$SCALE" -eq 1 ] && SCALE_FLAG=(--scale)
+[ "$SCALE" -eq 1 ] && [ "${SCALE_CONFIG:-0}" = 1 ] && SCALE_FLAG=(--scale)
 "$BIN/examples/loadgen_setup" "${SETUP_ARGS[@]}" "${SCALE_FLAG[@]}" --tokens 20 --tokens-file tokens-warm.txt
 # shellcheck source=/dev/null
 . "$OUT/load.env"
@@ -343,10 +357,15 @@ http_floor() {
 http_floor
 
 CONFIGS=(small)
-[ "$SCALE" -eq 1 ] && CONFIGS+=(scale)
+[ "${#SCALE_FLAG[@]}" -eq 1 ] && CONFIGS+=(scale)
 for name in "${CONFIGS[@]}"; do
     run_config "$name" "$OUT/config/gateway-$name.toml"
 done
+if [ "$SCALE" -eq 1 ]; then
+    # shellcheck source=scripts/load/iam-scale.sh
+    . "$ROOT/scripts/load/iam-scale.sh"
+    iam_scale_run
+fi
 
 # ---------------------------------------------------------------------------------------------
 ms() { calc "sprintf(\"%.2f\", $1 / 1000)"; }
@@ -383,7 +402,7 @@ echo "HTTP stack alone (examples/http_floor, same requests): $(kv "${R[http.max]
 for name in "${CONFIGS[@]}"; do
     report "$name"
 done
-if [ "$SCALE" -eq 1 ]; then
+if [ "${#SCALE_FLAG[@]}" -eq 1 ]; then
     echo "--- small vs scale"
     printf '%-40s %14s %14s\n' "" small scale
     printf '%-40s %14s %14s\n' "federations / credentials" \
@@ -413,6 +432,10 @@ for name in "${CONFIGS[@]}"; do
     [ "${R[$name.reloads]}" = 0 ] || { echo "CHECK FAILED [$name]: ${R[$name.reloads]} configuration reloads during the run"; FAIL=1; }
     [ "$(kv "${R[$name.max]}" reused)" = 0 ] || { echo "CHECK FAILED [$name]: tokens reused"; FAIL=1; }
 done
+if [ "$SCALE" -eq 1 ]; then
+    iam_scale_report
+    [ "$IAM_FAIL" = 0 ] || FAIL=1
+fi
 if [ "$FAIL" = 0 ]; then
     echo "checks: no non-2xx, no socket error, no token reused, no JWKS fetch after warm-up, no reload"
 fi

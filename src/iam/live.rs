@@ -51,7 +51,7 @@ use super::catalog::Catalog;
 use super::roles::Scope;
 use super::store::{
     AccessBinding, AccessKey, Change, FOLLOWED, FederatedCredential, Federation, Record,
-    SealedSecret, Seq, ServiceAccountStatus, Store, StoreError,
+    ScanPosition, SealedSecret, Seq, ServiceAccountStatus, Store, StoreError,
 };
 
 /// How often the log is read even without a notification.
@@ -245,11 +245,12 @@ impl Live {
         };
         let mut index = AuthzIndex::new();
         for kind in FOLLOWED {
-            let mut after = String::new();
+            let mut position = ScanPosition::default();
             loop {
-                let page = store.scan(kind, &after, LOAD_PAGE).await?;
-                let Some(last) = page.last() else { break };
-                after = last.id().to_owned();
+                let page = store.scan_next(kind, &mut position, LOAD_PAGE).await?;
+                if page.is_empty() {
+                    break;
+                }
                 for record in page {
                     follower.put(&mut index, record, &defaults);
                 }

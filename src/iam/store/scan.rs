@@ -8,18 +8,28 @@ use super::access_keys::access_key_from_row;
 use super::accounts::account_from_row;
 use super::api_keys::key_from_row as api_key_from_row;
 use super::bindings::binding_from_row;
-use super::db::{Row, Statement};
+use super::db::{Backend, Row, Statement};
 use super::error::StoreError;
 use super::federations::{credential_from_row, federation_from_row};
 use super::hierarchy::{cloud_from_row, folder_from_row};
 use super::model::Record;
 use super::revocations::revoked_from_row;
 
-/// How a kind is read: by id, and a page of the whole table in id order.
+/// How a kind is read: by id, a page of the whole table in id order, and (SQLite) a page in
+/// storage order.
 struct Table {
     get: &'static str,
     scan: &'static str,
+    scan_rowid: &'static str,
     decode: fn(&Row) -> Result<Record, StoreError>,
+}
+
+/// Where a table read page by page ([`Store::scan_next`]) stands: after the last row read.
+/// Starts at the beginning.
+#[derive(Debug, Clone, Default)]
+pub struct ScanPosition {
+    id: String,
+    rowid: i64,
 }
 
 macro_rules! table {
@@ -41,6 +51,13 @@ macro_rules! table {
                 " > $1 ORDER BY ",
                 $key,
                 " LIMIT $2"
+            ),
+            scan_rowid: concat!(
+                "SELECT rowid AS scan_rowid, ",
+                $columns,
+                " FROM ",
+                $table,
+                " WHERE rowid > $1 ORDER BY rowid LIMIT $2"
             ),
             decode: $decode,
         }
@@ -137,6 +154,41 @@ impl Store {
                     .bind(i64::from(limit)),
             )
             .await?;
+        rows.iter().map(table.decode).collect()
+    }
+
+    /// The next page of up to `limit` records of `kind` after `position`, which it advances;
+    /// empty at the end, and for kinds not in [`FOLLOWED`]. Every row present throughout the
+    /// read is read once. On SQLite the order is the table's storage order (each page of the
+    /// file is read once, where id order would seek the table row by row); on PostgreSQL, id
+    /// order.
+    pub async fn scan_next(
+        &self,
+        kind: ResourceKind,
+        position: &mut ScanPosition,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        if self.backend() != Backend::Sqlite {
+            let page = self.scan(kind, &position.id, limit).await?;
+            if let Some(last) = page.last() {
+                position.id = last.id().to_owned();
+            }
+            return Ok(page);
+        }
+        let Some(table) = table(kind) else {
+            return Ok(Vec::new());
+        };
+        let rows = self
+            .db()
+            .fetch_all(
+                Statement::new(table.scan_rowid)
+                    .bind(position.rowid)
+                    .bind(i64::from(limit)),
+            )
+            .await?;
+        if let Some(last) = rows.last() {
+            position.rowid = last.int("scan_rowid")?;
+        }
         rows.iter().map(table.decode).collect()
     }
 
