@@ -52,7 +52,6 @@ pub use db::{Backend, OpenOptions};
 pub use error::StoreError;
 pub use log::CHANNEL;
 pub use model::*;
-pub use scan::ScanPosition;
 
 /// The migrations, compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/iam/store/migrations");

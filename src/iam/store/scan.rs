@@ -12,7 +12,7 @@ use super::db::{Backend, Row, Statement};
 use super::error::StoreError;
 use super::federations::{credential_from_row, federation_from_row};
 use super::hierarchy::{cloud_from_row, folder_from_row};
-use super::model::Record;
+use super::model::{Record, ScanPosition};
 use super::revocations::revoked_from_row;
 
 /// How a kind is read: by id, a page of the whole table in id order, and (SQLite) a page in
@@ -22,14 +22,6 @@ struct Table {
     scan: &'static str,
     scan_rowid: &'static str,
     decode: fn(&Row) -> Result<Record, StoreError>,
-}
-
-/// Where a table read page by page ([`Store::scan_next`]) stands: after the last row read.
-/// Starts at the beginning.
-#[derive(Debug, Clone, Default)]
-pub struct ScanPosition {
-    id: String,
-    rowid: i64,
 }
 
 macro_rules! table {
