@@ -486,8 +486,8 @@ fn json_string(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
 }
 
-/// The current time as `rfc3339_millis` writes it, the date and time of day formatted once a
-/// second.
+/// The current time, RFC 3339 in UTC with milliseconds (`2026-12-02T16:01:36.123Z`), the date
+/// and time of day formatted once a second.
 fn write_time_millis(out: &mut Vec<u8>) {
     use std::cell::RefCell;
     thread_local! {
@@ -515,15 +515,9 @@ fn write_time_millis(out: &mut Vec<u8>) {
 }
 
 fn rfc3339_millis() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = crate::time::rfc3339(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
-    format!(
-        "{}.{:03}Z",
-        seconds.trim_end_matches('Z'),
-        now.subsec_millis()
-    )
+    let mut out = Vec::with_capacity(24);
+    write_time_millis(&mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -232,13 +232,7 @@ pub async fn verify(
     let account = match store.get_service_account(sub).await {
         Ok(account) => account,
         Err(StoreError::NotFound { .. }) => {
-            return Err(refused(
-                "unknown_service_account",
-                format!(
-                    "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
-                    quote(sub)
-                ),
-            ));
+            return Err(unknown_account(sub));
         }
         Err(other) => return Err(other.into()),
     };
@@ -256,6 +250,17 @@ pub async fn verify(
     Ok((verified, Some(principal)))
 }
 
+/// The refusal of a token whose subject is not a service account of the store.
+fn unknown_account(sub: &str) -> Status {
+    refused(
+        "unknown_service_account",
+        format!(
+            "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
+            quote(sub)
+        ),
+    )
+}
+
 /// The service account a token of this gateway speaks for, from memory (the Authorize API's
 /// check of a token): the token passes [`check_claims`] with every rule, and its subject is a
 /// service account of the store as last applied. Whether the account is suspended is the
@@ -268,13 +273,7 @@ pub fn account_of(
 ) -> Result<String, Status> {
     let verified = check_claims(token, own, now, Checks::All)?;
     if live.entries().service_account(&verified.sub).is_none() {
-        return Err(refused(
-            "unknown_service_account",
-            format!(
-                "the IAM token's subject {} is not a service account of the IAM store: it was deleted, or exists only in the configuration files",
-                quote(&verified.sub)
-            ),
-        ));
+        return Err(unknown_account(&verified.sub));
     }
     Ok(verified.sub)
 }

@@ -633,15 +633,7 @@ async fn a_remembered_token_is_still_refused_once_revoked() {
 
     // Alice's token revoked: the next check of it is refused, though its signature is
     // remembered.
-    let revoked = gw
-        .iam(
-            "POST",
-            "/iam/v1/tokens:revoke",
-            Some(&admin_token),
-            Some(json!({ "iamToken": alice_token }).to_string()),
-        )
-        .await;
-    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    revoke(&gw, &admin_token, &alice_token).await;
     let refused = one(
         &gw,
         &service,
@@ -659,15 +651,7 @@ async fn a_remembered_token_is_still_refused_once_revoked() {
     assert_eq!(allowed, json!({"subject": sa(&alice), "allowed": true}));
 
     // The resource service's own token revoked: the whole request is refused.
-    let revoked = gw
-        .iam(
-            "POST",
-            "/iam/v1/tokens:revoke",
-            Some(&admin_token),
-            Some(json!({ "iamToken": service }).to_string()),
-        )
-        .await;
-    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    revoke(&gw, &admin_token, &service).await;
     let refused = authorize(
         &gw,
         &service,
@@ -686,4 +670,17 @@ async fn a_remembered_token_is_still_refused_once_revoked() {
         refused.text
     );
     gw.stop().await;
+}
+
+/// Revokes `token` with the administrator's `admin_token`.
+async fn revoke(gw: &Gateway, admin_token: &str, token: &str) {
+    let revoked = gw
+        .iam(
+            "POST",
+            "/iam/v1/tokens:revoke",
+            Some(admin_token),
+            Some(json!({ "iamToken": token }).to_string()),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
 }
