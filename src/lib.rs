@@ -33,6 +33,11 @@
 //! nothing in `exchange` imports HTTP types or the modules above it, and [`exchange::jwks`] does
 //! its I/O behind the [`exchange::KeyProvider`] trait. The design record is `docs/design.md`.
 
+/// Every binary, test and example of the package allocates with mimalloc
+/// (`docs/performance.md#start-up-at-a-million-records`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod app;
 pub mod audit;
 pub mod cli;

@@ -8,7 +8,7 @@
 //! service accounts by id, credentials by (federation, service account, subject).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -336,7 +336,9 @@ pub struct Entries {
 /// ([`NO_FILE`] in the store's layer).
 #[derive(Debug, Clone)]
 struct CredentialEntry {
-    id: Box<str>,
+    /// Shared, so that copying a shard (on a change to a published layer) allocates nothing
+    /// per entry.
+    id: Arc<str>,
     file: u16,
 }
 
@@ -473,17 +475,17 @@ impl Entries {
 
     /// Adds a credential (replacing one with the same federation, account and subject), and
     /// answers the key it is kept under (for [`Entries::remove_credential_by_key`]).
-    pub fn put_credential(&mut self, credential: &FederatedCredential) -> Box<str> {
+    pub fn put_credential(&mut self, credential: &FederatedCredential) -> Arc<str> {
         self.put_credential_from(credential, NO_FILE)
     }
 
-    fn put_credential_from(&mut self, credential: &FederatedCredential, file: u16) -> Box<str> {
-        let key = credential_key(
+    fn put_credential_from(&mut self, credential: &FederatedCredential, file: u16) -> Arc<str> {
+        let key: Arc<str> = credential_key(
             &credential.federation_id,
             &credential.service_account_id,
             &credential.external_subject_id,
         )
-        .into_boxed_str();
+        .into();
         let entry = CredentialEntry {
             id: credential.id.as_str().into(),
             file,
@@ -514,22 +516,24 @@ impl Entries {
 }
 
 /// How many shards a layer's maps are split into: a change copies one shard of a shared
-/// layer, about 1/256 of the map.
-pub const SHARDS: usize = 256;
+/// layer, about 1/1024 of the map (about a thousand entries at a million credentials), and
+/// publishing a layer copies the list of shards.
+pub const SHARDS: usize = 1024;
 
 /// A string-keyed map split into [`SHARDS`] copy-on-write shards.
 #[derive(Debug, Clone)]
 struct Shards<V> {
-    hasher: RandomState,
-    shards: Vec<Arc<HashMap<Box<str>, V>>>,
+    hasher: foldhash::fast::RandomState,
+    /// Keys are shared: the store's follower keeps a credential's key by its id.
+    shards: Vec<Arc<HashMap<Arc<str>, V, foldhash::fast::RandomState>>>,
     len: usize,
 }
 
 impl<V> Default for Shards<V> {
     fn default() -> Self {
         Shards {
-            hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Arc::new(HashMap::new())).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+            shards: (0..SHARDS).map(|_| Arc::new(HashMap::default())).collect(),
             len: 0,
         }
     }
@@ -537,7 +541,7 @@ impl<V> Default for Shards<V> {
 
 impl<V: Clone> Shards<V> {
     fn shard(&self, key: &str) -> usize {
-        // The low bits of a SipHash are as good as any.
+        // The low bits of the seeded hash are as good as any.
         (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
@@ -545,7 +549,7 @@ impl<V: Clone> Shards<V> {
         self.shards[self.shard(key)].get(key)
     }
 
-    fn insert(&mut self, key: Box<str>, value: V) {
+    fn insert(&mut self, key: Arc<str>, value: V) {
         let shard = self.shard(&key);
         if Arc::make_mut(&mut self.shards[shard])
             .insert(key, value)

@@ -43,6 +43,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod token;
 pub mod wellknown;
+mod writes;
 pub mod yandex;
 
 use std::future::Future;
@@ -90,7 +91,8 @@ pub fn router(state: AppState) -> Router {
     }
     app = if state.store().is_some() {
         // Calls that create, change or delete resources answer retries with an idempotency key
-        // once; IamTokenService and Authorize change no resource.
+        // once, and run on the writes' runtime; IamTokenService and Authorize change no
+        // resource.
         let (plain, guarded): (Vec<_>, Vec<_>) = openapi::iam_endpoints()
             .into_iter()
             .partition(|endpoint| NOT_GUARDED.contains(&endpoint.path()));
@@ -100,7 +102,8 @@ pub fn router(state: AppState) -> Router {
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 idempotency::guard,
-            ));
+            ))
+            .route_layer(axum::middleware::from_fn(writes::on_own_runtime));
         plain
             .into_iter()
             .fold(app, |app, endpoint| endpoint.route(app))

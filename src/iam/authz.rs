@@ -253,7 +253,7 @@ const GROUPS: usize = 5;
 /// Names interned to dense `u32`s, one map per group; freed indices are reused.
 #[derive(Debug, Clone, Default)]
 struct Names {
-    by_name: [HashMap<Arc<str>, u32>; GROUPS],
+    by_name: [HashMap<Arc<str>, u32, foldhash::fast::RandomState>; GROUPS],
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
@@ -311,6 +311,12 @@ impl Names {
             map.remove(&*name);
         }
         self.free.push(at);
+    }
+
+    /// The group of `at`, while it is interned.
+    fn group(&self, at: u32) -> Option<usize> {
+        let slot = self.slots.get(at as usize)?;
+        slot.name.as_ref().map(|_| usize::from(slot.group))
     }
 
     fn parent(&self, at: u32) -> u32 {
@@ -393,6 +399,15 @@ impl Grants {
     }
 }
 
+/// A stored binding of a built-in role as the index holds it: the interned resource and
+/// subject it took a reference to, and the role. Removing the binding by id undoes exactly this.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    resource: u32,
+    subject: u32,
+    role: Role,
+}
+
 /// A role of a binding: built-in, or one of the catalog's configured roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bound {
@@ -409,6 +424,10 @@ pub struct AuthzIndex {
     grants: HashMap<u64, Grants, BuildHasherDefault<KeyHasher>>,
     /// The configured roles and who grants each permission by name.
     catalog: Arc<Catalog>,
+    /// The stored bindings of built-in roles, by binding id: what
+    /// [`AuthzIndex::remove_access_binding`] undoes. Twelve bytes and the id per binding, not
+    /// the stored record.
+    held: HashMap<Box<str>, Held, foldhash::fast::RandomState>,
     /// The stored bindings of roles that are not built in, by binding id: applied while the
     /// catalog declares their role, kept dormant otherwise, and re-applied when a reload
     /// changes the catalog.
@@ -464,7 +483,7 @@ impl AuthzIndex {
         role: Role,
         subject: SubjectRef<'_>,
     ) -> bool {
-        self.bind(resource, Bound::Builtin(role), subject)
+        self.bind(resource, Bound::Builtin(role), subject).is_some()
     }
 
     /// Removes a binding; `false` when it was not there.
@@ -477,7 +496,14 @@ impl AuthzIndex {
         self.unbind(resource, Bound::Builtin(role), subject)
     }
 
-    fn bind(&mut self, resource: Resource<'_>, role: Bound, subject: SubjectRef<'_>) -> bool {
+    /// Binds `role`; the interned resource and subject when the binding is new (each then holds
+    /// one more reference), `None` when it was already there.
+    fn bind(
+        &mut self,
+        resource: Resource<'_>,
+        role: Bound,
+        subject: SubjectRef<'_>,
+    ) -> Option<(u32, u32)> {
         let r_group = resource.scope as usize;
         let s_group = subject_group(subject.subject_type);
         if let (Some(r), Some(s)) = (
@@ -488,7 +514,7 @@ impl AuthzIndex {
             .get(&key(r, s))
             .is_some_and(|grants| holds_role(*grants, role))
         {
-            return false;
+            return None;
         }
         let r = self.resources.acquire(r_group, resource.id);
         let s = self.subjects.acquire(s_group, subject.id);
@@ -499,7 +525,7 @@ impl AuthzIndex {
         }
         self.bindings += 1;
         self.refresh_system(subject.subject_type);
-        true
+        Some((r, s))
     }
 
     fn unbind(&mut self, resource: Resource<'_>, role: Bound, subject: SubjectRef<'_>) -> bool {
@@ -510,6 +536,12 @@ impl AuthzIndex {
         ) else {
             return false;
         };
+        self.unbind_at(r, s, role)
+    }
+
+    /// Unbinds `role` from the interned resource `r` and subject `s`, releasing the references
+    /// its binding took; `false` when it was not bound.
+    fn unbind_at(&mut self, r: u32, s: u32, role: Bound) -> bool {
         let k = key(r, s);
         let Some(grants) = self.grants.get_mut(&k) else {
             return false;
@@ -525,26 +557,44 @@ impl AuthzIndex {
             self.grants.remove(&k);
         }
         self.bindings -= 1;
+        let system = self.subjects.group(s) == Some(subject_group(SubjectType::System));
         self.resources.release(r);
         self.subjects.release(s);
-        self.refresh_system(subject.subject_type);
+        if system {
+            self.refresh_system(SubjectType::System);
+        }
         true
     }
 
-    /// Adds a stored binding; `Ok(false)` when it was already there. A binding of a role that
-    /// is not built in is kept: applied while the catalog declares the role, dormant (granting
-    /// nothing) while it does not.
+    /// Adds a stored binding; `Ok(false)` when it was already there (by id, or as the same
+    /// role of the same subject on the same resource). A binding of a role that is not built in
+    /// is kept: applied while the catalog declares the role, dormant (granting nothing) while it
+    /// does not. Stored bindings are removed by id ([`AuthzIndex::remove_access_binding`]); the
+    /// by-name [`AuthzIndex::remove_binding`] is not for them.
     pub fn add_access_binding(&mut self, binding: &AccessBinding) -> Result<bool, BindingError> {
         let resource = Self::resource(binding)?;
-        let subject = SubjectRef::of(&binding.subject);
-        if let Some(role) = Role::parse(&binding.role_id) {
-            return Ok(self.add_binding(resource, role, subject));
-        }
-        if self.configured_bindings.contains_key(&binding.id) {
+        if self.held.contains_key(binding.id.as_str())
+            || self.configured_bindings.contains_key(&binding.id)
+        {
             return Ok(false);
         }
+        let subject = SubjectRef::of(&binding.subject);
+        if let Some(role) = Role::parse(&binding.role_id) {
+            let Some((r, s)) = self.bind(resource, Bound::Builtin(role), subject) else {
+                return Ok(false);
+            };
+            let held = Held {
+                resource: r,
+                subject: s,
+                role,
+            };
+            self.held.insert(binding.id.as_str().into(), held);
+            return Ok(true);
+        }
         let added = match self.catalog.role(&binding.role_id) {
-            Some(bit) => self.bind(resource, Bound::Configured(bit), subject),
+            Some(bit) => self
+                .bind(resource, Bound::Configured(bit), subject)
+                .is_some(),
             None => false,
         };
         self.configured_bindings
@@ -552,20 +602,26 @@ impl AuthzIndex {
         Ok(added)
     }
 
-    /// Removes a stored binding; `Ok(false)` when it was not there.
-    pub fn remove_access_binding(&mut self, binding: &AccessBinding) -> Result<bool, BindingError> {
-        let resource = Self::resource(binding)?;
-        let subject = SubjectRef::of(&binding.subject);
-        if let Some(role) = Role::parse(&binding.role_id) {
-            return Ok(self.remove_binding(resource, role, subject));
+    /// Removes the stored binding with id `id`, as it was added; `false` when it was not there
+    /// or granted nothing (a dormant binding, or one that repeated another).
+    pub fn remove_access_binding(&mut self, id: &str) -> bool {
+        if let Some(held) = self.held.remove(id) {
+            return self.unbind_at(held.resource, held.subject, Bound::Builtin(held.role));
         }
-        if self.configured_bindings.remove(&binding.id).is_none() {
-            return Ok(false);
+        let Some(binding) = self.configured_bindings.remove(id) else {
+            return false;
+        };
+        match (
+            Resource::of(&binding.resource),
+            self.catalog.role(&binding.role_id),
+        ) {
+            (Some(resource), Some(bit)) => self.unbind(
+                resource,
+                Bound::Configured(bit),
+                SubjectRef::of(&binding.subject),
+            ),
+            _ => false,
         }
-        Ok(match self.catalog.role(&binding.role_id) {
-            Some(bit) => self.unbind(resource, Bound::Configured(bit), subject),
-            None => false,
-        })
     }
 
     fn resource(binding: &AccessBinding) -> Result<Resource<'_>, BindingError> {

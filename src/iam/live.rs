@@ -50,8 +50,8 @@ use super::authz::{AuthzIndex, Resource as AuthzResource};
 use super::catalog::Catalog;
 use super::roles::Scope;
 use super::store::{
-    AccessBinding, AccessKey, Change, FOLLOWED, FederatedCredential, Federation, Record,
-    ScanPosition, SealedSecret, Seq, ServiceAccountStatus, Store, StoreError,
+    AccessKey, Change, FOLLOWED, FederatedCredential, Federation, Record, ScanPosition,
+    SealedSecret, Seq, ServiceAccountStatus, Store, StoreError,
 };
 
 /// How often the log is read even without a notification.
@@ -205,11 +205,10 @@ struct Follower {
     applied: Seq,
     /// The working copy of the directory layer; published after each batch.
     entries: Entries,
-    /// What a deletion must undo, which the log does not say: the stored credential or
-    /// binding, by id.
-    /// Credential id → its key in the directory layer.
-    credentials: HashMap<Box<str>, Box<str>>,
-    bindings: HashMap<String, AccessBinding>,
+    /// What a deletion must undo, which the log does not say: credential id → its key in the
+    /// directory layer (shared with the layer). The authorization index keeps what a binding's
+    /// deletion undoes itself.
+    credentials: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
     /// The revocation list, shared with [`Inner::revoked`]: an entry is visible as soon as it
     /// is applied.
     revoked: Revoked,
@@ -236,8 +235,7 @@ impl Live {
         let mut follower = Follower {
             applied: store.max_seq().await?,
             entries: Entries::default(),
-            credentials: HashMap::new(),
-            bindings: HashMap::new(),
+            credentials: HashMap::default(),
             revoked: Revoked::default(),
             api_keys: ApiKeyTable::default(),
             access_keys: AccessKeys::default(),
@@ -584,16 +582,9 @@ impl Follower {
             Record::AccessKey(key) => self.put_access_key(key),
             Record::ApiKey(key) => self.api_keys.insert(&key),
             Record::AccessBinding(binding) => {
-                if let Some(old) = self.bindings.remove(&binding.id) {
-                    let _ = index.remove_access_binding(&old);
-                }
-                match index.add_access_binding(&binding) {
-                    Ok(_) => {
-                        self.bindings.insert(binding.id.clone(), binding);
-                    }
-                    Err(e) => {
-                        tracing::warn!(binding = %binding.id, error = %e, "IAM store: an access binding is ignored");
-                    }
+                index.remove_access_binding(&binding.id);
+                if let Err(e) = index.add_access_binding(&binding) {
+                    tracing::warn!(binding = %binding.id, error = %e, "IAM store: an access binding is ignored");
                 }
             }
         }
@@ -623,9 +614,7 @@ impl Follower {
                 }
             }
             ResourceKind::AccessBinding => {
-                if let Some(old) = self.bindings.remove(id) {
-                    let _ = index.remove_access_binding(&old);
-                }
+                index.remove_access_binding(id);
             }
             ResourceKind::ApiKey => self.api_keys.remove(id),
             ResourceKind::RevokedToken => self.revoked.remove(id),

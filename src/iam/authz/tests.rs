@@ -1004,8 +1004,8 @@ mod store_records {
             index.check(&ALICE, Permission::ServiceAccountsUpdate, S1),
             Ok(())
         );
-        assert_eq!(index.remove_access_binding(&binding), Ok(true));
-        assert_eq!(index.remove_access_binding(&binding), Ok(false));
+        assert!(index.remove_access_binding(&binding.id));
+        assert!(!index.remove_access_binding(&binding.id));
         assert!(
             index
                 .check(&ALICE, Permission::ServiceAccountsUpdate, S1)
@@ -1020,17 +1020,81 @@ mod store_records {
         let unknown = stored(ResourceKind::Folder, "f1", "lockbox.payloadViewer", "alice");
         assert_eq!(index.add_access_binding(&unknown), Ok(false));
         assert_eq!(index.dormant_binding_count(), 1);
-        assert_eq!(index.remove_access_binding(&unknown), Ok(false));
+        assert!(!index.remove_access_binding(&unknown.id));
         assert_eq!(index.dormant_binding_count(), 0);
         let on_key = stored(ResourceKind::AuthorizedKey, "k1", "viewer", "alice");
         let err = Err(BindingError::NotBindable(ResourceKind::AuthorizedKey));
         assert_eq!(index.add_access_binding(&on_key), err);
-        assert_eq!(index.remove_access_binding(&on_key), err);
+        assert!(!index.remove_access_binding(&on_key.id));
         assert_eq!(
             BindingError::NotBindable(ResourceKind::Operation).to_string(),
             "roles are not granted on a operation"
         );
         assert_eq!(index.binding_count(), 0);
+    }
+
+    #[test]
+    fn a_stored_binding_is_removed_by_its_id_and_only_by_it() {
+        let mut index = hierarchy();
+        let first = stored(ResourceKind::Folder, "f1", "editor", "alice");
+        let repeat = AccessBinding {
+            id: "aje-repeat".into(),
+            ..first.clone()
+        };
+        assert_eq!(index.add_access_binding(&first), Ok(true));
+        // The same grant under another id adds nothing, and removing it takes nothing away.
+        assert_eq!(index.add_access_binding(&repeat), Ok(false));
+        assert!(!index.remove_access_binding(&repeat.id));
+        assert!(!index.remove_access_binding("aje-unknown"));
+        assert_eq!(
+            index.check(&ALICE, Permission::ServiceAccountsUpdate, S1),
+            Ok(())
+        );
+        assert_eq!(index.binding_count(), 1);
+        let names = (index.resource_count(), index.subject_count());
+        assert!(index.remove_access_binding(&first.id));
+        assert!(
+            index
+                .check(&ALICE, Permission::ServiceAccountsUpdate, S1)
+                .is_err()
+        );
+        // Its subject is forgotten; the folder stays, being the parent of others.
+        assert_eq!(index.subject_count(), names.1 - 1);
+        assert_eq!(index.resource_count(), names.0);
+        assert_eq!(index.binding_count(), 0);
+    }
+
+    #[test]
+    fn removing_a_stored_binding_of_all_users_by_id_revokes_it() {
+        let mut index = hierarchy();
+        let public = AccessBinding {
+            subject: Subject {
+                subject_type: SubjectType::System,
+                id: ALL_USERS.into(),
+            },
+            ..stored(ResourceKind::Folder, "f1", "viewer", "")
+        };
+        assert_eq!(index.add_access_binding(&public), Ok(true));
+        assert_eq!(
+            index.check(&ALICE, Permission::ServiceAccountsGet, S1),
+            Ok(())
+        );
+        assert!(index.remove_access_binding(&public.id));
+        assert!(
+            index
+                .check(&ALICE, Permission::ServiceAccountsGet, S1)
+                .is_err()
+        );
+        // The subject's slot is free again, and a new subject may take it.
+        assert_eq!(
+            index.add_access_binding(&stored(ResourceKind::Folder, "f1", "viewer", "bob")),
+            Ok(true)
+        );
+        assert!(
+            index
+                .check(&ALICE, Permission::ServiceAccountsGet, S1)
+                .is_err()
+        );
     }
 
     #[test]
@@ -1452,7 +1516,7 @@ mod configured {
                 "lockbox.secrets.delete".into()
             ))
         );
-        assert_eq!(index.remove_access_binding(&b), Ok(true));
+        assert!(index.remove_access_binding(&b.id));
         assert!(index.check_named(&ALICE, GET_PAYLOAD, F1).is_err());
         assert_eq!(index.binding_count(), 1);
     }
@@ -1576,8 +1640,8 @@ mod configured {
         assert_eq!(index.binding_count(), 0);
         assert_eq!(index.resource_count(), hierarchy().resource_count());
         index.set_catalog(lockbox(true));
-        assert_eq!(index.remove_access_binding(&viewer), Ok(true));
-        assert_eq!(index.remove_access_binding(&payload), Ok(true));
+        assert!(index.remove_access_binding(&viewer.id));
+        assert!(index.remove_access_binding(&payload.id));
         assert_eq!(index.binding_count(), 0);
     }
 

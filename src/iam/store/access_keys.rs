@@ -7,7 +7,7 @@
 use crate::iam::ResourceKind;
 
 use super::Store;
-use super::db::{Row, Statement};
+use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
     AccessKey, AccessKeyUpdate, ChangeOp, NewAccessKey, Page, PageRequest, SealedSecret, Seq,
@@ -26,7 +26,7 @@ macro_rules! columns {
 /// What a unique violation of an insert means: the random key id was taken.
 const KEY_ID: &str = "access key id";
 
-pub(super) fn access_key_from_row(row: &Row) -> Result<AccessKey, StoreError> {
+pub(super) fn access_key_from_row(row: &impl Columns) -> Result<AccessKey, StoreError> {
     Ok(AccessKey {
         id: row.text("id")?,
         service_account_id: row.text("service_account_id")?,

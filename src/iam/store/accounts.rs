@@ -7,7 +7,7 @@ use crate::iam::{ResourceKind, ids};
 
 use super::Store;
 use super::codec::{from_name, from_text, to_text};
-use super::db::{Row, Statement};
+use super::db::{Columns, Row, Statement};
 use super::error::StoreError;
 use super::model::{
     AuthorizedKey, AuthorizedKeyUpdate, ChangeOp, KeyAlgorithm, NewAuthorizedKey,
@@ -71,7 +71,7 @@ pub(super) fn insert_key(key: &AuthorizedKey) -> (Statement, &'static str) {
     (statement, "authorized key")
 }
 
-pub(super) fn account_from_row(row: &Row) -> Result<ServiceAccount, StoreError> {
+pub(super) fn account_from_row(row: &impl Columns) -> Result<ServiceAccount, StoreError> {
     Ok(ServiceAccount {
         id: row.text("id")?,
         folder_id: row.text("folder_id")?,

@@ -8,7 +8,7 @@ use crate::iam::{ResourceKind, ids};
 
 use super::Store;
 use super::codec::{from_text, to_text};
-use super::db::{Row, Statement};
+use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{ApiKey, ApiKeyUpdate, ChangeOp, NewApiKey, Page, PageRequest, Seq, Written};
 use super::versions::not_found;
@@ -16,7 +16,7 @@ use super::versions::not_found;
 /// What a unique violation of `api_keys` means: the only unique column besides the id.
 const SECRET_HASH: &str = "API key secret";
 
-pub(super) fn key_from_row(row: &Row) -> Result<ApiKey, StoreError> {
+pub(super) fn key_from_row(row: &impl Columns) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         id: row.text("id")?,
         service_account_id: row.text("service_account_id")?,

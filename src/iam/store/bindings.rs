@@ -9,7 +9,7 @@ use crate::iam::{ResourceKind, ids};
 
 use super::Store;
 use super::codec::from_name;
-use super::db::{Row, Statement};
+use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
     AccessBinding, BindingAction, BindingDelta, ChangeOp, NewAccessBinding, Page, PageRequest,
@@ -45,7 +45,7 @@ pub(super) fn insert_binding(binding: &AccessBinding) -> (Statement, &'static st
     (statement, BINDING)
 }
 
-pub(super) fn binding_from_row(row: &Row) -> Result<AccessBinding, StoreError> {
+pub(super) fn binding_from_row(row: &impl Columns) -> Result<AccessBinding, StoreError> {
     Ok(AccessBinding {
         id: row.text("id")?,
         resource: ResourceRef {

@@ -28,6 +28,10 @@ use super::error::{StoreError, classify};
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// SQLite reader connections (reads run beside the one writer in WAL mode).
 const SQLITE_READERS: u32 = 4;
+/// Rows a SQLite connection's thread hands over at a time: the default (50) has the reading
+/// thread and the connection's thread take turns every 50 rows, which dominates reading a
+/// whole table at start.
+const SQLITE_ROW_CHANNEL: usize = 4096;
 /// How long a call waits for a free connection before answering UNAVAILABLE.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -192,6 +196,116 @@ impl Row {
     }
 }
 
+/// What decoding a record reads of a row: a result row ([`Row`]), or one row of a page read as
+/// a single JSON value ([`JsonRow`]).
+pub(crate) trait Columns {
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+    fn flag(&self, column: &str) -> Result<bool, StoreError>;
+}
+
+impl Columns for Row {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        Row::text(self, column)
+    }
+
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Row::opt_text(self, column)
+    }
+
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        Row::int(self, column)
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        Row::opt_int(self, column)
+    }
+
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        Row::flag(self, column)
+    }
+}
+
+/// One row of a page that the database returned as one JSON array of arrays (SQLite's
+/// `json_group_array(json_array(…))`, PostgreSQL's `json_agg(json_build_array(…))`): the
+/// values in the order of `names`. Reading a whole table this way hands one value per page
+/// between the database driver and the caller instead of one per column of every row.
+pub(crate) struct JsonRow<'a> {
+    pub(crate) names: &'a [&'a str],
+    pub(crate) values: Vec<serde_json::Value>,
+}
+
+impl JsonRow<'_> {
+    fn value(&self, column: &str) -> Result<&serde_json::Value, StoreError> {
+        self.names
+            .iter()
+            .position(|name| *name == column)
+            .and_then(|at| self.values.get(at))
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "page",
+                reason: format!("no column {column}"),
+            })
+    }
+
+    fn wrong(column: &str, wanted: &str) -> StoreError {
+        StoreError::Corrupt {
+            what: "page",
+            reason: format!("column {column} is not {wanted}"),
+        }
+    }
+}
+
+impl Columns for JsonRow<'_> {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.opt_text(column)?
+            .ok_or_else(|| Self::wrong(column, "text"))
+    }
+
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        match self.value(column)? {
+            serde_json::Value::String(text) => Ok(Some(text.clone())),
+            serde_json::Value::Null => Ok(None),
+            _ => Err(Self::wrong(column, "text")),
+        }
+    }
+
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.opt_int(column)?
+            .ok_or_else(|| Self::wrong(column, "an integer"))
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        match self.value(column)? {
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| Self::wrong(column, "an integer")),
+            serde_json::Value::Null => Ok(None),
+            _ => Err(Self::wrong(column, "an integer")),
+        }
+    }
+
+    /// PostgreSQL's booleans are JSON booleans; SQLite's are the integers 0 and 1.
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        match self.value(column)? {
+            serde_json::Value::Bool(b) => Ok(*b),
+            serde_json::Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+            serde_json::Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+            _ => Err(Self::wrong(column, "a boolean")),
+        }
+    }
+}
+
+/// The rows of a page read as one JSON array of arrays, each with the values of `names`.
+pub(crate) fn json_rows(page: &str) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
+    serde_json::from_str(page).map_err(|e| StoreError::Corrupt {
+        what: "page",
+        reason: e.to_string(),
+    })
+}
+
 /// A write transaction. Dropping it without [`Tx::commit`] rolls it back.
 pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
@@ -301,6 +415,7 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .row_buffer_size(SQLITE_ROW_CHANNEL)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let writer = SqlitePoolOptions::new()
@@ -440,6 +555,34 @@ fn is_plain_identifier(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_page_row_reads_both_backends_values_and_refuses_others() {
+        let names = ["id", "n", "missing", "enabled", "on"];
+        let rows = json_rows(r#"[["a\u0000b", 7, null, 1, true], [1, "x", 2, 2, "t"]]"#).unwrap();
+        let mut rows = rows.into_iter().map(|values| JsonRow {
+            names: &names,
+            values,
+        });
+        let good = rows.next().unwrap();
+        assert_eq!(good.text("id").unwrap(), "a\0b");
+        assert_eq!(good.int("n").unwrap(), 7);
+        assert_eq!(good.opt_int("missing").unwrap(), None);
+        assert_eq!(good.opt_text("missing").unwrap(), None);
+        assert!(good.flag("enabled").unwrap());
+        assert!(good.flag("on").unwrap());
+        assert!(good.text("missing").is_err());
+        assert!(good.int("missing").is_err());
+        assert!(good.text("nope").is_err());
+        let bad = rows.next().unwrap();
+        assert!(bad.text("id").is_err());
+        assert!(bad.int("n").is_err());
+        assert!(bad.flag("enabled").is_err());
+        assert!(bad.flag("on").is_err());
+        assert!(bad.flag("missing").is_err());
+        assert!(json_rows("[[1,").is_err());
+        assert!(json_rows("{}").is_err());
+    }
 
     #[test]
     fn schema_names_that_need_no_quoting() {

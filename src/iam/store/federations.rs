@@ -7,7 +7,7 @@ use crate::iam::{ResourceKind, ids};
 
 use super::Store;
 use super::codec::{from_text, to_text};
-use super::db::{Row, Statement};
+use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
     ChangeOp, FederatedCredential, Federation, FederationUpdate, NewFederatedCredential,
@@ -18,7 +18,7 @@ use super::versions::not_found;
 const FEDERATION_NAME: &str = "federation name in folder";
 const CREDENTIAL: &str = "federated credential for this service account, federation and subject";
 
-pub(super) fn federation_from_row(row: &Row) -> Result<Federation, StoreError> {
+pub(super) fn federation_from_row(row: &impl Columns) -> Result<Federation, StoreError> {
     Ok(Federation {
         id: row.text("id")?,
         folder_id: row.text("folder_id")?,
@@ -34,7 +34,7 @@ pub(super) fn federation_from_row(row: &Row) -> Result<Federation, StoreError> {
     })
 }
 
-pub(super) fn credential_from_row(row: &Row) -> Result<FederatedCredential, StoreError> {
+pub(super) fn credential_from_row(row: &impl Columns) -> Result<FederatedCredential, StoreError> {
     Ok(FederatedCredential {
         id: row.text("id")?,
         service_account_id: row.text("service_account_id")?,

@@ -6,7 +6,7 @@ use crate::iam::{ResourceKind, ids};
 
 use super::Store;
 use super::codec::{from_text, to_text};
-use super::db::{Row, Statement};
+use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
     ChangeOp, Cloud, CloudUpdate, Folder, FolderUpdate, NewCloud, NewFolder, Page, PageRequest,
@@ -50,7 +50,7 @@ pub(super) fn insert_folder(folder: &Folder) -> (Statement, &'static str) {
     (statement, FOLDER_NAME)
 }
 
-pub(super) fn cloud_from_row(row: &Row) -> Result<Cloud, StoreError> {
+pub(super) fn cloud_from_row(row: &impl Columns) -> Result<Cloud, StoreError> {
     Ok(Cloud {
         id: row.text("id")?,
         organization_id: row.text("organization_id")?,
@@ -62,7 +62,7 @@ pub(super) fn cloud_from_row(row: &Row) -> Result<Cloud, StoreError> {
     })
 }
 
-pub(super) fn folder_from_row(row: &Row) -> Result<Folder, StoreError> {
+pub(super) fn folder_from_row(row: &impl Columns) -> Result<Folder, StoreError> {
     Ok(Folder {
         id: row.text("id")?,
         cloud_id: row.text("cloud_id")?,

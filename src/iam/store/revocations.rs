@@ -10,7 +10,7 @@
 use crate::iam::ResourceKind;
 
 use super::Store;
-use super::db::{Row, Statement};
+use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{ChangeOp, RevokeToken, RevokedToken, Written};
 
@@ -20,7 +20,7 @@ macro_rules! columns {
     };
 }
 
-pub(super) fn revoked_from_row(row: &Row) -> Result<RevokedToken, StoreError> {
+pub(super) fn revoked_from_row(row: &impl Columns) -> Result<RevokedToken, StoreError> {
     Ok(RevokedToken {
         jti: row.text("jti")?,
         subject_id: row.text("subject_id")?,

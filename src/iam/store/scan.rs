@@ -8,20 +8,24 @@ use super::access_keys::access_key_from_row;
 use super::accounts::account_from_row;
 use super::api_keys::key_from_row as api_key_from_row;
 use super::bindings::binding_from_row;
-use super::db::{Backend, Row, Statement};
+use super::db::{Backend, JsonRow, Row, Statement, json_rows};
 use super::error::StoreError;
 use super::federations::{credential_from_row, federation_from_row};
 use super::hierarchy::{cloud_from_row, folder_from_row};
 use super::model::{Record, ScanPosition};
 use super::revocations::revoked_from_row;
 
-/// How a kind is read: by id, a page of the whole table in id order, and (SQLite) a page in
-/// storage order.
+/// How a kind is read: by id, a page of the whole table in id order, and a page as one JSON
+/// value (SQLite: in storage order; PostgreSQL: in id order).
 struct Table {
     get: &'static str,
     scan: &'static str,
-    scan_rowid: &'static str,
+    /// The columns that `decode` reads, in the order of a JSON page's rows.
+    columns: &'static str,
+    page_sqlite: &'static str,
+    page_postgres: &'static str,
     decode: fn(&Row) -> Result<Record, StoreError>,
+    decode_json: fn(&JsonRow<'_>) -> Result<Record, StoreError>,
 }
 
 macro_rules! table {
@@ -44,14 +48,33 @@ macro_rules! table {
                 $key,
                 " LIMIT $2"
             ),
-            scan_rowid: concat!(
-                "SELECT rowid AS scan_rowid, ",
+            columns: $columns,
+            page_sqlite: concat!(
+                "SELECT max(scan_rowid) AS scan_rowid, json_group_array(json_array(",
+                $columns,
+                ")) AS page FROM (SELECT rowid AS scan_rowid, ",
                 $columns,
                 " FROM ",
                 $table,
-                " WHERE rowid > $1 ORDER BY rowid LIMIT $2"
+                " WHERE rowid > $1 ORDER BY rowid LIMIT $2)"
+            ),
+            page_postgres: concat!(
+                "SELECT max(",
+                $key,
+                ") AS scan_id, COALESCE(json_agg(json_build_array(",
+                $columns,
+                "))::text, '[]') AS page FROM (SELECT ",
+                $columns,
+                " FROM ",
+                $table,
+                " WHERE ",
+                $key,
+                " > $1 ORDER BY ",
+                $key,
+                " LIMIT $2) AS p"
             ),
             decode: $decode,
+            decode_json: $decode,
         }
     };
 }
@@ -153,35 +176,50 @@ impl Store {
     /// empty at the end, and for kinds not in [`FOLLOWED`]. Every row present throughout the
     /// read is read once. On SQLite the order is the table's storage order (each page of the
     /// file is read once, where id order would seek the table row by row); on PostgreSQL, id
-    /// order.
+    /// order. The page comes as one JSON value ([`JsonRow`]).
     pub async fn scan_next(
         &self,
         kind: ResourceKind,
         position: &mut ScanPosition,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
-        if self.backend() != Backend::Sqlite {
-            let page = self.scan(kind, &position.id, limit).await?;
-            if let Some(last) = page.last() {
-                position.id = last.id().to_owned();
-            }
-            return Ok(page);
-        }
         let Some(table) = table(kind) else {
             return Ok(Vec::new());
         };
-        let rows = self
+        let sqlite = self.backend() == Backend::Sqlite;
+        let statement = if sqlite {
+            Statement::new(table.page_sqlite).bind(position.rowid)
+        } else {
+            Statement::new(table.page_postgres).bind(position.id.as_str())
+        };
+        let Some(row) = self
             .db()
-            .fetch_all(
-                Statement::new(table.scan_rowid)
-                    .bind(position.rowid)
-                    .bind(i64::from(limit)),
-            )
-            .await?;
-        if let Some(last) = rows.last() {
-            position.rowid = last.int("scan_rowid")?;
+            .fetch_optional(statement.bind(i64::from(limit)))
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        if sqlite {
+            match row.opt_int("scan_rowid")? {
+                Some(rowid) => position.rowid = rowid,
+                None => return Ok(Vec::new()),
+            }
+        } else {
+            match row.opt_text("scan_id")? {
+                Some(id) => position.id = id,
+                None => return Ok(Vec::new()),
+            }
         }
-        rows.iter().map(table.decode).collect()
+        let names: Vec<&str> = table.columns.split(',').map(str::trim).collect();
+        json_rows(&row.text("page")?)?
+            .into_iter()
+            .map(|values| {
+                (table.decode_json)(&JsonRow {
+                    names: &names,
+                    values,
+                })
+            })
+            .collect()
     }
 
     /// How many resources of `kind` a cloud holds: service accounts, federations (in its
