@@ -154,7 +154,12 @@ async fn an_account_revokes_its_own_token_and_the_next_call_is_refused() {
         .filter(|c| c.kind == wif_gateway::iam::ResourceKind::RevokedToken)
         .count();
     assert_eq!(logged, 2, "one change per revocation, none for the repeat");
-    assert_eq!(revoked_gauge(&gw.metrics().await), Some(2.0));
+    // The gauge is process-wide and every gateway of this test process sets it from its own
+    // list once a second; this gateway's value shows at the latest on its next tick.
+    wait_for("the revoked-tokens gauge at 2", async || {
+        revoked_gauge(&gw.metrics().await) == Some(2.0)
+    })
+    .await;
 
     let path = gw.dir.path().join("audit.log");
     wait_for("the revocations audited", async || {
