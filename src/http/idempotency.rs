@@ -9,7 +9,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -28,10 +28,7 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// The layer: see the module documentation.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !matches!(
-        *request.method(),
-        Method::POST | Method::PATCH | Method::DELETE | Method::PUT
-    ) {
+    if !super::writes::is_write(request.method()) {
         return next.run(request).await;
     }
     let Some(key) = request.headers().get(HEADER) else {

@@ -49,11 +49,10 @@ fn runtime() -> Option<&'static Runtime> {
 /// The layer: runs a POST, PATCH, PUT or DELETE on the writes' runtime; other methods, and
 /// every call when that runtime could not start, run here.
 pub async fn on_own_runtime(request: Request, next: Next) -> Response {
-    let write = matches!(
-        *request.method(),
-        Method::POST | Method::PATCH | Method::DELETE | Method::PUT
-    );
-    let Some(runtime) = runtime().filter(|_| write) else {
+    if !is_write(request.method()) {
+        return next.run(request).await;
+    }
+    let Some(runtime) = runtime() else {
         return next.run(request).await;
     };
     let call = next.run(request).instrument(tracing::Span::current());
@@ -61,6 +60,14 @@ pub async fn on_own_runtime(request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(e) => error_response(&Status::internal(&e)),
     }
+}
+
+/// Whether a call of `method` is one of the REST API's writes (creates, changes, deletes).
+pub(super) fn is_write(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PATCH | Method::DELETE | Method::PUT
+    )
 }
 
 /// A task that is cancelled when its handle is dropped.
