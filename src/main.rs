@@ -320,6 +320,14 @@ enum CheckFormat {
 }
 
 /// What `check-config` prints, after its options in `--help`.
+/// Scheduler ticks between two polls of the operating system for ready sockets and timers
+/// while every worker is busy (tokio's default is 61). Under full exchange load a tick is an
+/// exchange, so at 61 a reply from PostgreSQL waited dozens of exchanges before its task was
+/// woken, and a write, which waits on the database several times while it holds the store's
+/// change counter, ran at under 70 a second
+/// (`docs/performance.md#writes-under-exchange-load`).
+const EVENT_INTERVAL: u32 = 8;
+
 const CHECK_CONFIG_HELP: &str = "\
 Output:
   text  `FILE: directory ok (N federations, N service accounts, N federated credentials)` on
@@ -419,6 +427,7 @@ fn serve(
     override_store(&mut config.settings, store_url)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .event_interval(EVENT_INTERVAL)
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {

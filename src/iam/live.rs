@@ -3,7 +3,8 @@
 //! current from the store's change log (`docs/design.md#propagation`).
 //!
 //! - **Start**: [`Live::load`] notes the log's last sequence number, then reads every followed
-//!   table in pages, then applies the changes committed since that number. Reading a record
+//!   table whole ([`Store::scan_all`]: pages on SQLite, one `COPY` on PostgreSQL), then applies
+//!   the changes committed since that number. Reading a record
 //!   newer than the number is harmless: each change is applied by reading the record as it is
 //!   now, so applying one twice, or late, converges on the same state.
 //! - **Following**: [`Live::follow`] applies the changes after the last applied one whenever
@@ -50,8 +51,8 @@ use super::authz::{AuthzIndex, Resource as AuthzResource};
 use super::catalog::Catalog;
 use super::roles::Scope;
 use super::store::{
-    AccessKey, Change, FOLLOWED, FederatedCredential, Federation, Record, ScanPosition,
-    SealedSecret, Seq, ServiceAccountStatus, Store, StoreError,
+    AccessKey, Change, FOLLOWED, FederatedCredential, Federation, Record, SealedSecret, Seq,
+    ServiceAccountStatus, Store, StoreError,
 };
 
 /// How often the log is read even without a notification.
@@ -243,16 +244,11 @@ impl Live {
         };
         let mut index = AuthzIndex::new();
         for kind in FOLLOWED {
-            let mut position = ScanPosition::default();
-            loop {
-                let page = store.scan_next(kind, &mut position, LOAD_PAGE).await?;
-                if page.is_empty() {
-                    break;
-                }
-                for record in page {
+            store
+                .scan_all(kind, LOAD_PAGE, &mut |record| {
                     follower.put(&mut index, record, &defaults);
-                }
-            }
+                })
+                .await?;
         }
         let revoked = follower.revoked.clone();
         let api_keys = follower.api_keys.clone();

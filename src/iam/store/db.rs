@@ -306,6 +306,124 @@ pub(crate) fn json_rows(page: &str) -> Result<Vec<Vec<serde_json::Value>>, Store
     })
 }
 
+/// One row read as one JSON array (`json_build_array(…)`): the values of a [`JsonRow`].
+pub(crate) fn json_row(row: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+    serde_json::from_str(row).map_err(|e| StoreError::Corrupt {
+        what: "row",
+        reason: e.to_string(),
+    })
+}
+
+/// What opens COPY's binary format, before its flags (4 bytes) and the length of its header
+/// extension (4 bytes).
+const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+/// The rows of a one-column `COPY … TO STDOUT WITH (FORMAT binary)` of text, read from the
+/// chunks the server sends, which may hold part of a row or several. The binary format has
+/// nothing to unescape: each row is its length and the bytes as stored.
+#[derive(Debug, Default)]
+pub(crate) struct CopyTexts {
+    /// Received and not yet read: at most one incomplete row (or the header).
+    buffer: Vec<u8>,
+    header: bool,
+    trailer: bool,
+}
+
+impl CopyTexts {
+    /// Takes the next chunk and hands `each` the text of every row it completes.
+    pub(crate) fn feed(
+        &mut self,
+        chunk: &[u8],
+        each: &mut dyn FnMut(&str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.buffer.extend_from_slice(chunk);
+        let CopyTexts {
+            buffer,
+            header,
+            trailer,
+        } = self;
+        let mut at = 0;
+        let read = copy_rows(buffer, &mut at, header, trailer, each);
+        buffer.drain(..at);
+        read
+    }
+
+    /// `Ok` if the stream ended with its trailer and nothing after it.
+    pub(crate) fn finish(&self) -> Result<(), StoreError> {
+        if self.trailer && self.buffer.is_empty() {
+            Ok(())
+        } else {
+            Err(copy_corrupt("the stream ended before its trailer"))
+        }
+    }
+}
+
+/// Reads what `buffer` holds complete from `at`, which it advances past what it read.
+fn copy_rows(
+    buffer: &[u8],
+    at: &mut usize,
+    header: &mut bool,
+    trailer: &mut bool,
+    each: &mut dyn FnMut(&str) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    if !*header {
+        let Some(extension) = buffer.get(15..19) else {
+            return Ok(());
+        };
+        if !buffer.starts_with(COPY_SIGNATURE) {
+            return Err(copy_corrupt("not COPY's binary format"));
+        }
+        let extension =
+            u32::from_be_bytes([extension[0], extension[1], extension[2], extension[3]]);
+        let end = 19 + extension as usize;
+        if buffer.len() < end {
+            return Ok(());
+        }
+        *at = end;
+        *header = true;
+    }
+    loop {
+        let rest = &buffer[*at..];
+        if rest.is_empty() {
+            return Ok(());
+        }
+        if *trailer {
+            return Err(copy_corrupt("data after the trailer"));
+        }
+        let [a, b, ..] = *rest else {
+            return Ok(());
+        };
+        match i16::from_be_bytes([a, b]) {
+            -1 => {
+                *trailer = true;
+                *at += 2;
+                continue;
+            }
+            1 => {}
+            n => return Err(copy_corrupt(&format!("a row of {n} columns, not 1"))),
+        }
+        let Some(&[a, b, c, d]) = rest.get(2..6) else {
+            return Ok(());
+        };
+        let Ok(len) = usize::try_from(i32::from_be_bytes([a, b, c, d])) else {
+            return Err(copy_corrupt("a NULL row"));
+        };
+        let Some(bytes) = rest.get(6..6 + len) else {
+            return Ok(());
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| copy_corrupt("a row is not UTF-8"))?;
+        each(text)?;
+        *at += 6 + len;
+    }
+}
+
+fn copy_corrupt(reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        what: "COPY stream",
+        reason: reason.to_owned(),
+    }
+}
+
 /// A write transaction. Dropping it without [`Tx::commit`] rolls it back.
 pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
@@ -522,6 +640,37 @@ impl Db {
         })
     }
 
+    /// PostgreSQL: runs `copy`, a `COPY (SELECT <one text column> …) TO STDOUT WITH (FORMAT
+    /// binary)`, and hands `each` every row's text as it arrives. One statement is one
+    /// snapshot: each row committed before it is read once, in the table's physical order,
+    /// with no index walk and no sort. SQLite has no COPY: an error.
+    pub(crate) async fn copy_texts(
+        &self,
+        copy: &'static str,
+        each: &mut (dyn FnMut(&str) -> Result<(), StoreError> + Send),
+    ) -> Result<(), StoreError> {
+        let Db::Postgres { pool } = self else {
+            return Err(StoreError::InvalidArgument {
+                reason: "COPY is PostgreSQL's".to_owned(),
+            });
+        };
+        let mut conn = pool.acquire().await?;
+        let read = async {
+            let mut stream = conn.copy_out_raw(copy).await?;
+            let mut rows = CopyTexts::default();
+            while let Some(chunk) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+                rows.feed(&chunk?, each)?;
+            }
+            rows.finish()
+        }
+        .await;
+        if read.is_err() {
+            // The rest of the stream may still be on its way: this connection is not reused.
+            conn.close_on_drop();
+        }
+        read
+    }
+
     /// The PostgreSQL pool, for the change listener.
     pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
         match self {
@@ -582,6 +731,105 @@ mod tests {
         assert!(bad.flag("missing").is_err());
         assert!(json_rows("[[1,").is_err());
         assert!(json_rows("{}").is_err());
+    }
+
+    /// A one-column binary COPY stream of `rows`, with a header extension of `extension` bytes.
+    fn copy_stream(rows: &[Option<&[u8]>], extension: usize) -> Vec<u8> {
+        let mut out = COPY_SIGNATURE.to_vec();
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(&(extension as u32).to_be_bytes());
+        out.extend(std::iter::repeat_n(7u8, extension));
+        for row in rows {
+            out.extend_from_slice(&1i16.to_be_bytes());
+            match row {
+                Some(bytes) => {
+                    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                    out.extend_from_slice(bytes);
+                }
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        out
+    }
+
+    /// Feeds `stream` in chunks of `size` bytes: the rows read, or the first error.
+    fn read_copy(stream: &[u8], size: usize) -> Result<Vec<String>, StoreError> {
+        let mut rows = CopyTexts::default();
+        let mut read = Vec::new();
+        for chunk in stream.chunks(size) {
+            rows.feed(chunk, &mut |text| {
+                read.push(text.to_owned());
+                Ok(())
+            })?;
+        }
+        rows.finish()?;
+        Ok(read)
+    }
+
+    #[test]
+    fn a_binary_copy_stream_is_read_row_by_row_however_it_is_cut() {
+        let rows: [&[u8]; 4] = [
+            b"[\"a\\tb\", 1]",
+            b"",
+            "[\"ключ\"]".as_bytes(),
+            &[b'x'; 300],
+        ];
+        let want: Vec<String> = rows
+            .iter()
+            .map(|r| String::from_utf8(r.to_vec()).unwrap())
+            .collect();
+        for extension in [0, 5] {
+            let stream = copy_stream(&rows.map(Some), extension);
+            for size in [1, 2, 3, 7, 19, 64, stream.len()] {
+                assert_eq!(read_copy(&stream, size).unwrap(), want, "chunks of {size}");
+            }
+        }
+        assert!(read_copy(&copy_stream(&[], 0), 4).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_binary_copy_stream_that_is_not_one_text_column_is_refused() {
+        let good = copy_stream(&[Some(b"[1]")], 0);
+        let refused = |stream: &[u8], why: &str| {
+            for size in [1, stream.len().max(1)] {
+                let err = read_copy(stream, size).expect_err(why);
+                assert!(
+                    matches!(
+                        err,
+                        StoreError::Corrupt {
+                            what: "COPY stream",
+                            ..
+                        }
+                    ),
+                    "{why}: {err:?}"
+                );
+            }
+        };
+        let mut signature = good.clone();
+        signature[0] = b'Q';
+        refused(&signature, "another signature");
+        refused(&copy_stream(&[None], 0), "a NULL row");
+        let mut two = good.clone();
+        two[20] = 2;
+        refused(&two, "two columns");
+        refused(&copy_stream(&[Some(&[0xff, 0xfe])], 0), "not UTF-8");
+        let mut after = good.clone();
+        after.push(0);
+        refused(&after, "a byte after the trailer");
+        refused(&good[..good.len() - 2], "no trailer");
+        refused(&good[..good.len() - 4], "a row cut short");
+        refused(&good[..10], "a header cut short");
+        refused(&[], "nothing");
+        let mut calls = 0;
+        let err = CopyTexts::default()
+            .feed(&good, &mut |_| {
+                calls += 1;
+                Err(copy_corrupt("refused by the reader"))
+            })
+            .unwrap_err();
+        assert_eq!(calls, 1);
+        assert!(err.to_string().contains("refused by the reader"), "{err}");
     }
 
     #[test]

@@ -759,11 +759,3 @@ pub enum UsedBy {
     /// `access_keys.last_used_at`: a signature of the key verified at the Authorize API.
     AccessKey,
 }
-
-/// Where a table read page by page (`Store::scan_next`) stands: after the last row read.
-/// Starts at the beginning.
-#[derive(Debug, Clone, Default)]
-pub struct ScanPosition {
-    pub(super) id: String,
-    pub(super) rowid: i64,
-}
