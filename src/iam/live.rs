@@ -204,8 +204,10 @@ struct Inner {
 /// What applying changes needs besides the published views.
 struct Follower {
     applied: Seq,
-    /// The working copy of the directory layer; published after each batch.
+    /// The working copy of the directory layer; published after each batch that changed it.
     entries: Entries,
+    /// Whether `entries` holds changes not yet published.
+    unpublished: bool,
     /// What a deletion must undo, which the log does not say: credential id → its key in the
     /// directory layer (shared with the layer). The authorization index keeps what a binding's
     /// deletion undoes itself.
@@ -236,6 +238,7 @@ impl Live {
         let mut follower = Follower {
             applied: store.max_seq().await?,
             entries: Entries::default(),
+            unpublished: false,
             credentials: HashMap::default(),
             revoked: Revoked::default(),
             api_keys: ApiKeyTable::default(),
@@ -421,10 +424,13 @@ impl Live {
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         let mut follower = self.inner.follower.lock().await;
         let result = self.apply_pending(&mut follower).await;
-        // Publish what was applied even when the log could not be read to the end.
-        self.inner
-            .published
-            .store(Arc::new(follower.entries.clone()));
+        // Publish what was applied even when the log could not be read to the end; a copy of
+        // the directory layer only when a change touched it.
+        if std::mem::take(&mut follower.unpublished) {
+            self.inner
+                .published
+                .store(Arc::new(follower.entries.clone()));
+        }
         self.inner
             .applied
             .store(follower.applied.0, std::sync::atomic::Ordering::Release);
@@ -440,6 +446,7 @@ impl Live {
                 return Ok(());
             };
             for change in &changes {
+                follower.unpublished |= in_directory(change.kind);
                 if FOLLOWED.contains(&change.kind) {
                     let record = store.record(change.kind, &change.resource_id).await?;
                     self.apply(follower, change, record);
@@ -521,6 +528,15 @@ impl Live {
             .set(follower.api_keys.len() as f64);
         metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(follower.revoked.len() as f64);
     }
+}
+
+/// Whether a change of `kind` can change the directory layer: the store's service accounts,
+/// federations and federated credentials are the exchange's.
+fn in_directory(kind: ResourceKind) -> bool {
+    matches!(
+        kind,
+        ResourceKind::ServiceAccount | ResourceKind::Federation | ResourceKind::FederatedCredential
+    )
 }
 
 impl Follower {

@@ -566,7 +566,7 @@ pub async fn record_operation(
         result: Some(result),
     };
     match store.create_operation(&new, now).await {
-        Ok(written) => Ok(written.item),
+        Ok(operation) => Ok(operation),
         Err(e) => {
             tracing::warn!(error = %crate::report::error_chain(&e), resource_id, "the operation of a committed change was not kept");
             Ok(Operation {

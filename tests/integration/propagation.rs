@@ -3,9 +3,10 @@
 //! second — and a replica that missed notifications, or was stopped, catches up from the log.
 //! Each scenario runs on SQLite and, with `WIF_TEST_DATABASE_URL`, on PostgreSQL.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wif_gateway::exchange::directory::Directory;
+use wif_gateway::exchange::directory::{Directory, Entries};
 use wif_gateway::iam::ResourceKind;
 use wif_gateway::iam::authn::Principal;
 use wif_gateway::iam::authz::Resource;
@@ -41,7 +42,13 @@ fn principal(id: &str) -> Principal {
 
 /// Whether `live`'s directory binds `subject` of the federation with `issuer` to `account`.
 fn binds(live: &Live, issuer: &str, account: &str, subject: &str) -> bool {
-    let directory = Directory::default().with_store(live.entries());
+    binds_in(&live.entries(), issuer, account, subject)
+}
+
+/// Whether the directory layer `entries` binds `subject` of the federation with `issuer` to
+/// `account`.
+fn binds_in(entries: &Arc<Entries>, issuer: &str, account: &str, subject: &str) -> bool {
+    let directory = Directory::default().with_store(entries.clone());
     directory
         .federations_for_issuer(issuer)
         .iter()
@@ -214,6 +221,50 @@ async fn a_replica_that_missed_changes_catches_up_from_the_log(db: &TestDb) {
     assert_eq!(late.applied(), live.applied());
 }
 
+/// A batch of changes that touches no service account, federation or federated credential
+/// leaves the published directory layer as it was, uncopied; one that touches it publishes a
+/// new layer.
+async fn the_directory_layer_is_copied_only_when_a_change_touches_it(db: &TestDb) {
+    let writer = &db.store;
+    let (_, folder) = cloud_and_folder(writer, "c").await;
+    let runner = account(writer, &folder, "runner").await;
+    let federation = writer
+        .create_federation(&new_federation(&folder, "k8s"), NOW)
+        .await
+        .unwrap()
+        .item;
+    let live = Live::load(db.reopen().await, defaults()).await.unwrap();
+    let published = live.entries();
+
+    let before = live.applied();
+    writer
+        .create_access_binding(
+            &new_binding(ResourceKind::ServiceAccount, &runner, "viewer", &runner),
+            NOW,
+        )
+        .await
+        .unwrap();
+    live.catch_up().await.unwrap();
+    assert!(live.applied() > before, "the binding was applied");
+    assert!(may_list_keys(&live, &runner, &runner));
+    assert!(
+        Arc::ptr_eq(&published, &live.entries()),
+        "a binding is not in the directory layer: nothing to copy"
+    );
+
+    writer
+        .create_federated_credential(&new_credential(&runner, &federation.id, SUBJECT), NOW)
+        .await
+        .unwrap();
+    live.catch_up().await.unwrap();
+    assert!(
+        !Arc::ptr_eq(&published, &live.entries()),
+        "a credential is: a new layer is published"
+    );
+    assert!(binds(&live, &federation.issuer, &runner, SUBJECT));
+    assert!(!binds_in(&published, &federation.issuer, &runner, SUBJECT));
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $on_postgresql:ident),* $(,)?) => {
         $(
@@ -241,5 +292,7 @@ mod backends {
         another_replica_sees_every_write => another_replica_sees_every_write_on_postgresql,
         a_replica_that_missed_changes_catches_up_from_the_log
             => a_replica_that_missed_changes_catches_up_from_the_log_on_postgresql,
+        the_directory_layer_is_copied_only_when_a_change_touches_it
+            => the_directory_layer_is_copied_only_when_a_change_touches_it_on_postgresql,
     );
 }

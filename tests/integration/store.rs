@@ -792,6 +792,7 @@ async fn access_binding_changes_apply_in_one_transaction(db: &TestDb) {
 
 async fn operations_crud(db: &TestDb) {
     let store = &db.store;
+    let before = store.max_seq().await.expect("max_seq");
     let operation = store
         .create_operation(
             &NewOperation {
@@ -805,11 +806,22 @@ async fn operations_crud(db: &TestDb) {
             NOW,
         )
         .await
-        .expect("create")
-        .item;
+        .expect("create");
     assert_eq!(
         store.get_operation(&operation.id).await.expect("get"),
         operation
+    );
+    assert_eq!(
+        store.max_seq().await.expect("max_seq"),
+        before,
+        "a new operation is kept outside the change log"
+    );
+    assert!(
+        store
+            .changes_since(before, 10)
+            .await
+            .expect("changes")
+            .is_empty()
     );
     let done = store
         .update_operation(
@@ -844,8 +856,7 @@ async fn operations_crud(db: &TestDb) {
             NOW,
         )
         .await
-        .expect("create failed operation")
-        .item;
+        .expect("create failed operation");
     let listed = store
         .list_operations("ajeresource000000000", &PageRequest::first(0))
         .await

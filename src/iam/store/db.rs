@@ -612,6 +612,24 @@ impl Db {
         })
     }
 
+    /// Runs one write statement in a transaction of its own, outside the change log (see
+    /// `Store::create_operation`); the number of rows it changed. `unique` names what a unique
+    /// violation means for this statement.
+    pub(crate) async fn execute(
+        &self,
+        stmt: Statement,
+        unique: &'static str,
+    ) -> Result<u64, StoreError> {
+        let done = match self {
+            Db::Sqlite { writer, .. } => bound!(&stmt)
+                .execute(writer)
+                .await
+                .map(|r| r.rows_affected()),
+            Db::Postgres { pool } => bound!(&stmt).execute(pool).await.map(|r| r.rows_affected()),
+        };
+        done.map_err(|e| classify(e, unique))
+    }
+
     /// Runs a read that returns at most one row.
     pub(crate) async fn fetch_optional(&self, stmt: Statement) -> Result<Option<Row>, StoreError> {
         Ok(match self {

@@ -1,6 +1,7 @@
-//! The change log, and the one way the store writes: a [`Mutation`] is a write transaction that
-//! first locks the log's counter row, then changes resources, records a change for each, and
-//! commits the changes and the resources together.
+//! The change log, and the one way the store writes what replicas follow: a [`Mutation`] is a
+//! write transaction that first locks the log's counter row, then changes resources, records a
+//! change for each, and commits the changes and the resources together. A new operation, which
+//! no replica follows, is one `INSERT` outside it (`Store::create_operation`).
 //!
 //! Locking the counter first makes mutations commit one at a time, in sequence order, on both
 //! backends (SQLite has a single writer anyway; PostgreSQL queues on the row lock). So the
