@@ -4,9 +4,9 @@
 //!
 //! - **Start**: [`Live::load`] notes the log's last sequence number, then reads every followed
 //!   table whole ([`Store::scan_all`]: pages on SQLite, one `COPY` on PostgreSQL), then applies
-//!   the changes committed since that number. Reading a record
-//!   newer than the number is harmless: each change is applied by reading the record as it is
-//!   now, so applying one twice, or late, converges on the same state.
+//!   the changes committed since that number. Reading a record newer than the number is
+//!   harmless: each change is applied by reading the record as it is now, so applying one
+//!   twice, or late, converges on the same state.
 //! - **Following**: [`Live::follow`] applies the changes after the last applied one whenever
 //!   the store tells of a commit (this replica's at once; other replicas' through PostgreSQL's
 //!   `NOTIFY`, typically within milliseconds) and, in case a notification was lost or the
