@@ -319,7 +319,6 @@ enum CheckFormat {
     Json,
 }
 
-/// What `check-config` prints, after its options in `--help`.
 /// Scheduler ticks between two polls of the operating system for ready sockets and timers
 /// while every worker is busy (tokio's default is 61). Under full exchange load a tick is an
 /// exchange, so at 61 a reply from PostgreSQL waited dozens of exchanges before its task was
@@ -328,6 +327,7 @@ enum CheckFormat {
 /// (`docs/performance.md#writes-under-exchange-load`).
 const EVENT_INTERVAL: u32 = 8;
 
+/// What `check-config` prints, after its options in `--help`.
 const CHECK_CONFIG_HELP: &str = "\
 Output:
   text  `FILE: directory ok (N federations, N service accounts, N federated credentials)` on

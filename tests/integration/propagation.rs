@@ -263,6 +263,30 @@ async fn the_directory_layer_is_copied_only_when_a_change_touches_it(db: &TestDb
     );
     assert!(binds(&live, &federation.issuer, &runner, SUBJECT));
     assert!(!binds_in(&published, &federation.issuer, &runner, SUBJECT));
+
+    // A service account and a federation are in the layer too.
+    let published = live.entries();
+    account(writer, &folder, "other").await;
+    live.catch_up().await.unwrap();
+    assert!(
+        !Arc::ptr_eq(&published, &live.entries()),
+        "a service account is: a new layer is published"
+    );
+    assert!(live.entries().service_account_count() > published.service_account_count());
+    let published = live.entries();
+    writer
+        .create_federation(&new_federation(&folder, "ci"), NOW)
+        .await
+        .unwrap();
+    live.catch_up().await.unwrap();
+    assert!(
+        !Arc::ptr_eq(&published, &live.entries()),
+        "a federation is: a new layer is published"
+    );
+    assert_eq!(
+        live.entries().federation_count(),
+        published.federation_count() + 1
+    );
 }
 
 macro_rules! on_both_backends {

@@ -174,7 +174,8 @@ impl Store {
     /// ([`JsonRow`]); each page of the file is read once, where id order would seek the table
     /// row by row. PostgreSQL: one `COPY` of the table in its physical order, each row one JSON
     /// array, one snapshot; reading in key order instead walks the index and visits the heap at
-    /// random, seven times slower at a million rows.
+    /// random, which made a start at a million rows three to four times slower
+    /// (`docs/performance.md#start-up-at-a-million-records`).
     pub async fn scan_all(
         &self,
         kind: ResourceKind,
