@@ -12,7 +12,9 @@
 #   2. runs each like load.sh's configs (run_config: start pinned to core 0 → /readyz, RSS,
 #      max exchanges/s with wrk, latency at half the max), the tokens' subjects having their
 #      credentials in the store;
-#   3. writes under load (SQLite): starts store-scale again, runs wrk at max throughput for
+#   3. writes under load (SQLite): starts store-scale again and, WRITE_ROUNDS times (the
+#      machine's run-to-run noise is as large as the effect, so the median round's change is
+#      the figure), runs wrk at max throughput for
 #      DURATION s without writes, then again while examples/loadgen_store writes (core 1, beside
 #      wrk) makes WRITE_RATE management writes per second through the REST API with the
 #      administrator's IAM token (4 in 5 create a federated credential for a fresh subject, 1 in
@@ -31,12 +33,13 @@
 # iam_scale_run started and drops the PostgreSQL schema.
 #
 # Environment overrides: SCALE_CREDENTIALS (1000000), SCALE_BINDINGS (1000000), WRITE_RATE
-# (100), CREATES_SEQUENTIAL (300), CREATES_CONCURRENT (800), CREATE_CLIENTS (8), REPLICA_PORT
+# (100), WRITE_ROUNDS (3), CREATES_SEQUENTIAL (300), CREATES_CONCURRENT (800), CREATE_CLIENTS (8), REPLICA_PORT
 # (GATEWAY_PORT + 2), SCALE_PG_URL (none: the PostgreSQL part is skipped).
 
 SCALE_CREDENTIALS=${SCALE_CREDENTIALS:-1000000}
 SCALE_BINDINGS=${SCALE_BINDINGS:-1000000}
 WRITE_RATE=${WRITE_RATE:-100}
+WRITE_ROUNDS=${WRITE_ROUNDS:-3}
 CREATES_SEQUENTIAL=${CREATES_SEQUENTIAL:-300}
 CREATES_CONCURRENT=${CREATES_CONCURRENT:-800}
 CREATE_CLIENTS=${CREATE_CLIENTS:-8}
@@ -102,48 +105,66 @@ iam_warm() { # URL: one exchange of a warm-up token (fetches the issuer's JWKS)
     [ "$status" = 200 ] || die "warm-up exchange on $1: HTTP $status $(head -c 300 "$OUT/last-exchange.json")"
 }
 
-# iam_writes LABEL [OTHER_URL]: on the running gateway, wrk DURATION s without writes, then
-# with the writer; R[iam.LABEL.nowrites], R[iam.LABEL.writes] (WRK_RESULT), R[iam.LABEL.writer].
+# iam_writes LABEL [OTHER_URL] ENV_NAME: on the running gateway, WRITE_ROUNDS rounds of wrk
+# DURATION s without writes, then with the writer (each round with tokens of its own, the
+# writer's creates for subjects no round used before). Per round r: R[iam.LABEL.nowrites.r],
+# R[iam.LABEL.writes.r] (WRK_RESULT), R[iam.LABEL.writer.r] (WRITES_RESULT),
+# R[iam.LABEL.delta.r] (%); R[iam.LABEL.round] is the round with the median change, whose
+# results are also R[iam.LABEL.nowrites], R[iam.LABEL.writes] and R[iam.LABEL.writer].
 iam_writes() {
-    local label=$1 other=${2:-} env=$IAM_OUT/$3/store.env rate n seconds line
+    local label=$1 other=${2:-} env=$IAM_OUT/$3/store.env rate n seconds line r first a b w
     rate=$(kv "${R[store-scale.max]}" exchanges_per_sec)
     n=$(calc "int($rate * $DURATION * 1.4) + 2000")
-    say "[$label] exchange load without and with $WRITE_RATE writes/s: $n tokens per wrk run"
-    tokens "tokens-iam-$label-a.txt" "$n"
-    tokens "tokens-iam-$label-b.txt" "$n"
-    split_tokens "$OUT/tokens-iam-$label-a.txt" "$OUT/tokens-iam-$label-a"
-    split_tokens "$OUT/tokens-iam-$label-b.txt" "$OUT/tokens-iam-$label-b"
+    say "[$label] exchange load without and with $WRITE_RATE writes/s, $WRITE_ROUNDS rounds: $n tokens per wrk run"
+    for ((r = 1; r <= WRITE_ROUNDS; r++)); do
+        tokens "tokens-iam-$label-a$r.txt" "$n"
+        tokens "tokens-iam-$label-b$r.txt" "$n"
+        split_tokens "$OUT/tokens-iam-$label-a$r.txt" "$OUT/tokens-iam-$label-a$r"
+        split_tokens "$OUT/tokens-iam-$label-b$r.txt" "$OUT/tokens-iam-$label-b$r"
+    done
     seconds=$((DURATION > 3 ? DURATION - 2 : 1))
     # Token k of this file has subject k: those past SUBJECTS have no credential yet.
     "$BIN/examples/loadgen_setup" --out "$OUT" --port "$ISSUER_PORT" --gateway-port "$GATEWAY_PORT" \
-        --tokens-only --subjects $((SUBJECTS + WRITE_RATE * seconds + 10)) \
-        --tokens $((SUBJECTS + WRITE_RATE * seconds + 10)) --tokens-file "tokens-iam-$label-new.txt" | grep '^tokens:'
+        --tokens-only --subjects $((SUBJECTS + WRITE_RATE * seconds * WRITE_ROUNDS + 10)) \
+        --tokens $((SUBJECTS + WRITE_RATE * seconds * WRITE_ROUNDS + 10)) --tokens-file "tokens-iam-$label-new.txt" | grep '^tokens:'
 
-    say "[$label] wrk without writes"
-    run_wrk "iam-$label-nowrites" "$DURATION" "$OUT/tokens-iam-$label-a" >/dev/null
-    line=$(grep '^WRK_RESULT' "$OUT/wrk-iam-$label-nowrites.txt") || die "[$label] wrk printed no result"
-    R[iam.$label.nowrites]=$line
-    echo "without writes: $(kv "$line" exchanges_per_sec) exchanges/s, statuses $(kv "$line" statuses)"
+    first=$SUBJECTS
+    for ((r = 1; r <= WRITE_ROUNDS; r++)); do
+        say "[$label] round $r: wrk without writes"
+        run_wrk "iam-$label-nowrites-$r" "$DURATION" "$OUT/tokens-iam-$label-a$r" >/dev/null
+        a=$(grep '^WRK_RESULT' "$OUT/wrk-iam-$label-nowrites-$r.txt") || die "[$label] wrk printed no result"
+        echo "without writes: $(kv "$a" exchanges_per_sec) exchanges/s, statuses $(kv "$a" statuses)"
 
-    say "[$label] wrk with $WRITE_RATE writes/s for $seconds s (examples/loadgen_store writes on core $LOAD_CORE)"
-    local args=(writes --env "$env" --tokens "$OUT/tokens-iam-$label-new.txt" --first "$SUBJECTS"
-        --rate "$WRITE_RATE" --duration "$seconds" --lead-ms 1000)
-    [ -n "$other" ] && args+=(--other "$other")
-    taskset -c "$LOAD_CORE" "$BIN/examples/loadgen_store" "${args[@]}" >"$OUT/writes-$label.txt" 2>&1 &
-    IAM_WRITER_PID=$!
-    for ((i = 0; i < 600; i++)); do
-        grep -q '^WRITER_READY' "$OUT/writes-$label.txt" && break
-        kill -0 "$IAM_WRITER_PID" 2>/dev/null || die "[$label] the writer exited: $(cat "$OUT/writes-$label.txt")"
-        sleep 0.1
+        say "[$label] round $r: wrk with $WRITE_RATE writes/s for $seconds s (examples/loadgen_store writes on core $LOAD_CORE)"
+        local args=(writes --env "$env" --tokens "$OUT/tokens-iam-$label-new.txt" --first "$first"
+            --rate "$WRITE_RATE" --duration "$seconds" --lead-ms 1000)
+        [ -n "$other" ] && args+=(--other "$other")
+        taskset -c "$LOAD_CORE" "$BIN/examples/loadgen_store" "${args[@]}" >"$OUT/writes-$label-$r.txt" 2>&1 &
+        IAM_WRITER_PID=$!
+        for ((i = 0; i < 600; i++)); do
+            grep -q '^WRITER_READY' "$OUT/writes-$label-$r.txt" && break
+            kill -0 "$IAM_WRITER_PID" 2>/dev/null || die "[$label] the writer exited: $(cat "$OUT/writes-$label-$r.txt")"
+            sleep 0.1
+        done
+        run_wrk "iam-$label-writes-$r" "$DURATION" "$OUT/tokens-iam-$label-b$r" >/dev/null
+        wait "$IAM_WRITER_PID" || die "[$label] the writer failed: $(cat "$OUT/writes-$label-$r.txt")"
+        IAM_WRITER_PID=
+        grep -v '^WRITER_READY' "$OUT/writes-$label-$r.txt"
+        w=$(grep '^WRITES_RESULT' "$OUT/writes-$label-$r.txt") || die "[$label] the writer printed no result"
+        b=$(grep '^WRK_RESULT' "$OUT/wrk-iam-$label-writes-$r.txt") || die "[$label] wrk printed no result"
+        echo "with writes: $(kv "$b" exchanges_per_sec) exchanges/s, statuses $(kv "$b" statuses)"
+        R[iam.$label.nowrites.$r]=$a
+        R[iam.$label.writes.$r]=$b
+        R[iam.$label.writer.$r]=$w
+        R[iam.$label.delta.$r]=$(iam_pct "$(kv "$b" exchanges_per_sec)" "$(kv "$a" exchanges_per_sec)")
+        first=$((first + $(kv "$w" creates)))
     done
-    run_wrk "iam-$label-writes" "$DURATION" "$OUT/tokens-iam-$label-b" >/dev/null
-    wait "$IAM_WRITER_PID" || die "[$label] the writer failed: $(cat "$OUT/writes-$label.txt")"
-    IAM_WRITER_PID=
-    grep -v '^WRITER_READY' "$OUT/writes-$label.txt"
-    R[iam.$label.writer]=$(grep '^WRITES_RESULT' "$OUT/writes-$label.txt") || die "[$label] the writer printed no result"
-    line=$(grep '^WRK_RESULT' "$OUT/wrk-iam-$label-writes.txt") || die "[$label] wrk printed no result"
-    R[iam.$label.writes]=$line
-    echo "with writes: $(kv "$line" exchanges_per_sec) exchanges/s, statuses $(kv "$line" statuses)"
+    r=$(for ((i = 1; i <= WRITE_ROUNDS; i++)); do echo "${R[iam.$label.delta.$i]} $i"; done |
+        sort -g | sed -n "$(((WRITE_ROUNDS + 1) / 2))p" | cut -d' ' -f2)
+    R[iam.$label.round]=$r
+    R[iam.$label.nowrites]=${R[iam.$label.nowrites.$r]}
+    R[iam.$label.writes]=${R[iam.$label.writes.$r]}
+    R[iam.$label.writer]=${R[iam.$label.writer.$r]}
 }
 
 iam_creates() { # LABEL ENV_NAME: REST creates, one client then CREATE_CLIENTS
@@ -220,19 +241,23 @@ iam_visibility() { # LABEL PREFIX: "p50 … ms, p99 … ms, max … ms (n = …,
 }
 
 iam_writes_report() { # LABEL
-    local l=$1 a=${R[iam.$1.nowrites]} b=${R[iam.$1.writes]} w=${R[iam.$1.writer]} delta
-    delta=$(iam_pct "$(kv "$b" exchanges_per_sec)" "$(kv "$a" exchanges_per_sec)")
-    echo "  exchanges/s without writes $(kv "$a" exchanges_per_sec), with $(kv "$w" per_sec) writes/s $(kv "$b" exchanges_per_sec): $delta %   (target: within 10 %)"
+    local l=$1 a=${R[iam.$1.nowrites]} b=${R[iam.$1.writes]} w=${R[iam.$1.writer]} delta r ra rb rw
+    for ((r = 1; r <= WRITE_ROUNDS; r++)); do
+        ra=${R[iam.$l.nowrites.$r]} rb=${R[iam.$l.writes.$r]} rw=${R[iam.$l.writer.$r]}
+        echo "  round $r: exchanges/s without writes $(kv "$ra" exchanges_per_sec), with $(kv "$rw" per_sec) writes/s $(kv "$rb" exchanges_per_sec): ${R[iam.$l.delta.$r]} %; writes answered at $(kv "$rw" done_per_sec)/s, p99 $(iam_ms "$(kv "$rw" write_p99_us)") ms; visible p99 $(iam_ms "$(kv "$rw" same_p99_us)") ms"
+        if [ "$(kv "$rw" failed)" != 0 ] || [ "$(kv "$rw" same_lost)" != 0 ] || [ "$(kv "$rw" other_lost)" != 0 ] || [ "$(kv "$ra" non2xx)" != 0 ] || [ "$(kv "$rb" non2xx)" != 0 ]; then
+            echo "CHECK FAILED [iam $l round $r]: failed writes, unseen credentials or non-2xx exchanges"
+            IAM_FAIL=1
+        fi
+    done
+    delta=${R[iam.$l.delta.${R[iam.$l.round]}]}
+    echo "  the median round (${R[iam.$l.round]}): exchanges/s without writes $(kv "$a" exchanges_per_sec), with $(kv "$w" per_sec) writes/s $(kv "$b" exchanges_per_sec): $delta %   (target: within 10 %)"
     echo "    wrk p50/p99 without writes $(iam_ms "$(kv "$a" p50_us)")/$(iam_ms "$(kv "$a" p99_us)") ms, with $(iam_ms "$(kv "$b" p50_us)")/$(iam_ms "$(kv "$b" p99_us)") ms; non-2xx $(kv "$a" non2xx)/$(kv "$b" non2xx)"
     echo "  writes: $(kv "$w" writes) ($(kv "$w" creates) credential creates, $(kv "$w" binding_updates) access-binding updates) sent at $(kv "$w" per_sec)/s, answered at $(kv "$w" done_per_sec)/s (first sent to last answered), failed $(kv "$w" failed); answer p50 $(iam_ms "$(kv "$w" write_p50_us)") ms, p99 $(iam_ms "$(kv "$w" write_p99_us)") ms, max $(iam_ms "$(kv "$w" write_max_us)") ms"
     echo "  write-visible-to-exchange, same replica: $(iam_visibility "$l" same)   (target p99 <= 50 ms)"
     iam_check "$(calc "(${delta#+} >= -10) ? 1 : 0")" "exchange throughput with writes within 10 %"
     iam_check "$(calc "($(kv "$w" done_per_sec) >= 0.95 * $WRITE_RATE) ? 1 : 0")" "$WRITE_RATE writes/s sustained (answered at >= 95 % of the rate sent)"
     iam_check "$(iam_le "$(kv "$w" same_p99_us)" 50000)" "same-replica visibility p99 <= 50 ms (an exchange's own latency under full load is part of it)"
-    if [ "$(kv "$w" failed)" != 0 ] || [ "$(kv "$w" same_lost)" != 0 ] || [ "$(kv "$a" non2xx)" != 0 ] || [ "$(kv "$b" non2xx)" != 0 ]; then
-        echo "CHECK FAILED [iam $l]: failed writes, unseen credentials or non-2xx exchanges"
-        IAM_FAIL=1
-    fi
 }
 
 iam_creates_report() { # LABEL BACKEND

@@ -312,11 +312,12 @@ fn credential_key(federation: &str, service_account: &str, subject: &str) -> Str
 /// One layer of the directory: its federations (in slots, indexed by issuer), service
 /// accounts by id, and credentials by (federation, service account, subject).
 ///
-/// The store's layer changes one item at a time while exchanges read the published copy: a
-/// clone shares everything, and a change copies only what it touches — the federation list
+/// The store's layer changes one item at a time while exchanges read the published copy. The
+/// follower keeps a second copy that takes the changes and is then published
+/// (`docs/design.md#propagation`); when it must work on a clone of the published copy instead,
+/// the clone shares everything, and a change copies only what it touches — the federation list
 /// (short), and one of [`SHARDS`] shards of the service accounts or credentials — so applying
-/// a change costs the same with ten credentials or a million
-/// (`docs/design.md#propagation`).
+/// a change costs the same with ten credentials or a million.
 #[derive(Debug, Clone, Default)]
 pub struct Entries {
     federations: Vec<Option<Federation>>,
@@ -479,13 +480,35 @@ impl Entries {
         self.put_credential_from(credential, NO_FILE)
     }
 
-    fn put_credential_from(&mut self, credential: &FederatedCredential, file: u16) -> Arc<str> {
-        let key: Arc<str> = credential_key(
+    /// The key a credential is kept under.
+    pub fn credential_key(credential: &FederatedCredential) -> Arc<str> {
+        credential_key(
             &credential.federation_id,
             &credential.service_account_id,
             &credential.external_subject_id,
         )
-        .into();
+        .into()
+    }
+
+    /// Adds the credential `id` under `key` (from [`Entries::credential_key`]), replacing
+    /// what the key held. Two copies of a layer given the same `key` and `id` share them.
+    pub fn put_credential_keyed(&mut self, key: Arc<str>, id: Arc<str>) {
+        self.credentials
+            .insert(key, CredentialEntry { id, file: NO_FILE });
+    }
+
+    /// A copy that shares no shard with this layer (it shares the keys, ids and key sources),
+    /// so that either can take changes without copying a shard.
+    pub fn unshared_copy(&self) -> Entries {
+        Entries {
+            service_accounts: self.service_accounts.unshared_copy(),
+            credentials: self.credentials.unshared_copy(),
+            ..self.clone()
+        }
+    }
+
+    fn put_credential_from(&mut self, credential: &FederatedCredential, file: u16) -> Arc<str> {
+        let key = Entries::credential_key(credential);
         let entry = CredentialEntry {
             id: credential.id.as_str().into(),
             file,
@@ -573,6 +596,19 @@ impl<V: Clone> Shards<V> {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    /// A copy with shards of its own.
+    fn unshared_copy(&self) -> Shards<V> {
+        Shards {
+            hasher: self.hasher.clone(),
+            shards: self
+                .shards
+                .iter()
+                .map(|shard| Arc::new(HashMap::clone(shard)))
+                .collect(),
+            len: self.len,
+        }
     }
 
     fn values(&self) -> impl Iterator<Item = &V> {

@@ -27,14 +27,14 @@ use tracing::Instrument;
 use super::yandex::error_response;
 use crate::iam::status::Status;
 
-/// The writes' runtime: two worker threads, started with the first write. `None` if it could
+/// The writes' runtime: one worker thread, started with the first write. `None` if it could
 /// not be started; writes then run where they are called.
 fn runtime() -> Option<&'static Runtime> {
     static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+                .worker_threads(1)
                 .thread_name("wif-writes")
                 .enable_all()
                 .build()

@@ -5,8 +5,8 @@
 //! - **Start**: [`Live::load`] notes the log's last sequence number, then reads every followed
 //!   table whole ([`Store::scan_all`]: pages on SQLite, one `COPY` on PostgreSQL), then applies
 //!   the changes committed since that number. Reading a record newer than the number is
-//!   harmless: each change is applied by reading the record as it is now, so applying one
-//!   twice, or late, converges on the same state.
+//!   harmless: a change read from the log is applied by reading the record as it is now, so
+//!   applying one twice, or late, converges on the same state.
 //! - **Following**: [`Live::follow`] applies the changes after the last applied one whenever
 //!   the store tells of a commit (this replica's at once; other replicas' through PostgreSQL's
 //!   `NOTIFY`, typically within milliseconds) and, in case a notification was lost or the
@@ -27,9 +27,10 @@
 //!   key's id, service account, scopes and expiry, which the Authorize API checks a presented
 //!   key against ([`super::api_keys::check`]) without the database.
 //!
-//! Each change costs O(1): a few hash operations in the index, and one copied shard of the
-//! directory layer (see [`crate::exchange::directory`]). Exchanges never wait for it: they read
-//! the last published layer.
+//! Each change costs O(1): a few hash operations in the index, and in each of the directory
+//! layer's two copies ([`Layer`]). Exchanges never wait for it: they read the last published
+//! copy. This replica's own changes are applied from what its mutations wrote
+//! ([`Store::own_changes_after`]), without reading them back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -188,7 +189,9 @@ struct Inner {
     store: Store,
     defaults: FederationDefaults,
     authz: Arc<RwLock<AuthzIndex>>,
-    published: ArcSwap<Entries>,
+    /// The store's layer of the directory as exchanges read it; the follower's [`Layer`]
+    /// publishes here.
+    published: Arc<ArcSwap<Entries>>,
     follower: Mutex<Follower>,
     /// The last applied sequence number, readable without the follower's lock.
     applied: std::sync::atomic::AtomicI64,
@@ -204,10 +207,8 @@ struct Inner {
 /// What applying changes needs besides the published views.
 struct Follower {
     applied: Seq,
-    /// The working copy of the directory layer; published after each batch that changed it.
-    entries: Entries,
-    /// Whether `entries` holds changes not yet published.
-    unpublished: bool,
+    /// The directory layer's copies; published after each batch that changed it.
+    layer: Layer,
     /// What a deletion must undo, which the log does not say: credential id → its key in the
     /// directory layer (shared with the layer). The authorization index keeps what a binding's
     /// deletion undoes itself.
@@ -235,10 +236,10 @@ impl Live {
     /// Loads every followed record of `store` and the changes committed meanwhile.
     pub async fn load(store: Store, defaults: FederationDefaults) -> Result<Live, StoreError> {
         let started = std::time::Instant::now();
+        let published = Arc::new(ArcSwap::from_pointee(Entries::default()));
         let mut follower = Follower {
             applied: store.max_seq().await?,
-            entries: Entries::default(),
-            unpublished: false,
+            layer: Layer::loading(published.clone()),
             credentials: HashMap::default(),
             revoked: Revoked::default(),
             api_keys: ApiKeyTable::default(),
@@ -253,6 +254,7 @@ impl Live {
                 })
                 .await?;
         }
+        follower.layer.loaded();
         let revoked = follower.revoked.clone();
         let api_keys = follower.api_keys.clone();
         let access_keys = follower.access_keys.clone();
@@ -261,7 +263,7 @@ impl Live {
                 revoked,
                 api_keys,
                 access_keys,
-                published: ArcSwap::from_pointee(follower.entries.clone()),
+                published,
                 applied: follower.applied.0.into(),
                 follower: Mutex::new(follower),
                 authz: Arc::new(RwLock::new(index)),
@@ -415,22 +417,26 @@ impl Live {
         if self.applied() >= seq {
             return;
         }
-        if let Err(e) = self.catch_up().await {
+        if let Err(e) = self.catch_up_to(Some(seq)).await {
             tracing::warn!(error = %e, seq = seq.0, "IAM store: a change is not applied yet; retrying in the background");
         }
     }
 
     /// Applies every change after the last applied one, and publishes the result.
     pub async fn catch_up(&self) -> Result<(), StoreError> {
+        self.catch_up_to(None).await
+    }
+
+    /// Applies changes after the last applied one: up to `target` at least, or (`None`) every
+    /// one the log holds; then publishes the result. This process's own changes come from
+    /// [`Store::own_changes_after`] as they were written; when they reach `target`, the log is
+    /// not read at all.
+    async fn catch_up_to(&self, target: Option<Seq>) -> Result<(), StoreError> {
         let mut follower = self.inner.follower.lock().await;
-        let result = self.apply_pending(&mut follower).await;
-        // Publish what was applied even when the log could not be read to the end; a copy of
-        // the directory layer only when a change touched it.
-        if std::mem::take(&mut follower.unpublished) {
-            self.inner
-                .published
-                .store(Arc::new(follower.entries.clone()));
-        }
+        let result = self.apply_pending(&mut follower, target).await;
+        // Publish what was applied even when the log could not be read to the end; the
+        // directory layer only when a change touched it.
+        follower.layer.publish();
         self.inner
             .applied
             .store(follower.applied.0, std::sync::atomic::Ordering::Release);
@@ -438,27 +444,47 @@ impl Live {
         result
     }
 
-    async fn apply_pending(&self, follower: &mut Follower) -> Result<(), StoreError> {
+    async fn apply_pending(
+        &self,
+        follower: &mut Follower,
+        target: Option<Seq>,
+    ) -> Result<(), StoreError> {
         let store = &self.inner.store;
         loop {
-            let changes = store.changes_since(follower.applied, BATCH).await?;
-            let Some(last) = changes.last().map(|c| c.seq) else {
-                return Ok(());
-            };
-            for change in &changes {
-                follower.unpublished |= in_directory(change.kind);
-                if FOLLOWED.contains(&change.kind) {
-                    let record = store.record(change.kind, &change.resource_id).await?;
-                    self.apply(follower, change, record);
+            let own = store.own_changes_after(follower.applied);
+            if !own.is_empty() {
+                for (change, record) in own {
+                    self.apply_change(follower, &change, record);
                 }
-                follower.applied = change.seq;
+                continue;
             }
-            if let Some(newest) = changes.last() {
-                let lag = crate::time::now_unix().saturating_sub(newest.at);
-                metrics::gauge!(telemetry::IAM_PROPAGATION_LAG).set(lag.max(0) as f64);
+            if target.is_some_and(|target| follower.applied >= target) {
+                return Ok(());
             }
-            debug_assert_eq!(follower.applied, last);
+            let changes = store.changes_since(follower.applied, BATCH).await?;
+            if changes.is_empty() {
+                return Ok(());
+            }
+            for change in changes {
+                let record = if FOLLOWED.contains(&change.kind) {
+                    store.record(change.kind, &change.resource_id).await?
+                } else {
+                    None
+                };
+                self.apply_change(follower, &change, record);
+            }
         }
+    }
+
+    /// Applies one change (with the record as it is now, `None` if deleted) and advances to
+    /// it.
+    fn apply_change(&self, follower: &mut Follower, change: &Change, record: Option<Record>) {
+        if FOLLOWED.contains(&change.kind) {
+            self.apply(follower, change, record);
+        }
+        follower.applied = change.seq;
+        let lag = crate::time::now_unix().saturating_sub(change.at);
+        metrics::gauge!(telemetry::IAM_PROPAGATION_LAG).set(lag.max(0) as f64);
     }
 
     fn apply(&self, follower: &mut Follower, change: &Change, record: Option<Record>) {
@@ -477,6 +503,9 @@ impl Live {
     pub async fn follow(self) {
         let mut notifications: Option<broadcast::Receiver<Seq>> = None;
         let mut failing = false;
+        // The change a notification named: catching up to it is enough; a poll, or a
+        // notification lost to lag, reads the log to its end.
+        let mut target = None;
         loop {
             if notifications.is_none() {
                 notifications = self.inner.store.subscribe().await.ok();
@@ -486,7 +515,8 @@ impl Live {
                     tokio::select! {
                         received = rx.recv() => match received {
                             Ok(seq) if seq <= self.applied() => continue,
-                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Ok(seq) => target = Some(seq),
+                            Err(broadcast::error::RecvError::Lagged(_)) => {}
                             Err(broadcast::error::RecvError::Closed) => notifications = None,
                         },
                         () = tokio::time::sleep(POLL) => {}
@@ -494,7 +524,7 @@ impl Live {
                 }
                 None => tokio::time::sleep(POLL).await,
             }
-            match self.catch_up().await {
+            match self.catch_up_to(target.take()).await {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!(
@@ -513,7 +543,7 @@ impl Live {
     }
 
     fn record_sizes(&self, follower: &Follower) {
-        let entries = &follower.entries;
+        let entries = self.inner.published.load();
         metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "federation")
             .set(entries.federation_count() as f64);
         metrics::gauge!(telemetry::IAM_DIRECTORY_SIZE, "kind" => "service_account")
@@ -530,13 +560,135 @@ impl Live {
     }
 }
 
-/// Whether a change of `kind` can change the directory layer: the store's service accounts,
-/// federations and federated credentials are the exchange's.
-fn in_directory(kind: ResourceKind) -> bool {
-    matches!(
-        kind,
-        ResourceKind::ServiceAccount | ResourceKind::Federation | ResourceKind::FederatedCredential
-    )
+/// The store's layer of the directory in two copies, so that a change costs a few hash
+/// operations rather than a copy of what it touches. Exchanges read the published copy; a
+/// batch of changes goes to the other one, which is then published in its place. The copy
+/// published before is the spare: the next batch first applies to it the changes it lacks
+/// (those of the last batch), then its own, and publishes it in turn. A spare that a reader
+/// still holds (an exchange that started before it was replaced) is not changed under it: the
+/// batch then works on a copy of the published layer instead, which shares its shards and
+/// copies each one it changes, as a single copy would.
+struct Layer {
+    /// Where the layer is published.
+    published: Arc<ArcSwap<Entries>>,
+    /// The copy this batch changes, once it has changed something; published at its end.
+    next: Option<Arc<Entries>>,
+    /// The copy published before the current one, and the changes it lacks.
+    spare: Option<Arc<Entries>>,
+    behind: Vec<LayerChange>,
+    /// This batch's changes: what the copy published now will give the spare.
+    batch: Vec<LayerChange>,
+    /// While loading, changes go to `next` only: there is no spare to catch up yet.
+    loading: bool,
+}
+
+/// A change to the directory layer, kept to be applied to the other copy too. Both copies
+/// share what it holds (keys, ids, a federation's key source and thus its JWKS cache).
+#[derive(Debug, Clone)]
+enum LayerChange {
+    PutAccount(DirectoryAccount),
+    RemoveAccount(Box<str>),
+    PutFederation(DirectoryFederation),
+    RemoveFederation(Box<str>),
+    /// The credential `id` under `key`, in place of its entry under `replacing` (its key
+    /// before an update).
+    PutCredential {
+        key: Arc<str>,
+        id: Arc<str>,
+        replacing: Option<Arc<str>>,
+    },
+    RemoveCredential {
+        key: Arc<str>,
+        id: Box<str>,
+    },
+}
+
+impl LayerChange {
+    fn apply(&self, entries: &mut Entries) {
+        match self {
+            LayerChange::PutAccount(account) => entries.put_service_account(account.clone()),
+            LayerChange::RemoveAccount(id) => {
+                entries.remove_service_account(id);
+            }
+            LayerChange::PutFederation(federation) => entries.put_federation(federation.clone()),
+            LayerChange::RemoveFederation(id) => {
+                entries.remove_federation(id);
+            }
+            LayerChange::PutCredential { key, id, replacing } => {
+                if let Some(old) = replacing {
+                    entries.remove_credential_by_key(old, id);
+                }
+                entries.put_credential_keyed(key.clone(), id.clone());
+            }
+            LayerChange::RemoveCredential { key, id } => {
+                entries.remove_credential_by_key(key, id);
+            }
+        }
+    }
+}
+
+impl Layer {
+    /// An empty layer that takes the records read at start.
+    fn loading(published: Arc<ArcSwap<Entries>>) -> Layer {
+        Layer {
+            published,
+            next: Some(Arc::new(Entries::default())),
+            spare: None,
+            behind: Vec::new(),
+            batch: Vec::new(),
+            loading: true,
+        }
+    }
+
+    /// Ends the start: publishes what was read, and makes the spare, a copy sharing no shard.
+    fn loaded(&mut self) {
+        self.loading = false;
+        let read = self.next.take().unwrap_or_default();
+        let spare = Arc::new(read.unshared_copy());
+        self.published.store(read);
+        self.spare = Some(spare);
+        self.behind.clear();
+        self.batch.clear();
+    }
+
+    /// Applies a change to the copy this batch changes.
+    fn change(&mut self, change: LayerChange) {
+        let next = match &mut self.next {
+            Some(next) => next,
+            None => {
+                let mut spare = self.spare.take();
+                let copy = match spare.as_mut().and_then(Arc::get_mut) {
+                    Some(lagging) => {
+                        for missed in self.behind.drain(..) {
+                            missed.apply(lagging);
+                        }
+                        spare.unwrap_or_default()
+                    }
+                    None => {
+                        self.behind.clear();
+                        Arc::new(Entries::clone(&self.published.load()))
+                    }
+                };
+                self.next.insert(copy)
+            }
+        };
+        change.apply(Arc::make_mut(next));
+        if !self.loading {
+            self.batch.push(change);
+        }
+    }
+
+    /// Publishes the copy this batch changed, if it changed one; the one it replaces becomes
+    /// the spare.
+    fn publish(&mut self) {
+        if self.loading {
+            return;
+        }
+        if let Some(next) = self.next.take() {
+            self.spare = Some(self.published.swap(next));
+            self.behind = std::mem::take(&mut self.batch);
+        }
+    }
 }
 
 impl Follower {
@@ -564,12 +716,12 @@ impl Follower {
                     AuthzResource::service_account(&account.id),
                     AuthzResource::folder(&account.folder_id),
                 );
-                self.entries.put_service_account(DirectoryAccount {
+                self.layer.change(LayerChange::PutAccount(DirectoryAccount {
                     id: account.id,
                     name: account.name,
                     folder_id: account.folder_id,
                     suspended: account.status != ServiceAccountStatus::Active,
-                });
+                }));
             }
             Record::Federation(federation) => {
                 link(
@@ -577,16 +729,22 @@ impl Follower {
                     AuthzResource::new(Scope::Federation, &federation.id),
                     AuthzResource::folder(&federation.folder_id),
                 );
-                self.entries
-                    .put_federation(directory_federation(federation, defaults));
+                self.layer
+                    .change(LayerChange::PutFederation(directory_federation(
+                        federation, defaults,
+                    )));
             }
             Record::FederatedCredential(credential) => {
                 let credential = directory_credential(credential);
-                if let Some(old) = self.credentials.get(credential.id.as_str()) {
-                    self.entries.remove_credential_by_key(old, &credential.id);
-                }
-                let key = self.entries.put_credential(&credential);
-                self.credentials.insert(credential.id.into_boxed_str(), key);
+                let key = Entries::credential_key(&credential);
+                let replacing = self
+                    .credentials
+                    .insert(credential.id.as_str().into(), key.clone());
+                self.layer.change(LayerChange::PutCredential {
+                    key,
+                    id: credential.id.as_str().into(),
+                    replacing,
+                });
             }
             Record::RevokedToken(token) => {
                 self.revoked.insert(&token.jti, token.expires_at);
@@ -614,15 +772,16 @@ impl Follower {
             ResourceKind::ServiceAccount => {
                 index.set_suspended(id, false);
                 index.remove_parent(AuthzResource::service_account(id));
-                self.entries.remove_service_account(id);
+                self.layer.change(LayerChange::RemoveAccount(id.into()));
             }
             ResourceKind::Federation => {
                 index.remove_parent(AuthzResource::new(Scope::Federation, id));
-                self.entries.remove_federation(id);
+                self.layer.change(LayerChange::RemoveFederation(id.into()));
             }
             ResourceKind::FederatedCredential => {
                 if let Some(key) = self.credentials.remove(id) {
-                    self.entries.remove_credential_by_key(&key, id);
+                    self.layer
+                        .change(LayerChange::RemoveCredential { key, id: id.into() });
                 }
             }
             ResourceKind::AccessBinding => {
@@ -718,5 +877,150 @@ fn directory_credential(credential: FederatedCredential) -> DirectoryCredential 
         federation_id: credential.federation_id,
         service_account_id: credential.service_account_id,
         external_subject_id: credential.external_subject_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "https://issuer.example";
+
+    fn federation() -> LayerChange {
+        LayerChange::PutFederation(directory_federation(
+            Federation {
+                id: "fed".into(),
+                folder_id: "folder".into(),
+                name: "fed".into(),
+                issuer: ISSUER.into(),
+                description: String::new(),
+                enabled: true,
+                audiences: vec!["aud".into()],
+                jwks_url: format!("{ISSUER}/jwks"),
+                labels: Default::default(),
+                created_at: 0,
+                version: 1,
+            },
+            &FederationDefaults {
+                max_token_lifetime: 3600,
+                allow_http_to_loopback: false,
+            },
+        ))
+    }
+
+    fn put(id: &str, subject: &str, replacing: Option<Arc<str>>) -> (LayerChange, Arc<str>) {
+        let key = Entries::credential_key(&DirectoryCredential {
+            id: id.into(),
+            federation_id: "fed".into(),
+            service_account_id: "sa".into(),
+            external_subject_id: subject.into(),
+        });
+        let change = LayerChange::PutCredential {
+            key: key.clone(),
+            id: id.into(),
+            replacing,
+        };
+        (change, key)
+    }
+
+    /// The credential id of each subject in `entries`, and its service accounts.
+    fn seen(entries: Arc<Entries>) -> (Vec<Option<String>>, bool) {
+        let directory = Directory::default().with_store(entries);
+        let federation = directory.federations_for_issuer(ISSUER)[0];
+        let ids = ["s1", "s2", "s3", "s4"]
+            .iter()
+            .map(|subject| {
+                directory
+                    .credential(federation, "sa", subject)
+                    .map(str::to_owned)
+            })
+            .collect();
+        (ids, directory.service_account("sa").is_some())
+    }
+
+    fn ids(list: [Option<&str>; 4]) -> Vec<Option<String>> {
+        list.iter().map(|id| id.map(str::to_owned)).collect()
+    }
+
+    #[test]
+    fn both_copies_of_the_layer_converge_whether_or_not_a_reader_holds_the_spare() {
+        let published = Arc::new(ArcSwap::from_pointee(Entries::default()));
+        let mut layer = Layer::loading(published.clone());
+        layer.change(federation());
+        layer.change(LayerChange::PutAccount(DirectoryAccount {
+            id: "sa".into(),
+            name: "sa".into(),
+            folder_id: "folder".into(),
+            suspended: false,
+        }));
+        let (c1, _) = put("c1", "s1", None);
+        layer.change(c1);
+        layer.publish();
+        assert_eq!(
+            published.load().credential_count(),
+            0,
+            "nothing is published while loading"
+        );
+        layer.loaded();
+        assert!(layer.batch.is_empty() && layer.behind.is_empty());
+        let at_start = published.load_full();
+        assert_eq!(
+            seen(at_start.clone()),
+            (ids([Some("c1"), None, None, None]), true)
+        );
+
+        // The start's copy is held by a reader when the next batch begins: it is not changed.
+        let (c2, c2_key) = put("c2", "s2", None);
+        layer.change(c2);
+        layer.publish();
+        assert_eq!(
+            seen(published.load_full()),
+            (ids([Some("c1"), Some("c2"), None, None]), true)
+        );
+        let (c3, _) = put("c3", "s3", None);
+        layer.change(c3);
+        layer.publish();
+        assert_eq!(
+            seen(published.load_full()),
+            (ids([Some("c1"), Some("c2"), Some("c3"), None]), true)
+        );
+        assert_eq!(
+            seen(at_start.clone()),
+            (ids([Some("c1"), None, None, None]), true),
+            "a copy a reader holds never changes"
+        );
+        drop(at_start);
+
+        // From here each batch catches the spare up: every change lands in both copies.
+        layer.change(LayerChange::RemoveCredential {
+            key: c2_key,
+            id: "c2".into(),
+        });
+        layer.publish();
+        assert_eq!(
+            seen(published.load_full()),
+            (ids([Some("c1"), None, Some("c3"), None]), true)
+        );
+        let (moved, _) = put("c1", "s4", Some(put("c1", "s1", None).1));
+        layer.change(moved);
+        layer.change(LayerChange::RemoveAccount("sa".into()));
+        layer.publish();
+        let want = (ids([None, None, Some("c3"), Some("c1")]), false);
+        assert_eq!(seen(published.load_full()), want);
+        // A batch with no directory change publishes nothing.
+        let before = published.load_full();
+        layer.publish();
+        assert!(Arc::ptr_eq(&before, &published.load_full()));
+        drop(before);
+        // The spare, caught up, holds the same as the published copy.
+        layer.change(LayerChange::RemoveFederation("nothing".into()));
+        layer.publish();
+        assert_eq!(seen(published.load_full()), want);
+        let spare = layer.spare.clone().unwrap_or_default();
+        let mut caught_up = Entries::clone(&spare);
+        for missed in &layer.behind {
+            missed.apply(&mut caught_up);
+        }
+        assert_eq!(seen(Arc::new(caught_up)), want);
     }
 }

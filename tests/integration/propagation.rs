@@ -221,11 +221,11 @@ async fn a_replica_that_missed_changes_catches_up_from_the_log(db: &TestDb) {
     assert_eq!(late.applied(), live.applied());
 }
 
-/// A batch of changes that touches no service account, federation or federated credential
-/// leaves the published directory layer as it was, uncopied; one that touches it publishes a
-/// new layer.
-async fn the_directory_layer_is_copied_only_when_a_change_touches_it(db: &TestDb) {
-    let writer = &db.store;
+/// A folder with the service account "runner" and the federation "k8s": the folder's id, the
+/// account's id and the federation.
+async fn runner_and_federation(
+    writer: &Store,
+) -> (String, String, wif_gateway::iam::store::Federation) {
     let (_, folder) = cloud_and_folder(writer, "c").await;
     let runner = account(writer, &folder, "runner").await;
     let federation = writer
@@ -233,6 +233,66 @@ async fn the_directory_layer_is_copied_only_when_a_change_touches_it(db: &TestDb
         .await
         .unwrap()
         .item;
+    (folder, runner, federation)
+}
+
+/// This replica's own writes reach its views as its mutations wrote them, even when the
+/// database no longer has them; another replica reads them from the log.
+async fn this_replicas_own_changes_are_applied_as_written_without_reading_them_back(db: &TestDb) {
+    let writer = &db.store;
+    let (_, runner, federation) = runner_and_federation(writer).await;
+    // `own` follows the store that writes; `other` is another replica.
+    let own = Live::load(writer.clone(), defaults()).await.unwrap();
+    let other = Live::load(db.reopen().await, defaults()).await.unwrap();
+
+    let created = writer
+        .create_federated_credential(&new_credential(&runner, &federation.id, SUBJECT), NOW)
+        .await
+        .unwrap();
+    // Take the credential and its change out of the database, as if never written: only what
+    // the mutation handed over can still show it.
+    db.raw_sql(&format!(
+        "DELETE FROM federated_credentials WHERE id = '{}'; DELETE FROM changes WHERE seq = {}",
+        created.item.id, created.seq.0
+    ))
+    .await;
+    own.caught_up_to(created.seq).await;
+    assert_eq!(own.applied(), created.seq);
+    assert!(
+        binds(&own, &federation.issuer, &runner, SUBJECT),
+        "the writer's replica applied the credential as it was written"
+    );
+    other.catch_up().await.unwrap();
+    assert!(
+        !binds(&other, &federation.issuer, &runner, SUBJECT),
+        "another replica reads the log, which no longer has it"
+    );
+
+    // A deletion is handed over too.
+    let second = writer
+        .create_federated_credential(&new_credential(&runner, &federation.id, "other"), NOW)
+        .await
+        .unwrap();
+    let gone = writer
+        .delete_federated_credential(&second.item.id, None, NOW)
+        .await
+        .unwrap();
+    db.raw_sql(&format!(
+        "DELETE FROM changes WHERE seq > {}",
+        created.seq.0
+    ))
+    .await;
+    own.caught_up_to(gone).await;
+    assert_eq!(own.applied(), gone);
+    assert!(!binds(&own, &federation.issuer, &runner, "other"));
+}
+
+/// A batch of changes that touches no service account, federation or federated credential
+/// leaves the published directory layer as it was, uncopied; one that touches it publishes a
+/// new layer.
+async fn the_directory_layer_is_copied_only_when_a_change_touches_it(db: &TestDb) {
+    let writer = &db.store;
+    let (folder, runner, federation) = runner_and_federation(writer).await;
     let live = Live::load(db.reopen().await, defaults()).await.unwrap();
     let published = live.entries();
 
@@ -318,5 +378,7 @@ mod backends {
             => a_replica_that_missed_changes_catches_up_from_the_log_on_postgresql,
         the_directory_layer_is_copied_only_when_a_change_touches_it
             => the_directory_layer_is_copied_only_when_a_change_touches_it_on_postgresql,
+        this_replicas_own_changes_are_applied_as_written_without_reading_them_back
+            => this_replicas_own_changes_are_applied_as_written_without_reading_them_back_on_postgresql,
     );
 }

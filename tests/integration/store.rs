@@ -114,6 +114,22 @@ impl TestDb {
         }
     }
 
+    /// Runs `sql` on the database beside the store, as another program would.
+    pub(crate) async fn raw_sql(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.is_postgres() {
+            let pool = sqlx::PgPool::connect(&self.gateway_url())
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("raw SQL");
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.expect("connect");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("raw SQL");
+            pool.close().await;
+        }
+    }
+
     pub(crate) fn is_postgres(&self) -> bool {
         self.store.backend() == Backend::Postgres
     }

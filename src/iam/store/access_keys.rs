@@ -10,8 +10,8 @@ use super::Store;
 use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
-    AccessKey, AccessKeyUpdate, ChangeOp, NewAccessKey, Page, PageRequest, SealedSecret, Seq,
-    Written,
+    AccessKey, AccessKeyUpdate, ChangeOp, NewAccessKey, Page, PageRequest, Record, SealedSecret,
+    Seq, Written,
 };
 use super::versions::not_found;
 
@@ -89,9 +89,8 @@ impl Store {
                 KEY_ID,
             )
             .await?;
-        m.record(
-            ResourceKind::AccessKey,
-            &key.id,
+        m.record_written(
+            Record::AccessKey(key.clone()),
             ChangeOp::Create,
             key.version,
         );

@@ -11,7 +11,7 @@ use super::db::{Columns, Row, Statement};
 use super::error::StoreError;
 use super::model::{
     AuthorizedKey, AuthorizedKeyUpdate, ChangeOp, KeyAlgorithm, NewAuthorizedKey,
-    NewServiceAccount, Page, PageRequest, Seq, ServiceAccount, ServiceAccountStatus,
+    NewServiceAccount, Page, PageRequest, Record, Seq, ServiceAccount, ServiceAccountStatus,
     ServiceAccountUpdate, Written,
 };
 use super::versions::not_found;
@@ -146,9 +146,8 @@ impl Store {
         };
         let (insert, unique) = insert_account(&account);
         m.tx().execute(insert, unique).await?;
-        m.record(
-            ResourceKind::ServiceAccount,
-            &account.id,
+        m.record_written(
+            Record::ServiceAccount(account.clone()),
             ChangeOp::Create,
             account.version,
         );

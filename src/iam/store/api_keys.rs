@@ -10,7 +10,9 @@ use super::Store;
 use super::codec::{from_text, to_text};
 use super::db::{Columns, Statement};
 use super::error::StoreError;
-use super::model::{ApiKey, ApiKeyUpdate, ChangeOp, NewApiKey, Page, PageRequest, Seq, Written};
+use super::model::{
+    ApiKey, ApiKeyUpdate, ChangeOp, NewApiKey, Page, PageRequest, Record, Seq, Written,
+};
 use super::versions::not_found;
 
 /// What a unique violation of `api_keys` means: the only unique column besides the id.
@@ -73,7 +75,7 @@ impl Store {
                 SECRET_HASH,
             )
             .await?;
-        m.record(ResourceKind::ApiKey, &key.id, ChangeOp::Create, key.version);
+        m.record_written(Record::ApiKey(key.clone()), ChangeOp::Create, key.version);
         let seq = self.commit(m).await?;
         Ok(Written { item: key, seq })
     }

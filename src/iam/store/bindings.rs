@@ -13,7 +13,7 @@ use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
     AccessBinding, BindingAction, BindingDelta, ChangeOp, NewAccessBinding, Page, PageRequest,
-    ResourceRef, Seq, Subject, SubjectType, Written,
+    Record, ResourceRef, Seq, Subject, SubjectType, Written,
 };
 use super::versions::not_found;
 
@@ -101,9 +101,8 @@ impl Store {
         let mut m = self.mutation(now).await?;
         let (insert, unique) = insert_binding(&binding);
         m.tx().execute(insert, unique).await?;
-        m.record(
-            ResourceKind::AccessBinding,
-            &binding.id,
+        m.record_written(
+            Record::AccessBinding(binding.clone()),
             ChangeOp::Create,
             binding.version,
         );
@@ -205,9 +204,8 @@ impl Store {
                     };
                     let (insert, unique) = insert_binding(&binding);
                     m.tx().execute(insert, unique).await?;
-                    m.record(
-                        ResourceKind::AccessBinding,
-                        &binding.id,
+                    m.record_written(
+                        Record::AccessBinding(binding.clone()),
                         ChangeOp::Create,
                         binding.version,
                     );

@@ -34,6 +34,12 @@ const SQLITE_READERS: u32 = 4;
 const SQLITE_ROW_CHANNEL: usize = 4096;
 /// How long a call waits for a free connection before answering UNAVAILABLE.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A PostgreSQL connection idle for longer than this is pinged before it is handed out (one
+/// round trip), so that one dropped while idle (a server restart, a proxy's idle timeout) is
+/// replaced rather than failing a call. A connection in steady use is handed out as it is: a
+/// ping on every hand-out was one extra round trip per statement. SQLite's connections are
+/// threads in this process over a local file and are never pinged.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -541,6 +547,7 @@ impl Db {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
@@ -550,6 +557,7 @@ impl Db {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(SQLITE_READERS)
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?
@@ -573,6 +581,15 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(options.pg_max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PG_PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await?;
         if let Some(schema) = &options.pg_schema {

@@ -11,7 +11,7 @@ use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
     ChangeOp, FederatedCredential, Federation, FederationUpdate, NewFederatedCredential,
-    NewFederation, Page, PageRequest, Seq, Written,
+    NewFederation, Page, PageRequest, Record, Seq, Written,
 };
 use super::versions::not_found;
 
@@ -88,9 +88,8 @@ impl Store {
                 FEDERATION_NAME,
             )
             .await?;
-        m.record(
-            ResourceKind::Federation,
-            &federation.id,
+        m.record_written(
+            Record::Federation(federation.clone()),
             ChangeOp::Create,
             federation.version,
         );
@@ -229,9 +228,8 @@ impl Store {
                 CREDENTIAL,
             )
             .await?;
-        m.record(
-            ResourceKind::FederatedCredential,
-            &credential.id,
+        m.record_written(
+            Record::FederatedCredential(credential.clone()),
             ChangeOp::Create,
             credential.version,
         );

@@ -10,7 +10,7 @@ use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
     ChangeOp, Cloud, CloudUpdate, Folder, FolderUpdate, NewCloud, NewFolder, Page, PageRequest,
-    Seq, Written,
+    Record, Seq, Written,
 };
 use super::versions::not_found;
 
@@ -93,9 +93,8 @@ impl Store {
         let mut m = self.mutation(now).await?;
         let (insert, unique) = insert_cloud(&cloud);
         m.tx().execute(insert, unique).await?;
-        m.record(
-            ResourceKind::Cloud,
-            &cloud.id,
+        m.record_written(
+            Record::Cloud(cloud.clone()),
             ChangeOp::Create,
             cloud.version,
         );
@@ -198,9 +197,8 @@ impl Store {
         let mut m = self.mutation(now).await?;
         let (insert, unique) = insert_folder(&folder);
         m.tx().execute(insert, unique).await?;
-        m.record(
-            ResourceKind::Folder,
-            &folder.id,
+        m.record_written(
+            Record::Folder(folder.clone()),
             ChangeOp::Create,
             folder.version,
         );

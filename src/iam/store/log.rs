@@ -18,7 +18,7 @@ use crate::iam::ResourceKind;
 
 use super::db::{Db, Statement, Tx};
 use super::error::StoreError;
-use super::model::{Change, ChangeOp, Seq};
+use super::model::{Change, ChangeOp, Record, Seq};
 
 /// The PostgreSQL notification channel.
 pub const CHANNEL: &str = "wif_changes";
@@ -40,10 +40,28 @@ pub(crate) struct Mutation {
     tx: Tx,
     /// The counter's value when the transaction locked it.
     last: i64,
-    pending: Vec<(ResourceKind, String, ChangeOp, i64)>,
+    pending: Vec<(ResourceKind, String, ChangeOp, i64, After)>,
     now: i64,
     /// PostgreSQL: the schema named in the notification.
     notify_schema: Option<String>,
+}
+
+/// What a change left of its resource, as far as the mutation knows without reading it back.
+enum After {
+    /// The record as written.
+    Record(Box<Record>),
+    /// Nothing: the resource is deleted.
+    Gone,
+    /// Not known here: a follower reads the record.
+    Unknown,
+}
+
+/// A committed mutation: the number of its last change, and its changes whose result the
+/// mutation knew, in order, each with the record as written (`None`: deleted). A follower in
+/// the same process applies these without reading them back (`Store::own_changes_after`).
+pub(crate) struct Committed {
+    pub(crate) seq: Seq,
+    pub(crate) known: Vec<(Change, Option<Record>)>,
 }
 
 impl Mutation {
@@ -79,16 +97,29 @@ impl Mutation {
         &mut self.tx
     }
 
-    /// Records a change, written at commit.
+    /// Records a change, written at commit. A deletion leaves nothing; what another change
+    /// left, a follower reads back.
     pub(crate) fn record(&mut self, kind: ResourceKind, id: &str, op: ChangeOp, version: i64) {
-        self.pending.push((kind, id.to_owned(), op, version));
+        let after = match op {
+            ChangeOp::Delete => After::Gone,
+            ChangeOp::Create | ChangeOp::Update => After::Unknown,
+        };
+        self.pending.push((kind, id.to_owned(), op, version, after));
+    }
+
+    /// Records the creation or update of `record`, exactly as this transaction wrote it, at
+    /// `version`; written at commit.
+    pub(crate) fn record_written(&mut self, record: Record, op: ChangeOp, version: i64) {
+        let (kind, id) = (record.kind(), record.id().to_owned());
+        self.pending
+            .push((kind, id, op, version, After::Record(Box::new(record))));
     }
 
     /// Writes the recorded changes, advances the counter, notifies (PostgreSQL) and commits.
-    /// Returns the number of the last change.
-    pub(crate) async fn commit(mut self) -> Result<Seq, StoreError> {
+    pub(crate) async fn commit(mut self) -> Result<Committed, StoreError> {
         let mut seq = self.last;
-        for (kind, id, op, version) in std::mem::take(&mut self.pending) {
+        let mut known = Vec::with_capacity(self.pending.len());
+        for (kind, id, op, version, after) in std::mem::take(&mut self.pending) {
             seq += 1;
             self.tx
                 .execute(
@@ -98,13 +129,27 @@ impl Mutation {
                     )
                     .bind(seq)
                     .bind(kind.as_str())
-                    .bind(id)
+                    .bind(&id)
                     .bind(op.as_str())
                     .bind(version)
                     .bind(self.now),
                     "change sequence number",
                 )
                 .await?;
+            let record = match after {
+                After::Record(record) => Some(*record),
+                After::Gone => None,
+                After::Unknown => continue,
+            };
+            let change = Change {
+                seq: Seq(seq),
+                kind,
+                resource_id: id,
+                op,
+                version,
+                at: self.now,
+            };
+            known.push((change, record));
         }
         if seq != self.last {
             self.tx
@@ -125,7 +170,10 @@ impl Mutation {
             }
         }
         self.tx.commit().await?;
-        Ok(Seq(seq))
+        Ok(Committed {
+            seq: Seq(seq),
+            known,
+        })
     }
 }
 

@@ -43,7 +43,8 @@ mod scan;
 mod usage;
 mod versions;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{Mutex, broadcast};
 use tokio::task::JoinHandle;
@@ -58,6 +59,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/iam/store/migrati
 
 /// How many unread sequence numbers a subscriber may fall behind before it sees `Lagged`.
 const SUBSCRIBER_BUFFER: usize = 1024;
+/// How many of this process's own changes are kept for its follower (`Store::own_changes_after`);
+/// past this, the oldest are dropped and the follower reads them from the log.
+const OWN_CHANGES: usize = 1024;
 
 /// A handle on the store. Cheap to clone; clones share the connections.
 #[derive(Clone)]
@@ -74,6 +78,8 @@ struct Inner {
     changes: broadcast::Sender<Seq>,
     /// PostgreSQL: the task that listens, started by the first `subscribe`.
     listener: Mutex<Option<Listener>>,
+    /// This process's committed changes not yet taken by a follower, by sequence number.
+    own: std::sync::Mutex<BTreeMap<Seq, (Change, Option<Record>)>>,
 }
 
 /// The PostgreSQL listener task; stopped when the store goes.
@@ -127,6 +133,7 @@ impl Store {
                 pg_schema,
                 changes,
                 listener: Mutex::new(None),
+                own: std::sync::Mutex::new(BTreeMap::new()),
             }),
         };
         store.migrate().await?;
@@ -154,6 +161,30 @@ impl Store {
     /// order, a caller that applies these and remembers the last number never misses one.
     pub async fn changes_since(&self, after: Seq, limit: u32) -> Result<Vec<Change>, StoreError> {
         log::changes_since(&self.inner.db, after, limit).await
+    }
+
+    /// This process's own changes after `after`, oldest first, each with the record as it
+    /// wrote it (`None`: deleted), as far as they follow `after` without a gap; what a
+    /// follower at `after` can apply without reading the log. The changes returned, and any
+    /// at or before `after`, are forgotten. A change committed by another process, or one
+    /// whose record its mutation did not know, ends the run: [`Store::changes_since`] and
+    /// [`Store::record`] read it.
+    pub fn own_changes_after(&self, after: Seq) -> Vec<(Change, Option<Record>)> {
+        let mut own = self
+            .inner
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while own.first_key_value().is_some_and(|(seq, _)| *seq <= after) {
+            own.pop_first();
+        }
+        let mut run = Vec::new();
+        let mut next = Seq(after.0 + 1);
+        while let Some(entry) = own.remove(&next) {
+            run.push(entry);
+            next = Seq(next.0 + 1);
+        }
+        run
     }
 
     /// The number of the last committed change; `Seq(0)` for an empty store.
@@ -193,10 +224,24 @@ impl Store {
         log::Mutation::begin(&self.inner.db, now, self.inner.pg_schema.clone()).await
     }
 
-    /// Commits a mutation and tells local subscribers (SQLite; PostgreSQL tells everyone
-    /// through NOTIFY).
+    /// Commits a mutation, keeps the changes whose result it knows for this process's
+    /// follower, and tells local subscribers (SQLite; PostgreSQL tells everyone through
+    /// NOTIFY).
     async fn commit(&self, mutation: log::Mutation) -> Result<Seq, StoreError> {
-        let seq = mutation.commit().await?;
+        let log::Committed { seq, known } = mutation.commit().await?;
+        if !known.is_empty() {
+            let mut own = self
+                .inner
+                .own
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (change, record) in known {
+                own.insert(change.seq, (change, record));
+            }
+            while own.len() > OWN_CHANGES {
+                own.pop_first();
+            }
+        }
         if self.inner.pg_schema.is_none() {
             // No receivers is not an error.
             let _ = self.inner.changes.send(seq);
@@ -230,5 +275,165 @@ async fn forward(
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::ResourceKind;
+
+    #[tokio::test]
+    async fn a_mutation_hands_its_follower_the_changes_whose_records_it_wrote() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let other = Store::open("sqlite::memory:").await.expect("store");
+        let cloud = store
+            .create_cloud(
+                &NewCloud {
+                    organization_id: "org".into(),
+                    name: "c".into(),
+                    ..NewCloud::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        let own = store.own_changes_after(Seq(0));
+        assert_eq!(own.len(), 1, "{own:?}");
+        let (change, record) = &own[0];
+        assert_eq!(
+            (
+                change.seq,
+                change.kind,
+                change.op,
+                change.version,
+                change.at
+            ),
+            (cloud.seq, ResourceKind::Cloud, ChangeOp::Create, 1, 10)
+        );
+        assert_eq!(change.resource_id, cloud.item.id);
+        assert_eq!(record, &Some(Record::Cloud(cloud.item.clone())));
+        assert_eq!(
+            store
+                .record(ResourceKind::Cloud, &cloud.item.id)
+                .await
+                .unwrap(),
+            Some(Record::Cloud(cloud.item.clone())),
+            "what it hands over is what the log's reader would read"
+        );
+        assert!(
+            store.own_changes_after(Seq(0)).is_empty(),
+            "each change is handed over once"
+        );
+        assert!(
+            other.own_changes_after(Seq(0)).is_empty(),
+            "another store has none"
+        );
+
+        let folder = store
+            .create_folder(
+                &NewFolder {
+                    cloud_id: cloud.item.id.clone(),
+                    name: "f".into(),
+                    ..NewFolder::default()
+                },
+                11,
+            )
+            .await
+            .unwrap();
+        let renamed = store
+            .update_folder(
+                &folder.item.id,
+                1,
+                &FolderUpdate {
+                    name: "g".into(),
+                    description: String::new(),
+                    labels: Labels::default(),
+                },
+                12,
+            )
+            .await
+            .unwrap();
+        let account = store
+            .create_service_account(
+                &NewServiceAccount {
+                    folder_id: folder.item.id.clone(),
+                    name: "sa".into(),
+                    ..NewServiceAccount::default()
+                },
+                13,
+            )
+            .await
+            .unwrap();
+        let deleted = store
+            .delete_service_account(&account.item.id, None, 14)
+            .await
+            .unwrap();
+        let seqs = |run: &[(Change, Option<Record>)]| -> Vec<Seq> {
+            run.iter().map(|(change, _)| change.seq).collect()
+        };
+        let run = store.own_changes_after(cloud.seq);
+        assert_eq!(
+            seqs(&run),
+            [folder.seq],
+            "an update's record is read back: the run stops before it"
+        );
+        assert_eq!(run[0].1, Some(Record::Folder(folder.item.clone())));
+        assert!(
+            store.own_changes_after(folder.seq).is_empty(),
+            "nothing follows the update without a gap"
+        );
+        let run = store.own_changes_after(renamed.seq);
+        assert_eq!(seqs(&run), [account.seq, deleted]);
+        assert_eq!(run[0].1, Some(Record::ServiceAccount(account.item.clone())));
+        assert_eq!(
+            (run[1].0.op, run[1].1.clone()),
+            (ChangeOp::Delete, None),
+            "a deletion leaves nothing"
+        );
+
+        // Changes at or before the follower's position are dropped unasked.
+        store
+            .create_service_account(
+                &NewServiceAccount {
+                    folder_id: folder.item.id.clone(),
+                    name: "sa2".into(),
+                    ..NewServiceAccount::default()
+                },
+                15,
+            )
+            .await
+            .unwrap();
+        assert!(store.own_changes_after(Seq(deleted.0 + 1)).is_empty());
+        assert!(store.own_changes_after(deleted).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_oldest_changes_not_taken_are_dropped_past_the_limit() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let mut last = Seq(0);
+        for i in 0..OWN_CHANGES + 2 {
+            last = store
+                .create_cloud(
+                    &NewCloud {
+                        organization_id: "org".into(),
+                        name: format!("c{i}"),
+                        ..NewCloud::default()
+                    },
+                    0,
+                )
+                .await
+                .unwrap()
+                .seq;
+        }
+        assert_eq!(last, Seq(OWN_CHANGES as i64 + 2));
+        assert!(
+            store.own_changes_after(Seq(0)).is_empty(),
+            "the first two were dropped: a follower reads them from the log"
+        );
+        let run = store.own_changes_after(Seq(2));
+        assert_eq!(run.len(), OWN_CHANGES);
+        assert_eq!(run.first().map(|(c, _)| c.seq), Some(Seq(3)));
+        assert_eq!(run.last().map(|(c, _)| c.seq), Some(last));
     }
 }

@@ -692,6 +692,20 @@ pub enum Record {
 }
 
 impl Record {
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            Record::Cloud(_) => ResourceKind::Cloud,
+            Record::Folder(_) => ResourceKind::Folder,
+            Record::ServiceAccount(_) => ResourceKind::ServiceAccount,
+            Record::Federation(_) => ResourceKind::Federation,
+            Record::FederatedCredential(_) => ResourceKind::FederatedCredential,
+            Record::AccessKey(_) => ResourceKind::AccessKey,
+            Record::ApiKey(_) => ResourceKind::ApiKey,
+            Record::AccessBinding(_) => ResourceKind::AccessBinding,
+            Record::RevokedToken(_) => ResourceKind::RevokedToken,
+        }
+    }
+
     pub fn id(&self) -> &str {
         match self {
             Record::Cloud(r) => &r.id,
