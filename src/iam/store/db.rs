@@ -38,7 +38,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// round trip), so that one dropped while idle (a server restart, a proxy's idle timeout) is
 /// replaced rather than failing a call. A connection in steady use is handed out as it is: a
 /// ping on every hand-out was one extra round trip per statement. SQLite's connections are
-/// threads in this process over a local file and are never pinged.
+/// threads in this process over a local file and are handed out without a ping.
 const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Which database a store runs on.
