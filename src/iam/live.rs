@@ -452,7 +452,8 @@ impl Live {
         let store = &self.inner.store;
         loop {
             let own = store.own_changes_after(follower.applied);
-            if !own.is_empty() {
+            if let Some((newest, _)) = own.last() {
+                note_lag(newest);
                 for (change, record) in own {
                     self.apply_change(follower, &change, record);
                 }
@@ -462,9 +463,10 @@ impl Live {
                 return Ok(());
             }
             let changes = store.changes_since(follower.applied, BATCH).await?;
-            if changes.is_empty() {
+            let Some(newest) = changes.last() else {
                 return Ok(());
-            }
+            };
+            note_lag(newest);
             for change in changes {
                 let record = if FOLLOWED.contains(&change.kind) {
                     store.record(change.kind, &change.resource_id).await?
@@ -483,8 +485,6 @@ impl Live {
             self.apply(follower, change, record);
         }
         follower.applied = change.seq;
-        let lag = crate::time::now_unix().saturating_sub(change.at);
-        metrics::gauge!(telemetry::IAM_PROPAGATION_LAG).set(lag.max(0) as f64);
     }
 
     fn apply(&self, follower: &mut Follower, change: &Change, record: Option<Record>) {
@@ -558,6 +558,12 @@ impl Live {
             .set(follower.api_keys.len() as f64);
         metrics::gauge!(telemetry::IAM_REVOKED_TOKENS).set(follower.revoked.len() as f64);
     }
+}
+
+/// Sets the propagation lag from the newest change of a run about to be applied.
+fn note_lag(newest: &Change) {
+    let lag = crate::time::now_unix().saturating_sub(newest.at);
+    metrics::gauge!(telemetry::IAM_PROPAGATION_LAG).set(lag.max(0) as f64);
 }
 
 /// The store's layer of the directory in two copies, so that a change costs a few hash
@@ -656,13 +662,18 @@ impl Layer {
         let next = match &mut self.next {
             Some(next) => next,
             None => {
-                let mut spare = self.spare.take();
-                let copy = match spare.as_mut().and_then(Arc::get_mut) {
-                    Some(lagging) => {
+                // Nothing takes weak references to a layer: one strong reference is ours alone.
+                let unread = self
+                    .spare
+                    .take()
+                    .filter(|spare| Arc::strong_count(spare) == 1);
+                let copy = match unread {
+                    Some(mut spare) => {
+                        let lagging = Arc::make_mut(&mut spare);
                         for missed in self.behind.drain(..) {
                             missed.apply(lagging);
                         }
-                        spare.unwrap_or_default()
+                        spare
                     }
                     None => {
                         self.behind.clear();

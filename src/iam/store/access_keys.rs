@@ -10,8 +10,7 @@ use super::Store;
 use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
-    AccessKey, AccessKeyUpdate, ChangeOp, NewAccessKey, Page, PageRequest, Record, SealedSecret,
-    Seq, Written,
+    AccessKey, AccessKeyUpdate, NewAccessKey, Page, PageRequest, Record, SealedSecret, Seq, Written,
 };
 use super::versions::not_found;
 
@@ -89,11 +88,7 @@ impl Store {
                 KEY_ID,
             )
             .await?;
-        m.record_written(
-            Record::AccessKey(key.clone()),
-            ChangeOp::Create,
-            key.version,
-        );
+        m.record_created(Record::AccessKey(key.clone()));
         let seq = self.commit(m).await?;
         Ok(Written { item: key, seq })
     }

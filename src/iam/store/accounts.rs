@@ -146,11 +146,7 @@ impl Store {
         };
         let (insert, unique) = insert_account(&account);
         m.tx().execute(insert, unique).await?;
-        m.record_written(
-            Record::ServiceAccount(account.clone()),
-            ChangeOp::Create,
-            account.version,
-        );
+        m.record_created(Record::ServiceAccount(account.clone()));
         let seq = self.commit(m).await?;
         Ok(Written { item: account, seq })
     }

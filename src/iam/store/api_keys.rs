@@ -10,9 +10,7 @@ use super::Store;
 use super::codec::{from_text, to_text};
 use super::db::{Columns, Statement};
 use super::error::StoreError;
-use super::model::{
-    ApiKey, ApiKeyUpdate, ChangeOp, NewApiKey, Page, PageRequest, Record, Seq, Written,
-};
+use super::model::{ApiKey, ApiKeyUpdate, NewApiKey, Page, PageRequest, Record, Seq, Written};
 use super::versions::not_found;
 
 /// What a unique violation of `api_keys` means: the only unique column besides the id.
@@ -75,7 +73,7 @@ impl Store {
                 SECRET_HASH,
             )
             .await?;
-        m.record_written(Record::ApiKey(key.clone()), ChangeOp::Create, key.version);
+        m.record_created(Record::ApiKey(key.clone()));
         let seq = self.commit(m).await?;
         Ok(Written { item: key, seq })
     }

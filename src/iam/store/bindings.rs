@@ -101,11 +101,7 @@ impl Store {
         let mut m = self.mutation(now).await?;
         let (insert, unique) = insert_binding(&binding);
         m.tx().execute(insert, unique).await?;
-        m.record_written(
-            Record::AccessBinding(binding.clone()),
-            ChangeOp::Create,
-            binding.version,
-        );
+        m.record_created(Record::AccessBinding(binding.clone()));
         let seq = self.commit(m).await?;
         Ok(Written { item: binding, seq })
     }
@@ -204,11 +200,7 @@ impl Store {
                     };
                     let (insert, unique) = insert_binding(&binding);
                     m.tx().execute(insert, unique).await?;
-                    m.record_written(
-                        Record::AccessBinding(binding.clone()),
-                        ChangeOp::Create,
-                        binding.version,
-                    );
+                    m.record_created(Record::AccessBinding(binding.clone()));
                 }
                 (BindingAction::Remove, Some(row)) => {
                     let id = row.text("id")?;

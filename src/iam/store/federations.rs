@@ -10,8 +10,8 @@ use super::codec::{from_text, to_text};
 use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
-    ChangeOp, FederatedCredential, Federation, FederationUpdate, NewFederatedCredential,
-    NewFederation, Page, PageRequest, Record, Seq, Written,
+    FederatedCredential, Federation, FederationUpdate, NewFederatedCredential, NewFederation, Page,
+    PageRequest, Record, Seq, Written,
 };
 use super::versions::not_found;
 
@@ -88,11 +88,7 @@ impl Store {
                 FEDERATION_NAME,
             )
             .await?;
-        m.record_written(
-            Record::Federation(federation.clone()),
-            ChangeOp::Create,
-            federation.version,
-        );
+        m.record_created(Record::Federation(federation.clone()));
         let seq = self.commit(m).await?;
         Ok(Written {
             item: federation,
@@ -228,11 +224,7 @@ impl Store {
                 CREDENTIAL,
             )
             .await?;
-        m.record_written(
-            Record::FederatedCredential(credential.clone()),
-            ChangeOp::Create,
-            credential.version,
-        );
+        m.record_created(Record::FederatedCredential(credential.clone()));
         let seq = self.commit(m).await?;
         Ok(Written {
             item: credential,

@@ -9,8 +9,8 @@ use super::codec::{from_text, to_text};
 use super::db::{Columns, Statement};
 use super::error::StoreError;
 use super::model::{
-    ChangeOp, Cloud, CloudUpdate, Folder, FolderUpdate, NewCloud, NewFolder, Page, PageRequest,
-    Record, Seq, Written,
+    Cloud, CloudUpdate, Folder, FolderUpdate, NewCloud, NewFolder, Page, PageRequest, Record, Seq,
+    Written,
 };
 use super::versions::not_found;
 
@@ -93,11 +93,7 @@ impl Store {
         let mut m = self.mutation(now).await?;
         let (insert, unique) = insert_cloud(&cloud);
         m.tx().execute(insert, unique).await?;
-        m.record_written(
-            Record::Cloud(cloud.clone()),
-            ChangeOp::Create,
-            cloud.version,
-        );
+        m.record_created(Record::Cloud(cloud.clone()));
         let seq = self.commit(m).await?;
         Ok(Written { item: cloud, seq })
     }
@@ -197,11 +193,7 @@ impl Store {
         let mut m = self.mutation(now).await?;
         let (insert, unique) = insert_folder(&folder);
         m.tx().execute(insert, unique).await?;
-        m.record_written(
-            Record::Folder(folder.clone()),
-            ChangeOp::Create,
-            folder.version,
-        );
+        m.record_created(Record::Folder(folder.clone()));
         let seq = self.commit(m).await?;
         Ok(Written { item: folder, seq })
     }

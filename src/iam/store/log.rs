@@ -107,12 +107,17 @@ impl Mutation {
         self.pending.push((kind, id.to_owned(), op, version, after));
     }
 
-    /// Records the creation or update of `record`, exactly as this transaction wrote it, at
-    /// `version`; written at commit.
-    pub(crate) fn record_written(&mut self, record: Record, op: ChangeOp, version: i64) {
-        let (kind, id) = (record.kind(), record.id().to_owned());
-        self.pending
-            .push((kind, id, op, version, After::Record(Box::new(record))));
+    /// Records the creation of `record`, exactly as this transaction inserted it; written at
+    /// commit.
+    pub(crate) fn record_created(&mut self, record: Record) {
+        let (kind, id, version) = (record.kind(), record.id().to_owned(), record.version());
+        self.pending.push((
+            kind,
+            id,
+            ChangeOp::Create,
+            version,
+            After::Record(Box::new(record)),
+        ));
     }
 
     /// Writes the recorded changes, advances the counter, notifies (PostgreSQL) and commits.

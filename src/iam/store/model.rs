@@ -706,6 +706,21 @@ impl Record {
         }
     }
 
+    /// The record's version.
+    pub fn version(&self) -> i64 {
+        match self {
+            Record::Cloud(r) => r.version,
+            Record::Folder(r) => r.version,
+            Record::ServiceAccount(r) => r.version,
+            Record::Federation(r) => r.version,
+            Record::FederatedCredential(r) => r.version,
+            Record::AccessKey(r) => r.version,
+            Record::ApiKey(r) => r.version,
+            Record::AccessBinding(r) => r.version,
+            Record::RevokedToken(r) => r.version,
+        }
+    }
+
     pub fn id(&self) -> &str {
         match self {
             Record::Cloud(r) => &r.id,
