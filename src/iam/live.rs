@@ -2,9 +2,11 @@
 //! index ([`AuthzIndex`]) and the store's layer of the exchange directory ([`Entries`]) — kept
 //! current from the store's change log (`docs/design.md#propagation`).
 //!
-//! - **Start**: [`Live::load`] notes the log's last sequence number, then reads every followed
-//!   table whole ([`Store::scan_all`]: pages on SQLite, one `COPY` on PostgreSQL), then applies
-//!   the changes committed since that number. Reading a record newer than the number is
+//! - **Start**: [`Live::load`] listens for the store's notifications (so that nothing
+//!   committed while it loads, or before [`Live::follow`] runs, waits for a poll), notes the
+//!   log's last sequence number, then reads every followed table whole ([`Store::scan_all`]:
+//!   pages on SQLite, one `COPY` on PostgreSQL), then applies the changes committed since that
+//!   number. Reading a record newer than the number is
 //!   harmless: a change read from the log is applied by reading the record as it is now, so
 //!   applying one twice, or late, converges on the same state.
 //! - **Following**: [`Live::follow`] applies the changes after the last applied one whenever
@@ -202,6 +204,10 @@ struct Inner {
     revoked: Revoked,
     api_keys: ApiKeyTable,
     access_keys: AccessKeys,
+    /// The store's notifications, subscribed to before the load read anything, so that a
+    /// commit made while this replica loads or starts is told of; [`Live::follow`] takes
+    /// them over.
+    notifications: std::sync::Mutex<Option<broadcast::Receiver<Seq>>>,
 }
 
 /// What applying changes needs besides the published views.
@@ -236,6 +242,15 @@ impl Live {
     /// Loads every followed record of `store` and the changes committed meanwhile.
     pub async fn load(store: Store, defaults: FederationDefaults) -> Result<Live, StoreError> {
         let started = std::time::Instant::now();
+        // Listen first: a change committed after this is told of, one committed before it is
+        // in what the load reads.
+        let notifications = match store.subscribe().await {
+            Ok(receiver) => Some(receiver),
+            Err(e) => {
+                tracing::warn!(error = %e, "IAM store: cannot listen for changes yet; following the log every second until it can");
+                None
+            }
+        };
         let published = Arc::new(ArcSwap::from_pointee(Entries::default()));
         let mut follower = Follower {
             applied: store.max_seq().await?,
@@ -271,6 +286,7 @@ impl Live {
                 defaults,
                 configured: ArcSwap::from_pointee(Directory::default()),
                 configured_links: std::sync::Mutex::new(Vec::new()),
+                notifications: std::sync::Mutex::new(notifications),
             }),
         };
         live.catch_up().await?;
@@ -501,7 +517,12 @@ impl Live {
 
     /// Follows the log until the store closes: on every notification, and every [`POLL`].
     pub async fn follow(self) {
-        let mut notifications: Option<broadcast::Receiver<Seq>> = None;
+        let mut notifications = self
+            .inner
+            .notifications
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let mut failing = false;
         // The change a notification named: catching up to it is enough; a poll, or a
         // notification lost to lag, reads the log to its end.

@@ -10,7 +10,7 @@ use wif_gateway::exchange::directory::{Directory, Entries};
 use wif_gateway::iam::ResourceKind;
 use wif_gateway::iam::authn::Principal;
 use wif_gateway::iam::authz::Resource;
-use wif_gateway::iam::live::{FederationDefaults, Live};
+use wif_gateway::iam::live::{FederationDefaults, Live, POLL};
 use wif_gateway::iam::roles::Method;
 use wif_gateway::iam::service::Authorize;
 use wif_gateway::iam::store::Store;
@@ -349,6 +349,41 @@ async fn the_directory_layer_is_copied_only_when_a_change_touches_it(db: &TestDb
     );
 }
 
+/// A change committed after a replica loaded but before it follows (while it starts serving)
+/// is applied on its notification, not left for the next poll: the replica listens before it
+/// loads. On PostgreSQL the change comes from another replica; on SQLite, where notifications
+/// reach only the store that wrote, from the replica's own store.
+async fn a_change_committed_while_a_replica_starts_is_applied_on_its_notification(db: &TestDb) {
+    let writer = &db.store;
+    let (_, runner, federation) = runner_and_federation(writer).await;
+    let store = if db.is_postgres() {
+        db.reopen().await
+    } else {
+        writer.clone()
+    };
+    let live = Live::load(store, defaults()).await.unwrap();
+    let created = writer
+        .create_federated_credential(&new_credential(&runner, &federation.id, SUBJECT), NOW)
+        .await
+        .unwrap();
+    assert!(
+        live.applied() < created.seq,
+        "not applied before it follows"
+    );
+    let follower = tokio::spawn(live.clone().follow());
+    let seen = until("the credential", || {
+        binds(&live, &federation.issuer, &runner, SUBJECT)
+    })
+    .await;
+    // Without its notification the change waits for the first poll, a full POLL after the
+    // follower starts.
+    assert!(
+        seen < POLL,
+        "applied after {seen:?}: its notification was lost and the poll found it"
+    );
+    follower.abort();
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident => $on_postgresql:ident),* $(,)?) => {
         $(
@@ -380,5 +415,7 @@ mod backends {
             => the_directory_layer_is_copied_only_when_a_change_touches_it_on_postgresql,
         this_replicas_own_changes_are_applied_as_written_without_reading_them_back
             => this_replicas_own_changes_are_applied_as_written_without_reading_them_back_on_postgresql,
+        a_change_committed_while_a_replica_starts_is_applied_on_its_notification
+            => a_change_committed_while_a_replica_starts_is_applied_on_its_notification_on_postgresql,
     );
 }
