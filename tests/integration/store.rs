@@ -228,7 +228,73 @@ on_both_backends!(
     idempotency_keys_are_reserved_once_settled_released_taken_over_and_pruned,
     access_keys_crud_sealed_at_rest_and_cascaded,
     api_keys_are_kept_as_hashes_logged_followed_and_cascaded,
+    a_mutation_of_many_changes_logs_them_in_order_and_tells_of_the_last,
 );
+
+/// A deletion that cascades to more changes than one statement writes logs every one of them,
+/// numbered without gaps in the order made, advances the counter to the last, and tells
+/// subscribers of that last number.
+async fn a_mutation_of_many_changes_logs_them_in_order_and_tells_of_the_last(db: &TestDb) {
+    let store = &db.store;
+    let (cloud, folder) = cloud_and_folder(store, "many").await;
+    let mut accounts = BTreeSet::new();
+    for i in 0..70 {
+        accounts.insert(account(store, &folder, &format!("sa-{i}")).await);
+    }
+    let mut notifications = store.subscribe().await.expect("subscribe");
+    let before = store.max_seq().await.unwrap();
+    let version = store.get_folder(&folder).await.unwrap().version;
+    let deleted = store
+        .delete_folder(&folder, Some(version), NOW)
+        .await
+        .expect("delete the folder");
+
+    let changes = store.changes_since(before, 1000).await.unwrap();
+    assert_eq!(changes.len(), 71, "70 accounts and the folder");
+    for (i, change) in changes.iter().enumerate() {
+        assert_eq!(change.seq, Seq(before.0 + 1 + i as i64), "no gap at {i}");
+        assert_eq!(change.op, ChangeOp::Delete);
+        assert_eq!(change.at, NOW);
+    }
+    assert_eq!(changes.last().map(|c| c.seq), Some(deleted));
+    assert_eq!(store.max_seq().await.unwrap(), deleted);
+    let logged: BTreeSet<String> = changes
+        .iter()
+        .filter(|c| c.kind == ResourceKind::ServiceAccount)
+        .map(|c| c.resource_id.clone())
+        .collect();
+    assert_eq!(logged, accounts);
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.kind == ResourceKind::Folder && c.resource_id == folder)
+    );
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let seq = notifications.recv().await.expect("a notification");
+            if seq >= deleted {
+                return seq;
+            }
+        }
+    })
+    .await
+    .expect("told within 10 s");
+    assert_eq!(heard, deleted, "told of the last change");
+
+    // The next mutation numbers on from there.
+    let next = store
+        .create_folder(
+            &NewFolder {
+                cloud_id: cloud,
+                name: "after".into(),
+                ..NewFolder::default()
+            },
+            NOW,
+        )
+        .await
+        .expect("create a folder");
+    assert_eq!(next.seq, Seq(deleted.0 + 1));
+}
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs

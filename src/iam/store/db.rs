@@ -13,14 +13,15 @@
 //! created if missing.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use sqlx::{Postgres, Row as _, Transaction};
 
 use super::error::{StoreError, classify};
 
@@ -432,7 +433,7 @@ fn copy_corrupt(reason: &str) -> StoreError {
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls it back.
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -446,7 +447,7 @@ impl Tx {
     ) -> Result<u64, StoreError> {
         let done = match self {
             Tx::Sqlite(tx) => bound!(&stmt)
-                .execute(&mut **tx)
+                .execute(tx.conn()?)
                 .await
                 .map(|r| r.rows_affected()),
             Tx::Postgres(tx) => bound!(&stmt)
@@ -465,7 +466,7 @@ impl Tx {
     ) -> Result<Option<Row>, StoreError> {
         let row = match self {
             Tx::Sqlite(tx) => bound!(&stmt)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(tx.conn()?)
                 .await
                 .map(|r| r.map(Row::Sqlite)),
             Tx::Postgres(tx) => bound!(&stmt)
@@ -479,7 +480,7 @@ impl Tx {
     pub(crate) async fn fetch_all(&mut self, stmt: Statement) -> Result<Vec<Row>, StoreError> {
         Ok(match self {
             Tx::Sqlite(tx) => bound!(&stmt)
-                .fetch_all(&mut **tx)
+                .fetch_all(tx.conn()?)
                 .await?
                 .into_iter()
                 .map(Row::Sqlite)
@@ -495,10 +496,125 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(mut tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
+    }
+}
+
+/// SQLite's one writer connection, held by the store rather than pooled: a pool pings each
+/// connection it takes back (sqlx does, whatever the pool's options), one more round trip to
+/// the connection's thread after every transaction. Calls queue on the lock, as they queued
+/// for the pool's one connection, and wait at most [`ACQUIRE_TIMEOUT`].
+#[derive(Clone)]
+pub(crate) struct Writer(Arc<tokio::sync::Mutex<Held>>);
+
+/// The writer connection and what a dropped transaction left of it.
+struct Held {
+    /// `None` once the store is closed.
+    conn: Option<SqliteConnection>,
+    /// A transaction was begun and neither committed nor rolled back: its [`SqliteTx`] was
+    /// dropped (a cancelled call) where no task could be started to roll it back.
+    open: bool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl Held {
+    fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::from(sqlx::Error::PoolClosed))
+    }
+
+    /// Rolls back the transaction a dropped [`SqliteTx`] left open. Failing that (there was
+    /// none: SQLite ended it on an error), the connection is as it should be.
+    async fn settle(&mut self) {
+        if self.open {
+            if let Some(conn) = self.conn.as_mut() {
+                let _ = sqlx::query("ROLLBACK").execute(conn).await;
+            }
+            self.open = false;
+        }
+    }
+}
+
+impl Writer {
+    fn new(conn: SqliteConnection) -> Writer {
+        Writer(Arc::new(tokio::sync::Mutex::new(Held {
+            conn: Some(conn),
+            open: false,
+        })))
+    }
+
+    /// The connection, once every call before this one is done with it.
+    async fn acquire(&self) -> Result<tokio::sync::OwnedMutexGuard<Held>, StoreError> {
+        let mut held = tokio::time::timeout(ACQUIRE_TIMEOUT, self.0.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))?;
+        held.conn()?;
+        held.settle().await;
+        Ok(held)
+    }
+
+    /// Starts a write transaction with `BEGIN IMMEDIATE`: it takes the database's write lock
+    /// at once, so it never fails half-way with SQLITE_BUSY.
+    async fn begin(&self) -> Result<SqliteTx, StoreError> {
+        let mut held = self.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(held.conn()?).await?;
+        held.open = true;
+        Ok(SqliteTx { held: Some(held) })
+    }
+
+    async fn close(&self) {
+        let mut held = self.0.lock().await;
+        held.settle().await;
+        if let Some(conn) = held.conn.take() {
+            let _ = sqlx::Connection::close(conn).await;
+        }
+    }
+}
+
+/// A transaction on the SQLite writer. Dropped without [`SqliteTx::commit`], it is rolled
+/// back by a task started there, or else by the next call that takes the writer.
+pub(crate) struct SqliteTx {
+    held: Option<tokio::sync::OwnedMutexGuard<Held>>,
+}
+
+impl SqliteTx {
+    fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        self.held
+            .as_mut()
+            .ok_or_else(|| StoreError::from(sqlx::Error::PoolClosed))?
+            .conn()
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        sqlx::query("COMMIT").execute(self.conn()?).await?;
+        if let Some(held) = self.held.as_mut() {
+            held.open = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        let Some(mut held) = self.held.take() else {
+            return;
+        };
+        if !held.open {
+            return;
+        }
+        // The lock goes with the task, so no call takes the writer before the rollback.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { held.settle().await });
+        }
     }
 }
 
@@ -508,9 +624,10 @@ pub(crate) enum Db {
     Sqlite {
         /// One connection: SQLite has one writer at a time, and queueing here rather than
         /// in the file lock means no write ever fails with SQLITE_BUSY.
-        writer: SqlitePool,
-        /// Reads in WAL mode see the last commit and never block the writer.
-        reader: SqlitePool,
+        writer: Writer,
+        /// Reads in WAL mode see the last commit and never block the writer. `None` for an
+        /// in-memory database, whose one connection is the writer's: reads take it.
+        reader: Option<SqlitePool>,
     },
     Postgres {
         pool: PgPool,
@@ -542,25 +659,19 @@ impl Db {
             .row_buffer_size(SQLITE_ROW_CHANNEL)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
-            .await?;
+        let writer = Writer::new(sqlx::ConnectOptions::connect(&options).await?);
         let reader = if in_memory {
             // Another connection would open another, empty database.
-            writer.clone()
+            None
         } else {
-            SqlitePoolOptions::new()
-                .max_connections(SQLITE_READERS)
-                .test_before_acquire(false)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?
+            Some(
+                SqlitePoolOptions::new()
+                    .max_connections(SQLITE_READERS)
+                    .test_before_acquire(false)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?,
+            )
         };
         Ok(Db::Sqlite { writer, reader })
     }
@@ -615,7 +726,10 @@ impl Db {
         migrator: &sqlx::migrate::Migrator,
     ) -> Result<(), StoreError> {
         match self {
-            Db::Sqlite { writer, .. } => migrator.run(writer).await?,
+            Db::Sqlite { writer, .. } => {
+                let mut held = writer.acquire().await?;
+                migrator.run(held.conn()?).await?;
+            }
             Db::Postgres { pool } => migrator.run(pool).await?,
         }
         Ok(())
@@ -624,7 +738,7 @@ impl Db {
     /// Starts a write transaction.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
             Db::Postgres { pool } => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -638,10 +752,13 @@ impl Db {
         unique: &'static str,
     ) -> Result<u64, StoreError> {
         let done = match self {
-            Db::Sqlite { writer, .. } => bound!(&stmt)
-                .execute(writer)
-                .await
-                .map(|r| r.rows_affected()),
+            Db::Sqlite { writer, .. } => {
+                let mut held = writer.acquire().await?;
+                bound!(&stmt)
+                    .execute(held.conn()?)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
             Db::Postgres { pool } => bound!(&stmt).execute(pool).await.map(|r| r.rows_affected()),
         };
         done.map_err(|e| classify(e, unique))
@@ -650,8 +767,16 @@ impl Db {
     /// Runs a read that returns at most one row.
     pub(crate) async fn fetch_optional(&self, stmt: Statement) -> Result<Option<Row>, StoreError> {
         Ok(match self {
-            Db::Sqlite { reader, .. } => {
-                bound!(&stmt).fetch_optional(reader).await?.map(Row::Sqlite)
+            Db::Sqlite {
+                reader: Some(reader),
+                ..
+            } => bound!(&stmt).fetch_optional(reader).await?.map(Row::Sqlite),
+            Db::Sqlite { writer, .. } => {
+                let mut held = writer.acquire().await?;
+                bound!(&stmt)
+                    .fetch_optional(held.conn()?)
+                    .await?
+                    .map(Row::Sqlite)
             }
             Db::Postgres { pool } => bound!(&stmt).fetch_optional(pool).await?.map(Row::Postgres),
         })
@@ -660,12 +785,24 @@ impl Db {
     /// Runs a read.
     pub(crate) async fn fetch_all(&self, stmt: Statement) -> Result<Vec<Row>, StoreError> {
         Ok(match self {
-            Db::Sqlite { reader, .. } => bound!(&stmt)
+            Db::Sqlite {
+                reader: Some(reader),
+                ..
+            } => bound!(&stmt)
                 .fetch_all(reader)
                 .await?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect(),
+            Db::Sqlite { writer, .. } => {
+                let mut held = writer.acquire().await?;
+                bound!(&stmt)
+                    .fetch_all(held.conn()?)
+                    .await?
+                    .into_iter()
+                    .map(Row::Sqlite)
+                    .collect()
+            }
             Db::Postgres { pool } => bound!(&stmt)
                 .fetch_all(pool)
                 .await?
@@ -719,7 +856,9 @@ impl Db {
         match self {
             Db::Sqlite { writer, reader } => {
                 writer.close().await;
-                reader.close().await;
+                if let Some(reader) = reader {
+                    reader.close().await;
+                }
             }
             Db::Postgres { pool } => pool.close().await,
         }
@@ -739,6 +878,59 @@ fn is_plain_identifier(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn values(db: &Db) -> Vec<i64> {
+        let rows = db
+            .fetch_all(Statement::new("SELECT v FROM t ORDER BY v"))
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.int("v").unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_sqlite_transaction_is_rolled_back_before_the_writer_serves_again() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+            "sqlite::memory:".to_owned(),
+        ] {
+            let db = Db::connect(&url, &OpenOptions::default()).await.unwrap();
+            db.execute(Statement::new("CREATE TABLE t (v INTEGER)"), "t")
+                .await
+                .unwrap();
+            // Dropped where a task can roll it back.
+            let mut tx = db.begin().await.unwrap();
+            tx.execute(Statement::new("INSERT INTO t VALUES (1)"), "t")
+                .await
+                .unwrap();
+            drop(tx);
+            assert_eq!(values(&db).await, Vec::<i64>::new(), "{url}");
+            // Dropped with no task to roll it back: the next call that takes the writer does.
+            let mut tx = db.begin().await.unwrap();
+            tx.execute(Statement::new("INSERT INTO t VALUES (2)"), "t")
+                .await
+                .unwrap();
+            let Tx::Sqlite(mut sqlite) = tx else {
+                panic!("a SQLite transaction")
+            };
+            drop(sqlite.held.take());
+            drop(sqlite);
+            let mut tx = db.begin().await.expect("the writer is usable again");
+            tx.execute(Statement::new("INSERT INTO t VALUES (3)"), "t")
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            db.execute(Statement::new("INSERT INTO t VALUES (4)"), "t")
+                .await
+                .unwrap();
+            assert_eq!(values(&db).await, vec![3, 4], "{url}");
+
+            db.close().await;
+            let Err(StoreError::Unavailable { .. }) = db.begin().await else {
+                panic!("{url}: a closed store is unavailable");
+            };
+        }
+    }
 
     #[test]
     fn a_json_page_row_reads_both_backends_values_and_refuses_others() {

@@ -1,18 +1,22 @@
 //! The change log, and the one way the store writes what replicas follow: a [`Mutation`] is a
-//! write transaction that first locks the log's counter row, then changes resources, records a
-//! change for each, and commits the changes and the resources together. A new operation, which
-//! no replica follows, is one `INSERT` outside it (`Store::create_operation`).
+//! write transaction that changes resources, records a change for each, and commits the
+//! changes, the log's counter and the resources together. A new operation, which no replica
+//! follows, is one `INSERT` outside it (`Store::create_operation`).
 //!
-//! Locking the counter first makes mutations commit one at a time, in sequence order, on both
-//! backends (SQLite has a single writer anyway; PostgreSQL queues on the row lock). So the
-//! numbers have no gaps, and a reader that sees change n has seen every change before it: a
-//! replica that applies [`changes_since`] its last number misses nothing. The management plane
-//! writes rarely, so one writer at a time costs nothing that matters.
+//! Mutations commit one at a time, in sequence order, on both backends: SQLite has one writer,
+//! whose `BEGIN IMMEDIATE` holds the database's write lock until `COMMIT`, and the counter is
+//! advanced just before it; on PostgreSQL a mutation first locks the counter's row, and the
+//! others queue on that lock. So the numbers have no gaps, and a reader that sees change n has
+//! seen every change before it: a replica that applies [`changes_since`] its last number
+//! misses nothing. The management plane writes rarely, so one writer at a time costs nothing
+//! that matters.
 //!
 //! On PostgreSQL the same transaction sends `NOTIFY wif_changes` with payload
 //! `"<seq> <schema>"`; PostgreSQL delivers it at commit, to every store listening on the
 //! database (see `Store::subscribe`). On SQLite, the store tells its own subscribers after the
 //! commit.
+
+use std::sync::LazyLock;
 
 use crate::iam::ResourceKind;
 
@@ -38,8 +42,8 @@ pub(crate) fn parse_payload(payload: &str, schema: &str) -> Option<Seq> {
 /// A write transaction in progress. Dropping it rolls everything back.
 pub(crate) struct Mutation {
     tx: Tx,
-    /// The counter's value when the transaction locked it.
-    last: i64,
+    /// PostgreSQL: the counter's value when the transaction locked it. SQLite: read at commit.
+    last: Option<i64>,
     pending: Vec<(ResourceKind, String, ChangeOp, i64, After)>,
     now: i64,
     /// PostgreSQL: the schema named in the notification.
@@ -65,24 +69,27 @@ pub(crate) struct Committed {
 }
 
 impl Mutation {
-    /// Starts a write transaction and locks the change counter.
+    /// Starts a write transaction. PostgreSQL: locks the change counter first, so that
+    /// mutations queue on it and commit in sequence order. SQLite: `BEGIN IMMEDIATE` already
+    /// holds the database's one write lock; the counter is read and advanced at commit, in one
+    /// statement.
     pub(crate) async fn begin(
         db: &Db,
         now: i64,
         notify_schema: Option<String>,
     ) -> Result<Mutation, StoreError> {
         let mut tx = db.begin().await?;
-        let row = tx
-            .fetch_optional(
-                Statement::new("UPDATE change_counter SET seq = seq WHERE id = 1 RETURNING seq"),
-                "change counter",
-            )
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                what: "change counter",
-                reason: "the row is missing".into(),
-            })?;
-        let last = row.int("seq")?;
+        let last = match tx {
+            Tx::Sqlite(_) => None,
+            Tx::Postgres(_) => Some(
+                counter(
+                    &mut tx,
+                    "UPDATE change_counter SET seq = seq WHERE id = 1 RETURNING seq",
+                    None,
+                )
+                .await?,
+            ),
+        };
         Ok(Mutation {
             tx,
             last,
@@ -121,65 +128,157 @@ impl Mutation {
     }
 
     /// Writes the recorded changes, advances the counter, notifies (PostgreSQL) and commits.
+    /// The changes go in multi-row `INSERT`s of up to [`ROWS_PER_INSERT`]; on SQLite the
+    /// counter is advanced by their number in one statement that returns where it stood, on
+    /// PostgreSQL the last `INSERT`, the counter and the notification are one statement.
     pub(crate) async fn commit(mut self) -> Result<Committed, StoreError> {
-        let mut seq = self.last;
-        let mut known = Vec::with_capacity(self.pending.len());
-        for (kind, id, op, version, after) in std::mem::take(&mut self.pending) {
-            seq += 1;
-            self.tx
-                .execute(
-                    Statement::new(
-                        "INSERT INTO changes (seq, kind, resource_id, op, version, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(seq)
-                    .bind(kind.as_str())
-                    .bind(&id)
-                    .bind(op.as_str())
-                    .bind(version)
-                    .bind(self.now),
-                    "change sequence number",
+        let pending = std::mem::take(&mut self.pending);
+        let count = i64::try_from(pending.len()).unwrap_or(i64::MAX);
+        let last = match self.last {
+            Some(last) => last,
+            None if pending.is_empty() => {
+                counter(
+                    &mut self.tx,
+                    "SELECT seq FROM change_counter WHERE id = 1",
+                    None,
                 )
-                .await?;
-            let record = match after {
-                After::Record(record) => Some(*record),
-                After::Gone => None,
-                After::Unknown => continue,
-            };
-            let change = Change {
+                .await?
+            }
+            None => {
+                counter(
+                    &mut self.tx,
+                    "UPDATE change_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq",
+                    Some(count),
+                )
+                .await?
+                    - count
+            }
+        };
+        let newest = last + count;
+        let mut changes = Vec::with_capacity(pending.len());
+        let mut afters = Vec::with_capacity(pending.len());
+        for (seq, (kind, resource_id, op, version, after)) in (last + 1..).zip(pending) {
+            changes.push(Change {
                 seq: Seq(seq),
                 kind,
-                resource_id: id,
+                resource_id,
                 op,
                 version,
                 at: self.now,
-            };
-            known.push((change, record));
+            });
+            afters.push(after);
         }
-        if seq != self.last {
-            self.tx
-                .execute(
-                    Statement::new("UPDATE change_counter SET seq = $1 WHERE id = 1").bind(seq),
-                    "change counter",
-                )
-                .await?;
-            if let Some(schema) = &self.notify_schema {
-                self.tx
-                    .fetch_optional(
-                        Statement::new("SELECT pg_notify($1, $2)")
-                            .bind(CHANNEL)
-                            .bind(payload(Seq(seq), schema)),
-                        "notification",
-                    )
-                    .await?;
+        let chunks: Vec<&[Change]> = changes.chunks(ROWS_PER_INSERT).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let notify = match &self.notify_schema {
+                Some(schema) if i + 1 == chunks.len() => Some(schema),
+                _ => None,
+            };
+            let mut stmt = Statement::new(match notify {
+                Some(_) => PG_LAST_INSERTS[chunk.len() - 1].as_str(),
+                None => INSERTS[chunk.len() - 1].as_str(),
+            });
+            for change in *chunk {
+                stmt = stmt
+                    .bind(change.seq.0)
+                    .bind(change.kind.as_str())
+                    .bind(change.resource_id.as_str())
+                    .bind(change.op.as_str())
+                    .bind(change.version)
+                    .bind(change.at);
+            }
+            match notify {
+                Some(schema) => {
+                    let stmt = stmt
+                        .bind(newest)
+                        .bind(CHANNEL)
+                        .bind(payload(Seq(newest), schema));
+                    self.tx
+                        .fetch_optional(stmt, "change sequence number")
+                        .await?;
+                }
+                None => {
+                    self.tx.execute(stmt, "change sequence number").await?;
+                }
             }
         }
         self.tx.commit().await?;
+        let known = changes
+            .into_iter()
+            .zip(afters)
+            .filter_map(|(change, after)| match after {
+                After::Record(record) => Some((change, Some(*record))),
+                After::Gone => Some((change, None)),
+                After::Unknown => None,
+            })
+            .collect();
         Ok(Committed {
-            seq: Seq(seq),
+            seq: Seq(newest),
             known,
         })
     }
+}
+
+/// Runs `sql`, with `arg` as `$1` if given, and returns the counter it answers.
+async fn counter(tx: &mut Tx, sql: &'static str, arg: Option<i64>) -> Result<i64, StoreError> {
+    let mut stmt = Statement::new(sql);
+    if let Some(arg) = arg {
+        stmt = stmt.bind(arg);
+    }
+    let row = tx
+        .fetch_optional(stmt, "change counter")
+        .await?
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "change counter",
+            reason: "the row is missing".into(),
+        })?;
+    row.int("seq")
+}
+
+/// The most changes one `INSERT` writes.
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO changes` of 1, 2, … [`ROWS_PER_INSERT`] rows, six arguments a row.
+static INSERTS: LazyLock<Vec<String>> =
+    LazyLock::new(|| (1..=ROWS_PER_INSERT).map(insert_changes).collect());
+
+/// PostgreSQL: the same, then the counter set to the argument after the rows', and
+/// `pg_notify` of the next two (channel, payload): a mutation's last statement before `COMMIT`.
+static PG_LAST_INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=ROWS_PER_INSERT)
+        .map(|rows| {
+            let next = rows * 6;
+            format!(
+                "WITH inserted AS ({}), advanced AS (UPDATE change_counter SET seq = ${} \
+                 WHERE id = 1) SELECT pg_notify(${}, ${})",
+                insert_changes(rows),
+                next + 1,
+                next + 2,
+                next + 3
+            )
+        })
+        .collect()
+});
+
+fn insert_changes(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let first = row * 6;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                first + 1,
+                first + 2,
+                first + 3,
+                first + 4,
+                first + 5,
+                first + 6
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO changes (seq, kind, resource_id, op, version, at) VALUES {}",
+        values.join(", ")
+    )
 }
 
 /// Up to `limit` changes after `after`, oldest first.
