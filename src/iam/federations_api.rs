@@ -27,7 +27,7 @@ use super::authz::Resource;
 use super::operation::{self, types};
 use super::paging;
 use super::quota::Quota;
-use super::service::{Context, Finished, Method};
+use super::service::{Context, Finished, Method, finished_operation};
 use super::status::Status;
 use super::store::{
     FederatedCredential, Federation, FederationUpdate, Labels, NewFederatedCredential,
@@ -431,31 +431,33 @@ impl Federations<'_> {
         self.ctx
             .quota(Quota::FederatedCredentials, &account.cloud_id, 1)
             .await?;
-        let written = self
+        // The operation is kept in the credential's own transaction.
+        let (written, operation) = self
             .ctx
             .store()
-            .create_federated_credential(
+            .create_federated_credential_with(
                 &NewFederatedCredential {
                     service_account_id: account.id,
                     federation_id: federation.id,
                     external_subject_id: request.external_subject_id,
                 },
                 self.ctx.now,
-            )
-            .await?;
-        let credential = self.ctx.applied(written).await;
-        self.ctx
-            .finished(
-                principal,
-                Finished {
-                    resource_id: &credential.id,
-                    description: "Create federated credential",
-                    types: types::FEDERATED_CREDENTIAL_CREATE,
-                    metadata: &json!({"federatedCredentialId": credential.id}),
-                    response: &operation::message(&credential_message(&credential)),
+                |credential| {
+                    finished_operation(
+                        principal,
+                        Finished {
+                            resource_id: &credential.id,
+                            description: "Create federated credential",
+                            types: types::FEDERATED_CREDENTIAL_CREATE,
+                            metadata: &json!({"federatedCredentialId": credential.id}),
+                            response: &operation::message(&credential_message(credential)),
+                        },
+                    )
                 },
             )
-            .await
+            .await?;
+        self.ctx.applied(written).await;
+        Ok(operation)
     }
 
     /// `FederatedCredentialService.Delete`. Once it answers, this replica's exchange no

@@ -541,14 +541,8 @@ pub struct Finished<'a> {
     pub response: &'a Value,
 }
 
-/// Keeps the finished operation of a change that has committed. Failing to keep it does not
-/// undo the change: the operation is answered all the same, and the failure logged.
-pub async fn record_operation(
-    store: &Store,
-    now: i64,
-    principal: &Principal,
-    finished: Finished<'_>,
-) -> Result<Operation, Status> {
+/// The finished operation of a change, as `principal` made it.
+pub fn finished_operation(principal: &Principal, finished: Finished<'_>) -> NewOperation {
     let Finished {
         resource_id,
         description,
@@ -557,14 +551,26 @@ pub async fn record_operation(
         response,
     } = finished;
     let (metadata, result) = operation::finished(types, metadata, Ok(response));
-    let new = NewOperation {
+    NewOperation {
         resource_id: resource_id.to_owned(),
         description: description.to_owned(),
         created_by: principal.service_account_id.clone(),
         done: true,
         metadata,
         result: Some(result),
-    };
+    }
+}
+
+/// Keeps the finished operation of a change that has committed. Failing to keep it does not
+/// undo the change: the operation is answered all the same, and the failure logged.
+pub async fn record_operation(
+    store: &Store,
+    now: i64,
+    principal: &Principal,
+    finished: Finished<'_>,
+) -> Result<Operation, Status> {
+    let resource_id = finished.resource_id;
+    let new = finished_operation(principal, finished);
     match store.create_operation(&new, now).await {
         Ok(operation) => Ok(operation),
         Err(e) => {

@@ -229,7 +229,76 @@ on_both_backends!(
     access_keys_crud_sealed_at_rest_and_cascaded,
     api_keys_are_kept_as_hashes_logged_followed_and_cascaded,
     a_mutation_of_many_changes_logs_them_in_order_and_tells_of_the_last,
+    a_credential_and_its_operation_commit_together,
 );
+
+/// `create_federated_credential_with` keeps the credential and its operation in one
+/// transaction: both or neither, and the operation logs no change.
+async fn a_credential_and_its_operation_commit_together(db: &TestDb) {
+    use wif_gateway::iam::store::{NewOperation, OperationResult};
+    let store = &db.store;
+    let (_, folder) = cloud_and_folder(store, "ops").await;
+    let runner = account(store, &folder, "runner").await;
+    let federation = store
+        .create_federation(&new_federation(&folder, "k8s"), NOW)
+        .await
+        .unwrap()
+        .item;
+    let operation_of = |done: bool| {
+        move |credential: &wif_gateway::iam::store::FederatedCredential| NewOperation {
+            resource_id: credential.id.clone(),
+            description: "Create federated credential".into(),
+            created_by: "aje-admin".into(),
+            done,
+            metadata: serde_json::json!({ "federatedCredentialId": credential.id }),
+            result: Some(OperationResult::Response(
+                serde_json::json!({ "id": credential.id }),
+            )),
+        }
+    };
+    let before = store.max_seq().await.unwrap();
+    let (written, operation) = store
+        .create_federated_credential_with(
+            &new_credential(&runner, &federation.id, "subject-a"),
+            NOW,
+            operation_of(true),
+        )
+        .await
+        .expect("create");
+    assert_eq!(operation.resource_id, written.item.id);
+    assert_eq!(operation.created_at, NOW);
+    assert_eq!(store.get_operation(&operation.id).await.unwrap(), operation);
+    let changes = store.changes_since(before, 10).await.unwrap();
+    assert_eq!(changes.len(), 1, "the credential's change only");
+    assert_eq!(
+        (changes[0].kind, changes[0].seq),
+        (ResourceKind::FederatedCredential, written.seq)
+    );
+
+    // An operation that cannot be kept (a result on one not done) takes the credential with it.
+    let refused = store
+        .create_federated_credential_with(
+            &new_credential(&runner, &federation.id, "subject-b"),
+            NOW,
+            operation_of(false),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidArgument { .. })),
+        "{refused:?}"
+    );
+    let kept = store
+        .list_federated_credentials(&runner, &PageRequest::default())
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = kept
+        .items
+        .iter()
+        .map(|c| c.external_subject_id.as_str())
+        .collect();
+    assert_eq!(subjects, ["subject-a"]);
+    assert_eq!(store.max_seq().await.unwrap(), written.seq);
+}
 
 /// A deletion that cascades to more changes than one statement writes logs every one of them,
 /// numbered without gaps in the order made, advances the counter to the last, and tells

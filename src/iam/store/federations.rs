@@ -9,10 +9,12 @@ use super::Store;
 use super::codec::{from_text, to_text};
 use super::db::{Columns, Statement};
 use super::error::StoreError;
+use super::log::Mutation;
 use super::model::{
-    FederatedCredential, Federation, FederationUpdate, NewFederatedCredential, NewFederation, Page,
-    PageRequest, Record, Seq, Written,
+    FederatedCredential, Federation, FederationUpdate, NewFederatedCredential, NewFederation,
+    NewOperation, Operation, Page, PageRequest, Record, Seq, Written,
 };
+use super::operations::insert_operation;
 use super::versions::not_found;
 
 const FEDERATION_NAME: &str = "federation name in folder";
@@ -200,6 +202,32 @@ impl Store {
         new: &NewFederatedCredential,
         now: i64,
     ) -> Result<Written<FederatedCredential>, StoreError> {
+        let (m, credential) = self.insert_federated_credential(new, now).await?;
+        self.commit_created_credential(m, credential).await
+    }
+
+    /// Creates a federated credential and keeps, in the same transaction, the finished
+    /// operation `operation` makes of it: one commit, and one `fsync` on SQLite, where keeping
+    /// the operation afterwards ([`Store::create_operation`]) takes two.
+    pub async fn create_federated_credential_with(
+        &self,
+        new: &NewFederatedCredential,
+        now: i64,
+        operation: impl FnOnce(&FederatedCredential) -> NewOperation,
+    ) -> Result<(Written<FederatedCredential>, Operation), StoreError> {
+        let (mut m, credential) = self.insert_federated_credential(new, now).await?;
+        let (kept, insert) = insert_operation(&operation(&credential), now)?;
+        m.tx().execute(insert, "operation").await?;
+        let written = self.commit_created_credential(m, credential).await?;
+        Ok((written, kept))
+    }
+
+    /// Starts the mutation that creates a federated credential, and inserts it.
+    async fn insert_federated_credential(
+        &self,
+        new: &NewFederatedCredential,
+        now: i64,
+    ) -> Result<(Mutation, FederatedCredential), StoreError> {
         let credential = FederatedCredential {
             id: ids::generate(ResourceKind::FederatedCredential)?,
             service_account_id: new.service_account_id.clone(),
@@ -224,6 +252,14 @@ impl Store {
                 CREDENTIAL,
             )
             .await?;
+        Ok((m, credential))
+    }
+
+    async fn commit_created_credential(
+        &self,
+        mut m: Mutation,
+        credential: FederatedCredential,
+    ) -> Result<Written<FederatedCredential>, StoreError> {
         m.record_created(Record::FederatedCredential(credential.clone()));
         let seq = self.commit(m).await?;
         Ok(Written {

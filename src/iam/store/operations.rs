@@ -63,53 +63,60 @@ fn check_result(done: bool, result: &Option<OperationResult>) -> Result<(), Stor
     Ok(())
 }
 
+/// A new operation, and the `INSERT` that keeps it.
+pub(super) fn insert_operation(
+    new: &NewOperation,
+    now: i64,
+) -> Result<(Operation, Statement), StoreError> {
+    check_result(new.done, &new.result)?;
+    let operation = Operation {
+        id: ids::generate(ResourceKind::Operation)?,
+        resource_id: new.resource_id.clone(),
+        description: new.description.clone(),
+        created_by: new.created_by.clone(),
+        created_at: now,
+        modified_at: now,
+        done: new.done,
+        metadata: new.metadata.clone(),
+        result: new.result.clone(),
+        version: 1,
+    };
+    let (response, error) = result_columns(&operation.result);
+    let insert = Statement::new(
+        "INSERT INTO operations (id, resource_id, description, created_by, \
+         created_at, modified_at, done, metadata, response, error, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&operation.id)
+    .bind(&operation.resource_id)
+    .bind(&operation.description)
+    .bind(&operation.created_by)
+    .bind(operation.created_at)
+    .bind(operation.modified_at)
+    .bind(operation.done)
+    .bind(to_text(&operation.metadata))
+    .bind(response)
+    .bind(error)
+    .bind(operation.version);
+    Ok((operation, insert))
+}
+
 impl Store {
     /// Keeps a new operation. It is one `INSERT` on its own, not a mutation: no replica follows
     /// operations (they are read from the store by id or resource), so it takes no turn on the
     /// change counter and leaves no change-log entry for replicas to read and skip; its later
     /// updates and its deletion are mutations like any other. A REST or gRPC write keeps one
     /// after its change commits, so this halves the statements, and the wake-ups of every
-    /// replica's follower, that a write costs.
+    /// replica's follower, that a write costs; the most frequent write, creating a federated
+    /// credential, keeps it in its own transaction instead
+    /// ([`Store::create_federated_credential_with`]).
     pub async fn create_operation(
         &self,
         new: &NewOperation,
         now: i64,
     ) -> Result<Operation, StoreError> {
-        check_result(new.done, &new.result)?;
-        let operation = Operation {
-            id: ids::generate(ResourceKind::Operation)?,
-            resource_id: new.resource_id.clone(),
-            description: new.description.clone(),
-            created_by: new.created_by.clone(),
-            created_at: now,
-            modified_at: now,
-            done: new.done,
-            metadata: new.metadata.clone(),
-            result: new.result.clone(),
-            version: 1,
-        };
-        let (response, error) = result_columns(&operation.result);
-        self.db()
-            .execute(
-                Statement::new(
-                    "INSERT INTO operations (id, resource_id, description, created_by, \
-                     created_at, modified_at, done, metadata, response, error, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(&operation.id)
-                .bind(&operation.resource_id)
-                .bind(&operation.description)
-                .bind(&operation.created_by)
-                .bind(operation.created_at)
-                .bind(operation.modified_at)
-                .bind(operation.done)
-                .bind(to_text(&operation.metadata))
-                .bind(response)
-                .bind(error)
-                .bind(operation.version),
-                "operation",
-            )
-            .await?;
+        let (operation, insert) = insert_operation(new, now)?;
+        self.db().execute(insert, "operation").await?;
         Ok(operation)
     }
 
