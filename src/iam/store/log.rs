@@ -42,12 +42,18 @@ pub(crate) fn parse_payload(payload: &str, schema: &str) -> Option<Seq> {
 /// A write transaction in progress. Dropping it rolls everything back.
 pub(crate) struct Mutation {
     tx: Tx,
-    /// PostgreSQL: the counter's value when the transaction locked it. SQLite: read at commit.
-    last: Option<i64>,
+    counter: Counter,
     pending: Vec<(ResourceKind, String, ChangeOp, i64, After)>,
     now: i64,
-    /// PostgreSQL: the schema named in the notification.
-    notify_schema: Option<String>,
+}
+
+/// How a mutation numbers its changes, by backend.
+enum Counter {
+    /// Read and advanced at commit: `BEGIN IMMEDIATE` already holds the write lock.
+    Sqlite,
+    /// Locked at begin, when it stood at `last`; advanced at commit with a notification
+    /// naming `schema`.
+    Postgres { last: i64, schema: String },
 }
 
 /// What a change left of its resource, as far as the mutation knows without reading it back.
@@ -79,23 +85,28 @@ impl Mutation {
         notify_schema: Option<String>,
     ) -> Result<Mutation, StoreError> {
         let mut tx = db.begin().await?;
-        let last = match tx {
-            Tx::Sqlite(_) => None,
-            Tx::Postgres(_) => Some(
-                counter(
+        let counter = match (&tx, notify_schema) {
+            (Tx::Sqlite(_), _) => Counter::Sqlite,
+            (Tx::Postgres(_), Some(schema)) => Counter::Postgres {
+                last: read_counter(
                     &mut tx,
                     "UPDATE change_counter SET seq = seq WHERE id = 1 RETURNING seq",
                     None,
                 )
                 .await?,
-            ),
+                schema,
+            },
+            (Tx::Postgres(_), None) => {
+                return Err(StoreError::FailedPrecondition {
+                    reason: "a PostgreSQL store names the schema its notifications are for".into(),
+                });
+            }
         };
         Ok(Mutation {
             tx,
-            last,
+            counter,
             pending: Vec::new(),
             now,
-            notify_schema,
         })
     }
 
@@ -134,18 +145,18 @@ impl Mutation {
     pub(crate) async fn commit(mut self) -> Result<Committed, StoreError> {
         let pending = std::mem::take(&mut self.pending);
         let count = i64::try_from(pending.len()).unwrap_or(i64::MAX);
-        let last = match self.last {
-            Some(last) => last,
-            None if pending.is_empty() => {
-                counter(
+        let last = match &self.counter {
+            Counter::Postgres { last, .. } => *last,
+            Counter::Sqlite if pending.is_empty() => {
+                read_counter(
                     &mut self.tx,
                     "SELECT seq FROM change_counter WHERE id = 1",
                     None,
                 )
                 .await?
             }
-            None => {
-                counter(
+            Counter::Sqlite => {
+                read_counter(
                     &mut self.tx,
                     "UPDATE change_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq",
                     Some(count),
@@ -170,8 +181,8 @@ impl Mutation {
         }
         let chunks: Vec<&[Change]> = changes.chunks(ROWS_PER_INSERT).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            let notify = match &self.notify_schema {
-                Some(schema) if i + 1 == chunks.len() => Some(schema),
+            let notify = match &self.counter {
+                Counter::Postgres { schema, .. } if i + 1 == chunks.len() => Some(schema),
                 _ => None,
             };
             let mut stmt = Statement::new(match notify {
@@ -220,7 +231,7 @@ impl Mutation {
 }
 
 /// Runs `sql`, with `arg` as `$1` if given, and returns the counter it answers.
-async fn counter(tx: &mut Tx, sql: &'static str, arg: Option<i64>) -> Result<i64, StoreError> {
+async fn read_counter(tx: &mut Tx, sql: &'static str, arg: Option<i64>) -> Result<i64, StoreError> {
     let mut stmt = Statement::new(sql);
     if let Some(arg) = arg {
         stmt = stmt.bind(arg);
