@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::exchange::{Issued, Refused};
+use crate::json::{member, member_i64};
 
 /// Where audit lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -426,64 +427,11 @@ impl ExchangeEvent<'_> {
         member(out, "token_sha256", self.token_sha256);
         member(out, "token_jti", self.token_jti);
         if let Some(expires_in) = self.expires_in {
-            out.extend_from_slice(br#","expires_in":"#);
-            let _ = write!(out, "{expires_in}");
+            member_i64(out, "expires_in", expires_in);
         }
         member(out, "signing_kid", self.signing_kid);
         out.push(b'}');
     }
-}
-
-/// `,"name":"value"`, or nothing for no value.
-fn member(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
-    if let Some(value) = value {
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
-        json_string(out, value);
-    }
-}
-
-/// `value` as a JSON string, escaped as serde_json escapes: `"`, `\\` and control characters;
-/// everything else, non-ASCII included, as is.
-fn json_string(out: &mut Vec<u8>, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = value.as_bytes();
-    // Most values need no escaping: found by a scan without an early exit, which runs on vectors.
-    let clean = !bytes.iter().fold(false, |seen, &b| {
-        seen | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if clean {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    }
-    let mut plain = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..0x20 => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[plain..i]);
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(short);
-        }
-        plain = i + 1;
-    }
-    out.extend_from_slice(&bytes[plain..]);
-    out.push(b'"');
 }
 
 /// The current time, RFC 3339 in UTC with milliseconds (`2026-12-02T16:01:36.123Z`), the date

@@ -49,6 +49,7 @@ pub mod files;
 pub mod grpc;
 pub mod http;
 pub mod iam;
+pub mod json;
 pub mod limits;
 pub mod report;
 pub mod signing;

@@ -131,6 +131,13 @@ pub mod exchange_metrics {
         counter
     }
 
+    /// `wif_gateway_jwks_cache_lookups_total{result="hit"}`: an issuer's keys found fresh in the cache,
+    /// once per exchange.
+    pub fn jwks_hits() -> &'static Counter {
+        static HITS: OnceLock<Counter> = OnceLock::new();
+        HITS.get_or_init(|| metrics::counter!(super::JWKS_LOOKUPS, "result" => "hit"))
+    }
+
     /// `wif_gateway_exchange_duration_seconds{outcome}`.
     pub fn seconds(issued: bool) -> &'static Histogram {
         static ISSUED: OnceLock<Histogram> = OnceLock::new();

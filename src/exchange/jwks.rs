@@ -341,7 +341,7 @@ impl KeyProvider for JwksCache {
             let has_kid = kid.is_none_or(|k| c.keys.knows(k));
             let now = Instant::now();
             if has_kid && now < c.fresh_until {
-                metrics::counter!(telemetry::JWKS_LOOKUPS, "result" => "hit").increment(1);
+                telemetry::exchange_metrics::jwks_hits().increment(1);
                 return KeyLookup {
                     keys: Some(c.keys.clone()),
                     error: None,
