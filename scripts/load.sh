@@ -21,7 +21,10 @@
 # RSS and its RSS sampled every second, the JWKS fetches the issuer served after warm-up (must be
 # 0), the configuration reloads the gateway did during the run (its audit log, on stdout; must
 # be 0), exchanges/s ÷ floor, the gateway's CPU time per exchange split into the crypto (the
-# floor), the HTTP stack (the no-work POST) and the rest, and with --scale the config load time (process start to /readyz
+# floor), the HTTP stack (the no-work POST) and the rest, and that rest split again against the
+# same stack doing the crypto and nothing else (examples/http_floor --crypto: the most an exchange
+# over this stack can make here) into what the slower pace adds to the stack and the gateway's own
+# work, and with --scale the config load time (process start to /readyz
 # 200) and RSS of both configs side by side. Everything listens on 127.0.0.1; every process it
 # starts is stopped on exit. Generated files stay in target/loadtest/ (git-ignored); the configs
 # sit alone in target/loadtest/config/, because the gateway reloads when a file changes in the
@@ -328,33 +331,40 @@ run_config() { # NAME CONFIG_FILE
 }
 
 # The HTTP stack alone: the same server and layers answering POST /oauth/token with no work
-# (examples/http_floor.rs), sent the same requests, in this run.
-http_floor() {
-    local config=$OUT/config/gateway-small.toml pid i ticks line
-    say "[http floor] the server stack alone: taskset -c $GATEWAY_CORE examples/http_floor --config $config"
+# (examples/http_floor.rs), sent the same requests, in this run; then the same with the
+# exchange's crypto and nothing else (`--crypto`): the most an exchange over this stack can make.
+http_floor() { # KEY [ARGS...]: R[KEY.*]
+    local key=$1 config=$OUT/config/gateway-small.toml pid i ticks line
+    shift
+    say "[http floor $key] taskset -c $GATEWAY_CORE examples/http_floor --config $config $*"
     port_busy "$GATEWAY_PORT" && die "127.0.0.1:$GATEWAY_PORT is in use"
-    taskset -c "$GATEWAY_CORE" "$BIN/examples/http_floor" --config "$config" >"$OUT/http-floor.log" 2>&1 &
+    taskset -c "$GATEWAY_CORE" "$BIN/examples/http_floor" --config "$config" "$@" >"$OUT/$key-floor.log" 2>&1 &
     GATEWAY_PID=$!
     pid=$GATEWAY_PID
     for ((i = 0; i < 200; i++)); do
         port_busy "$GATEWAY_PORT" && break
-        kill -0 "$pid" 2>/dev/null || die "http_floor exited: $(cat "$OUT/http-floor.log")"
+        kill -0 "$pid" 2>/dev/null || die "http_floor exited: $(cat "$OUT/$key-floor.log")"
         sleep 0.05
     done
-    tokens "tokens-floor.txt" 20000 # nothing is verified: tokens may repeat
-    split_tokens "$OUT/tokens-floor.txt" "$OUT/tokens-floor"
+    [ -s "$OUT/tokens-floor.txt" ] || {
+        tokens "tokens-floor.txt" 20000 # nothing is verified: tokens may repeat
+        split_tokens "$OUT/tokens-floor.txt" "$OUT/tokens-floor"
+    }
     ticks=$(cpu_ticks "$pid")
-    run_wrk "http-floor" "$DURATION" "$OUT/tokens-floor" >/dev/null
+    run_wrk "$key-floor" "$DURATION" "$OUT/tokens-floor" >/dev/null
     ticks=$(($(cpu_ticks "$pid") - ticks))
-    line=$(grep '^WRK_RESULT' "$OUT/wrk-http-floor.txt") || die "[http floor] wrk printed no result"
-    R[http.max]=$line
-    R[http.cpu_us]=$(cpu_us_per "$ticks" "$(kv "$line" requests)")
-    R[http.busy]=$(calc "sprintf(\"%.0f\", 100 * $ticks / $CLK_TCK / $DURATION)")
-    echo "no-work POSTs: $(kv "$line" exchanges_per_sec)/s, statuses $(kv "$line" statuses); CPU per request ${R[http.cpu_us]} us (core busy ${R[http.busy]} %)"
+    line=$(grep '^WRK_RESULT' "$OUT/wrk-$key-floor.txt") || die "[http floor $key] wrk printed no result"
+    R[$key.max]=$line
+    R[$key.cpu_us]=$(cpu_us_per "$ticks" "$(kv "$line" requests)")
+    R[$key.busy]=$(calc "sprintf(\"%.0f\", 100 * $ticks / $CLK_TCK / $DURATION)")
+    R[$key.ratio]=$(calc "sprintf(\"%.3f\", $(kv "$line" exchanges_per_sec) / $FLOOR)")
+    echo "POSTs: $(kv "$line" exchanges_per_sec)/s, statuses $(kv "$line" statuses); CPU per request ${R[$key.cpu_us]} us (core busy ${R[$key.busy]} %)"
     stop_pid "$GATEWAY_PID" 10
     GATEWAY_PID=
 }
-http_floor
+rm -f "$OUT/tokens-floor.txt"
+http_floor http
+http_floor crypto --crypto
 
 CONFIGS=(small)
 [ "${#SCALE_FLAG[@]}" -eq 1 ] && CONFIGS+=(scale)
@@ -385,6 +395,7 @@ report() { # NAME
     crypto=$(calc "sprintf(\"%.1f\", 1000000 / $FLOOR)")
     ours=$(calc "sprintf(\"%.1f\", ${R[$n.cpu_us]} - $crypto - ${R[http.cpu_us]})")
     echo "gateway CPU per exchange ${R[$n.cpu_us]} us = crypto ${crypto} us (floor) + HTTP stack ${R[http.cpu_us]} us (no-work POST) + the rest ${ours} us"
+    echo "    against the stack with the crypto alone (${R[crypto.cpu_us]} us a POST): the gateway's own work $(calc "sprintf(\"%.1f\", ${R[$n.cpu_us]} - ${R[crypto.cpu_us]})") us; what the slower pace adds to the stack $(calc "sprintf(\"%.1f\", ${R[crypto.cpu_us]} - $crypto - ${R[http.cpu_us]})") us"
     echo "gateway RSS: peak (VmHWM) $(mib "${R[$n.hwm]}") MiB; after load $(mib "${R[$n.end_rss]}") MiB"
     echo "    every second during the measured runs: ${R[$n.rss_stats]}"
     echo "    samples (MiB): ${R[$n.rss_series]}"
@@ -399,6 +410,7 @@ echo "machine: $(nproc --all) cores; gateway pinned to core $GATEWAY_CORE, load 
 echo "every request carries a distinct caller token (RS256, $SUBJECTS subjects); phases of $DURATION s"
 echo "single-core floor (RS256 verify + ES256 sign, core $GATEWAY_CORE): $FLOOR ops/s"
 echo "HTTP stack alone (examples/http_floor, same requests): $(kv "${R[http.max]}" exchanges_per_sec) POSTs/s at ${R[http.busy]} % of core $GATEWAY_CORE, ${R[http.cpu_us]} us CPU each"
+echo "HTTP stack + the crypto alone (examples/http_floor --crypto): $(kv "${R[crypto.max]}" exchanges_per_sec) POSTs/s at ${R[crypto.busy]} % of core $GATEWAY_CORE, ${R[crypto.cpu_us]} us CPU each; ratio to the floor ${R[crypto.ratio]} (the most an exchange over this stack makes here)"
 for name in "${CONFIGS[@]}"; do
     report "$name"
 done
