@@ -102,6 +102,22 @@ mod tests {
     }
 
     #[test]
+    fn only_quotes_backslashes_and_control_characters_need_escaping() {
+        assert!(!needs_escaping(b""));
+        assert!(!needs_escaping(
+            "plain text, spaces ~ \u{7f} é 😀".as_bytes()
+        ));
+        assert!(!needs_escaping(&[b' '; 100]));
+        for bad in [b'"', b'\\', 0, 0x1f, b'\n'] {
+            for at in [0, 15, 16, 31, 32, 99] {
+                let mut value = vec![b'x'; 100];
+                value[at] = bad;
+                assert!(needs_escaping(&value), "byte {bad:#x} at {at}");
+            }
+        }
+    }
+
+    #[test]
     fn members_are_written_only_when_present() {
         let mut out = Vec::new();
         member(&mut out, "a", Some("x\"y"));
