@@ -687,6 +687,29 @@ mod tests {
     }
 
     #[test]
+    fn a_compact_jws_of_any_claims_carries_them_under_the_header_and_verifies() {
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).expect("generate");
+        let header = key.jwt_header();
+        let token = key
+            .sign_compact(&header, &json!({"sub": "s", "nonce": "n\"1"}))
+            .expect("signs");
+        let (head, _) = token.split_once('.').expect("three parts");
+        assert_eq!(head, header);
+        let jwt = crate::exchange::jwt::read(&token).expect("read");
+        assert_eq!(jwt.kid.as_deref(), Some(key.kid()));
+        assert_eq!(jwt.claims.sub.as_deref(), Some("s"));
+        let jwks = json!({"keys": [key.public_jwk()]}).to_string();
+        let keys = KeySet::from_jwks_json(jwks.as_bytes()).expect("jwks");
+        keys.verify(
+            jwt.kid.as_deref(),
+            jwt.alg,
+            jwt.signing_input,
+            &jwt.signature,
+        )
+        .expect("verifies");
+    }
+
+    #[test]
     fn refuses_non_pkcs8_and_garbage() {
         let sec1 = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIA==\n-----END EC PRIVATE KEY-----\n";
         assert!(SigningKey::from_pem(sec1).is_err_and(|e| e.to_string().contains("PKCS#8")));
