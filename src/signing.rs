@@ -671,16 +671,8 @@ mod tests {
                     1_000,
                 )
                 .expect("mint");
-            let keys = KeySet::from_jwks_json(minter.jwks().to_string().as_bytes()).expect("jwks");
-            let jwt = crate::exchange::jwt::read(&token.access_token).expect("read");
+            let jwt = read_and_verify(&token.access_token, &minter.jwks());
             assert_eq!(jwt.alg, Algorithm::parse(alg.as_str()).expect("alg"));
-            keys.verify(
-                jwt.kid.as_deref(),
-                jwt.alg,
-                jwt.signing_input,
-                &jwt.signature,
-            )
-            .expect("verifies");
             assert_eq!(jwt.claims.sub.as_deref(), Some("sa"));
             assert_eq!(jwt.claims.exp.map(|e| e.0), Some(4_600));
         }
@@ -695,11 +687,18 @@ mod tests {
             .expect("signs");
         let (head, _) = token.split_once('.').expect("three parts");
         assert_eq!(head, header);
-        let jwt = crate::exchange::jwt::read(&token).expect("read");
+        let jwt = read_and_verify(&token, &json!({"keys": [key.public_jwk()]}));
         assert_eq!(jwt.kid.as_deref(), Some(key.kid()));
         assert_eq!(jwt.claims.sub.as_deref(), Some("s"));
-        let jwks = json!({"keys": [key.public_jwk()]}).to_string();
-        let keys = KeySet::from_jwks_json(jwks.as_bytes()).expect("jwks");
+    }
+
+    /// Reads `token` and verifies its signature against `jwks`.
+    fn read_and_verify<'t>(
+        token: &'t str,
+        jwks: &Value,
+    ) -> crate::exchange::jwt::UnverifiedJwt<'t> {
+        let keys = KeySet::from_jwks_json(jwks.to_string().as_bytes()).expect("jwks");
+        let jwt = crate::exchange::jwt::read(token).expect("read");
         keys.verify(
             jwt.kid.as_deref(),
             jwt.alg,
@@ -707,6 +706,7 @@ mod tests {
             &jwt.signature,
         )
         .expect("verifies");
+        jwt
     }
 
     #[test]
