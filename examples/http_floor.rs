@@ -13,7 +13,8 @@
 //! ```
 //!
 //! With `--crypto` the handler also does the exchange's crypto, one RS256 verification and one
-//! ES256 signature (`examples/floor.rs`, keys made once), and nothing else: its requests per
+//! ES256 signature (`examples/common/crypto_floor.rs`, as `examples/floor.rs` measures them, keys
+//! made once), and nothing else: its requests per
 //! second are the most any exchange over this stack could make on this machine, its kernel time
 //! included. The kernel's part grows as requests slow down: a load generator that waits longer
 //! between answers sleeps between them, and on loopback waking it is the answering core's work.
@@ -49,14 +50,8 @@ async fn nothing(headers: HeaderMap, body: Body) -> Response {
     if let Err(e) = check_form_content_type(&headers) {
         return WebError::from(e).into_response();
     }
-    let read = read_body(body).await;
-    let crypto = read
-        .is_ok()
-        .then(|| CRYPTO.get().map(|c| c.once()))
-        .flatten();
-    after_the_others().await;
-    match read {
-        Ok(_) => match crypto {
+    let answer = match read_body(body).await {
+        Ok(_) => match CRYPTO.get().map(CryptoFloor::once) {
             Some(Err(e)) => WebError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -67,7 +62,9 @@ async fn nothing(headers: HeaderMap, body: Body) -> Response {
             None | Some(Ok(_)) => token_response(fixed_body()),
         },
         Err(e) => WebError::from(e).into_response(),
-    }
+    };
+    after_the_others().await;
+    answer
 }
 
 fn fixed_body() -> String {

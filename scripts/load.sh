@@ -346,10 +346,6 @@ http_floor() { # KEY [ARGS...]: R[KEY.*]
         kill -0 "$pid" 2>/dev/null || die "http_floor exited: $(cat "$OUT/$key-floor.log")"
         sleep 0.05
     done
-    [ -s "$OUT/tokens-floor.txt" ] || {
-        tokens "tokens-floor.txt" 20000 # nothing is verified: tokens may repeat
-        split_tokens "$OUT/tokens-floor.txt" "$OUT/tokens-floor"
-    }
     ticks=$(cpu_ticks "$pid")
     run_wrk "$key-floor" "$DURATION" "$OUT/tokens-floor" >/dev/null
     ticks=$(($(cpu_ticks "$pid") - ticks))
@@ -362,7 +358,8 @@ http_floor() { # KEY [ARGS...]: R[KEY.*]
     stop_pid "$GATEWAY_PID" 10
     GATEWAY_PID=
 }
-rm -f "$OUT/tokens-floor.txt"
+tokens "tokens-floor.txt" 20000 # nothing is verified: tokens may repeat, and both runs share them
+split_tokens "$OUT/tokens-floor.txt" "$OUT/tokens-floor"
 http_floor http
 http_floor crypto --crypto
 

@@ -364,16 +364,17 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-#[derive(Serialize)]
+/// Serialized by hand ([`AccessClaims::to_json`]); the tests compare it with serde_json's output.
+#[cfg_attr(test, derive(Serialize))]
 struct Actor<'a> {
     iss: &'a str,
     sub: &'a str,
     /// Who acted for the actor, when it was acted for itself (RFC 8693 §4.1: a chain nests).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     act: Option<&'a Value>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct AccessClaims<'a> {
     iss: &'a str,
     sub: &'a str,
@@ -384,7 +385,7 @@ struct AccessClaims<'a> {
     jti: &'a str,
     client_id: &'a str,
     /// Absent when the service account acts as itself (an authorized key's JWT).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     act: Option<Actor<'a>>,
 }
 
